@@ -1,0 +1,66 @@
+# Cradle's two README commands are `make demo` and `make test`. Every target installs the Debian
+# packages it needs first (scripts/apt-ensure skips what is present).
+
+GO      ?= go
+BIN     := bin/cradle
+PKGS    := ./...
+# Debian packages: building (cgo for Fyne's GL driver and gousb's libusb), running headless (Xvfb,
+# screenshots, clicks), and the real-USB harness (QEMU with a guest kernel).
+APT_BUILD    := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
+                libxinerama-dev libxi-dev libxxf86vm-dev libusb-1.0-0-dev
+APT_HEADLESS := xvfb xauth xdotool imagemagick x11-utils
+APT_USBVM    := qemu-system-x86 linux-image-amd64 busybox-static mtp-tools cpio kmod udev \
+                libusb-1.0-0-dev pkg-config
+
+.PHONY: all build demo run test vet lint staticcheck bench fuzz package deps deps-headless \
+        deps-usbvm test-usb bench-usb torture clean
+
+all: build
+
+deps:
+	@scripts/apt-ensure $(APT_BUILD)
+	@command -v $(GO) >/dev/null || { echo "Go is missing: install Go 1.26 from https://go.dev/dl/" >&2; exit 1; }
+
+deps-headless: deps
+	@scripts/apt-ensure $(APT_HEADLESS)
+
+deps-usbvm:
+	@scripts/apt-ensure $(APT_USBVM)
+
+build: deps
+	$(GO) build -o $(BIN) .
+
+# The window with an emulated device, sample content and ready partnerships, in a temporary
+# config dir.
+demo: build
+	./$(BIN) --demo
+
+run: build
+	./$(BIN)
+
+vet: deps
+	$(GO) vet $(PKGS)
+
+staticcheck: deps
+	$(GO) tool staticcheck $(PKGS)
+
+lint: vet staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+# Every test, GUI tests included (widget tests on Fyne's test driver; the end-to-end window test
+# starts its own Xvfb). Fuzz targets run their seed corpus here and briefly in fuzz-short.
+test: deps-headless lint
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+bench: deps
+	scripts/bench
+
+fuzz: deps
+	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz
+
+package: deps
+	$(GO) tool fyne package -os linux -name Cradle --app-id io.github.cradle_sync.cradle -icon assets/icon.png
+	@mkdir -p dist && mv -f Cradle.tar.xz dist/ && echo "dist/Cradle.tar.xz"
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,220 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Kind says what an item is.
+type Kind uint8
+
+const (
+	// KindFile is an item with content: a file, a picture, a contact card.
+	KindFile Kind = iota
+	// KindFolder is a container without content of its own.
+	KindFolder
+)
+
+func (k Kind) String() string {
+	if k == KindFolder {
+		return "folder"
+	}
+	return "file"
+}
+
+// Entry describes one item as its store sees it now.
+type Entry struct {
+	// Handle names the item inside its store: a relative path with '/' separators, a vCard UID,
+	// a device path. It is stable for as long as the item is neither renamed nor moved.
+	Handle string
+	Kind   Kind
+	// Size is the content length in bytes (0 for folders).
+	Size int64
+	// ModTime is the item's own modification time, kept across replicas.
+	ModTime time.Time
+	// Hash is the content hash when the store knows it without reading the content
+	// (see Hasher), else empty.
+	Hash string
+}
+
+// Stamp is what the handle file remembers of an entry, to tell later whether the item changed.
+type Stamp struct {
+	Kind    Kind
+	Size    int64
+	ModTime int64 // Unix nanoseconds
+	Hash    string
+}
+
+// Stamp returns the entry's stamp.
+func (e Entry) Stamp() Stamp {
+	var mt int64
+	if !e.ModTime.IsZero() {
+		mt = e.ModTime.UnixNano()
+	}
+	return Stamp{Kind: e.Kind, Size: e.Size, ModTime: mt, Hash: e.Hash}
+}
+
+// StampChanged is the default IsItemChanged: an item changed when its kind, size or modification
+// time differ from the recorded stamp, or when both stamps carry a hash and the hashes differ.
+func StampChanged(recorded Stamp, now Entry) bool {
+	s := now.Stamp()
+	if s.Kind != recorded.Kind {
+		return true
+	}
+	if s.Kind == KindFolder {
+		return false // a folder's time changes with its children; its identity is its handle
+	}
+	if s.Hash != "" && recorded.Hash != "" {
+		return s.Hash != recorded.Hash
+	}
+	return s.Size != recorded.Size || s.ModTime != recorded.ModTime
+}
+
+// Iterator walks a store's items: the FindFirstItem/FindNextItem of the seeds.
+type Iterator interface {
+	// Next returns the next entry, or io.EOF after the last one. Any other error means the
+	// enumeration did not finish: the engine then infers no deletion from it.
+	Next(ctx context.Context) (Entry, error)
+	// Close releases what the iterator holds. It is safe to call more than once.
+	Close() error
+}
+
+// WriteRequest asks a store to create or update one item.
+type WriteRequest struct {
+	// Handle is the item's current handle in this store when it is updated, moved or renamed;
+	// empty to create a new item.
+	Handle string
+	// Expected is the stamp the engine last recorded for Handle. A store must refuse the write
+	// with ErrChanged when the item no longer matches it (the user edited it meanwhile), so that
+	// the engine never overwrites a change it has not seen. Nil when creating.
+	Expected *Stamp
+	// Name is the item's portable name, as the source replica calls it (for files the relative
+	// path). A store derives the new handle from it; when Handle is set and Name maps to another
+	// handle, the write also renames or moves the item.
+	Name    string
+	Kind    Kind
+	Size    int64 // content length, -1 when unknown
+	ModTime time.Time
+	// Data is the content (nil for folders). The store reads it to EOF.
+	Data io.Reader
+}
+
+// Store is one side of a partnership as a provider sees it: the desktop folder, the device's
+// camera roll, a contacts file. It is the IReplStore of the seeds.
+//
+// Concurrency: the engine calls a Store from one goroutine at a time per session, but a Store
+// must tolerate calls from different goroutines over its life (the manager, a watcher).
+//
+// Errors: methods return the sentinel errors below, wrapped with context, when they apply; the
+// engine and the plugin boundary match them with errors.Is. A cancelled ctx returns ctx.Err()
+// (wrapped) and leaves the store consistent: no partial item visible.
+type Store interface {
+	// Enumerate starts a full enumeration of the store's items, in any order.
+	Enumerate(ctx context.Context) (Iterator, error)
+
+	// IsItemChanged tells whether the item now described by e differs from the recorded stamp.
+	// StampChanged is the usual answer; a store may refine it with a content hash.
+	IsItemChanged(ctx context.Context, e Entry, recorded Stamp) (bool, error)
+
+	// IsItemReplicated tells whether the item takes part in replication at all (a filter: temp
+	// files, ignored patterns, file types a provider does not handle).
+	IsItemReplicated(e Entry) bool
+
+	// NaturalKey is what matches an item with its counterpart on a first sync, when neither side
+	// has metadata yet: a relative path, a vCard UID, a content hash.
+	NaturalKey(ctx context.Context, e Entry) (string, error)
+
+	// Open returns the item's content as a stream (the data retriever). ErrNotFound when the
+	// handle is gone.
+	Open(ctx context.Context, handle string) (io.ReadCloser, error)
+
+	// Write creates or updates an item atomically (for files: temp file, fsync, rename), keeping
+	// the modification time, and returns the item as it now stands.
+	Write(ctx context.Context, req WriteRequest) (Entry, error)
+
+	// Delete removes the item; ErrChanged when it no longer matches expected, ErrNotFound when it
+	// is already gone. Deleting a folder that still holds items is ErrNotEmpty.
+	Delete(ctx context.Context, handle string, expected Stamp) error
+}
+
+// NotifyKind says what a Notification reports.
+type NotifyKind uint8
+
+const (
+	// ItemCreated reports a new item at Handle.
+	ItemCreated NotifyKind = iota + 1
+	// ItemModified reports a changed item at Handle.
+	ItemModified
+	// ItemDeleted reports that Handle is gone.
+	ItemDeleted
+	// Overflow reports that notifications were lost: the engine runs a full pass.
+	Overflow
+	// Shutdown reports that the store went away (device unplugged, plugin exited): the engine
+	// stops using it.
+	Shutdown
+)
+
+func (k NotifyKind) String() string {
+	switch k {
+	case ItemCreated:
+		return "created"
+	case ItemModified:
+		return "modified"
+	case ItemDeleted:
+		return "deleted"
+	case Overflow:
+		return "overflow"
+	case Shutdown:
+		return "shutdown"
+	}
+	return "unknown"
+}
+
+// Notification is one OnItemNotify of the seeds.
+type Notification struct {
+	Kind   NotifyKind
+	Handle string // empty for Overflow and Shutdown
+	Err    error  // why a Shutdown happened, if known
+}
+
+// Notifier is a Store that reports changes as they happen.
+type Notifier interface {
+	// Watch calls notify for each change until ctx is done or the store shuts down (then it
+	// sends a Shutdown notification and returns). notify must not block for long. Watch returns
+	// an error at once when watching cannot start; the caller then falls back to full passes.
+	Watch(ctx context.Context, notify func(Notification)) error
+}
+
+// Units maps the name of each change unit of an item to its value (for a contact: "TEL", "EMAIL",
+// "N", ...). A unit's value is opaque bytes to the engine.
+type Units map[string][]byte
+
+// UnitStore is a Store whose items have change units: named fields with versions of their own, so
+// edits to different fields of one item on two replicas merge without a conflict.
+type UnitStore interface {
+	Store
+	// ReadUnits returns the item's units.
+	ReadUnits(ctx context.Context, handle string) (Units, error)
+	// WriteUnits creates or updates an item from its complete set of units, as Write does.
+	WriteUnits(ctx context.Context, req WriteRequest, units Units) (Entry, error)
+}
+
+// Hasher is a Store that reports content hashes cheaply (without the engine reading the data).
+type Hasher interface {
+	Hash(ctx context.Context, handle string) (string, error)
+}
+
+// Sentinel errors shared by stores, the engine and the plugin boundary.
+var (
+	ErrNotFound    = errors.New("item not found")
+	ErrChanged     = errors.New("item changed since it was last seen")
+	ErrExists      = errors.New("item already exists")
+	ErrNotEmpty    = errors.New("folder not empty")
+	ErrNoSpace     = errors.New("no space left")
+	ErrGone        = errors.New("store went away")
+	ErrReadOnly    = errors.New("store is read-only")
+	ErrInvalidName = errors.New("invalid item name")
+	ErrPermission  = errors.New("permission denied")
+)
