@@ -4,7 +4,7 @@
 // The folder is storage 1. Paths are '/'-separated and relative to the folder. All access goes
 // through an os.Root, so no path, symbolic link or name can reach outside the folder; symbolic
 // links and special files inside it are not reported (a drive formatted FAT has none). Names
-// that must never become desktop paths (see CheckName) are skipped with a warning and counted.
+// that must never become desktop paths (see device.CheckName) are skipped with a warning and counted.
 //
 // Create writes to a hidden temporary file (".cradle-part-*") in the target folder, syncs it,
 // sets its modification time and renames it into place, so no reader ever sees a half-written
@@ -673,7 +673,7 @@ func (d *Device) readDir(r *os.Root, dir string) ([]device.Object, error) {
 			d.removeStaleTemp(r, join(dir, name))
 			continue
 		}
-		if err := CheckName(name); err != nil {
+		if err := device.CheckName(name); err != nil {
 			d.skipped.Add(1)
 			d.logf("folder device %s: skipping %q in %q: %v", d.dir, name, dir, err)
 			continue

@@ -291,42 +291,6 @@ func TestHostileNames(t *testing.T) {
 	}
 }
 
-func TestCheckName(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-	}{
-		{"photo.jpg", true},
-		{"Ünïcödé 写真.jpg", true},
-		{".hidden", true},
-		{"CONSOLE.txt", true},
-		{"COM0", true},
-		{"", false},
-		{".", false},
-		{"..", false},
-		{"a/b", false},
-		{"a\\b", false},
-		{"nul\x00", false},
-		{"tab\t", false},
-		{"del\x7f", false},
-		{"con", false},
-		{"Aux.txt", false},
-		{"com9.tar.gz", false},
-		{"\xff\xfe", false},
-		{strings.Repeat("a", 255), true},
-		{strings.Repeat("a", 256), false},
-	}
-	for _, tt := range tests {
-		err := CheckName(tt.name)
-		if (err == nil) != tt.ok {
-			t.Errorf("CheckName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
-		}
-		if err != nil && !errors.Is(err, device.ErrUnsafeName) {
-			t.Errorf("CheckName(%q) = %v, want an error wrapping ErrUnsafeName", tt.name, err)
-		}
-	}
-}
-
 func TestInfoAndStorages(t *testing.T) {
 	dir := t.TempDir()
 	d1 := openTest(t, dir, Options{NoEvents: true})

@@ -80,7 +80,7 @@ func (w *watcher) addTree(dir string, found func(path string)) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if IsTempName(name) || CheckName(name) != nil || e.Type()&os.ModeSymlink != 0 {
+		if IsTempName(name) || device.CheckName(name) != nil || e.Type()&os.ModeSymlink != 0 {
 			continue
 		}
 		p := join(dir, name)
@@ -199,7 +199,7 @@ func (w *watcher) one(wd int32, mask uint32, name string) (gone bool) {
 	if name == "" || IsTempName(name) {
 		return false // events on the folder itself are reported by its parent; temp files are ours
 	}
-	if err := CheckName(name); err != nil {
+	if err := device.CheckName(name); err != nil {
 		return false // never reported by listings either
 	}
 	p := join(dir, name)
