@@ -218,3 +218,19 @@ var (
 	ErrInvalidName = errors.New("invalid item name")
 	ErrPermission  = errors.New("permission denied")
 )
+
+// Stater is a Store that describes one item without a full enumeration. The engine uses it for
+// incremental detection (only the notified handles are looked at) and to re-detect an item that a
+// Write or Delete refused with ErrChanged. A Store without it gets a full pass instead.
+type Stater interface {
+	// Stat returns the item at handle as Enumerate would report it; ErrNotFound when it is gone.
+	Stat(ctx context.Context, handle string) (Entry, error)
+}
+
+// Atomicity is a Store that says whether its Write is atomic. A Store that does not implement it is
+// taken to write atomically (no partial item is ever visible). When WritesAtomic returns false (MTP
+// without rename, for instance), the engine records an intent before each write and, after an
+// interruption, quietly removes what may be a partial item and writes it again.
+type Atomicity interface {
+	WritesAtomic() bool
+}
