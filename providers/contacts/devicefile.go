@@ -1,0 +1,752 @@
+package contacts
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// DefaultDevicePath is where the contacts file lives on a device unless the partnership says
+// otherwise.
+const DefaultDevicePath = "Contacts/contacts.vcf"
+
+// maxFileSize bounds the contacts file Cradle reads from a device.
+const maxFileSize = 256 << 20
+
+// DeviceFile is the device side of a contacts partnership: one vCard file on the device holding
+// many cards (as a phone's contacts app exports and imports it). Each card is an item; its
+// handle is its UID, or for a card without UID a derived ID kept stable across edits (see
+// identity.go).
+//
+// Reading downloads the file once and keeps it while the device reports the same size and
+// modification time. Writing rewrites the whole file: it uploads the new content beside the old
+// one and swaps the two by renaming; on a device that cannot rename it deletes the old file and
+// creates the new one. Before touching the device it saves the previous content and a journal in
+// the state folder, so that an unplug at any moment loses nothing: the next session puts the
+// previous file back if the device was left without one. Cards that did not change are written
+// back byte for byte, cards that cannot be parsed are kept verbatim, and changed or new cards are
+// written in the version the file already uses (3.0 for a new file).
+//
+// DeviceFile is safe for use from several goroutines; device operations are serialised.
+type DeviceFile struct {
+	dev      device.Device
+	spec     string // the device-path option, for messages
+	stateDir string
+	log      Logger
+
+	mu        sync.Mutex
+	storage   device.StorageID
+	path      string // in the storage; "" until resolved
+	ids       *idMap
+	loaded    bool
+	exists    bool
+	stat      device.Object // the file as last read or written
+	file      *deviceContent
+	noRename  bool // the device refused a rename in this session
+	recovered bool // the journal was checked in this session
+}
+
+// deviceContent is the parsed contacts file.
+type deviceContent struct {
+	data     []byte
+	version  string // written for changed and new cards
+	segs     []*devSeg
+	byHandle map[string]*devSeg
+	problems []error
+}
+
+// devSeg is one segment of the file with what Cradle made of it.
+type devSeg struct {
+	segment
+	card    *card // nil for text between cards and for malformed cards
+	handle  string
+	hash    string
+	needUID bool // a card without UID: its handle goes into the file as UID on the next rewrite
+	modTime time.Time
+}
+
+var (
+	_ repl.UnitStore = (*DeviceFile)(nil)
+	_ repl.Hasher    = (*DeviceFile)(nil)
+)
+
+// NewDeviceFile returns the store for the contacts file at spec on dev ("PATH" on the first
+// storage, or "STORAGE:PATH" where STORAGE is a storage ID or description). stateDir holds the
+// ID map and the write journal; "" keeps the ID map in memory and writes without a journal (for
+// tests only). log may be nil.
+func NewDeviceFile(dev device.Device, spec, stateDir string, log Logger) (*DeviceFile, error) {
+	if dev == nil {
+		return nil, errors.New("contacts: no device")
+	}
+	if strings.TrimSpace(spec) == "" {
+		spec = DefaultDevicePath
+	}
+	if log == nil {
+		log = defaultLogger
+	}
+	idPath := ""
+	if stateDir != "" {
+		idPath = filepath.Join(stateDir, "contact-ids.json")
+	}
+	ids, err := loadIDMap(idPath)
+	if err != nil {
+		return nil, err
+	}
+	return &DeviceFile{dev: dev, spec: spec, stateDir: stateDir, log: log, ids: ids}, nil
+}
+
+// Problems returns what the last read of the file skipped: malformed cards and duplicate UIDs,
+// each naming the line.
+func (s *DeviceFile) Problems() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return nil
+	}
+	return append([]error(nil), s.file.problems...)
+}
+
+// where names the file in messages.
+func (s *DeviceFile) where() string {
+	name := s.dev.Info().Model
+	if name == "" {
+		name = "the device"
+	}
+	return fmt.Sprintf("%s on %s", s.spec, name)
+}
+
+// resolve finds the storage and path of the file. Called with s.mu held.
+func (s *DeviceFile) resolve(ctx context.Context) error {
+	if s.path != "" {
+		return nil
+	}
+	storages, err := s.dev.Storages(ctx)
+	if err != nil {
+		return fmt.Errorf("contacts file %s: list storages: %w", s.where(), devErr(err))
+	}
+	id, p, err := resolveDevicePath(s.spec, storages)
+	if err != nil {
+		return err
+	}
+	s.storage, s.path = id, p
+	return nil
+}
+
+// resolveDevicePath turns "PATH" or "STORAGE:PATH" into a storage and a clean path.
+func resolveDevicePath(spec string, storages []device.Storage) (device.StorageID, string, error) {
+	if len(storages) == 0 {
+		return 0, "", fmt.Errorf("contacts file %s: the device has no storage (is it unlocked and in file-transfer mode?): %w", spec, repl.ErrGone)
+	}
+	st, p := storages[0], spec
+	if name, rest, ok := strings.Cut(spec, ":"); ok {
+		p = rest
+		found := false
+		for _, s := range storages {
+			if storageMatches(s, name) {
+				st, found = s, true
+				break
+			}
+		}
+		if !found {
+			var names []string
+			for _, s := range storages {
+				names = append(names, fmt.Sprintf("%q (id %d)", s.Description, s.ID))
+			}
+			return 0, "", fmt.Errorf("device path %s: the device has no storage %q; its storages are %s", spec, name, strings.Join(names, ", "))
+		}
+	}
+	clean, err := device.CheckPath(p)
+	if err != nil || clean == "" {
+		return 0, "", fmt.Errorf("device path %s: not a usable file path (want e.g. %s): %w", spec, DefaultDevicePath, repl.ErrInvalidName)
+	}
+	return st.ID, clean, nil
+}
+
+func storageMatches(s device.Storage, name string) bool {
+	name = strings.TrimSpace(name)
+	if strings.EqualFold(s.Description, name) {
+		return true
+	}
+	if n, err := strconv.ParseUint(name, 0, 32); err == nil {
+		return device.StorageID(n) == s.ID
+	}
+	return false
+}
+
+// devErr maps device errors to the repl sentinels the engine understands.
+func devErr(err error) error {
+	switch {
+	case errors.Is(err, device.ErrNotFound):
+		return fmt.Errorf("%w: %w", repl.ErrNotFound, err)
+	case errors.Is(err, device.ErrDisconnected):
+		return fmt.Errorf("%w: %w", repl.ErrGone, err)
+	case errors.Is(err, device.ErrNoSpace):
+		return fmt.Errorf("%w: %w", repl.ErrNoSpace, err)
+	case errors.Is(err, device.ErrReadOnly):
+		return fmt.Errorf("%w: %w", repl.ErrReadOnly, err)
+	case errors.Is(err, device.ErrPermission), errors.Is(err, device.ErrLocked):
+		return fmt.Errorf("%w: %w", repl.ErrPermission, err)
+	case errors.Is(err, device.ErrExists):
+		return fmt.Errorf("%w: %w", repl.ErrExists, err)
+	}
+	return err
+}
+
+// ensure makes s.file the file as the device has it now: it finishes an interrupted write
+// first, then downloads the file unless size and modification time are those already read.
+// Called with s.mu held.
+func (s *DeviceFile) ensure(ctx context.Context) error {
+	if err := s.resolve(ctx); err != nil {
+		return err
+	}
+	if !s.recovered {
+		if err := s.recover(ctx); err != nil {
+			return err
+		}
+		s.recovered = true
+	}
+	obj, err := s.dev.Stat(ctx, s.storage, s.path)
+	switch {
+	case errors.Is(err, device.ErrNotFound):
+		if !s.loaded || s.exists {
+			s.exists, s.loaded, s.stat = false, true, device.Object{}
+			s.setContent(nil, time.Time{})
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("contacts file %s: %w", s.where(), devErr(err))
+	case obj.Dir:
+		return fmt.Errorf("contacts file %s is a folder; choose the path of a .vcf file: %w", s.where(), repl.ErrInvalidName)
+	case obj.Size > maxFileSize:
+		return fmt.Errorf("contacts file %s is %d MiB, too large for a contacts file", s.where(), obj.Size>>20)
+	}
+	if s.loaded && s.exists && obj.Size == s.stat.Size && obj.ModTime.Equal(s.stat.ModTime) {
+		return nil
+	}
+	data, err := s.download(ctx)
+	if err != nil {
+		return err
+	}
+	s.exists, s.loaded, s.stat = true, true, obj
+	s.setContent(data, obj.ModTime)
+	return s.ids.save()
+}
+
+func (s *DeviceFile) download(ctx context.Context) ([]byte, error) {
+	rc, err := s.dev.Open(ctx, s.storage, s.path, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read contacts file %s: %w", s.where(), devErr(err))
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read contacts file %s: %w", s.where(), devErr(err))
+	}
+	return data, nil
+}
+
+// setContent parses data into s.file, assigns IDs to cards without UID and logs problems that are
+// new. Called with s.mu held.
+func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
+	old := s.file
+	f := &deviceContent{data: data, byHandle: map[string]*devSeg{}}
+	taken := map[string]bool{}
+	var noUID []*devSeg
+	for _, seg := range splitFile(data) {
+		d := &devSeg{segment: seg}
+		f.segs = append(f.segs, d)
+		if !seg.card {
+			if !blank(seg.raw) {
+				f.problems = append(f.problems, fmt.Errorf("contacts file %s: line %d: text outside any card; kept as it is", s.where(), seg.line))
+			}
+			continue
+		}
+		c, err := parseCard(seg.raw, seg.line)
+		if err != nil {
+			f.problems = append(f.problems, fmt.Errorf("contacts file %s: %w; the card is kept in the file as it is and not synced", s.where(), err))
+			continue
+		}
+		if f.version == "" && c.version != "" {
+			f.version = c.version
+		}
+		d.card = c
+		d.hash = unitsHash(c.units())
+		d.modTime = mtime
+		if rev, err := time.Parse("20060102T150405Z", c.fields.Value("REV")); err == nil {
+			d.modTime = rev
+		}
+		if uid := c.uid(); uid != "" {
+			if _, dup := f.byHandle[uid]; dup || taken[uid] {
+				f.problems = append(f.problems, fmt.Errorf("contacts file %s: line %d: UID %q appears twice; this card is kept in the file as it is and not synced", s.where(), seg.line, uid))
+				d.card = nil
+				continue
+			}
+			d.handle = uid
+			taken[uid] = true
+			f.byHandle[uid] = d
+			continue
+		}
+		noUID = append(noUID, d)
+	}
+	cards := make([]*card, len(noUID))
+	for i, d := range noUID {
+		cards[i] = d.card
+	}
+	keep := map[string]bool{}
+	for i, id := range s.ids.assign(cards, taken) {
+		noUID[i].handle, noUID[i].needUID = id, true
+		f.byHandle[id] = noUID[i]
+		keep[id] = true
+	}
+	for id := range taken {
+		if strings.HasPrefix(id, idPrefix) {
+			keep[id] = true // a derived ID written into the file earlier
+		}
+	}
+	s.ids.forget(keep)
+	switch f.version {
+	case v21, v30, v40:
+	case "":
+		f.version = v30
+	default:
+		if strings.HasPrefix(f.version, "2") {
+			f.version = v21
+		} else if strings.HasPrefix(f.version, "4") {
+			f.version = v40
+		} else {
+			f.version = v30
+		}
+	}
+	reported := map[string]bool{}
+	if old != nil {
+		for _, p := range old.problems {
+			reported[p.Error()] = true
+		}
+	}
+	for _, p := range f.problems {
+		if !reported[p.Error()] {
+			s.log("%v", p)
+		}
+	}
+	s.file = f
+}
+
+func (d *devSeg) entry() repl.Entry {
+	return repl.Entry{Handle: d.handle, Kind: repl.KindFile, Size: int64(len(d.raw)), ModTime: d.modTime, Hash: d.hash}
+}
+
+// Enumerate lists the cards of the contacts file (none when the device has no such file yet).
+func (s *DeviceFile) Enumerate(ctx context.Context) (repl.Iterator, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	entries := make([]repl.Entry, 0, len(s.file.byHandle))
+	for _, d := range s.file.byHandle {
+		entries = append(entries, d.entry())
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Handle < entries[j].Handle })
+	return &sliceIter{entries: entries}, nil
+}
+
+// lookup returns the card with handle in the file as the device has it now. Called with s.mu
+// held.
+func (s *DeviceFile) lookup(ctx context.Context, handle string) (*devSeg, error) {
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	d, ok := s.file.byHandle[handle]
+	if !ok {
+		return nil, fmt.Errorf("contact %q in %s: %w", handle, s.where(), repl.ErrNotFound)
+	}
+	return d, nil
+}
+
+// IsItemChanged compares content hashes.
+func (s *DeviceFile) IsItemChanged(ctx context.Context, e repl.Entry, recorded repl.Stamp) (bool, error) {
+	return repl.StampChanged(recorded, e), nil
+}
+
+// IsItemReplicated is true for every card the store lists.
+func (s *DeviceFile) IsItemReplicated(e repl.Entry) bool { return e.Kind == repl.KindFile }
+
+// NaturalKey is the card's UID, or for a card without one its derived key, which a desktop card
+// without UID and the same name and phone has too.
+func (s *DeviceFile) NaturalKey(ctx context.Context, e repl.Entry) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, e.Handle)
+	if err != nil {
+		return "", err
+	}
+	if d.needUID {
+		return fingerprintOf(d.card).Key, nil
+	}
+	return d.handle, nil
+}
+
+// Hash returns the card's units hash.
+func (s *DeviceFile) Hash(ctx context.Context, handle string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, handle)
+	if err != nil {
+		return "", err
+	}
+	return d.hash, nil
+}
+
+// Open returns the card as the file has it.
+func (s *DeviceFile) Open(ctx context.Context, handle string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(d.raw)), nil
+}
+
+// ReadUnits returns the card's change units.
+func (s *DeviceFile) ReadUnits(ctx context.Context, handle string) (repl.Units, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	return d.card.units(), nil
+}
+
+// Write creates or updates a card from a vCard (any version) in req.Data.
+func (s *DeviceFile) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	c, err := readRequestCard(req)
+	if err != nil {
+		return repl.Entry{}, err
+	}
+	if req.Handle == "" && req.Name == "" {
+		req.Name = c.uid()
+	}
+	return s.WriteUnits(ctx, req, c.units())
+}
+
+// WriteUnits creates or updates a card from its complete set of units and rewrites the file. An
+// update keeps the card's UID (or derived ID) and PRODID and refuses with repl.ErrChanged when
+// the card changed on the device since the engine recorded req.Expected; req.Name is only used to
+// create (it becomes the UID).
+func (s *DeviceFile) WriteUnits(ctx context.Context, req repl.WriteRequest, units repl.Units) (repl.Entry, error) {
+	c, err := cardFromUnits(units)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensure(ctx); err != nil {
+		return repl.Entry{}, err
+	}
+	var target *devSeg
+	uid := ""
+	if req.Handle != "" {
+		d, ok := s.file.byHandle[req.Handle]
+		if !ok {
+			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrNotFound)
+		}
+		if req.Expected != nil && changedSince(d.entry(), *req.Expected) {
+			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrChanged)
+		}
+		target, uid = d, d.handle
+		if p := d.card.fields.Get("PRODID"); p != nil {
+			c.fields.Set("PRODID", p)
+		}
+	} else {
+		uid = strings.TrimSpace(req.Name)
+		if uid == "" {
+			uid = newUID()
+		}
+		if _, ok := s.file.byHandle[uid]; ok {
+			return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
+		}
+	}
+	c.setUID(uid)
+	if !req.ModTime.IsZero() {
+		c.fields.SetValue("REV", req.ModTime.UTC().Format("20060102T150405Z"))
+	}
+	raw := c.encode(s.file.version)
+	pieces := make([]piece, 0, len(s.file.segs)+1)
+	for _, d := range s.file.segs {
+		if d == target {
+			pieces = append(pieces, piece{raw: raw})
+			continue
+		}
+		pieces = append(pieces, d.piece())
+	}
+	if target == nil {
+		pieces = append(pieces, piece{raw: raw})
+	}
+	if err := s.rewrite(ctx, pieces); err != nil {
+		return repl.Entry{}, fmt.Errorf("write contact %q: %w", uid, err)
+	}
+	d, ok := s.file.byHandle[uid]
+	if !ok {
+		return repl.Entry{}, fmt.Errorf("write contact %q in %s: the card written cannot be read back", uid, s.where())
+	}
+	return d.entry(), nil
+}
+
+// Delete removes the card from the file and rewrites it; repl.ErrChanged when the card changed on
+// the device since the engine recorded expected.
+func (s *DeviceFile) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, handle)
+	if err != nil {
+		return fmt.Errorf("delete contact: %w", err)
+	}
+	if changedSince(d.entry(), expected) {
+		return fmt.Errorf("delete contact %q in %s: %w", handle, s.where(), repl.ErrChanged)
+	}
+	pieces := make([]piece, 0, len(s.file.segs))
+	for _, x := range s.file.segs {
+		if x != d {
+			pieces = append(pieces, x.piece())
+		}
+	}
+	if err := s.rewrite(ctx, pieces); err != nil {
+		return fmt.Errorf("delete contact %q: %w", handle, err)
+	}
+	return nil
+}
+
+// piece is one stretch of the file to write: bytes kept or new, and a UID to write into a card
+// that has none.
+type piece struct {
+	raw []byte
+	uid string
+}
+
+// piece returns the segment as it is to be written back: verbatim, with its derived ID written in
+// as UID when it is a card without one.
+func (d *devSeg) piece() piece {
+	if d.card != nil && d.needUID {
+		return piece{raw: d.raw, uid: d.handle}
+	}
+	return piece{raw: d.raw}
+}
+
+// rewrite writes the file made of pieces and makes it the store's content. Called with s.mu
+// held.
+func (s *DeviceFile) rewrite(ctx context.Context, pieces []piece) error {
+	var b bytes.Buffer
+	for _, p := range pieces {
+		raw := p.raw
+		if p.uid != "" {
+			raw = insertUID(raw, p.uid)
+		}
+		if b.Len() > 0 && !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
+			b.WriteString("\r\n")
+		}
+		b.Write(raw)
+	}
+	if err := s.upload(ctx, b.Bytes()); err != nil {
+		s.loaded = false // read the device again before anything else
+		return err
+	}
+	return s.ids.save()
+}
+
+// insertUID adds a UID line before a card's END:VCARD line, keeping every other byte.
+func insertUID(raw []byte, uid string) []byte {
+	eol := "\n"
+	if bytes.Contains(raw, []byte("\r\n")) {
+		eol = "\r\n"
+	}
+	body := bytes.TrimRight(raw, "\r\n \t")
+	i := bytes.LastIndexByte(body, '\n') + 1
+	out := make([]byte, 0, len(raw)+len(uid)+8)
+	out = append(out, raw[:i]...)
+	out = append(out, "UID:"+strings.NewReplacer(`\`, `\\`, ";", `\;`).Replace(uid)+eol...)
+	return append(out, raw[i:]...)
+}
+
+// journal records a rewrite of the device file in progress.
+type journal struct {
+	Storage     device.StorageID `json:"storage"`
+	Path        string           `json:"path"`
+	HadPrevious bool             `json:"had_previous"` // the file existed before the rewrite
+	NewSize     int64            `json:"new_size"`
+	NewSHA256   string           `json:"new_sha256"`
+	Started     time.Time        `json:"started"`
+}
+
+func (s *DeviceFile) journalPaths() (string, string) {
+	return filepath.Join(s.stateDir, "device-write.json"), filepath.Join(s.stateDir, "device-previous.vcf")
+}
+
+// sideNames are the names of the new file while it is uploaded and of the old one while they
+// are swapped, beside the contacts file.
+func (s *DeviceFile) sideNames() (newPath, oldPath string) {
+	dir, base := path.Split(s.path)
+	return dir + "." + base + ".cradle-new", dir + "." + base + ".cradle-old"
+}
+
+// upload replaces the device file with data. Called with s.mu held.
+func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
+	sum := sha256.Sum256(data)
+	j := journal{Storage: s.storage, Path: s.path, HadPrevious: s.exists, NewSize: int64(len(data)),
+		NewSHA256: hex.EncodeToString(sum[:]), Started: time.Now().UTC()}
+	jpath, prevPath := s.journalPaths()
+	if s.stateDir != "" {
+		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
+			return fmt.Errorf("save the previous contacts file before writing: %w", fsErr(err))
+		}
+		if s.exists {
+			if err := writeFileAtomic(prevPath, s.file.data, 0o600); err != nil {
+				return fmt.Errorf("save the previous contacts file before writing: %w", fsErr(err))
+			}
+		}
+		jb, _ := json.Marshal(j)
+		if err := writeFileAtomic(jpath, jb, 0o600); err != nil {
+			return fmt.Errorf("save the write journal: %w", fsErr(err))
+		}
+	}
+	newPath, oldPath := s.sideNames()
+	mtime := time.Now()
+	swapped := false
+	if !s.noRename && s.exists {
+		if err := s.removeIfPresent(ctx, newPath); err != nil {
+			return err
+		}
+		if _, err := s.dev.Create(ctx, s.storage, newPath, int64(len(data)), mtime, bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("upload contacts file to %s: %w", s.where(), devErr(err))
+		}
+		if err := s.removeIfPresent(ctx, oldPath); err != nil {
+			return err
+		}
+		err := s.dev.Rename(ctx, s.storage, s.path, oldPath)
+		switch {
+		case errors.Is(err, device.ErrUnsupported):
+			s.noRename = true
+			if err := s.removeIfPresent(ctx, newPath); err != nil {
+				return err
+			}
+		case err != nil:
+			return fmt.Errorf("replace contacts file %s: %w", s.where(), devErr(err))
+		default:
+			if err := s.dev.Rename(ctx, s.storage, newPath, s.path); err != nil {
+				// Put the old file back; the journal restores it if even that fails.
+				_ = s.dev.Rename(ctx, s.storage, oldPath, s.path)
+				return fmt.Errorf("replace contacts file %s: %w", s.where(), devErr(err))
+			}
+			if err := s.dev.Delete(ctx, s.storage, oldPath); err != nil && !errors.Is(err, device.ErrNotFound) {
+				s.log("contacts file %s: cannot remove the old copy %s: %v", s.where(), oldPath, err)
+			}
+			swapped = true
+		}
+	}
+	if !swapped {
+		if s.exists {
+			if err := s.dev.Delete(ctx, s.storage, s.path); err != nil && !errors.Is(err, device.ErrNotFound) {
+				return fmt.Errorf("replace contacts file %s: %w", s.where(), devErr(err))
+			}
+		}
+		if _, err := s.dev.Create(ctx, s.storage, s.path, int64(len(data)), mtime, bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("write contacts file %s: %w", s.where(), devErr(err))
+		}
+	}
+	obj, err := s.dev.Stat(ctx, s.storage, s.path)
+	if err != nil {
+		return fmt.Errorf("check contacts file %s after writing: %w", s.where(), devErr(err))
+	}
+	if obj.Size != int64(len(data)) {
+		return fmt.Errorf("contacts file %s has %d bytes after writing %d; the previous content is kept in %s", s.where(), obj.Size, len(data), prevPath)
+	}
+	if s.stateDir != "" {
+		if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clear the write journal: %w", fsErr(err))
+		}
+		_ = os.Remove(prevPath)
+	}
+	s.exists, s.loaded, s.stat = true, true, obj
+	s.setContent(data, obj.ModTime)
+	return nil
+}
+
+func (s *DeviceFile) removeIfPresent(ctx context.Context, p string) error {
+	if err := s.dev.Delete(ctx, s.storage, p); err != nil && !errors.Is(err, device.ErrNotFound) {
+		return fmt.Errorf("remove %s on the device: %w", p, devErr(err))
+	}
+	return nil
+}
+
+// recover finishes what an interrupted rewrite left: when the device has no contacts file but
+// had one before, it puts the previous content back (from the old copy on the device, or from
+// the state folder), and it removes the side files. Called with s.mu held.
+func (s *DeviceFile) recover(ctx context.Context) error {
+	if s.stateDir == "" {
+		return nil
+	}
+	jpath, prevPath := s.journalPaths()
+	jb, err := os.ReadFile(jpath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the contacts write journal: %w", fsErr(err))
+	}
+	var j journal
+	if err := json.Unmarshal(jb, &j); err != nil || j.Path != s.path || j.Storage != s.storage {
+		s.log("contacts: ignoring a write journal that does not match %s (%v)", s.where(), err)
+		_ = os.Remove(jpath)
+		return nil
+	}
+	newPath, oldPath := s.sideNames()
+	_, err = s.dev.Stat(ctx, s.storage, s.path)
+	switch {
+	case err == nil:
+		// The file is there: the old one or the new one, both complete. The next read tells.
+	case errors.Is(err, device.ErrNotFound) && j.HadPrevious:
+		if _, err := s.dev.Stat(ctx, s.storage, oldPath); err == nil {
+			if err := s.dev.Rename(ctx, s.storage, oldPath, s.path); err == nil {
+				break
+			}
+		}
+		prev, err := os.ReadFile(prevPath)
+		if err != nil {
+			return fmt.Errorf("contacts file %s is missing after an interrupted write and the saved copy %s cannot be read: %w", s.where(), prevPath, fsErr(err))
+		}
+		if _, err := s.dev.Create(ctx, s.storage, s.path, int64(len(prev)), time.Now(), bytes.NewReader(prev)); err != nil {
+			return fmt.Errorf("restore contacts file %s after an interrupted write (the saved copy is %s): %w", s.where(), prevPath, devErr(err))
+		}
+		s.log("contacts file %s was restored after an interrupted write", s.where())
+	case errors.Is(err, device.ErrNotFound):
+	default:
+		return fmt.Errorf("contacts file %s: %w", s.where(), devErr(err))
+	}
+	for _, p := range []string{newPath, oldPath} {
+		if err := s.removeIfPresent(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("clear the write journal: %w", fsErr(err))
+	}
+	_ = os.Remove(prevPath)
+	return nil
+}
