@@ -2,7 +2,6 @@ package contacts
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -60,6 +59,7 @@ type Logger func(format string, args ...any)
 var (
 	_ repl.UnitStore = (*Desktop)(nil)
 	_ repl.Hasher    = (*Desktop)(nil)
+	_ repl.Stater    = (*Desktop)(nil)
 )
 
 // NewDesktop returns the store for the vdir folder dir. The folder must exist when the store is
@@ -334,52 +334,46 @@ func (s *Desktop) ReadUnits(ctx context.Context, handle string) (repl.Units, err
 	return f.card.units(), nil
 }
 
-// Write creates or updates a card from a vCard (any version) in req.Data.
+// Write creates or updates a card from a vCard (any version) in req.Data. A card that already
+// is vCard 3.0 or 4.0 with the right UID is written byte for byte; any other is written as 3.0.
 func (s *Desktop) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
-	c, err := readRequestCard(req)
+	if req.Handle == "" {
+		if err := checkUID(req.Name); err != nil {
+			return repl.Entry{}, fmt.Errorf("create contact: %w", err)
+		}
+	}
+	in, err := readIncoming(ctx, req)
 	if err != nil {
 		return repl.Entry{}, err
 	}
-	if req.Handle == "" && req.Name == "" {
-		req.Name = c.uid()
-	}
-	return s.WriteUnits(ctx, req, c.units())
+	return s.write(ctx, req, in)
 }
 
-// readRequestCard parses the single card a WriteRequest carries.
-func readRequestCard(req repl.WriteRequest) (*card, error) {
-	if req.Kind != repl.KindFile || req.Data == nil {
-		return nil, fmt.Errorf("write contact %q: a contact is a card, not a folder: %w", req.Name, repl.ErrInvalidName)
-	}
-	data, err := io.ReadAll(io.LimitReader(req.Data, maxCardSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("write contact %q: read card: %w", req.Name, err)
-	}
-	if len(data) > maxCardSize {
-		return nil, fmt.Errorf("write contact %q: card larger than %d MiB", req.Name, maxCardSize>>20)
-	}
-	c, err := parseSingle(data)
-	if err != nil {
-		return nil, fmt.Errorf("write contact %q: %w", req.Name, err)
-	}
-	return c, nil
-}
-
-// WriteUnits creates or updates a card from its complete set of units. An update keeps the
-// card's file, UID and PRODID and refuses with repl.ErrChanged when the card changed since the
-// engine recorded req.Expected; req.Name is only used to create (it becomes the UID). A created
-// card's file is named after its UID.
+// WriteUnits creates or updates a card from its complete set of units, as vCard 3.0.
 func (s *Desktop) WriteUnits(ctx context.Context, req repl.WriteRequest, units repl.Units) (repl.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
+	if req.Handle == "" {
+		if err := checkUID(req.Name); err != nil {
+			return repl.Entry{}, fmt.Errorf("create contact: %w", err)
+		}
 	}
 	c, err := cardFromUnits(units)
 	if err != nil {
 		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
 	}
+	return s.write(ctx, req, incoming{card: c})
+}
+
+// write creates or updates a card. An update keeps the card's file, UID and PRODID and refuses
+// with repl.ErrChanged when the card changed since the engine recorded req.Expected; req.Name is
+// only used to create (it becomes the UID, and the file is named after it).
+func (s *Desktop) write(ctx context.Context, req repl.WriteRequest, in incoming) (repl.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var name string
+	var name, uid string
+	var prev *card
 	if req.Handle != "" {
 		f, err := s.lookup(ctx, req.Handle)
 		if err != nil {
@@ -388,16 +382,9 @@ func (s *Desktop) WriteUnits(ctx context.Context, req repl.WriteRequest, units r
 		if req.Expected != nil && changedSince(f.entry(), *req.Expected) {
 			return repl.Entry{}, fmt.Errorf("update contact %s (%s): %w", req.Handle, f.name, repl.ErrChanged)
 		}
-		name = f.name
-		c.setUID(f.card.uid())
-		if p := f.card.fields.Get("PRODID"); p != nil {
-			c.fields.Set("PRODID", p)
-		}
+		name, uid, prev = f.name, f.card.uid(), f.card
 	} else {
-		uid := strings.TrimSpace(req.Name)
-		if uid == "" {
-			uid = newUID()
-		}
+		uid = req.Name
 		if err := s.scan(ctx); err != nil {
 			return repl.Entry{}, err
 		}
@@ -405,12 +392,8 @@ func (s *Desktop) WriteUnits(ctx context.Context, req repl.WriteRequest, units r
 			return repl.Entry{}, fmt.Errorf("create contact %s: %w", uid, repl.ErrExists)
 		}
 		name = s.fileNameFor(uid)
-		c.setUID(uid)
 	}
-	if !req.ModTime.IsZero() {
-		c.fields.SetValue("REV", req.ModTime.UTC().Format("20060102T150405Z"))
-	}
-	data := c.encode(v30)
+	data := in.build(uid, v30, prev, req)
 	path := filepath.Join(s.dir, name)
 	if err := writeFileAtomic(path, data, 0o600, req.ModTime); err != nil {
 		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, fsErr(err))
@@ -425,9 +408,20 @@ func (s *Desktop) WriteUnits(ctx context.Context, req repl.WriteRequest, units r
 	}
 	f := s.files[name]
 	if f == nil || f.err != nil {
-		return repl.Entry{}, fmt.Errorf("write contact %s: the card written cannot be read back: %v", path, f.err)
+		return repl.Entry{}, fmt.Errorf("write contact %s: the card written cannot be read back", path)
 	}
 	s.byHandle[f.handle] = name
+	return f.entry(), nil
+}
+
+// Stat returns the card at handle as Enumerate reports it.
+func (s *Desktop) Stat(ctx context.Context, handle string) (repl.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.lookup(ctx, handle)
+	if err != nil {
+		return repl.Entry{}, err
+	}
 	return f.entry(), nil
 }
 
@@ -472,16 +466,6 @@ func (s *Desktop) fileNameFor(uid string) string {
 		}
 		name = fmt.Sprintf("%s-%d.vcf", base, n)
 	}
-}
-
-// newUID returns a random UUID URN, for a card created without a name.
-func newUID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:])
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	h := hex.EncodeToString(u[:])
-	return "urn:uuid:" + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // Delete removes the card's file; repl.ErrChanged when it changed since the engine recorded

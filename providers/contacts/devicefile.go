@@ -84,6 +84,7 @@ type devSeg struct {
 var (
 	_ repl.UnitStore = (*DeviceFile)(nil)
 	_ repl.Hasher    = (*DeviceFile)(nil)
+	_ repl.Stater    = (*DeviceFile)(nil)
 )
 
 // NewDeviceFile returns the store for the contacts file at spec on dev ("PATH" on the first
@@ -435,25 +436,42 @@ func (s *DeviceFile) ReadUnits(ctx context.Context, handle string) (repl.Units, 
 	return d.card.units(), nil
 }
 
-// Write creates or updates a card from a vCard (any version) in req.Data.
+// Write creates or updates a card from a vCard (any version) in req.Data. A card that already
+// is in the file's version with the right UID goes into the file byte for byte; any other is
+// written in the file's version.
 func (s *DeviceFile) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
-	c, err := readRequestCard(req)
+	if req.Handle == "" {
+		if err := checkUID(req.Name); err != nil {
+			return repl.Entry{}, fmt.Errorf("create contact: %w", err)
+		}
+	}
+	in, err := readIncoming(ctx, req)
 	if err != nil {
 		return repl.Entry{}, err
 	}
-	if req.Handle == "" && req.Name == "" {
-		req.Name = c.uid()
-	}
-	return s.WriteUnits(ctx, req, c.units())
+	return s.write(ctx, req, in)
 }
 
-// WriteUnits creates or updates a card from its complete set of units and rewrites the file. An
-// update keeps the card's UID (or derived ID) and PRODID and refuses with repl.ErrChanged when
-// the card changed on the device since the engine recorded req.Expected; req.Name is only used to
-// create (it becomes the UID).
+// WriteUnits creates or updates a card from its complete set of units.
 func (s *DeviceFile) WriteUnits(ctx context.Context, req repl.WriteRequest, units repl.Units) (repl.Entry, error) {
+	if req.Handle == "" {
+		if err := checkUID(req.Name); err != nil {
+			return repl.Entry{}, fmt.Errorf("create contact: %w", err)
+		}
+	}
 	c, err := cardFromUnits(units)
 	if err != nil {
+		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
+	}
+	return s.write(ctx, req, incoming{card: c})
+}
+
+// write creates or updates a card and rewrites the file. An update keeps the card's UID (or
+// derived ID, which it writes in as UID) and PRODID and refuses with repl.ErrChanged when the card
+// changed on the device since the engine recorded req.Expected; req.Name is only used to create
+// (it becomes the UID).
+func (s *DeviceFile) write(ctx context.Context, req repl.WriteRequest, in incoming) (repl.Entry, error) {
+	if err := ctx.Err(); err != nil {
 		return repl.Entry{}, fmt.Errorf("write contact %q: %w", req.Name, err)
 	}
 	s.mu.Lock()
@@ -462,7 +480,8 @@ func (s *DeviceFile) WriteUnits(ctx context.Context, req repl.WriteRequest, unit
 		return repl.Entry{}, err
 	}
 	var target *devSeg
-	uid := ""
+	var prev *card
+	uid := req.Name
 	if req.Handle != "" {
 		d, ok := s.file.byHandle[req.Handle]
 		if !ok {
@@ -471,24 +490,11 @@ func (s *DeviceFile) WriteUnits(ctx context.Context, req repl.WriteRequest, unit
 		if req.Expected != nil && changedSince(d.entry(), *req.Expected) {
 			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrChanged)
 		}
-		target, uid = d, d.handle
-		if p := d.card.fields.Get("PRODID"); p != nil {
-			c.fields.Set("PRODID", p)
-		}
-	} else {
-		uid = strings.TrimSpace(req.Name)
-		if uid == "" {
-			uid = newUID()
-		}
-		if _, ok := s.file.byHandle[uid]; ok {
-			return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
-		}
+		target, uid, prev = d, d.handle, d.card
+	} else if _, ok := s.file.byHandle[uid]; ok {
+		return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
 	}
-	c.setUID(uid)
-	if !req.ModTime.IsZero() {
-		c.fields.SetValue("REV", req.ModTime.UTC().Format("20060102T150405Z"))
-	}
-	raw := c.encode(s.file.version)
+	raw := in.build(uid, s.file.version, prev, req)
 	pieces := make([]piece, 0, len(s.file.segs)+1)
 	for _, d := range s.file.segs {
 		if d == target {
@@ -506,6 +512,17 @@ func (s *DeviceFile) WriteUnits(ctx context.Context, req repl.WriteRequest, unit
 	d, ok := s.file.byHandle[uid]
 	if !ok {
 		return repl.Entry{}, fmt.Errorf("write contact %q in %s: the card written cannot be read back", uid, s.where())
+	}
+	return d.entry(), nil
+}
+
+// Stat returns the card at handle as Enumerate reports it.
+func (s *DeviceFile) Stat(ctx context.Context, handle string) (repl.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, err := s.lookup(ctx, handle)
+	if err != nil {
+		return repl.Entry{}, err
 	}
 	return d.entry(), nil
 }
