@@ -27,6 +27,11 @@ deps-headless: deps
 deps-usbvm:
 	@scripts/apt-ensure $(APT_USBVM)
 
+# Real USB end to end (test/usbvm): QEMU's usb-mtp device behind qemu-xhci and usb-ehci, the
+# tests of test/usbvm/guest run inside a small Linux guest (TCG, no KVM needed).
+test-usb: deps deps-usbvm
+	$(GO) test -tags usbvm -count=1 -timeout 40m ./test/usbvm/
+
 build: deps
 	$(GO) build -o $(BIN) .
 

@@ -1,0 +1,255 @@
+//go:build usbvm
+
+package usbvm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The real-USB end-to-end tests: `make test-usb` runs them (go test -tags usbvm). Each host
+// controller boots one guest that runs every scenario's guest test against QEMU's usb-mtp device;
+// QEMU dying or hanging fails the run.
+
+var (
+	harnessOnce sync.Once
+	harness     *Harness
+	harnessErr  error
+	consolePath string
+)
+
+// testHarness builds the guest once. Guest consoles and host actions go to console.log in the
+// work folder (CRADLE_USBVM_WORK, default a fresh temporary folder), and to stderr as well with
+// CRADLE_USBVM_VERBOSE=1.
+func testHarness(t *testing.T) *Harness {
+	t.Helper()
+	harnessOnce.Do(func() {
+		work := os.Getenv("CRADLE_USBVM_WORK")
+		if work == "" {
+			work, harnessErr = os.MkdirTemp("", "cradle-usbvm-*")
+			if harnessErr != nil {
+				return
+			}
+		}
+		if harnessErr = os.MkdirAll(work, 0o755); harnessErr != nil {
+			return
+		}
+		consolePath = filepath.Join(work, "console.log")
+		f, err := os.Create(consolePath)
+		if err != nil {
+			harnessErr = err
+			return
+		}
+		var log io.Writer = f
+		if os.Getenv("CRADLE_USBVM_VERBOSE") != "" {
+			log = io.MultiWriter(f, os.Stderr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{}, log)
+	})
+	if harnessErr != nil {
+		t.Fatalf("build the guest: %v", harnessErr)
+	}
+	t.Logf("guest consoles: %s", consolePath)
+	return harness
+}
+
+// fixtureTime is the modification time of fixtures the host writes.
+var fixtureTime = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func writeFixture(dir, scenarioDir, name string, size int64) error {
+	p := filepath.Join(dir, name)
+	if err := WriteContentFile(p, scenarioDir+"/"+filepath.ToSlash(name), size); err != nil {
+		return err
+	}
+	return os.Chtimes(p, fixtureTime, fixtureTime)
+}
+
+// checkFiles verifies files on the host side by content hash: name -> size, or -1 for "must not
+// exist".
+func checkFiles(dir, scenarioDir string, want map[string]int64) error {
+	var errs []string
+	for name, size := range want {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		f, err := os.Open(p)
+		if size < 0 {
+			if err == nil {
+				f.Close()
+				errs = append(errs, fmt.Sprintf("%s exists, want it absent", name))
+			}
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		h, n, err := HashReader(f)
+		f.Close()
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if want := ContentHash(scenarioDir+"/"+name, size); h != want || n != size {
+			errs = append(errs, fmt.Sprintf("%s: %d bytes with hash %s, want %d bytes with hash %s", name, n, h, size, want))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("host side: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Scenarios, in the order the guest runs them.
+var scenarios = []Scenario{
+	{
+		Name: "TestTransport",
+		Setup: func(dir string) error {
+			if err := writeFixture(dir, "Transport", "big.bin", 24<<20+100); err != nil {
+				return err
+			}
+			return writeFixture(dir, "Transport", "aligned.bin", 2<<20-12)
+		},
+		Check: func(dir string) error {
+			return checkFiles(dir, "Transport", map[string]int64{
+				"big.bin": 24<<20 + 100, "aligned.bin": 2<<20 - 12,
+				"sent-chunk.bin": 1<<20 + 1, "sent-odd.bin": 5<<20 + 333, "sent-tiny.txt": 5,
+				"event.txt": 42,
+			})
+		},
+	},
+	{Name: "TestDiagnosis"},
+}
+
+func TestUSB(t *testing.T) {
+	h := testHarness(t)
+	for _, hcd := range []string{XHCI, EHCI} {
+		t.Run(hcd, func(t *testing.T) {
+			root := t.TempDir()
+			// QEMU runs as this user and must be able to write the folder.
+			ctx := context.Background()
+			results, res, err := h.RunScenarios(ctx, hcd, root, scenarios, 15*time.Minute)
+			if err != nil {
+				t.Fatalf("machine on %s: %v", hcd, err)
+			}
+			t.Logf("guest ran in %s, %d control calls", res.Elapsed.Round(time.Millisecond), res.Calls)
+			for _, s := range scenarios {
+				t.Run(s.Dir(), func(t *testing.T) {
+					r, ok := results[s.Name]
+					if !ok {
+						t.Fatalf("guest test %s did not run", s.Name)
+					}
+					if !r.Passed {
+						t.Errorf("guest test %s failed:\n%s", s.Name, r.Output)
+					}
+					if s.Check != nil {
+						if err := s.Check(filepath.Join(root, s.Dir())); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestArchiveCpio unpacks an archive with the system's cpio and compares.
+func TestArchiveCpio(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "host.bin")
+	if err := os.WriteFile(src, []byte("from the host\n"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	a := NewArchive()
+	for _, err := range []error{
+		a.Bytes("/etc/motd", []byte("hello\n"), 0o644),
+		a.Bytes("/odd/len/x", []byte("12345"), 0o600),
+		a.Bytes("/empty", nil, 0o644),
+		a.File("/bin/tool", src),
+		a.Symlink("/bin/sh", "busybox"),
+		a.Dir("/proc"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Bytes("relative", nil, 0o644); err == nil {
+		t.Errorf("Bytes(relative path) = nil error, want one")
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(a.WriteGzip(pw)) }()
+	cmd := exec.Command("sh", "-c", "gzip -dc | cpio -idm --quiet --no-absolute-filenames")
+	cmd.Dir = out
+	cmd.Stdin = pr
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gzip | cpio: %v: %s", err, b)
+	}
+	for p, want := range map[string]string{"etc/motd": "hello\n", "odd/len/x": "12345", "empty": "", "bin/tool": "from the host\n"} {
+		got, err := os.ReadFile(filepath.Join(out, p))
+		if err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v, want %q", p, got, err, want)
+		}
+	}
+	for p, want := range map[string]os.FileMode{"etc/motd": 0o644, "odd/len/x": 0o600, "bin/tool": 0o750, "proc": os.ModeDir | 0o755, "odd/len": os.ModeDir | 0o755} {
+		fi, err := os.Lstat(filepath.Join(out, p))
+		if err != nil || fi.Mode() != want {
+			t.Errorf("mode of %s = %v, %v, want %v", p, fi.Mode(), err, want)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(out, "bin/sh")); err != nil || l != "busybox" {
+		t.Errorf("bin/sh -> %q, %v, want busybox", l, err)
+	}
+}
+
+// TestQMP unplugs and plugs QEMU's usb-mtp on a machine that never boots (-S).
+func TestQMP(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "q.sock")
+	cmd := exec.Command("qemu-system-x86_64", "-S", "-accel", "tcg", "-nodefaults", "-display", "none",
+		"-qmp", "unix:"+sock+",server=on,wait=off",
+		"-device", "qemu-xhci,id=hcd", "-device", "usb-mtp,id=mtp0,bus=hcd.0,rootdir="+dir+",readonly=off")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	q, err := DialQMP(ctx, sock)
+	if err != nil {
+		t.Fatalf("DialQMP: %v (%s)", err, stderr.String())
+	}
+	defer q.Close()
+	if err := q.DeviceDel(ctx, "mtp0"); err != nil {
+		t.Fatalf("DeviceDel: %v", err)
+	}
+	if err := q.DeviceDel(ctx, "mtp0"); err == nil || !strings.Contains(err.Error(), "mtp0") {
+		t.Errorf("DeviceDel of a deleted device = %v, want QEMU's error naming it", err)
+	}
+	m := &Machine{RootDir: dir}
+	if err := q.DeviceAdd(ctx, m.DeviceProps()); err != nil {
+		t.Fatalf("DeviceAdd: %v", err)
+	}
+	if err := q.DeviceAdd(ctx, m.DeviceProps()); err == nil {
+		t.Errorf("DeviceAdd of a present id = nil error, want a duplicate-id error")
+	}
+	if _, err := q.Execute(ctx, "quit", nil); err != nil {
+		t.Errorf("quit: %v", err)
+	}
+}
