@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/cradle-sync/cradle/repl"
@@ -161,6 +162,8 @@ type desktopIter struct {
 	s       *DesktopStore
 	pending []string // folders still to read, relative
 	dir     string   // folder being returned, relative
+	f       *os.File // that folder, open: entries are stat'ed relative to it
+	fd      int
 	entries []os.DirEntry
 	i       int
 	n       int // items returned, for periodic ctx checks
@@ -173,6 +176,7 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 	}
 	for {
 		if it.i >= len(it.entries) {
+			it.closeDir()
 			if len(it.pending) == 0 {
 				return repl.Entry{}, io.EOF
 			}
@@ -182,11 +186,14 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 			last := len(it.pending) - 1
 			it.dir = it.pending[last]
 			it.pending = it.pending[:last]
-			entries, err := it.s.readDir(it.dir)
+			f, entries, err := it.s.readDir(it.dir)
 			if err != nil {
 				return repl.Entry{}, err
 			}
 			it.entries, it.i = entries, 0
+			if f != nil {
+				it.f, it.fd = f, int(f.Fd())
+			}
 			continue
 		}
 		de := it.entries[it.i]
@@ -206,9 +213,10 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 		if it.dir != "" {
 			rel = it.dir + "/" + name
 		}
-		fi, err := de.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+		// One fstatat relative to the open folder: no path lookup from the top, no FileInfo.
+		var st unix.Stat_t
+		if err := unix.Fstatat(it.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, syscall.ENOENT) {
 				continue // removed since the folder was read
 			}
 			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), mapFSErr(err))
@@ -219,26 +227,36 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 				return repl.Entry{}, err
 			}
 		}
-		if isDir {
+		mt := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
 			it.pending = append(it.pending, rel)
-			return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: fi.ModTime()}, nil
+			return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: mt}, nil
+		case unix.S_IFREG:
+			return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: st.Size, ModTime: mt}, nil
+		default:
+			it.s.skippedLinks.Add(1) // replaced by something else since the folder was read
 		}
-		if !fi.Mode().IsRegular() {
-			it.s.skippedLinks.Add(1)
-			continue
-		}
-		return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+	}
+}
+
+func (it *desktopIter) closeDir() {
+	if it.f != nil {
+		it.f.Close()
+		it.f = nil
 	}
 }
 
 func (it *desktopIter) Close() error {
 	it.closed = true
+	it.closeDir()
 	it.entries, it.pending = nil, nil
 	return nil
 }
 
-// readDir reads the entries of a folder (relative path), unsorted.
-func (s *DesktopStore) readDir(rel string) ([]os.DirEntry, error) {
+// readDir opens a folder (relative path) and reads its entries, unsorted. The caller closes the
+// returned file; a folder removed since its parent was read gives no file and no entries.
+func (s *DesktopStore) readDir(rel string) (*os.File, []os.DirEntry, error) {
 	p := s.dir
 	if rel != "" {
 		p = s.dir + "/" + rel
@@ -246,16 +264,16 @@ func (s *DesktopStore) readDir(rel string) ([]os.DirEntry, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		if rel != "" && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil // removed since its parent was read
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
 	}
-	defer f.Close()
 	entries, err := f.ReadDir(-1)
 	if err != nil {
-		return nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
+		f.Close()
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
 	}
-	return entries, nil
+	return f, entries, nil
 }
 
 // permissionHint says what to do about a folder Cradle may not read.
