@@ -1,0 +1,500 @@
+// Package emulator is an MTP device in-process: a responder that serves a real folder over the
+// same mtp.Transport interface as a USB device, speaking the same bytes with USB packet semantics
+// (512-byte packets, a short packet ending a transfer, zero-length packets present or not). It
+// backs `cradle --emulate DIR`, the demo, and the tests of device/mtp, which inject faults
+// through it: a disconnection after so many bytes, a stalled or busy device, handles renumbered,
+// partial objects left behind.
+//
+// It is a faithful responder, not a shortcut: folders and files in DIR are MTP objects with
+// handles assigned per session; GetObjectPropList, GetPartialObject and Android's
+// GetPartialObject64 are offered (or not, per Options); SendObject writes to a temporary file
+// renamed into place when complete and keeps the ModificationDate of SendObjectInfo; changes
+// made to DIR by others raise ObjectAdded, ObjectRemoved and ObjectInfoChanged events for the
+// folders the initiator listed in the session.
+package emulator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cradle-sync/cradle/device/mtp"
+)
+
+// PropListMode says whether the emulated device offers GetObjectPropList.
+type PropListMode int
+
+// Property list behaviours.
+const (
+	// PropListWorking offers GetObjectPropList and answers it (Android).
+	PropListWorking PropListMode = iota
+	// PropListAbsent does not offer it and answers OperationNotSupported (QEMU's usb-mtp).
+	PropListAbsent
+	// PropListBroken offers it but answers OperationNotSupported.
+	PropListBroken
+)
+
+// Options shape the emulated device. The zero value is an Android-like phone: dot-files shown,
+// zero-length packets sent, property lists, partial reads (32 and 64-bit), renames and moves.
+type Options struct {
+	// SDCard, when set, is a second folder served as a second storage, "SD card".
+	SDCard string
+	// HideDotFiles leaves out names starting with '.', as QEMU does (Android shows them).
+	HideDotFiles bool
+	// ShuffleHandles gives objects random handles, as Android does after a media rescan, instead
+	// of 1, 2, 3...
+	ShuffleHandles bool
+	// NoZLP omits the zero-length packet after a data phase that ends on a packet boundary, as
+	// QEMU does.
+	NoZLP bool
+	// PropList says whether GetObjectPropList is offered and works.
+	PropList PropListMode
+	// NoPartial64 does not offer Android's GetPartialObject64 (QEMU); NoPartial offers neither
+	// partial read, so files are only read whole.
+	NoPartial64 bool
+	NoPartial   bool
+	// ReadOnlyProps offers neither SetObjectPropValue nor MoveObject (QEMU): no rename, no move,
+	// no setting dates.
+	ReadOnlyProps bool
+	// FreeSpaceZero reports no free space and refuses new files with StoreFull.
+	FreeSpaceZero bool
+	// SessionOpen starts with a session open, as a program that crashed leaves it: OpenSession
+	// answers SessionAlreadyOpen until CloseSession.
+	SessionOpen bool
+	// Leftover starts with a crashed program's stale data phase and response waiting on bulk in.
+	Leftover bool
+	// PollEvents detects changes in listed folders by polling them every PollInterval instead
+	// of with inotify (the only way off Linux).
+	PollEvents bool
+	// PollInterval is the polling period (default 200 ms).
+	PollInterval time.Duration
+	// Serial overrides the serial number (default: derived from the absolute DIR).
+	Serial string
+	// Logger receives protocol warnings; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
+// dot-files hidden, no zero-length packets, no property lists, 32-bit partial reads only, no
+// renames or moves.
+func QEMU() Options {
+	return Options{HideDotFiles: true, NoZLP: true, PropList: PropListAbsent, NoPartial64: true, ReadOnlyProps: true}
+}
+
+// Identity of the emulated device.
+const (
+	Manufacturer = "Cradle"
+	Model        = "Emulated phone"
+	Version      = "1.0"
+)
+
+// Stats counts what the initiator did, for tests of its transfer discipline.
+type Stats struct {
+	Transactions int64
+	// LargestIn and LargestOut are the largest bulk read the initiator asked for and the largest
+	// bulk write it made.
+	LargestIn, LargestOut int64
+	// ZLPOut counts zero-length packets the initiator sent; MissingZLP counts data phases that
+	// ended on a packet boundary without one.
+	ZLPOut, MissingZLP int64
+}
+
+// Emulator is an emulated MTP device. It implements mtp.Transport: hand it to mtp.Open (or use
+// OpenDevice). Its fault methods may be called from any goroutine at any time.
+type Emulator struct {
+	opts     Options
+	dir      string
+	serial   string
+	log      *slog.Logger
+	storages []*storage
+
+	in   *inPipe
+	out  chan []byte
+	intr eventQueue
+
+	gone     chan struct{}
+	goneOnce sync.Once
+	done     chan struct{} // closed when the responder and watcher have stopped
+
+	abortMu sync.Mutex
+	abortCh chan struct{} // closed by Reset; the responder replaces it when it has stopped
+	idle    chan struct{} // the responder acknowledges a Reset
+
+	faultMu     sync.Mutex
+	inBudget    int64 // bytes bulk in may still deliver before the device disappears; -1 = off
+	outBudget   int64
+	stallOp     mtp.OpCode
+	stallArmed  bool
+	busyOp      mtp.OpCode
+	busyLeft    int
+	keepPartial bool
+	staleResp   bool
+
+	stats struct {
+		transactions, largestIn, largestOut, zlpOut, missingZLP atomic.Int64
+	}
+
+	// mu guards the object table, shared by the responder and the watcher.
+	mu    sync.Mutex
+	tab   table
+	watch *watcher
+}
+
+var _ mtp.Transport = (*Emulator)(nil)
+
+// inCapacity is how many bytes the device queues on bulk in before it waits for the initiator.
+const inCapacity = 4 << 20
+
+// New starts an emulated device serving dir (and opts.SDCard). The device runs until Close or
+// Unplug.
+func New(dir string, opts Options) (*Emulator, error) {
+	abs, err := absDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("emulated device: %w", err)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	e := &Emulator{
+		opts:      opts,
+		dir:       abs,
+		serial:    opts.Serial,
+		log:       opts.Logger,
+		in:        newInPipe(inCapacity),
+		out:       make(chan []byte),
+		gone:      make(chan struct{}),
+		done:      make(chan struct{}),
+		abortCh:   make(chan struct{}),
+		idle:      make(chan struct{}),
+		inBudget:  -1,
+		outBudget: -1,
+	}
+	e.intr.data = make(chan struct{}, 1)
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.serial == "" {
+		e.serial = Serial(abs)
+	}
+	e.storages = []*storage{{id: 0x00010001, dir: abs, desc: "Internal shared storage", typ: mtp.StorageFixedRAM}}
+	if opts.SDCard != "" {
+		sd, err := absDir(opts.SDCard)
+		if err != nil {
+			return nil, fmt.Errorf("emulated device: SD card: %w", err)
+		}
+		e.storages = append(e.storages, &storage{id: 0x00020001, dir: sd, desc: "SD card", typ: mtp.StorageRemovableRAM})
+	}
+	e.tab.init(e)
+	if opts.Leftover {
+		e.queueLeftover()
+	}
+	if opts.SessionOpen {
+		e.tab.stale = true
+	}
+	e.watch = newWatcher(e)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); e.serve() }()
+	go func() { defer wg.Done(); e.watch.run() }()
+	go func() { wg.Wait(); close(e.done) }()
+	return e, nil
+}
+
+// absDir returns dir as an absolute, symlink-free path of an existing folder.
+func absDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%s is not a folder", abs)
+	}
+	return abs, nil
+}
+
+// Serial is the serial number of the emulated device serving dir: stable for the same absolute
+// folder, different for different ones.
+func Serial(dir string) string {
+	if abs, err := absDir(dir); err == nil {
+		dir = abs
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return "EMU" + strings.ToUpper(hex.EncodeToString(sum[:8]))
+}
+
+// Dir returns the absolute folder the device serves as its first storage.
+func (e *Emulator) Dir() string { return e.dir }
+
+// SerialNumber returns the device's serial number.
+func (e *Emulator) SerialNumber() string { return e.serial }
+
+// Stats returns the counters so far.
+func (e *Emulator) Stats() Stats {
+	return Stats{
+		Transactions: e.stats.transactions.Load(),
+		LargestIn:    e.stats.largestIn.Load(),
+		LargestOut:   e.stats.largestOut.Load(),
+		ZLPOut:       e.stats.zlpOut.Load(),
+		MissingZLP:   e.stats.missingZLP.Load(),
+	}
+}
+
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// BulkOut hands one transfer to the device; it returns when the device has taken it.
+func (e *Emulator) BulkOut(ctx context.Context, p []byte) (int, error) {
+	if e.isGone() {
+		return 0, mtp.ErrTransportClosed
+	}
+	storeMax(&e.stats.largestOut, int64(len(p)))
+	if len(p) == 0 {
+		e.stats.zlpOut.Add(1)
+	}
+	b := append([]byte{}, p...)
+	e.faultMu.Lock()
+	cut := false
+	if e.outBudget >= 0 {
+		if int64(len(b)) > e.outBudget {
+			b, cut = b[:e.outBudget], true
+		}
+		e.outBudget -= int64(len(b))
+	}
+	e.faultMu.Unlock()
+	if cut {
+		// The device vanishes in the middle of this transfer: what got through is delivered.
+		if len(b) > 0 {
+			select {
+			case e.out <- b:
+			case <-time.After(time.Second):
+			case <-e.gone:
+			}
+		}
+		e.Unplug()
+		return len(b), mtp.ErrTransportClosed
+	}
+	select {
+	case e.out <- b:
+		return len(p), nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("bulk out: %w", ctx.Err())
+	case <-e.gone:
+		return 0, mtp.ErrTransportClosed
+	}
+}
+
+// BulkIn reads what the device sends, with USB packet semantics (see inPipe.read).
+func (e *Emulator) BulkIn(ctx context.Context, p []byte) (int, error) {
+	if e.isGone() {
+		return 0, mtp.ErrTransportClosed
+	}
+	storeMax(&e.stats.largestIn, int64(len(p)))
+	e.faultMu.Lock()
+	limit := e.inBudget
+	e.faultMu.Unlock()
+	n, cut, err := e.in.read(ctx, p, e.gone, limit)
+	if limit >= 0 {
+		e.faultMu.Lock()
+		if e.inBudget >= 0 {
+			e.inBudget = max(e.inBudget-int64(n), 0)
+		}
+		e.faultMu.Unlock()
+	}
+	if cut {
+		e.Unplug()
+	}
+	return n, err
+}
+
+// Interrupt reads one event container.
+func (e *Emulator) Interrupt(ctx context.Context, p []byte) (int, error) {
+	if e.isGone() {
+		return 0, mtp.ErrTransportClosed
+	}
+	return e.intr.read(ctx, p, e.gone)
+}
+
+// MaxPacket is 512, a high-speed bulk endpoint's packet size.
+func (e *Emulator) MaxPacket() int { return packetSize }
+
+// Reset cancels the transaction in progress, as the PTP class "cancel request" does: the
+// device stops sending or receiving its data phase, discards a partial upload (unless
+// KeepPartial) and waits for a new command. What it had queued on bulk in is dropped.
+func (e *Emulator) Reset(ctx context.Context) error {
+	if e.isGone() {
+		return mtp.ErrTransportClosed
+	}
+	e.abortMu.Lock()
+	ch, idle := e.abortCh, e.idle
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+	e.abortMu.Unlock()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		return fmt.Errorf("reset: the emulated device did not stop: %w", ctx.Err())
+	case <-e.gone:
+		return mtp.ErrTransportClosed
+	}
+	e.in.clear()
+	return nil
+}
+
+// currentAbort returns the channel Reset closes.
+func (e *Emulator) currentAbort() chan struct{} {
+	e.abortMu.Lock()
+	defer e.abortMu.Unlock()
+	return e.abortCh
+}
+
+// Close releases the device, as unplugging it does, and waits for its goroutines to stop.
+func (e *Emulator) Close() error {
+	e.Unplug()
+	<-e.done
+	return nil
+}
+
+// Unplug makes the device disappear now: every pending and later call returns
+// mtp.ErrTransportClosed. A partial upload is discarded unless KeepPartial is set.
+func (e *Emulator) Unplug() {
+	e.goneOnce.Do(func() { close(e.gone) })
+}
+
+func (e *Emulator) isGone() bool {
+	select {
+	case <-e.gone:
+		return true
+	default:
+		return false
+	}
+}
+
+// DisconnectAfter makes the device disappear once bulk in has delivered in more bytes or bulk out
+// has taken out more bytes, counted from now; a negative count leaves that direction alone.
+func (e *Emulator) DisconnectAfter(in, out int64) {
+	e.faultMu.Lock()
+	e.inBudget, e.outBudget = in, out
+	e.faultMu.Unlock()
+}
+
+// Stall makes the device swallow the next command with operation op (0: any) and never answer
+// it, until the initiator cancels the transaction (Reset) or gives up.
+func (e *Emulator) Stall(op mtp.OpCode) {
+	e.faultMu.Lock()
+	e.stallOp, e.stallArmed = op, true
+	e.faultMu.Unlock()
+}
+
+// Busy makes the device answer DeviceBusy to the next n commands with operation op (0: any);
+// n < 0 keeps answering it until Busy is called again with n = 0.
+func (e *Emulator) Busy(op mtp.OpCode, n int) {
+	e.faultMu.Lock()
+	e.busyOp, e.busyLeft = op, n
+	e.faultMu.Unlock()
+}
+
+// KeepPartial makes an upload that does not complete stay on the device under its name, as a
+// phone that created the file at SendObjectInfo does; the initiator must delete it.
+func (e *Emulator) KeepPartial(on bool) {
+	e.faultMu.Lock()
+	e.keepPartial = on
+	e.faultMu.Unlock()
+}
+
+// StaleResponse makes the device send, before its next response, a response to an older
+// transaction, as a device that answered a cancelled transaction late does.
+func (e *Emulator) StaleResponse() {
+	e.faultMu.Lock()
+	e.staleResp = true
+	e.faultMu.Unlock()
+}
+
+// Renumber gives every object a new handle now, in the middle of the session, as some devices
+// do after a media rescan: handles the initiator holds become invalid.
+func (e *Emulator) Renumber() {
+	e.mu.Lock()
+	e.tab.renumber()
+	e.mu.Unlock()
+}
+
+// takeFault checks the stall and busy faults for a command.
+func (e *Emulator) takeFault(op mtp.OpCode) (stall, busy bool) {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	if e.stallArmed && (e.stallOp == 0 || e.stallOp == op) {
+		e.stallArmed = false
+		return true, false
+	}
+	if e.busyLeft != 0 && (e.busyOp == 0 || e.busyOp == op) {
+		if e.busyLeft > 0 {
+			e.busyLeft--
+		}
+		return false, true
+	}
+	return false, false
+}
+
+func (e *Emulator) keepingPartial() bool {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	return e.keepPartial
+}
+
+func (e *Emulator) takeStale() bool {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	s := e.staleResp
+	e.staleResp = false
+	return s
+}
+
+// queueLeftover puts a crashed initiator's unread data phase and response on bulk in.
+func (e *Emulator) queueLeftover() {
+	const tid = 0x2A
+	b, _ := mtp.Header{Length: 12 + 3000, Type: mtp.ContainerData, Code: uint16(mtp.OpGetObject), TransactionID: tid}.AppendBinary(nil)
+	b = append(b, make([]byte, 3000)...)
+	resp, _ := mtp.Container{Type: mtp.ContainerResponse, Code: uint16(mtp.RespOK), TransactionID: tid}.MarshalBinary()
+	e.in.push(b, nil, nil)
+	e.in.push(resp, nil, nil)
+}
+
+// OpenDevice starts an emulated device serving dir and opens it with mtp.Open, reporting
+// "mtp-emulated" as its transport. Closing the device stops the emulator.
+func OpenDevice(ctx context.Context, dir string, opts Options) (*mtp.Device, error) {
+	e, err := New(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	d, err := mtp.Open(ctx, e, mtp.Options{Logger: opts.Logger, Transport: "mtp-emulated"})
+	if err != nil {
+		return nil, fmt.Errorf("open the emulated device for %s: %w", e.dir, err)
+	}
+	return d, nil
+}
+
+// Label names an emulated device in messages.
+func Label(dir string) string { return fmt.Sprintf("%s %s (%s)", Manufacturer, Model, dir) }

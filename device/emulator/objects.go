@@ -1,0 +1,331 @@
+package emulator
+
+import (
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cradle-sync/cradle/device/mtp"
+)
+
+// partPrefix starts the names of uploads in progress; they are never objects.
+const partPrefix = ".cradle-emu-part-"
+
+// storage is one folder served as an MTP storage.
+type storage struct {
+	id   uint32
+	dir  string
+	desc string
+	typ  uint16
+	root *object
+}
+
+// object is a file or folder the device has given a handle in this session.
+type object struct {
+	handle uint32 // 0 for a storage root
+	st     *storage
+	parent *object // nil for a storage root
+	name   string
+	dir    bool
+	// children is nil until the folder was enumerated in this session.
+	children map[string]*object
+	// watched folders were listed by the initiator: changes in them raise events.
+	watched bool
+	// size and mtime are what the initiator was last told (or could have been).
+	size  int64
+	mtime time.Time
+}
+
+// table is the device's object table: handles for the objects seen in this session. It is
+// guarded by Emulator.mu.
+type table struct {
+	e        *Emulator
+	byHandle map[uint32]*object
+	next     uint32
+	rnd      *rand.Rand
+	session  uint32 // 0 when no session is open
+	lastTID  uint32
+	stale    bool // a session a crashed program left open
+	pending  *pendingSend
+	sessions int
+}
+
+// pendingSend is what SendObjectInfo announced, waiting for SendObject.
+type pendingSend struct {
+	handle uint32
+	parent *object
+	name   string
+	size   int64 // -1 when unknown (4 GiB or more)
+	mtime  time.Time
+}
+
+func (t *table) init(e *Emulator) {
+	t.e = e
+	t.rnd = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5EED))
+	t.clear()
+}
+
+// clear forgets every handle and watch: a new session.
+func (t *table) clear() {
+	for _, o := range t.byHandle {
+		if o.watched && t.e.watch != nil {
+			t.e.watch.remove(o)
+		}
+	}
+	for _, st := range t.e.storages {
+		if st.root != nil && st.root.watched && t.e.watch != nil {
+			t.e.watch.remove(st.root)
+		}
+		st.root = &object{st: st, dir: true}
+	}
+	t.byHandle = map[uint32]*object{}
+	t.next = 1
+	t.pending = nil
+}
+
+// newHandle returns an unused handle: the next number, or a random one with ShuffleHandles.
+func (t *table) newHandle() uint32 {
+	if t.e.opts.ShuffleHandles {
+		for {
+			h := t.rnd.Uint32()
+			if h != 0 && h != 0xFFFFFFFF && t.byHandle[h] == nil {
+				return h
+			}
+		}
+	}
+	for t.byHandle[t.next] != nil || t.next == 0 || t.next == 0xFFFFFFFF {
+		t.next++
+	}
+	h := t.next
+	t.next++
+	return h
+}
+
+// renumber gives every known object a new handle; the old ones become invalid.
+func (t *table) renumber() {
+	old := t.byHandle
+	t.byHandle = map[uint32]*object{}
+	t.next += 0x10000
+	for _, o := range old {
+		o.handle = t.newHandle()
+		t.byHandle[o.handle] = o
+	}
+	t.pending = nil
+}
+
+func (t *table) storage(id uint32) *storage {
+	for _, st := range t.e.storages {
+		if st.id == id {
+			return st
+		}
+	}
+	return nil
+}
+
+// path is the object's file on the host.
+func (t *table) path(o *object) string {
+	var parts []string
+	for x := o; x.parent != nil; x = x.parent {
+		parts = append(parts, x.name)
+	}
+	p := o.st.dir
+	for i := len(parts) - 1; i >= 0; i-- {
+		p = filepath.Join(p, parts[i])
+	}
+	return p
+}
+
+// visible tells whether a directory entry is an object.
+func (t *table) visible(name string) bool {
+	if strings.HasPrefix(name, partPrefix) {
+		return false
+	}
+	return !t.e.opts.HideDotFiles || !strings.HasPrefix(name, ".")
+}
+
+// add gives a new child of parent a handle.
+func (t *table) add(parent *object, name string, fi fs.FileInfo) *object {
+	o := &object{handle: t.newHandle(), st: parent.st, parent: parent, name: name, dir: fi.IsDir()}
+	o.record(fi)
+	if parent.children == nil {
+		parent.children = map[string]*object{}
+	}
+	parent.children[name] = o
+	t.byHandle[o.handle] = o
+	return o
+}
+
+func (o *object) record(fi fs.FileInfo) {
+	o.size, o.mtime = fi.Size(), fi.ModTime()
+	if o.dir {
+		o.size = 0
+	}
+}
+
+// remove forgets o and everything below it.
+func (t *table) remove(o *object) {
+	if o.parent != nil && o.parent.children[o.name] == o {
+		delete(o.parent.children, o.name)
+	}
+	t.forget(o)
+}
+
+func (t *table) forget(o *object) {
+	if t.byHandle[o.handle] == o {
+		delete(t.byHandle, o.handle)
+	}
+	if o.watched {
+		o.watched = false
+		t.e.watch.remove(o)
+	}
+	for _, c := range o.children {
+		t.forget(c)
+	}
+	o.children = nil
+}
+
+// readDir returns the visible files and folders in o, by name.
+func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
+	entries, err := os.ReadDir(t.path(o))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]fs.FileInfo, len(entries))
+	for _, de := range entries {
+		name := de.Name()
+		if !t.visible(name) || !(de.Type().IsDir() || de.Type().IsRegular()) {
+			continue
+		}
+		fi, err := de.Info()
+		if err != nil {
+			continue // gone since ReadDir
+		}
+		out[name] = fi
+	}
+	return out, nil
+}
+
+// enumerate brings o's children up to date with the folder on the host, and watches it: the
+// initiator listed it.
+func (t *table) enumerate(o *object) error {
+	infos, err := t.readDir(o)
+	if err != nil {
+		return err
+	}
+	if o.children == nil {
+		o.children = make(map[string]*object, len(infos))
+	}
+	for name, c := range o.children {
+		if fi, ok := infos[name]; !ok || fi.IsDir() != c.dir {
+			t.remove(c)
+		}
+	}
+	for name, fi := range infos {
+		if c := o.children[name]; c != nil {
+			c.record(fi)
+			continue
+		}
+		t.add(o, name, fi)
+	}
+	if !o.watched {
+		o.watched = true
+		t.e.watch.add(o)
+	}
+	return nil
+}
+
+// walk enumerates every folder below o, calling fn for each object.
+func (t *table) walk(o *object, fn func(*object)) error {
+	if err := t.enumerate(o); err != nil {
+		return err
+	}
+	for _, c := range sortedChildren(o) {
+		fn(c)
+		if c.dir {
+			if err := t.walk(c, fn); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sortedChildren(o *object) []*object {
+	out := make([]*object, 0, len(o.children))
+	for _, c := range o.children {
+		out = append(out, c)
+	}
+	slicesSortByName(out)
+	return out
+}
+
+// rescan compares a watched folder with the host and raises events for what changed.
+func (t *table) rescan(o *object) {
+	if !o.watched {
+		return
+	}
+	infos, err := t.readDir(o)
+	if err != nil {
+		return // the folder itself went: its parent's rescan reports it
+	}
+	for name, c := range o.children {
+		fi, ok := infos[name]
+		if !ok || fi.IsDir() != c.dir {
+			h := c.handle
+			t.remove(c)
+			t.e.event(mtp.EventObjectRemoved, h)
+		}
+	}
+	for _, name := range sortedNames(infos) {
+		fi := infos[name]
+		c := o.children[name]
+		if c == nil {
+			c = t.add(o, name, fi)
+			t.e.event(mtp.EventObjectAdded, c.handle)
+			continue
+		}
+		if !c.dir && (fi.Size() != c.size || !fi.ModTime().Equal(c.mtime)) {
+			c.record(fi)
+			t.e.event(mtp.EventObjectInfoChanged, c.handle)
+		}
+	}
+}
+
+// lookup returns the object with handle h, checking that it still exists on the host.
+func (t *table) lookup(h uint32) (*object, fs.FileInfo) {
+	o := t.byHandle[h]
+	if o == nil {
+		return nil, nil
+	}
+	fi, err := os.Lstat(t.path(o))
+	if err != nil || fi.IsDir() != o.dir {
+		t.remove(o)
+		return nil, nil
+	}
+	return o, fi
+}
+
+// folder resolves a parent parameter: 0 or 0xFFFFFFFF is the root of st.
+func (t *table) folder(st *storage, h uint32) *object {
+	if h == 0 || h == 0xFFFFFFFF {
+		return st.root
+	}
+	o, _ := t.lookup(h)
+	if o == nil || !o.dir {
+		return nil
+	}
+	return o
+}
+
+func slicesSortByName(v []*object) {
+	slices.SortFunc(v, func(a, b *object) int { return strings.Compare(a.name, b.name) })
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

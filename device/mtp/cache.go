@@ -1,0 +1,161 @@
+package mtp
+
+import (
+	"strings"
+	"time"
+
+	"github.com/cradle-sync/cradle/device"
+)
+
+// rootParent is the parent handle that names a storage's root in GetObjectHandles and
+// SendObjectInfo.
+const rootParent = 0xFFFFFFFF
+
+// isRootParent tells whether an ObjectInfo's ParentObject means "at the storage root": 0 by the
+// specification, 0xFFFFFFFF on some devices.
+func isRootParent(h uint32) bool { return h == 0 || h == rootParent }
+
+// node is one object the Device knows the handle of, in this session only: MTP renumbers handles
+// at every OpenSession, so a handle is never an identity beyond it.
+type node struct {
+	storage device.StorageID
+	handle  uint32 // rootParent for a storage root
+	name    string
+	dir     bool
+	parent  *node
+	// children is nil until the folder was listed; then it holds every child with a safe name.
+	children map[string]*node
+	// listed is when children was last brought up to date from the device.
+	listed time.Time
+}
+
+func (n *node) isRoot() bool { return n.parent == nil }
+
+// path is the node's '/'-separated path inside its storage ("" for the root).
+func (n *node) path() string {
+	if n.isRoot() {
+		return ""
+	}
+	var parts []string
+	for x := n; !x.isRoot(); x = x.parent {
+		parts = append(parts, x.name)
+	}
+	for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
+		parts[i], parts[j] = parts[j], parts[i]
+	}
+	return strings.Join(parts, "/")
+}
+
+// param is the handle to pass as a parent in GetObjectHandles and SendObjectInfo.
+func (n *node) param() uint32 {
+	if n.isRoot() {
+		return rootParent
+	}
+	return n.handle
+}
+
+// cache maps paths to handles for one session. It is guarded by the Device's lock.
+type cache struct {
+	roots    map[device.StorageID]*node
+	byHandle map[uint32]*node
+}
+
+func newCache() *cache {
+	return &cache{roots: map[device.StorageID]*node{}, byHandle: map[uint32]*node{}}
+}
+
+// reset forgets every handle (after the device renumbered them).
+func (c *cache) reset() {
+	c.roots = map[device.StorageID]*node{}
+	c.byHandle = map[uint32]*node{}
+}
+
+func (c *cache) root(s device.StorageID) *node {
+	r := c.roots[s]
+	if r == nil {
+		r = &node{storage: s, handle: rootParent, dir: true}
+		c.roots[s] = r
+	}
+	return r
+}
+
+// dropStorage forgets a storage that went away.
+func (c *cache) dropStorage(s device.StorageID) {
+	if r := c.roots[s]; r != nil {
+		for _, ch := range r.children {
+			c.forget(ch)
+		}
+		delete(c.roots, s)
+	}
+}
+
+// entry is what the device says about one object.
+type entry struct {
+	handle  uint32
+	storage device.StorageID
+	parent  uint32
+	name    string
+	dir     bool
+	size    int64
+	mtime   time.Time
+}
+
+// add records a child of parent (which must have been listed), replacing a node of the same name
+// or the same handle.
+func (c *cache) add(parent *node, e entry) *node {
+	if old := c.byHandle[e.handle]; old != nil {
+		if old.parent == parent && old.name == e.name && old.dir == e.dir {
+			return old
+		}
+		c.remove(old)
+	}
+	if old := parent.children[e.name]; old != nil {
+		c.remove(old)
+	}
+	n := &node{storage: parent.storage, handle: e.handle, name: e.name, dir: e.dir, parent: parent}
+	if parent.children == nil {
+		parent.children = map[string]*node{}
+	}
+	parent.children[e.name] = n
+	c.byHandle[e.handle] = n
+	return n
+}
+
+// remove forgets n and everything below it.
+func (c *cache) remove(n *node) {
+	if n.parent != nil && n.parent.children[n.name] == n {
+		delete(n.parent.children, n.name)
+	}
+	c.forget(n)
+}
+
+func (c *cache) forget(n *node) {
+	if c.byHandle[n.handle] == n {
+		delete(c.byHandle, n.handle)
+	}
+	for _, ch := range n.children {
+		c.forget(ch)
+	}
+	n.children = nil
+}
+
+// setChildren makes entries the complete list of parent's children, keeping the nodes (and
+// their own cached children) of objects that did not change.
+func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
+	keep := make(map[uint32]bool, len(entries))
+	for _, e := range entries {
+		keep[e.handle] = true
+	}
+	for _, ch := range parent.children {
+		if !keep[ch.handle] {
+			c.remove(ch)
+		}
+	}
+	if parent.children == nil {
+		parent.children = make(map[string]*node, len(entries))
+	}
+	for _, e := range entries {
+		c.add(parent, e)
+	}
+	parent.listed = now
+}

@@ -1,0 +1,244 @@
+package mtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cradle-sync/cradle/device"
+)
+
+// maxDepth bounds the walk up a parent chain when an event names an object in a folder Cradle
+// has not listed (a device reporting a cycle must not hang the loop).
+const maxDepth = 64
+
+// loop reads events from the interrupt pipe until ctx ends (Close) or the device is gone. Each
+// read has a short deadline and is re-submitted: QEMU's xHCI never completes a long one, and
+// real devices do not mind. Events naming objects are turned into paths under the transaction
+// lock. The loop owns d.events and closes it when it returns.
+func (d *Device) loop(ctx context.Context) {
+	defer close(d.loopDone)
+	defer close(d.events)
+	buf := make([]byte, 512)
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.conn.goneCh:
+			if !errors.Is(d.conn.gone(), errClosed) {
+				d.emitGone()
+			}
+			return
+		default:
+		}
+		rctx, cancel := context.WithTimeout(ctx, eventPoll)
+		n, err := d.conn.t.Interrupt(rctx, buf)
+		cancel()
+		switch {
+		case err == nil:
+			failures = 0
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			continue
+		case errors.Is(err, ErrTransportClosed):
+			d.conn.markGone(err)
+			d.emitGone()
+			return
+		default:
+			// A pipe error on the interrupt endpoint: events may have been lost, but the
+			// device may still work. Listeners rescan; the loop retries more slowly.
+			failures++
+			if failures == 1 {
+				d.log.Warn("mtp: reading device events failed", "err", err)
+				d.emit(device.Event{Kind: device.EventOverflow})
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(min(time.Duration(failures)*eventPoll, 5*time.Second)):
+			}
+			continue
+		}
+		if n == 0 {
+			continue
+		}
+		var ev Container
+		if err := ev.UnmarshalBinary(buf[:n]); err != nil || ev.Type != ContainerEvent {
+			d.log.Debug("mtp: ignoring a malformed event", "bytes", n, "err", err)
+			continue
+		}
+		d.handleEvent(ctx, ev)
+	}
+}
+
+// handleEvent turns one MTP event into device events.
+func (d *Device) handleEvent(ctx context.Context, ev Container) {
+	code := EventCode(ev.Code)
+	d.log.Debug("mtp: event", "code", code, "params", ev.Params)
+	switch code {
+	case EventObjectAdded, EventObjectRemoved, EventObjectInfoChanged, EventObjectPropChanged:
+		if err := d.lock(ctx); err != nil {
+			return
+		}
+		defer d.unlock()
+		if err := d.objectEvent(ctx, code, ev.Param(0)); err != nil {
+			d.log.Info("mtp: could not resolve an event; listeners will rescan", "event", code, "err", err)
+			d.emit(device.Event{Kind: device.EventOverflow})
+		}
+	case EventStoreAdded:
+		d.emit(device.Event{Kind: device.StorageAdded, Storage: device.StorageID(ev.Param(0))})
+	case EventStoreRemoved:
+		if err := d.lock(ctx); err != nil {
+			return
+		}
+		d.cache.dropStorage(device.StorageID(ev.Param(0)))
+		d.unlock()
+		d.emit(device.Event{Kind: device.StorageRemoved, Storage: device.StorageID(ev.Param(0))})
+	case EventDeviceReset, EventUnreportedStatus, EventDeviceInfoChanged:
+		if err := d.lock(ctx); err != nil {
+			return
+		}
+		d.cache.reset()
+		d.unlock()
+		d.emit(device.Event{Kind: device.EventOverflow})
+	}
+}
+
+// objectEvent handles an event about object h; it runs under the lock.
+func (d *Device) objectEvent(ctx context.Context, code EventCode, h uint32) error {
+	old := d.cache.byHandle[h]
+	if code == EventObjectRemoved {
+		if old == nil {
+			// Not seen in this session (handles change between sessions): the listener
+			// cannot be told which object went; it rescans.
+			d.emit(device.Event{Kind: device.ObjectRemoved})
+			return nil
+		}
+		s, p := old.storage, old.path()
+		d.cache.remove(old)
+		d.emit(device.Event{Kind: device.ObjectRemoved, Storage: s, Path: p})
+		return nil
+	}
+	e, err := d.objectInfo(ctx, h)
+	if isResponse(err, RespInvalidObjectHandle) {
+		if old != nil {
+			s, p := old.storage, old.path()
+			d.cache.remove(old)
+			d.emit(device.Event{Kind: device.ObjectRemoved, Storage: s, Path: p})
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	parent, p, err := d.pathOf(ctx, e)
+	if err != nil {
+		if errors.Is(err, device.ErrUnsafeName) {
+			d.skipped.Add(1)
+			d.log.Warn("mtp: ignoring an event about an object with an unsafe name", "err", err)
+			return nil
+		}
+		return err
+	}
+	kind := device.ObjectChanged
+	if code == EventObjectAdded {
+		kind = device.ObjectAdded
+	}
+	if old != nil {
+		if oldPath := old.path(); oldPath != p || old.storage != e.storage {
+			d.cache.remove(old)
+			d.emit(device.Event{Kind: device.ObjectRemoved, Storage: old.storage, Path: oldPath})
+			kind = device.ObjectAdded
+		}
+	}
+	if parent != nil && parent.children != nil {
+		if ch := parent.children[e.name]; ch == nil || ch.handle == h {
+			d.cache.add(parent, e)
+		}
+	}
+	d.emit(device.Event{Kind: kind, Storage: e.storage, Path: p})
+	return nil
+}
+
+// pathOf builds the path of the object e describes, walking up its parents: through the cache
+// where it knows them, asking the device where it does not. It returns the parent's node when
+// the cache holds it. Every name must pass device.CheckName.
+func (d *Device) pathOf(ctx context.Context, e entry) (*node, string, error) {
+	if err := device.CheckName(e.name); err != nil {
+		return nil, "", err
+	}
+	p := e.name
+	h := e.parent
+	var parent *node
+	for depth := 0; ; depth++ {
+		if isRootParent(h) {
+			if parent == nil && depth == 0 {
+				parent = d.cache.root(e.storage)
+			}
+			return parent, p, nil
+		}
+		if n := d.cache.byHandle[h]; n != nil {
+			if depth == 0 {
+				parent = n
+			}
+			return parent, joinPath(n.path(), p), nil
+		}
+		if depth >= maxDepth {
+			return nil, "", fmt.Errorf("%w: object %08X is more than %d folders deep", ErrProtocol, e.handle, maxDepth)
+		}
+		up, err := d.objectInfo(ctx, h)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := device.CheckName(up.name); err != nil {
+			return nil, "", err
+		}
+		p = up.name + "/" + p
+		h = up.parent
+	}
+}
+
+// emit sends an event without ever blocking the loop: when the reader is slow, events are
+// dropped and counted, and the next one that fits is EventOverflow. Only the loop calls it.
+func (d *Device) emit(ev device.Event) {
+	if d.overflow {
+		select {
+		case d.events <- device.Event{Kind: device.EventOverflow}:
+			d.overflow = false
+		default:
+			d.lost.Add(1)
+			return
+		}
+	}
+	select {
+	case d.events <- ev:
+	default:
+		if d.lost.Add(1) == 1 {
+			d.log.Warn("mtp: device events are not read fast enough; some were dropped")
+		}
+		d.overflow = true
+	}
+}
+
+// emitGone sends DeviceGone even when the channel is full, making room by dropping the oldest
+// events (the listener must rescan after a reconnection anyway).
+func (d *Device) emitGone() {
+	gone := device.Event{Kind: device.DeviceGone}
+	select {
+	case d.events <- gone:
+		return
+	default:
+	}
+	for range 2 {
+		select {
+		case <-d.events:
+			d.lost.Add(1)
+		default:
+		}
+	}
+	d.events <- device.Event{Kind: device.EventOverflow}
+	d.events <- gone
+}
