@@ -1,0 +1,847 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// applier applies one pass's changes inside a batch transaction. Every store call happens with the
+// transaction open; its metadata is committed with the batch, after the data is written.
+type applier struct {
+	p      *pass
+	rs, rd *rtx
+	tx     *bolt.Tx
+	retry  bool
+	asked  bool // the last settle recorded a conflict under Ask
+}
+
+func (a *applier) src() Side       { return a.p.src }
+func (a *applier) dst() Side       { return a.p.dst }
+func (a *applier) counts() *Counts { return a.p.s.rep.counts(a.p.dst.Name) }
+func (a *applier) now() time.Time  { return a.p.s.cfg.Now() }
+
+// apply brings one source change to the destination.
+func (a *applier) apply(ctx context.Context, ref changeRef) error {
+	c, err := a.rs.byGID(ref.gid)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("replica %q lost item %v during the session: %w", a.rs.name, ref.gid, errMalformed)
+	}
+	l, err := a.rd.byGID(ref.gid)
+	if err != nil {
+		return err
+	}
+	a.asked = false
+	if l == nil && c.live() {
+		var m *record
+		if m, err = a.mergeCandidate(c); err != nil {
+			return err
+		}
+		if m != nil {
+			err = a.mergeIdentity(ctx, c, m)
+		} else {
+			err = a.settle(ctx, c, nil)
+		}
+	} else {
+		err = a.settle(ctx, c, l)
+	}
+	if err != nil {
+		return err
+	}
+	a.rd.learn(c.Ver)
+	if !a.asked {
+		return a.p.s.hf.dropConflict(a.tx, a.p.s.a.Name, a.p.s.b.Name, c.GID)
+	}
+	return nil
+}
+
+// settle decides between the source's version c and the destination's l (nil when the item is
+// new here) and applies the outcome.
+func (a *applier) settle(ctx context.Context, c, l *record) error {
+	switch {
+	case l == nil:
+		if c.Tomb {
+			return a.rd.put(nil, tombFrom(c, nil))
+		}
+		return a.create(ctx, c, nil, c.V, c.Ver)
+	case l.Ver == c.Ver:
+		return nil
+	case c.V.Contains(l.Ver):
+		return a.supersede(ctx, c, l)
+	case l.V.Contains(c.Ver):
+		return nil // the destination already has a later version
+	case l.Missing:
+		return a.supersede(ctx, c, l) // nothing here to keep: the engine removed a partial write
+	}
+	return a.concurrent(ctx, c, l)
+}
+
+// tombFrom is the destination's tombstone for the source's tombstone c.
+func tombFrom(c, l *record) *record {
+	t := &record{GID: c.GID, Ver: c.Ver, CVer: c.CVer, V: c.V, Tomb: true, Merged: c.Merged,
+		Handle: c.Name, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: c.When}
+	if l != nil {
+		t.Handle, t.Stamp, t.Key = l.Handle, l.Stamp, l.Key
+	}
+	return t
+}
+
+// supersede applies c, which includes everything l had.
+func (a *applier) supersede(ctx context.Context, c, l *record) error {
+	if c.Tomb {
+		switch {
+		case l.Tomb:
+			return a.rd.put(l, tombFrom(c, l))
+		case !c.Merged.IsZero():
+			return a.mergedTomb(ctx, c, l, true)
+		}
+		return a.delete(ctx, c, l)
+	}
+	if l.Tomb || l.Missing {
+		return a.create(ctx, c, l, c.V, c.Ver)
+	}
+	return a.update(ctx, c, l, c.V, c.Ver)
+}
+
+// delete removes l's item from the destination store and keeps a tombstone.
+func (a *applier) delete(ctx context.Context, c, l *record) error {
+	if !l.Missing {
+		err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp)
+		switch {
+		case err == nil:
+			a.counts().Deleted++
+		case errors.Is(err, ErrNotFound):
+			// Already gone: the user deleted it too.
+		case errors.Is(err, ErrNotEmpty):
+			// The folder holds items the source never saw: they win over the delete.
+			return a.keepLocal(c, l, "the folder holds new items")
+		default:
+			return a.dstErr("delete", l.Handle, err)
+		}
+	}
+	return a.rd.put(l, tombFrom(c, l))
+}
+
+// update writes c's content and name over l's item (or only its versions when neither changed)
+// and records it with version ver and made-with knowledge v.
+func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Version) error {
+	rec := *l
+	rec.Ver, rec.V, rec.CVer, rec.Name, rec.When, rec.Missing = ver, v, c.CVer, c.Name, c.When, false
+	contentChanged := c.CVer != l.CVer || c.Stamp.Kind != l.Stamp.Kind
+	renamed := c.Name != l.Name
+	if !contentChanged && !renamed {
+		rec.Units = unitsVersionOnly(c.Units, l.Units)
+		a.counts().VersionOnly++
+		return a.rd.put(l, &rec)
+	}
+	e, err := a.write(ctx, c, c.Name, l)
+	if err != nil {
+		return err
+	}
+	if err := a.fill(ctx, &rec, e, c.Units); err != nil {
+		return err
+	}
+	if contentChanged {
+		a.counts().Updated++
+	} else {
+		a.counts().Renamed++
+	}
+	return a.rd.put(l, &rec)
+}
+
+// create writes c's item anew in the destination (l is nil, a tombstone, or a record whose data
+// the engine removed).
+func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver Version) error {
+	name := c.Name
+	e, err := a.write(ctx, c, name, nil)
+	if err != nil && errors.Is(err, ErrExists) && a.retry {
+		// The name belongs to another item here, one the source knows as a different item:
+		// keep both, this one under a new name that propagates back.
+		name = copyName(c.Name, a.src().Name, a.now())
+		if e, err = a.write(ctx, c, name, nil); err == nil {
+			ver = a.rd.mint()
+			v = v.With(ver)
+			a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
+				Kept: a.dst().Name, Copy: name, Reason: "the name is taken by another item"})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	rec := &record{GID: c.GID, Ver: ver, CVer: c.CVer, V: v, Name: name, When: c.When}
+	if err := a.fill(ctx, rec, e, c.Units); err != nil {
+		return err
+	}
+	a.counts().Created++
+	return a.rd.put(l, rec)
+}
+
+// fill completes a destination record from the entry its store returned.
+func (a *applier) fill(ctx context.Context, rec *record, e Entry, srcUnits []unitRec) error {
+	rec.Handle, rec.Stamp = e.Handle, e.Stamp()
+	key, err := a.dst().Store.NaturalKey(ctx, e)
+	if err != nil {
+		return a.dstErr("natural key of", e.Handle, err)
+	}
+	rec.Key = key
+	us, ok := a.dst().Store.(UnitStore)
+	if !ok || e.Kind != KindFile {
+		rec.Units = nil
+		return nil
+	}
+	units, err := us.ReadUnits(ctx, e.Handle)
+	if err != nil {
+		return a.dstErr("read units of", e.Handle, err)
+	}
+	rec.Units = unitsAfterWrite(srcUnits, units, rec.Ver)
+	return nil
+}
+
+// unitsAfterWrite gives the units now in a destination item the versions of the source's units
+// (a unit the source did not describe gets ver), with hashes of the destination's own values.
+func unitsAfterWrite(src []unitRec, now Units, ver Version) []unitRec {
+	out := make([]unitRec, 0, len(now))
+	for name, val := range now {
+		u := unitRec{Name: name, Ver: ver, Hash: unitHash(val)}
+		if i, ok := slices.BinarySearchFunc(src, name, cmpUnitName); ok && !src[i].Deleted {
+			u.Ver = src[i].Ver
+		}
+		out = append(out, u)
+	}
+	for _, s := range src {
+		if _, ok := now[s.Name]; !ok && s.Deleted {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(x, y unitRec) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// unitsVersionOnly takes the source's unit versions and the destination's hashes (content equal).
+func unitsVersionOnly(src, local []unitRec) []unitRec {
+	if src == nil || local == nil {
+		return local
+	}
+	out := slices.Clone(src)
+	for i := range out {
+		if j, ok := slices.BinarySearchFunc(local, out[i].Name, cmpUnitName); ok && !out[i].Deleted && !local[j].Deleted {
+			out[i].Hash = local[j].Hash
+		}
+	}
+	return out
+}
+
+func cmpUnitName(u unitRec, n string) int { return strings.Compare(u.Name, n) }
+
+// dstErr wraps a destination store's error.
+func (a *applier) dstErr(op, name string, err error) error {
+	return &storeError{side: a.dst().Name, op: op, name: name, err: err, dst: true}
+}
+
+func (a *applier) srcErr(op, name string, err error) error {
+	return &storeError{side: a.src().Name, op: op, name: name, err: err}
+}
+
+// write writes the source item c into the destination under name, over l's item when l is set
+// (with l's stamp as the expected one), and returns the destination's entry.
+func (a *applier) write(ctx context.Context, c *record, name string, l *record) (Entry, error) {
+	open := func() (io.ReadCloser, error) {
+		rc, err := a.src().Store.Open(ctx, c.Handle)
+		if err != nil {
+			return nil, a.srcErr("open", c.Handle, err)
+		}
+		return rc, nil
+	}
+	var units func() (Units, error)
+	if su, ok := a.src().Store.(UnitStore); ok && c.Units != nil {
+		units = func() (Units, error) {
+			u, err := su.ReadUnits(ctx, c.Handle)
+			if err != nil {
+				return nil, a.srcErr("read units of", c.Handle, err)
+			}
+			return u, nil
+		}
+	}
+	return a.writeFrom(ctx, c.Stamp, name, l, open, units)
+}
+
+// writeFrom writes one item into the destination store from open (or units, when both stores
+// have change units).
+func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *record, open func() (io.ReadCloser, error), units func() (Units, error)) (Entry, error) {
+	req := WriteRequest{Name: name, Kind: st.Kind, Size: st.Size}
+	if st.ModTime != 0 {
+		req.ModTime = time.Unix(0, st.ModTime)
+	}
+	if l != nil {
+		req.Handle = l.Handle
+		stamp := l.Stamp
+		req.Expected = &stamp
+	}
+	a.p.s.prog.Current = name
+	dst := a.dst().Store
+	if st.Kind == KindFolder {
+		req.Size = 0
+		e, err := dst.Write(ctx, req)
+		if err != nil {
+			return e, a.dstErr("write", name, err)
+		}
+		return e, nil
+	}
+	if du, ok := dst.(UnitStore); ok && units != nil {
+		u, err := units()
+		if err != nil {
+			return Entry{}, err
+		}
+		req.Size = -1
+		e, err := du.WriteUnits(ctx, req, u)
+		if err != nil {
+			return e, a.dstErr("write", name, err)
+		}
+		return e, nil
+	}
+	rc, err := open()
+	if err != nil {
+		return Entry{}, err
+	}
+	defer rc.Close()
+	r := &countingReader{r: rc, s: a.p.s}
+	req.Data = r
+	e, err := dst.Write(ctx, req)
+	if r.err != nil {
+		return e, a.srcErr("read", name, r.err)
+	}
+	if err != nil {
+		return e, a.dstErr("write", name, err)
+	}
+	return e, nil
+}
+
+// countingReader counts content bytes for progress and remembers the source's read error, so a
+// failed write can be blamed on the right store.
+type countingReader struct {
+	r   io.Reader
+	s   *session
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.s.prog.BytesDone += int64(n)
+	c.s.rep.Bytes += int64(n)
+	c.s.progress(false)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// keepLocal keeps the destination's version and gives it a new version that includes c, so it
+// propagates back over c.
+func (a *applier) keepLocal(c, l *record, reason string) error {
+	v := a.rd.mint()
+	rec := *l
+	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	if reason != "" {
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
+			Kept: a.dst().Name, Lost: a.src().Name, Reason: reason})
+	}
+	return a.rd.put(l, &rec)
+}
+
+// concurrent settles changes made without knowledge of each other.
+func (a *applier) concurrent(ctx context.Context, c, l *record) error {
+	switch {
+	case c.Tomb && l.Tomb:
+		v := a.rd.mint()
+		rec := *l
+		rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+		if rec.Merged.IsZero() {
+			rec.Merged = c.Merged
+		}
+		return a.rd.put(l, &rec)
+	case c.Tomb:
+		if !c.Merged.IsZero() {
+			return a.mergedTomb(ctx, c, l, false)
+		}
+		return a.keepLocal(c, l, "an edit beats a delete")
+	case l.Tomb:
+		v := a.rd.mint()
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
+			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
+		return a.create(ctx, c, l, c.V.Merge(l.V).With(v), v)
+	}
+	same, err := a.sameContent(ctx, c, l)
+	if err != nil {
+		return err
+	}
+	if same {
+		return a.join(c, l)
+	}
+	if c.Units != nil && l.Units != nil {
+		if _, ok := a.src().Store.(UnitStore); ok {
+			if _, ok := a.dst().Store.(UnitStore); ok {
+				return a.mergeUnits(ctx, c, l)
+			}
+		}
+	}
+	return a.byPolicy(ctx, c, l)
+}
+
+// join settles two versions with the same content: the destination keeps its item and takes a
+// version that includes both.
+func (a *applier) join(c, l *record) error {
+	v := a.rd.mint()
+	rec := *l
+	rec.Ver, rec.V, rec.CVer = v, l.V.Merge(c.V).With(v), c.CVer
+	a.counts().VersionOnly++
+	return a.rd.put(l, &rec)
+}
+
+// sameContent reports whether c's and l's items hold the same content: the same content
+// version, the same hash, or the same size and bytes.
+func (a *applier) sameContent(ctx context.Context, c, l *record) (bool, error) {
+	if c.Stamp.Kind != l.Stamp.Kind {
+		return false, nil
+	}
+	if c.Stamp.Kind == KindFolder || c.CVer == l.CVer {
+		return true, nil
+	}
+	if c.Stamp.Size != l.Stamp.Size {
+		return false, nil
+	}
+	if c.Stamp.Hash != "" && c.Stamp.Hash == l.Stamp.Hash {
+		return true, nil
+	}
+	if c.Units != nil && l.Units != nil && sameUnits(c.Units, l.Units) {
+		return true, nil
+	}
+	rc, err := a.src().Store.Open(ctx, c.Handle)
+	if err != nil {
+		return false, a.srcErr("open", c.Handle, err)
+	}
+	defer rc.Close()
+	rl, err := a.dst().Store.Open(ctx, l.Handle)
+	if err != nil {
+		return false, a.dstErr("open", l.Handle, err)
+	}
+	defer rl.Close()
+	same, err := sameStreams(rc, rl)
+	if err != nil {
+		return false, &storeError{side: a.src().Name + " and " + a.dst().Name, op: "compare", name: l.Name, err: err}
+	}
+	return same, nil
+}
+
+func sameStreams(x, y io.Reader) (bool, error) {
+	bx, by := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		nx, ex := io.ReadFull(x, bx)
+		ny, ey := io.ReadFull(y, by)
+		if nx != ny || string(bx[:nx]) != string(by[:ny]) {
+			return false, nil
+		}
+		xEnd := ex == io.EOF || ex == io.ErrUnexpectedEOF
+		yEnd := ey == io.EOF || ey == io.ErrUnexpectedEOF
+		if ex != nil && !xEnd {
+			return false, ex
+		}
+		if ey != nil && !yEnd {
+			return false, ey
+		}
+		if xEnd || yEnd {
+			return xEnd == yEnd, nil
+		}
+	}
+}
+
+// localWins tells which version a deciding rule keeps: true for the destination's.
+func (a *applier) localWins(c, l *record) bool {
+	pol := a.p.s.cfg.Policy
+	if pol.Rule == Wins {
+		return pol.Winner == a.dst().Name
+	}
+	if l.Stamp.ModTime != c.Stamp.ModTime {
+		return l.Stamp.ModTime > c.Stamp.ModTime
+	}
+	return l.Ver.Compare(c.Ver) > 0
+}
+
+func state(r *record) ItemState {
+	s := ItemState{Exists: r.live(), Kind: r.Stamp.Kind, Size: r.Stamp.Size, Handle: r.Handle}
+	if r.Stamp.ModTime != 0 {
+		s.ModTime = time.Unix(0, r.Stamp.ModTime)
+	}
+	return s
+}
+
+// byPolicy settles two different versions of a live item.
+func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
+	pol := a.p.s.cfg.Policy
+	switch pol.Rule {
+	case Ask:
+		return a.recordConflict(c, l)
+	case KeepBoth:
+		return a.keepBoth(ctx, c, l)
+	}
+	if a.localWins(c, l) {
+		if err := a.keepLocal(c, l, ""); err != nil {
+			return err
+		}
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: pol.Rule, Kept: a.dst().Name,
+			Lost: a.src().Name, Reason: "policy", Dropped: state(c)})
+		return nil
+	}
+	v := a.rd.mint()
+	if err := a.update(ctx, c, l, c.V.Merge(l.V).With(v), v); err != nil {
+		return err
+	}
+	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: pol.Rule, Kept: a.src().Name,
+		Lost: a.dst().Name, Reason: "policy", Dropped: state(l)})
+	return nil
+}
+
+// keepBoth keeps the newer version under the name and saves the other beside it.
+func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
+	now := a.now()
+	if a.localWins(c, l) {
+		// The source's version becomes a new item here, beside ours.
+		name := copyName(l.Name, a.src().Name, now)
+		e, err := a.write(ctx, c, name, nil)
+		if err != nil {
+			return err
+		}
+		if err := a.newItem(ctx, e, name, c.Units); err != nil {
+			return err
+		}
+		if err := a.keepLocal(c, l, ""); err != nil {
+			return err
+		}
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: KeepBoth, Kept: a.dst().Name,
+			Lost: a.src().Name, Copy: name, Reason: "policy"})
+		return nil
+	}
+	// Ours is older: copy it aside first (nothing is lost if we stop half-way), then take theirs.
+	name := copyName(l.Name, a.dst().Name, now)
+	spool, err := a.spool(ctx, l)
+	if err != nil {
+		return err
+	}
+	defer spool.close()
+	var units func() (Units, error)
+	if l.Units != nil {
+		if du, ok := a.dst().Store.(UnitStore); ok {
+			u, err := du.ReadUnits(ctx, l.Handle)
+			if err != nil {
+				return a.dstErr("read units of", l.Handle, err)
+			}
+			units = func() (Units, error) { return u, nil }
+		}
+	}
+	e, err := a.writeFrom(ctx, l.Stamp, name, nil, spool.open, units)
+	if err != nil {
+		return err
+	}
+	if err := a.newItem(ctx, e, name, l.Units); err != nil {
+		return err
+	}
+	v := a.rd.mint()
+	if err := a.update(ctx, c, l, c.V.Merge(l.V).With(v), v); err != nil {
+		return err
+	}
+	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: KeepBoth, Kept: a.src().Name,
+		Lost: a.dst().Name, Copy: name, Reason: "policy"})
+	return nil
+}
+
+// newItem records an item the engine created in the destination (a conflict copy) as a change of
+// the destination replica, so it propagates.
+func (a *applier) newItem(ctx context.Context, e Entry, name string, units []unitRec) error {
+	v := a.rd.mint()
+	rec := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Name: name, When: a.now().UnixNano()}
+	if err := a.fill(ctx, rec, e, nil); err != nil {
+		return err
+	}
+	if rec.Units != nil {
+		for i := range rec.Units {
+			rec.Units[i].Ver = v
+		}
+	}
+	a.counts().Created++
+	return a.rd.put(nil, rec)
+}
+
+// spooled is a local item's content copied to a temporary file, so the store is never read and
+// written at once.
+type spooled struct {
+	f *os.File
+}
+
+func (s *spooled) open() (io.ReadCloser, error) {
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(s.f), nil
+}
+
+func (s *spooled) close() {
+	name := s.f.Name()
+	s.f.Close()
+	os.Remove(name)
+}
+
+func (a *applier) spool(ctx context.Context, l *record) (*spooled, error) {
+	f, err := os.CreateTemp("", "cradle-conflict-*")
+	if err != nil {
+		return nil, fmt.Errorf("keep both versions of %q: temporary copy: %w", l.Name, err)
+	}
+	s := &spooled{f: f}
+	if l.Stamp.Kind == KindFolder {
+		return s, nil
+	}
+	rc, err := a.dst().Store.Open(ctx, l.Handle)
+	if err != nil {
+		s.close()
+		return nil, a.dstErr("open", l.Handle, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(f, rc); err != nil {
+		s.close()
+		return nil, a.dstErr("copy aside", l.Handle, err)
+	}
+	return s, nil
+}
+
+// copyName is the name a conflict's other version is saved under:
+// "dir/report (conflict 2026-11-21 device).txt".
+func copyName(name, side string, now time.Time) string {
+	dir, base := path.Split(name)
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	if stem == "" { // ".profile"
+		stem, ext = base, ""
+	}
+	return fmt.Sprintf("%s%s (conflict %s %s)%s", dir, stem, now.Format("2006-01-02"), side, ext)
+}
+
+// mergeUnits merges two concurrent versions of an item unit by unit: a unit changed on one side
+// only is taken from that side; a unit changed on both sides is a conflict under the policy.
+func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
+	su := a.src().Store.(UnitStore)
+	du := a.dst().Store.(UnitStore)
+	cu, err := su.ReadUnits(ctx, c.Handle)
+	if err != nil {
+		return a.srcErr("read units of", c.Handle, err)
+	}
+	lu, err := du.ReadUnits(ctx, l.Handle)
+	if err != nil {
+		return a.dstErr("read units of", l.Handle, err)
+	}
+	names := map[string]bool{}
+	for _, u := range c.Units {
+		names[u.Name] = true
+	}
+	for _, u := range l.Units {
+		names[u.Name] = true
+	}
+	type pick struct {
+		fromSrc bool
+		rec     unitRec
+	}
+	picks := map[string]pick{}
+	var clashes []string
+	for name := range names {
+		lr, lok := l.unit(name)
+		cr, cok := c.unit(name)
+		lChanged := lok && !c.V.Contains(lr.Ver)
+		cChanged := cok && !l.V.Contains(cr.Ver)
+		switch {
+		case lChanged && cChanged && !(lr.Deleted == cr.Deleted && (lr.Deleted || lr.Hash == cr.Hash)):
+			clashes = append(clashes, name)
+		case cChanged:
+			picks[name] = pick{true, cr}
+		case lok:
+			picks[name] = pick{false, lr}
+		default:
+			picks[name] = pick{true, cr}
+		}
+	}
+	if len(clashes) > 0 {
+		switch a.p.s.cfg.Policy.Rule {
+		case Ask:
+			return a.recordConflict(c, l)
+		case KeepBoth:
+			return a.keepBoth(ctx, c, l)
+		}
+		fromSrc := !a.localWins(c, l)
+		for _, name := range clashes {
+			if fromSrc {
+				cr, _ := c.unit(name)
+				picks[name] = pick{true, cr}
+			} else {
+				lr, _ := l.unit(name)
+				picks[name] = pick{false, lr}
+			}
+		}
+		kept, lost, dropped := a.dst().Name, a.src().Name, state(c)
+		if fromSrc {
+			kept, lost, dropped = lost, kept, state(l)
+		}
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
+			Kept: kept, Lost: lost, Reason: "policy (fields " + strings.Join(clashes, ", ") + ")", Dropped: dropped})
+	}
+	merged := Units{}
+	var recs []unitRec
+	changedHere := false
+	for name, pk := range picks {
+		recs = append(recs, pk.rec)
+		if pk.rec.Deleted {
+			if _, ok := lu[name]; ok {
+				changedHere = true
+			}
+			continue
+		}
+		val, ok := lu[name]
+		if pk.fromSrc {
+			sv, sok := cu[name]
+			if !sok {
+				continue
+			}
+			if !ok || string(sv) != string(val) {
+				changedHere = true
+			}
+			val = sv
+		} else if !ok {
+			continue
+		}
+		merged[name] = val
+	}
+	slices.SortFunc(recs, func(x, y unitRec) int { return strings.Compare(x.Name, y.Name) })
+	v := a.rd.mint()
+	rec := *l
+	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	if !changedHere {
+		rec.Units = recs
+		return a.rd.put(l, &rec)
+	}
+	req := WriteRequest{Handle: l.Handle, Name: l.Name, Kind: KindFile, Size: -1, ModTime: a.now()}
+	stamp := l.Stamp
+	req.Expected = &stamp
+	e, err := du.WriteUnits(ctx, req, merged)
+	if err != nil {
+		return a.dstErr("write", l.Name, err)
+	}
+	rec.CVer = v
+	if err := a.fill(ctx, &rec, e, recs); err != nil {
+		return err
+	}
+	a.counts().Updated++
+	return a.rd.put(l, &rec)
+}
+
+// mergeCandidate finds a live destination item that is the same item as the new c under another
+// global ID: same natural key, and never seen by the source (the source would otherwise have
+// sent it as the separate item it is). That happens on a first sync, and after a rebuild.
+func (a *applier) mergeCandidate(c *record) (*record, error) {
+	cands, err := a.rd.byKey(c.Key)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(cands, func(x, y *record) int { return x.GID.Compare(y.GID) })
+	for _, m := range cands {
+		if m.GID == c.GID || m.Missing {
+			continue
+		}
+		seen, err := a.rs.byGID(m.GID)
+		if err != nil {
+			return nil, err
+		}
+		if seen == nil {
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+// mergeIdentity makes the new c and the local m one item. The smaller global ID survives, so every
+// replica that meets the pair picks the same one; the other becomes a tombstone that says what it
+// was merged into (applying it never deletes data). Then the two contents are settled as
+// concurrent versions of one item.
+func (a *applier) mergeIdentity(ctx context.Context, c, m *record) error {
+	now := a.now().UnixNano()
+	if m.GID.Compare(c.GID) < 0 {
+		v := a.rd.mint()
+		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, V: c.V.With(v), Tomb: true, Merged: m.GID,
+			Handle: m.Handle, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: now}
+		if err := a.rd.put(nil, t); err != nil {
+			return err
+		}
+		return a.concurrentOrApply(ctx, c, m)
+	}
+	v := a.rd.mint()
+	rk := *m
+	rk.GID = c.GID
+	if err := a.rd.remove(m); err != nil {
+		return err
+	}
+	if err := a.rd.put(nil, &rk); err != nil {
+		return err
+	}
+	t := &record{GID: m.GID, Ver: v, CVer: m.CVer, V: m.V.With(v), Tomb: true, Merged: c.GID,
+		Handle: m.Handle, Name: m.Name, Key: m.Key, Stamp: m.Stamp, When: now}
+	if err := a.rd.put(nil, t); err != nil {
+		return err
+	}
+	return a.concurrentOrApply(ctx, c, &rk)
+}
+
+// concurrentOrApply settles c against l after an identity merge: usually concurrent versions,
+// but one may include the other when the pair was merged elsewhere before.
+func (a *applier) concurrentOrApply(ctx context.Context, c, l *record) error {
+	switch {
+	case c.V.Contains(l.Ver):
+		return a.supersede(ctx, c, l)
+	case l.V.Contains(c.Ver):
+		return nil
+	}
+	return a.concurrent(ctx, c, l)
+}
+
+// mergedTomb applies the tombstone of an item merged into another (c.Merged) to the live l:
+// the data stays and l carries on under the surviving ID, unless the destination already holds
+// the survivor (then l is a duplicate and an ordinary delete applies).
+func (a *applier) mergedTomb(ctx context.Context, c, l *record, dominated bool) error {
+	w, err := a.rd.byGID(c.Merged)
+	if err != nil {
+		return err
+	}
+	if w != nil {
+		if dominated {
+			return a.delete(ctx, c, l)
+		}
+		return a.keepLocal(c, l, "an edit beats a delete")
+	}
+	rk := *l
+	rk.GID = c.Merged
+	if !dominated {
+		v := a.rd.mint()
+		rk.Ver, rk.V = v, l.V.With(v)
+	}
+	if err := a.rd.remove(l); err != nil {
+		return err
+	}
+	if err := a.rd.put(nil, &rk); err != nil {
+		return err
+	}
+	return a.rd.put(nil, tombFrom(c, l))
+}

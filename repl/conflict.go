@@ -1,0 +1,420 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Conflict is a pending conflict recorded under the Ask policy: both sides changed an item without
+// knowing of the other's change. Nothing was overwritten; each side keeps its version until
+// Resolve. A later edit on either side updates the record rather than adding one.
+type Conflict struct {
+	ID       string
+	Name     string // the item's name (as side a calls it)
+	Sides    [2]ConflictSide
+	Detected time.Time
+	Updated  time.Time
+	// Pending is ResolveBoth when "keep both" was chosen and waits for a session with both
+	// stores; empty otherwise.
+	Pending string
+
+	gid Version
+}
+
+// ConflictSide is one side's version in a Conflict.
+type ConflictSide struct {
+	Side string // the replica's name: "desktop", "device"
+	Name string // the item's name on this side
+	ItemState
+	ver Version
+}
+
+// Side returns the ConflictSide of the named side.
+func (c Conflict) Side(name string) (ConflictSide, bool) {
+	for _, s := range c.Sides {
+		if s.Side == name {
+			return s, true
+		}
+	}
+	return ConflictSide{}, false
+}
+
+// ResolveBoth is Resolve's choice to keep both versions.
+const ResolveBoth = "both"
+
+// ErrNoConflict means Resolve was given an ID no pending conflict has.
+var ErrNoConflict = errors.New("no such conflict")
+
+func pairKey(a, b string, gid Version) []byte {
+	if b < a {
+		a, b = b, a
+	}
+	k := make([]byte, 0, len(a)+len(b)+2+versionKeyLen)
+	k = append(k, a...)
+	k = append(k, 0)
+	k = append(k, b...)
+	k = append(k, 0)
+	return append(k, gid.key()...)
+}
+
+const conflictFormat = 1
+
+func (c *Conflict) encode() []byte {
+	b := []byte{conflictFormat}
+	b = appendString(b, c.Name)
+	b = appendVersion(b, c.gid)
+	b = appendVarint(b, c.Detected.UnixNano())
+	b = appendVarint(b, c.Updated.UnixNano())
+	b = appendString(b, c.Pending)
+	for _, s := range c.Sides {
+		b = appendString(b, s.Side)
+		b = appendString(b, s.Name)
+		b = appendString(b, s.Handle)
+		ex := byte(0)
+		if s.Exists {
+			ex = 1
+		}
+		b = append(b, ex, byte(s.Kind))
+		b = appendVarint(b, s.Size)
+		var mt int64
+		if !s.ModTime.IsZero() {
+			mt = s.ModTime.UnixNano()
+		}
+		b = appendVarint(b, mt)
+		b = appendVersion(b, s.ver)
+	}
+	return b
+}
+
+func decodeConflict(id uint64, b []byte) (*Conflict, error) {
+	d := decoder{b: b}
+	if d.byte() != conflictFormat && d.err == nil {
+		d.fail("conflict record format")
+	}
+	c := &Conflict{ID: strconv.FormatUint(id, 10)}
+	c.Name = d.string()
+	c.gid = d.version()
+	c.Detected = time.Unix(0, d.varint())
+	c.Updated = time.Unix(0, d.varint())
+	c.Pending = d.string()
+	for i := range c.Sides {
+		s := &c.Sides[i]
+		s.Side, s.Name, s.Handle = d.string(), d.string(), d.string()
+		s.Exists = d.byte() == 1
+		s.Kind = Kind(d.byte())
+		s.Size = d.varint()
+		if mt := d.varint(); mt != 0 {
+			s.ModTime = time.Unix(0, mt)
+		}
+		s.ver = d.version()
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode conflict %d: %w", id, d.err)
+	}
+	return c, nil
+}
+
+// recordConflict records (or updates) the conflict between the source's c and the destination's
+// l under the Ask policy.
+func (a *applier) recordConflict(c, l *record) error {
+	s := a.p.s
+	now := a.now()
+	conf := Conflict{Name: l.Name, gid: l.GID, Detected: now, Updated: now}
+	srcSide := ConflictSide{Side: a.src().Name, Name: c.Name, ItemState: state(c), ver: c.Ver}
+	dstSide := ConflictSide{Side: a.dst().Name, Name: l.Name, ItemState: state(l), ver: l.Ver}
+	if a.src().Name == s.a.Name {
+		conf.Sides = [2]ConflictSide{srcSide, dstSide}
+		conf.Name = c.Name
+	} else {
+		conf.Sides = [2]ConflictSide{dstSide, srcSide}
+	}
+	idx := a.tx.Bucket(bucketConfIndex)
+	all := a.tx.Bucket(bucketConflicts)
+	key := pairKey(s.a.Name, s.b.Name, l.GID)
+	var id uint64
+	if v := idx.Get(key); len(v) == 8 {
+		id = binary.BigEndian.Uint64(v)
+		if old := all.Get(v); old != nil {
+			prev, err := decodeConflict(id, old)
+			if err != nil {
+				return err
+			}
+			conf.Detected = prev.Detected
+		}
+	} else {
+		var err error
+		if id, err = all.NextSequence(); err != nil {
+			return err
+		}
+		if err := idx.Put(key, u64(id)); err != nil {
+			return err
+		}
+	}
+	if err := all.Put(u64(id), conf.encode()); err != nil {
+		return err
+	}
+	conf.ID = strconv.FormatUint(id, 10)
+	s.rep.Conflicts = append(s.rep.Conflicts, conf)
+	a.asked = true
+	return nil
+}
+
+// dropConflict removes the record of a conflict that no longer exists (a later change settled
+// it).
+func (hf *HandleFile) dropConflict(tx *bolt.Tx, a, b string, gid Version) error {
+	idx := tx.Bucket(bucketConfIndex)
+	key := pairKey(a, b, gid)
+	v := idx.Get(key)
+	if v == nil {
+		return nil
+	}
+	id := bytes.Clone(v)
+	if err := tx.Bucket(bucketConflicts).Delete(id); err != nil {
+		return err
+	}
+	return idx.Delete(key)
+}
+
+// Conflicts lists the pending conflicts, oldest first.
+func (hf *HandleFile) Conflicts() ([]Conflict, error) {
+	var out []Conflict
+	err := hf.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketConflicts).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("bad conflict key: %w", errMalformed)
+			}
+			c, err := decodeConflict(binary.BigEndian.Uint64(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, *c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (hf *HandleFile) conflict(tx *bolt.Tx, id string) (*Conflict, []byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("conflict %q: %w", id, ErrNoConflict)
+	}
+	v := tx.Bucket(bucketConflicts).Get(u64(n))
+	if v == nil {
+		return nil, nil, fmt.Errorf("conflict %s: %w (it may have been resolved already)", id, ErrNoConflict)
+	}
+	c, err := decodeConflict(n, v)
+	return c, u64(n), err
+}
+
+// Resolve settles a pending conflict. keep is the name of the side whose version wins, or
+// ResolveBoth. The choice is recorded in the handle file and propagates at the next Sync: the
+// winner's version gets a version that includes the loser's, so the next session overwrites the
+// loser with it. For ResolveBoth the older version is saved beside the newer one as
+// "name (conflict DATE side).ext" and both propagate; that needs both stores, so it happens now
+// when sides gives both (as Sync's sides), else at the start of the next Sync.
+func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Side) error {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	var both *Conflict
+	err := hf.update(func(tx *bolt.Tx) error {
+		c, key, err := hf.conflict(tx, id)
+		if err != nil {
+			return err
+		}
+		if keep == ResolveBoth {
+			c.Pending = ResolveBoth
+			both = c
+			return tx.Bucket(bucketConflicts).Put(key, c.encode())
+		}
+		var win, lose ConflictSide
+		switch keep {
+		case c.Sides[0].Side:
+			win, lose = c.Sides[0], c.Sides[1]
+		case c.Sides[1].Side:
+			win, lose = c.Sides[1], c.Sides[0]
+		default:
+			return fmt.Errorf("resolve conflict %s: keep %q, want %q, %q or %q", id, keep, c.Sides[0].Side, c.Sides[1].Side, ResolveBoth)
+		}
+		if err := hf.keepSide(tx, c, win.Side, lose.Side); err != nil {
+			return err
+		}
+		return hf.dropConflict(tx, c.Sides[0].Side, c.Sides[1].Side, c.gid)
+	})
+	if err != nil || both == nil {
+		return err
+	}
+	var a, b *Side
+	for i := range sides {
+		switch sides[i].Name {
+		case both.Sides[0].Side:
+			a = &sides[i]
+		case both.Sides[1].Side:
+			b = &sides[i]
+		}
+	}
+	if a == nil || b == nil || a.Store == nil || b.Store == nil {
+		return nil // applied by the next Sync
+	}
+	return hf.keepBoth(ctx, both, *a, *b, time.Now())
+}
+
+// keepSide gives the winner's item a version that includes the loser's.
+func (hf *HandleFile) keepSide(tx *bolt.Tx, c *Conflict, win, lose string) error {
+	rw, err := hf.openReplica(tx, win, false)
+	if err != nil {
+		return err
+	}
+	rl, err := hf.openReplica(tx, lose, false)
+	if err != nil {
+		return err
+	}
+	w, err := rw.byGID(c.gid)
+	if err != nil {
+		return err
+	}
+	l, err := rl.byGID(c.gid)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		return nil
+	}
+	v := rw.mint()
+	rec := *w
+	rec.Ver, rec.V = v, w.V.With(v)
+	if l != nil {
+		rec.V = rec.V.Merge(l.V)
+		rw.learn(l.Ver)
+	}
+	if err := rw.put(w, &rec); err != nil {
+		return err
+	}
+	return rw.save()
+}
+
+// applyPendingResolutions carries out "keep both" resolutions that waited for both stores.
+func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, now time.Time) error {
+	confs, err := hf.Conflicts()
+	if err != nil {
+		return err
+	}
+	for i := range confs {
+		c := &confs[i]
+		if c.Pending != ResolveBoth {
+			continue
+		}
+		x, y := a, b
+		if c.Sides[0].Side == b.Name {
+			x, y = b, a
+		}
+		if c.Sides[0].Side != x.Name || c.Sides[1].Side != y.Name {
+			continue
+		}
+		if err := hf.keepBoth(ctx, c, x, y, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keepBoth saves the older version of a conflict beside the newer one, in the newer one's store,
+// as a new item, and makes the newer version win over the older one.
+func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now time.Time) error {
+	return hf.update(func(tx *bolt.Tx) error {
+		ra, err := hf.openReplica(tx, a.Name, false)
+		if err != nil {
+			return err
+		}
+		rb, err := hf.openReplica(tx, b.Name, false)
+		if err != nil {
+			return err
+		}
+		ia, err := ra.byGID(c.gid)
+		if err != nil {
+			return err
+		}
+		ib, err := rb.byGID(c.gid)
+		if err != nil {
+			return err
+		}
+		if !ia.live() || !ib.live() {
+			// One side is gone meanwhile: the other simply wins.
+			return hf.dropConflict(tx, a.Name, b.Name, c.gid)
+		}
+		win, lose, rw, ws, ls := ia, ib, ra, a, b
+		if ib.Stamp.ModTime > ia.Stamp.ModTime || (ib.Stamp.ModTime == ia.Stamp.ModTime && ib.Ver.Compare(ia.Ver) > 0) {
+			win, lose, rw, ws, ls = ib, ia, rb, b, a
+		}
+		name := copyName(win.Name, ls.Name, now)
+		req := WriteRequest{Name: name, Kind: lose.Stamp.Kind, Size: lose.Stamp.Size}
+		if lose.Stamp.ModTime != 0 {
+			req.ModTime = time.Unix(0, lose.Stamp.ModTime)
+		}
+		var e Entry
+		if lose.Stamp.Kind == KindFolder {
+			req.Size = 0
+			e, err = ws.Store.Write(ctx, req)
+		} else {
+			var rc io.ReadCloser
+			if rc, err = ls.Store.Open(ctx, lose.Handle); err != nil {
+				return fmt.Errorf("keep both versions of %q: open %s's version: %w", c.Name, ls.Name, err)
+			}
+			req.Data = rc
+			e, err = ws.Store.Write(ctx, req)
+			rc.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("keep both versions of %q: save %s's version as %q in %s: %w", c.Name, ls.Name, name, ws.Name, err)
+		}
+		v := rw.mint()
+		cp := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Name: name, When: now.UnixNano()}
+		if err := fillRecord(ctx, ws.Store, cp, e, nil); err != nil {
+			return err
+		}
+		if err := rw.put(nil, cp); err != nil {
+			return err
+		}
+		v2 := rw.mint()
+		rec := *win
+		rec.Ver, rec.V = v2, win.V.Merge(lose.V).With(v2)
+		rw.learn(lose.Ver)
+		if err := rw.put(win, &rec); err != nil {
+			return err
+		}
+		if err := rw.save(); err != nil {
+			return err
+		}
+		return hf.dropConflict(tx, a.Name, b.Name, c.gid)
+	})
+}
+
+// fillRecord completes a record from the entry store returned for it.
+func fillRecord(ctx context.Context, st Store, rec *record, e Entry, srcUnits []unitRec) error {
+	rec.Handle, rec.Stamp = e.Handle, e.Stamp()
+	key, err := st.NaturalKey(ctx, e)
+	if err != nil {
+		return fmt.Errorf("natural key of %q: %w", e.Handle, err)
+	}
+	rec.Key = key
+	rec.Units = nil
+	if us, ok := st.(UnitStore); ok && e.Kind == KindFile {
+		units, err := us.ReadUnits(ctx, e.Handle)
+		if err != nil {
+			return fmt.Errorf("read units of %q: %w", e.Handle, err)
+		}
+		rec.Units = unitsAfterWrite(srcUnits, units, rec.Ver)
+	}
+	return nil
+}

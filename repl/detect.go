@@ -1,0 +1,677 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Side is one replica of a session: its name in the handle file and its store.
+type Side struct {
+	// Name is the replica's name in the handle file ("desktop", "device"); it is created on
+	// first use. Conflict records and policies name sides by it.
+	Name  string
+	Store Store
+	// Changes, when set, holds what a Notifier reported since the last session: detection then
+	// checks only those handles (if the Store is a Stater), or runs a full pass when the
+	// notifications overflowed. Nil means a full pass.
+	Changes *ChangeSet
+}
+
+// ChangeSet collects a Notifier's notifications between sessions. Its Notify method is the
+// callback to give Watch. It is safe for concurrent use. A new ChangeSet asks for a full pass
+// (changes made before watching started are unknown).
+type ChangeSet struct {
+	mu      sync.Mutex
+	handles map[string]struct{}
+	full    bool
+	gone    error
+}
+
+// NewChangeSet returns a ChangeSet that asks for a full pass first.
+func NewChangeSet() *ChangeSet {
+	return &ChangeSet{handles: map[string]struct{}{}, full: true}
+}
+
+// maxPendingHandles bounds a ChangeSet: past it, a full pass is cheaper than remembering.
+const maxPendingHandles = 100_000
+
+// Notify records one notification.
+func (c *ChangeSet) Notify(n Notification) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch n.Kind {
+	case Overflow:
+		c.full = true
+		clear(c.handles)
+	case Shutdown:
+		c.gone = n.Err
+		if c.gone == nil {
+			c.gone = ErrGone
+		}
+	default:
+		if c.full || n.Handle == "" {
+			return
+		}
+		c.handles[n.Handle] = struct{}{}
+		if len(c.handles) > maxPendingHandles {
+			c.full = true
+			clear(c.handles)
+		}
+	}
+}
+
+// Pending reports whether a session has something to look at: a full pass is due, or handles
+// were notified.
+func (c *ChangeSet) Pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.full || len(c.handles) > 0
+}
+
+// Gone returns the error of a Shutdown notification, if one came.
+func (c *ChangeSet) Gone() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
+}
+
+// take empties the set and returns what it held.
+func (c *ChangeSet) take() (handles []string, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	full = c.full
+	if !full {
+		handles = make([]string, 0, len(c.handles))
+		for h := range c.handles {
+			handles = append(handles, h)
+		}
+	}
+	c.full = false
+	clear(c.handles)
+	return handles, full
+}
+
+// putBack restores what take returned, after a detection that failed.
+func (c *ChangeSet) putBack(handles []string, full bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if full {
+		c.full = true
+		clear(c.handles)
+		return
+	}
+	if c.full {
+		return
+	}
+	for _, h := range handles {
+		c.handles[h] = struct{}{}
+	}
+}
+
+// DetectReport says what change detection found in one store.
+type DetectReport struct {
+	Side     string
+	Full     bool // a full enumeration (else only notified handles)
+	Seen     int  // items looked at
+	Created  int
+	Changed  int
+	Deleted  int
+	Renamed  int
+	Duration time.Duration
+}
+
+// Changes returns how many changes detection recorded.
+func (d DetectReport) Changes() int { return d.Created + d.Changed + d.Deleted + d.Renamed }
+
+// Detect runs change detection on one side and records what changed in the handle file (new
+// versions, tombstones), without syncing. Sync runs it itself; the manager may call it to show
+// pending changes.
+func (hf *HandleFile) Detect(ctx context.Context, side Side) (DetectReport, error) {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	return hf.detect(ctx, side, true)
+}
+
+// detect runs a full or incremental pass; allowIncremental lets it use side.Changes.
+func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bool) (DetectReport, error) {
+	start := time.Now()
+	if side.Changes != nil {
+		if err := side.Changes.Gone(); err != nil {
+			return DetectReport{}, fmt.Errorf("detect changes in %s: the store went away (%v): %w", side.Name, err, ErrGone)
+		}
+	}
+	var (
+		handles []string
+		full    = true
+	)
+	_, canStat := side.Store.(Stater)
+	if allowIncremental && side.Changes != nil && canStat {
+		handles, full = side.Changes.take()
+	} else if side.Changes != nil {
+		side.Changes.take()
+	}
+	var (
+		rep DetectReport
+		err error
+	)
+	if full {
+		rep, err = hf.detectFull(ctx, side)
+	} else {
+		rep, err = hf.detectHandles(ctx, side, handles)
+		if errors.Is(err, errNeedFull) {
+			rep, err = hf.detectFull(ctx, side)
+		}
+	}
+	if err != nil {
+		if side.Changes != nil {
+			side.Changes.putBack(handles, full)
+		}
+		return rep, err
+	}
+	rep.Side = side.Name
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+var errNeedFull = errors.New("a full pass is needed")
+
+// found is the outcome of looking at the store: what to change in the replica.
+type found struct {
+	created []Entry
+	changed []Entry    // at handles that have a record
+	deleted []*record  // live records whose item is gone
+	renamed []renaming // deleted records paired with created entries
+}
+
+type renaming struct {
+	old *record
+	e   Entry
+}
+
+// detectFull is the mark and sweep: enumerate everything, merge with the stored handles in sorted
+// order, and only after an enumeration that finished infer deletions.
+func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, error) {
+	rep := DetectReport{Full: true}
+	entries, ignored, err := enumerateAll(ctx, side)
+	if err != nil {
+		return rep, err
+	}
+	rep.Seen = len(entries)
+	var f found
+	err = hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, side.Name, false)
+		if errors.Is(err, ErrUnknownReplica) {
+			f.created = entries
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c := r.h.Cursor()
+		k, v := c.First()
+		i := 0
+		for k != nil || i < len(entries) {
+			var e *Entry
+			if i < len(entries) {
+				e = &entries[i]
+			}
+			switch {
+			case k == nil || (e != nil && string(k) > e.Handle):
+				f.created = append(f.created, *e)
+				i++
+				continue
+			case e == nil || string(k) < e.Handle:
+				if _, skip := ignored[string(k)]; !skip {
+					rec, err := decodeRecord(v)
+					if err != nil {
+						return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
+					}
+					if !rec.Missing {
+						f.deleted = append(f.deleted, rec)
+					}
+				}
+				k, v = c.Next()
+				continue
+			}
+			// Same handle: ask the store whether the item changed.
+			kind, size, mod, hash, missing, ok := peekStamp(v)
+			if !ok {
+				return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
+			}
+			stamp := Stamp{Kind: kind, Size: size, ModTime: mod}
+			if len(hash) > 0 {
+				stamp.Hash = string(hash)
+			}
+			changed := missing
+			if !changed {
+				changed, err = side.Store.IsItemChanged(ctx, *e, stamp)
+				if err != nil {
+					return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
+				}
+			}
+			if changed {
+				f.changed = append(f.changed, *e)
+			}
+			i++
+			k, v = c.Next()
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := hf.record(ctx, side, &f, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// enumerateAll lists the store's replicated items sorted by handle, and the handles of the items
+// it does not replicate (their records are left alone).
+func enumerateAll(ctx context.Context, side Side) ([]Entry, map[string]struct{}, error) {
+	it, err := side.Store.Enumerate(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
+	}
+	defer it.Close()
+	var entries []Entry
+	var ignored map[string]struct{}
+	for {
+		e, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("enumerate %s (nothing is taken as deleted from an unfinished enumeration): %w", side.Name, err)
+		}
+		if !side.Store.IsItemReplicated(e) {
+			if ignored == nil {
+				ignored = map[string]struct{}{}
+			}
+			ignored[e.Handle] = struct{}{}
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if err := it.Close(); err != nil {
+		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
+	}
+	if !slices.IsSortedFunc(entries, compareEntries) {
+		slices.SortFunc(entries, compareEntries)
+	}
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Handle == entries[i-1].Handle {
+			return nil, nil, fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
+		}
+	}
+	return entries, ignored, nil
+}
+
+func compareEntries(a, b Entry) int { return strings.Compare(a.Handle, b.Handle) }
+
+// detectHandles checks only the notified handles (and what a vanished folder held).
+func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []string) (DetectReport, error) {
+	rep := DetectReport{}
+	st := side.Store.(Stater)
+	sort.Strings(handles)
+	handles = slices.Compact(handles)
+	var f found
+	seen := map[string]bool{}
+	err := hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, side.Name, false)
+		if errors.Is(err, ErrUnknownReplica) {
+			return errNeedFull
+		}
+		if err != nil {
+			return err
+		}
+		var check func(h string) error
+		check = func(h string) error {
+			if seen[h] {
+				return nil
+			}
+			seen[h] = true
+			rep.Seen++
+			rec, err := r.byHandle(h)
+			if err != nil {
+				return err
+			}
+			e, err := st.Stat(ctx, h)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				if rec == nil || rec.Missing {
+					return nil
+				}
+				f.deleted = append(f.deleted, rec)
+				if rec.Stamp.Kind == KindFolder {
+					// What the folder held went with it (or moved with it).
+					prefix := []byte(h + "/")
+					c := r.h.Cursor()
+					var under []string
+					for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Next() {
+						under = append(under, string(k))
+					}
+					for _, u := range under {
+						if err := check(u); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			case err != nil:
+				return fmt.Errorf("detect changes in %s: %q: %w", side.Name, h, err)
+			}
+			if !side.Store.IsItemReplicated(e) {
+				return nil
+			}
+			if rec == nil {
+				if e.Kind == KindFolder {
+					return errNeedFull // a folder moved in: its content was not notified item by item
+				}
+				f.created = append(f.created, e)
+				return nil
+			}
+			changed := rec.Missing
+			if !changed {
+				changed, err = side.Store.IsItemChanged(ctx, e, rec.Stamp)
+				if err != nil {
+					return fmt.Errorf("detect changes in %s: %q: %w", side.Name, h, err)
+				}
+			}
+			if changed {
+				f.changed = append(f.changed, e)
+			}
+			return nil
+		}
+		for _, h := range handles {
+			if err := check(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := hf.record(ctx, side, &f, &rep); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// pairRenames turns a deleted record and a created entry that are evidently the same file (same
+// size and modification time, a unique match on both sides, and equal hashes when both are
+// known) into a rename, so the item keeps its identity.
+func pairRenames(ctx context.Context, st Store, f *found) {
+	if len(f.deleted) == 0 || len(f.created) == 0 {
+		return
+	}
+	type sig struct {
+		size int64
+		mod  int64
+	}
+	gone := map[sig][]int{}
+	for i, rec := range f.deleted {
+		if rec.Stamp.Kind == KindFile && rec.Stamp.Size > 0 && rec.Stamp.ModTime != 0 {
+			s := sig{rec.Stamp.Size, rec.Stamp.ModTime}
+			gone[s] = append(gone[s], i)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	born := map[sig][]int{}
+	for i, e := range f.created {
+		if e.Kind == KindFile {
+			s := e.Stamp()
+			k := sig{s.Size, s.ModTime}
+			if _, ok := gone[k]; ok {
+				born[k] = append(born[k], i)
+			}
+		}
+	}
+	hasher, _ := st.(Hasher)
+	pairedDel := map[int]bool{}
+	pairedNew := map[int]bool{}
+	for k, bi := range born {
+		di := gone[k]
+		if len(bi) != 1 || len(di) != 1 {
+			continue // ambiguous: leave it as a delete and a create
+		}
+		rec, e := f.deleted[di[0]], f.created[bi[0]]
+		if rec.Stamp.Hash != "" {
+			h := e.Hash
+			if h == "" && hasher != nil {
+				var err error
+				if h, err = hasher.Hash(ctx, e.Handle); err != nil {
+					continue
+				}
+			}
+			if h != "" && h != rec.Stamp.Hash {
+				continue
+			}
+		}
+		f.renamed = append(f.renamed, renaming{old: rec, e: e})
+		pairedDel[di[0]] = true
+		pairedNew[bi[0]] = true
+	}
+	if len(f.renamed) == 0 {
+		return
+	}
+	del := f.deleted[:0]
+	for i, rec := range f.deleted {
+		if !pairedDel[i] {
+			del = append(del, rec)
+		}
+	}
+	f.deleted = del
+	cre := f.created[:0]
+	for i, e := range f.created {
+		if !pairedNew[i] {
+			cre = append(cre, e)
+		}
+	}
+	f.created = cre
+}
+
+// prepared is what record needs from the store for a new or changed item, fetched before the
+// write transaction so no store call runs inside it.
+type prepared struct {
+	key   string
+	units Units
+}
+
+func prepare(ctx context.Context, side Side, e Entry) (prepared, error) {
+	var p prepared
+	k, err := side.Store.NaturalKey(ctx, e)
+	if err != nil {
+		return p, fmt.Errorf("natural key of %q in %s: %w", e.Handle, side.Name, err)
+	}
+	p.key = k
+	if us, ok := side.Store.(UnitStore); ok && e.Kind == KindFile {
+		if p.units, err = us.ReadUnits(ctx, e.Handle); err != nil {
+			return p, fmt.Errorf("read units of %q in %s: %w", e.Handle, side.Name, err)
+		}
+		if p.units == nil {
+			p.units = Units{}
+		}
+	}
+	return p, nil
+}
+
+// record writes what detection found: new versions, renames and tombstones, in one transaction.
+func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *DetectReport) error {
+	pairRenames(ctx, side.Store, f)
+	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed) == 0 {
+		return nil
+	}
+	prep := map[string]prepared{}
+	for _, list := range [][]Entry{f.created, f.changed} {
+		for _, e := range list {
+			p, err := prepare(ctx, side, e)
+			if errors.Is(err, ErrNotFound) {
+				continue // gone again already: the next pass sees it
+			}
+			if err != nil {
+				return err
+			}
+			prep[e.Handle] = p
+		}
+	}
+	for _, rn := range f.renamed {
+		p, err := prepare(ctx, side, rn.e)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			prep[rn.e.Handle] = p
+		}
+	}
+	now := time.Now().UnixNano()
+	return hf.update(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, side.Name, true)
+		if err != nil {
+			return err
+		}
+		for _, e := range f.created {
+			p, ok := prep[e.Handle]
+			if !ok {
+				continue
+			}
+			if old, err := r.byHandle(e.Handle); err != nil {
+				return err
+			} else if old != nil {
+				return fmt.Errorf("replica %q: new item %q already has a record: %w", side.Name, e.Handle, errMalformed)
+			}
+			v := r.mint()
+			rec := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
+				Stamp: e.Stamp(), When: now, Units: unitsFrom(nil, p.units, v)}
+			if err := r.put(nil, rec); err != nil {
+				return err
+			}
+			rep.Created++
+		}
+		for _, e := range f.changed {
+			p, ok := prep[e.Handle]
+			if !ok {
+				continue
+			}
+			old, err := r.byHandle(e.Handle)
+			if err != nil {
+				return err
+			}
+			if old == nil {
+				continue
+			}
+			v := r.mint()
+			rec := *old
+			rec.Ver, rec.V, rec.When, rec.Missing = v, old.V.With(v), now, false
+			s := e.Stamp()
+			sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash && !old.Missing
+			if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind && !old.Missing {
+				u := unitsFrom(old.Units, p.units, v)
+				sameContent = sameUnits(old.Units, u)
+				rec.Units = u
+			} else {
+				rec.Units = unitsFrom(nil, p.units, v)
+			}
+			if !sameContent {
+				rec.CVer = v
+			}
+			rec.Stamp, rec.Key = s, p.key
+			if err := r.put(old, &rec); err != nil {
+				return err
+			}
+			rep.Changed++
+		}
+		for _, rn := range f.renamed {
+			p, ok := prep[rn.e.Handle]
+			old, err := r.byGID(rn.old.GID)
+			if err != nil {
+				return err
+			}
+			if old == nil || old.Tomb || old.Handle != rn.old.Handle {
+				continue
+			}
+			if !ok {
+				// The new name vanished too: an ordinary delete.
+				f.deleted = append(f.deleted, old)
+				continue
+			}
+			v := r.mint()
+			rec := *old
+			rec.Ver, rec.V, rec.When = v, old.V.With(v), now
+			rec.Handle, rec.Name, rec.Key, rec.Stamp = rn.e.Handle, rn.e.Handle, p.key, rn.e.Stamp()
+			if p.units != nil {
+				rec.Units = unitsFrom(old.Units, p.units, v)
+			}
+			if err := r.put(old, &rec); err != nil {
+				return err
+			}
+			rep.Renamed++
+		}
+		for _, d := range f.deleted {
+			old, err := r.byGID(d.GID)
+			if err != nil {
+				return err
+			}
+			if old == nil || old.Tomb || old.Handle != d.Handle {
+				continue
+			}
+			v := r.mint()
+			rec := *old
+			rec.Tomb, rec.Ver, rec.V, rec.When = true, v, old.V.With(v), now
+			if err := r.put(old, &rec); err != nil {
+				return err
+			}
+			rep.Deleted++
+		}
+		return r.save()
+	})
+}
+
+// unitsFrom returns unit records for the values now in an item: units whose value is unchanged
+// keep their record, changed or new ones get version v, and units that disappeared stay as
+// deleted markers with version v. old is nil for an item seen for the first time; now nil means
+// the store has no units.
+func unitsFrom(old []unitRec, now Units, v Version) []unitRec {
+	if now == nil {
+		return nil
+	}
+	out := make([]unitRec, 0, len(now))
+	for name, val := range now {
+		h := unitHash(val)
+		u := unitRec{Name: name, Ver: v, Hash: h}
+		if i, ok := slices.BinarySearchFunc(old, name, func(u unitRec, n string) int { return strings.Compare(u.Name, n) }); ok {
+			if o := old[i]; !o.Deleted && o.Hash == h {
+				u = o
+			}
+		}
+		out = append(out, u)
+	}
+	for _, o := range old {
+		if _, ok := now[o.Name]; !ok {
+			if !o.Deleted {
+				o = unitRec{Name: o.Name, Ver: v, Deleted: true}
+			}
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b unitRec) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func sameUnits(a, b []unitRec) bool {
+	return slices.EqualFunc(a, b, func(x, y unitRec) bool {
+		return x.Name == y.Name && x.Deleted == y.Deleted && (x.Deleted || x.Hash == y.Hash)
+	})
+}

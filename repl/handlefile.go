@@ -1,0 +1,529 @@
+package repl
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors of the handle file.
+var (
+	// ErrInUse means another Cradle process has the handle file open.
+	ErrInUse = errors.New("handle file is in use by another Cradle")
+	// ErrCorrupt is matched by every *CorruptError.
+	ErrCorrupt = errors.New("handle file is corrupt")
+	// ErrUnknownReplica means a replica name is not in the handle file.
+	ErrUnknownReplica = errors.New("no such replica in the handle file")
+)
+
+// CorruptError reports a handle file that cannot be read. The remedy is always the same: move the
+// file aside (MoveAside) and open a fresh one; the next session rebuilds the metadata by
+// enumerating both stores and matching items by natural key, so nothing is duplicated or lost
+// (items that differ on the two sides become conflicts under the partnership's policy).
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("handle file %s cannot be read (%v): it will be moved aside and rebuilt by scanning both sides "+
+		"and matching items by name; nothing is deleted, and items that differ become conflicts", e.Path, e.Err)
+}
+
+// Unwrap returns ErrCorrupt and the cause.
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// MoveAside renames a damaged handle file to "<path>.corrupt-<time>" (kept for diagnosis) and
+// returns the new name. A missing file is not an error (it returns "").
+func MoveAside(path string) (string, error) {
+	aside := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(path, aside); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
+		}
+		return "", fmt.Errorf("move handle file %s aside: %w", path, err)
+	}
+	return aside, nil
+}
+
+// Options configure Open.
+type Options struct {
+	// Timeout bounds the wait for another process to release the file; 0 means 2 seconds.
+	Timeout time.Duration
+}
+
+// HandleFile is an open handle file (the Repl.dat of the seeds). It is safe for concurrent use;
+// sessions on one file run one at a time.
+type HandleFile struct {
+	path string
+	db   *bolt.DB
+	mu   sync.Mutex // one session, resolution or snapshot at a time
+}
+
+// file format of the handle file, in the "meta" bucket.
+const fileFormat = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketReplicas  = []byte("replicas")
+	bucketConflicts = []byte("conflicts")
+	bucketConfIndex = []byte("conflict-index")
+
+	keyFormat = []byte("format")
+
+	// per replica
+	keyID      = []byte("id")
+	keyAuthor  = []byte("author")
+	keyTick    = []byte("tick")
+	keyKnow    = []byte("knowledge")
+	keySeen    = []byte("snapshot-seen")
+	keyCreated = []byte("created")
+	keyCount   = []byte("count")
+	bucketH    = []byte("h") // handle -> live record
+	bucketG    = []byte("g") // global ID -> 0 + handle (live) or 1 + record (tombstone)
+	bucketV    = []byte("v") // change version -> global ID
+	bucketK    = []byte("k") // natural key + 0 + global ID -> (live items)
+	bucketI    = []byte("i") // intents: target name -> intent
+)
+
+// Open opens the handle file at path, creating it when missing. Another process holding it gives
+// ErrInUse (after opts.Timeout); a file that is not a readable handle file gives a *CorruptError.
+func Open(path string, opts Options) (hf *HandleFile, err error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			hf, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("%v", p)}
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, fmt.Errorf("open %s: %w (close the other Cradle window or `cradle watch`, then try again)", path, ErrInUse)
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrNotExist):
+			return nil, fmt.Errorf("open handle file: %w", err)
+		}
+		return nil, &CorruptError{Path: path, Err: err}
+	}
+	hf = &HandleFile{path: path, db: db}
+	err = hf.update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keyFormat); v == nil {
+			if tx.Bucket(bucketReplicas) != nil {
+				return fmt.Errorf("format marker missing: %w", errMalformed)
+			}
+			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
+				return err
+			}
+		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != fileFormat {
+			return fmt.Errorf("unknown handle file format %x: %w", v, errMalformed)
+		}
+		for _, b := range [][]byte{bucketReplicas, bucketConflicts, bucketConfIndex} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		return nil, &CorruptError{Path: path, Err: err}
+	}
+	return hf, nil
+}
+
+// Path returns the file's path.
+func (hf *HandleFile) Path() string { return hf.path }
+
+// Close closes the file.
+func (hf *HandleFile) Close() error {
+	if err := hf.db.Close(); err != nil {
+		return fmt.Errorf("close handle file %s: %w", hf.path, err)
+	}
+	return nil
+}
+
+// view and update run fn in a transaction; a panic inside bbolt (a damaged page) or a malformed
+// record becomes a *CorruptError naming the file.
+func (hf *HandleFile) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer hf.recoverCorrupt(&err)
+	return hf.wrap(hf.db.View(fn))
+}
+
+func (hf *HandleFile) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer hf.recoverCorrupt(&err)
+	return hf.wrap(hf.db.Update(fn))
+}
+
+func (hf *HandleFile) recoverCorrupt(err *error) {
+	if p := recover(); p != nil {
+		*err = &CorruptError{Path: hf.path, Err: fmt.Errorf("%v", p)}
+	}
+}
+
+func (hf *HandleFile) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, errMalformed) {
+		return &CorruptError{Path: hf.path, Err: err}
+	}
+	return err
+}
+
+func u64(x uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], x)
+	return b[:]
+}
+
+// replicaState is a replica's own metadata, loaded at the start of a transaction and saved at its
+// end.
+type replicaState struct {
+	name    string
+	id      ReplicaID // identity (travels in snapshots)
+	author  ReplicaID // the ID versions minted by this handle file carry
+	tick    uint64
+	know    *Knowledge
+	seen    snapshotMark
+	created int64
+	count   int64 // live items
+}
+
+// rtx is one replica inside a transaction.
+type rtx struct {
+	*replicaState
+	hf               *HandleFile
+	tx               *bolt.Tx
+	b, h, g, v, k, i *bolt.Bucket
+	dirty            bool
+}
+
+// ReplicaInfo describes a replica of the handle file.
+type ReplicaInfo struct {
+	Name      string
+	ID        ReplicaID
+	Author    ReplicaID
+	Tick      uint64
+	Knowledge *Knowledge
+	Items     int // live items
+	Created   time.Time
+}
+
+// Replicas lists the replicas in the file.
+func (hf *HandleFile) Replicas() ([]ReplicaInfo, error) {
+	var out []ReplicaInfo
+	err := hf.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReplicas).ForEachBucket(func(name []byte) error {
+			r, err := hf.openReplica(tx, string(name), false)
+			if err != nil {
+				return err
+			}
+			out = append(out, ReplicaInfo{Name: r.name, ID: r.id, Author: r.author, Tick: r.tick,
+				Knowledge: r.know.Clone(), Items: int(r.count), Created: time.Unix(0, r.created)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// openReplica loads a replica inside tx, creating it when create is set (tx must be writable).
+func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, error) {
+	if name == "" {
+		return nil, fmt.Errorf("empty replica name")
+	}
+	all := tx.Bucket(bucketReplicas)
+	if all == nil {
+		return nil, fmt.Errorf("replicas bucket missing: %w", errMalformed)
+	}
+	b := all.Bucket([]byte(name))
+	if b == nil {
+		if !create {
+			return nil, fmt.Errorf("replica %q: %w", name, ErrUnknownReplica)
+		}
+		var err error
+		if b, err = all.CreateBucket([]byte(name)); err != nil {
+			return nil, fmt.Errorf("create replica %q: %w", name, err)
+		}
+		id := NewReplicaID()
+		if err := b.Put(keyID, id[:]); err != nil {
+			return nil, err
+		}
+		author := NewReplicaID()
+		if err := b.Put(keyAuthor, author[:]); err != nil {
+			return nil, err
+		}
+		if err := b.Put(keyCreated, u64(uint64(time.Now().UnixNano()))); err != nil {
+			return nil, err
+		}
+		for _, nb := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketI} {
+			if _, err := b.CreateBucket(nb); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r := &rtx{hf: hf, tx: tx, b: b, replicaState: &replicaState{name: name, know: &Knowledge{}}}
+	r.h, r.g, r.v, r.k, r.i = b.Bucket(bucketH), b.Bucket(bucketG), b.Bucket(bucketV), b.Bucket(bucketK), b.Bucket(bucketI)
+	if r.h == nil || r.g == nil || r.v == nil || r.k == nil || r.i == nil {
+		return nil, fmt.Errorf("replica %q lacks a bucket: %w", name, errMalformed)
+	}
+	id, author := b.Get(keyID), b.Get(keyAuthor)
+	if len(id) != 16 || len(author) != 16 {
+		return nil, fmt.Errorf("replica %q has a bad ID: %w", name, errMalformed)
+	}
+	copy(r.id[:], id)
+	copy(r.author[:], author)
+	if t := b.Get(keyTick); t != nil {
+		if len(t) != 8 {
+			return nil, fmt.Errorf("replica %q has a bad tick: %w", name, errMalformed)
+		}
+		r.tick = binary.BigEndian.Uint64(t)
+	}
+	if c := b.Get(keyCreated); len(c) == 8 {
+		r.created = int64(binary.BigEndian.Uint64(c))
+	}
+	if c := b.Get(keyCount); c != nil {
+		if len(c) != 8 {
+			return nil, fmt.Errorf("replica %q has a bad item count: %w", name, errMalformed)
+		}
+		r.count = int64(binary.BigEndian.Uint64(c))
+	}
+	if kb := b.Get(keyKnow); kb != nil {
+		if err := r.know.UnmarshalBinary(kb); err != nil {
+			return nil, fmt.Errorf("replica %q: %w", name, err)
+		}
+	}
+	if sb := b.Get(keySeen); sb != nil {
+		if err := r.seen.decode(sb); err != nil {
+			return nil, fmt.Errorf("replica %q: %w", name, err)
+		}
+	}
+	return r, nil
+}
+
+// save writes the replica's own metadata back (inside the writable transaction).
+func (r *rtx) save() error {
+	if !r.dirty {
+		return nil
+	}
+	if err := r.b.Put(keyTick, u64(r.tick)); err != nil {
+		return err
+	}
+	if err := r.b.Put(keyCount, u64(uint64(r.count))); err != nil {
+		return err
+	}
+	kb, _ := r.know.MarshalBinary()
+	if err := r.b.Put(keyKnow, kb); err != nil {
+		return err
+	}
+	if err := r.b.Put(keySeen, r.seen.encode()); err != nil {
+		return err
+	}
+	if err := r.b.Put(keyID, r.id[:]); err != nil {
+		return err
+	}
+	r.dirty = false
+	return nil
+}
+
+// mint returns a new version of this replica and records it as known.
+func (r *rtx) mint() Version {
+	r.tick++
+	v := Version{Replica: r.author, Tick: r.tick}
+	r.know.Add(v)
+	r.dirty = true
+	return v
+}
+
+// learn records v as known.
+func (r *rtx) learn(v Version) {
+	if !r.know.Contains(v) {
+		r.know.Add(v)
+		r.dirty = true
+	}
+}
+
+func (r *rtx) byHandle(handle string) (*record, error) {
+	v := r.h.Get([]byte(handle))
+	if v == nil {
+		return nil, nil
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("replica %q, handle %q: %w", r.name, handle, err)
+	}
+	return rec, nil
+}
+
+func (r *rtx) byGID(gid Version) (*record, error) {
+	v := r.g.Get(gid.key())
+	if v == nil {
+		return nil, nil
+	}
+	if len(v) < 1 {
+		return nil, fmt.Errorf("replica %q, item %v: empty index entry: %w", r.name, gid, errMalformed)
+	}
+	switch v[0] {
+	case 0:
+		rec, err := r.byHandle(string(v[1:]))
+		if err == nil && rec == nil {
+			err = fmt.Errorf("replica %q, item %v: index names handle %q that has no record: %w", r.name, gid, v[1:], errMalformed)
+		}
+		if err == nil && rec.GID != gid {
+			err = fmt.Errorf("replica %q: index of item %v names handle %q of item %v: %w", r.name, gid, v[1:], rec.GID, errMalformed)
+		}
+		return rec, err
+	case 1:
+		rec, err := decodeRecord(v[1:])
+		if err != nil {
+			return nil, fmt.Errorf("replica %q, tombstone %v: %w", r.name, gid, err)
+		}
+		return rec, nil
+	}
+	return nil, fmt.Errorf("replica %q, item %v: bad index entry: %w", r.name, gid, errMalformed)
+}
+
+// keyIndex is the natural-key index entry of an item: a hash of the key (natural keys are
+// arbitrary strings) followed by the global ID.
+func keyIndex(key string, gid Version) []byte {
+	h := sha256.Sum256([]byte(key))
+	return append(h[:16:16], gid.key()...)
+}
+
+// put replaces old (nil when the item is new to this replica) with rec, keeping every index in
+// step. old must be the record as stored now.
+func (r *rtx) put(old, rec *record) error {
+	if err := r.unindex(old); err != nil {
+		return err
+	}
+	enc := rec.encode()
+	gk := rec.GID.key()
+	if !rec.Tomb {
+		r.count++
+	}
+	r.dirty = true
+	if rec.Tomb {
+		if err := r.g.Put(gk, append([]byte{1}, enc...)); err != nil {
+			return err
+		}
+	} else {
+		if prev := r.h.Get([]byte(rec.Handle)); prev != nil && (old == nil || old.Tomb || old.Handle != rec.Handle) {
+			if err := r.displace(rec); err != nil {
+				return err
+			}
+		}
+		if err := r.h.Put([]byte(rec.Handle), enc); err != nil {
+			return err
+		}
+		if err := r.g.Put(gk, append([]byte{0}, rec.Handle...)); err != nil {
+			return err
+		}
+		if err := r.k.Put(keyIndex(rec.Key, rec.GID), nil); err != nil {
+			return err
+		}
+	}
+	return r.v.Put(rec.Ver.key(), gk)
+}
+
+// displace makes room at rec.Handle, still held by another item's record although the store has
+// just put rec's item there: that item is gone. A record whose data the engine removed (Missing)
+// becomes a tombstone with its versions unchanged, so nothing propagates and its item is written
+// again when its change comes; any other record is a user's delete that detection has not seen
+// yet, and becomes a tombstone with a new version.
+func (r *rtx) displace(rec *record) error {
+	prev, err := r.byHandle(rec.Handle)
+	if err != nil {
+		return err
+	}
+	if prev.GID == rec.GID {
+		return fmt.Errorf("replica %q: item %v recorded twice at handle %q: %w", r.name, rec.GID, rec.Handle, errMalformed)
+	}
+	t := *prev
+	t.Tomb = true
+	if !prev.Missing {
+		v := r.mint()
+		t.Ver, t.V, t.When = v, prev.V.With(v), time.Now().UnixNano()
+	}
+	t.Missing = false
+	if err := r.unindex(prev); err != nil {
+		return err
+	}
+	if err := r.g.Put(t.GID.key(), append([]byte{1}, t.encode()...)); err != nil {
+		return err
+	}
+	return r.v.Put(t.Ver.key(), t.GID.key())
+}
+
+// remove drops every trace of old (used when an item is re-keyed under another global ID).
+func (r *rtx) remove(old *record) error {
+	if err := r.unindex(old); err != nil {
+		return err
+	}
+	return r.g.Delete(old.GID.key())
+}
+
+func (r *rtx) unindex(old *record) error {
+	if old == nil {
+		return nil
+	}
+	if err := r.v.Delete(old.Ver.key()); err != nil {
+		return err
+	}
+	if !old.Tomb {
+		r.count--
+		r.dirty = true
+		if err := r.h.Delete([]byte(old.Handle)); err != nil {
+			return err
+		}
+		if err := r.k.Delete(keyIndex(old.Key, old.GID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byKey returns the live records whose natural key is key.
+func (r *rtx) byKey(key string) ([]*record, error) {
+	h := sha256.Sum256([]byte(key))
+	prefix := h[:16]
+	var out []*record
+	c := r.k.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		gid, ok := versionFromKey(k[len(prefix):])
+		if !ok {
+			return nil, fmt.Errorf("replica %q: bad natural-key index entry: %w", r.name, errMalformed)
+		}
+		rec, err := r.byGID(gid)
+		if err != nil {
+			return nil, err
+		}
+		if rec.live() && rec.Key == key {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+

@@ -1,0 +1,209 @@
+package repl
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Knowledge says which versions a replica has seen: a version vector (every tick up to the
+// vector's entry is known) plus exceptions, single versions learned out of order when a session
+// applied only part of what a source had. Compact folds exceptions into the vector when they
+// become contiguous. The zero value knows nothing.
+type Knowledge struct {
+	vec Vector
+	exc []Version // sorted by Compare; every exception's tick is above its replica's vector entry + 1
+}
+
+// Contains reports whether v is known.
+func (k *Knowledge) Contains(v Version) bool {
+	if v.Tick == 0 {
+		return false
+	}
+	if v.Tick <= k.vec.Get(v.Replica) {
+		return true
+	}
+	_, ok := slices.BinarySearchFunc(k.exc, v, Version.Compare)
+	return ok
+}
+
+// Add records v as known.
+func (k *Knowledge) Add(v Version) {
+	if v.Tick == 0 || k.Contains(v) {
+		return
+	}
+	if v.Tick == k.vec.Get(v.Replica)+1 {
+		k.vec.raise(v)
+		k.fold(v.Replica)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(k.exc, v, Version.Compare)
+	k.exc = slices.Insert(k.exc, i, v)
+}
+
+// fold moves exceptions of replica r that continue its vector entry into the vector.
+func (k *Knowledge) fold(r ReplicaID) {
+	top := k.vec.Get(r)
+	i, _ := slices.BinarySearchFunc(k.exc, Version{Replica: r}, Version.Compare)
+	j := i
+	for j < len(k.exc) && k.exc[j].Replica == r && k.exc[j].Tick <= top+1 {
+		top = max(top, k.exc[j].Tick)
+		j++
+	}
+	if j > i {
+		k.vec.raise(Version{r, top})
+		k.exc = slices.Delete(k.exc, i, j)
+	}
+}
+
+// Merge adds everything o knows.
+func (k *Knowledge) Merge(o *Knowledge) {
+	k.vec = k.vec.Merge(o.vec)
+	for _, v := range o.exc {
+		if !k.Contains(v) {
+			i, _ := slices.BinarySearchFunc(k.exc, v, Version.Compare)
+			k.exc = slices.Insert(k.exc, i, v)
+		}
+	}
+	k.Compact()
+}
+
+// AddVector records every version v covers.
+func (k *Knowledge) AddVector(v Vector) {
+	k.vec = k.vec.Merge(v)
+	k.Compact()
+}
+
+// Compact drops exceptions the vector covers and folds contiguous ones into it.
+func (k *Knowledge) Compact() {
+	out := k.exc[:0]
+	for _, v := range k.exc {
+		if v.Tick > k.vec.Get(v.Replica) {
+			out = append(out, v)
+		}
+	}
+	k.exc = out
+	for i := 0; i < len(k.exc); {
+		r := k.exc[i].Replica
+		k.fold(r)
+		for i < len(k.exc) && k.exc[i].Replica == r {
+			i++
+		}
+	}
+}
+
+// Clone returns an independent copy.
+func (k *Knowledge) Clone() *Knowledge {
+	return &Knowledge{vec: slices.Clone(k.vec), exc: slices.Clone(k.exc)}
+}
+
+// Vector returns a copy of the contiguous part.
+func (k *Knowledge) Vector() Vector { return slices.Clone(k.vec) }
+
+// Exceptions returns a copy of the single versions known beyond the vector.
+func (k *Knowledge) Exceptions() []Version { return slices.Clone(k.exc) }
+
+// Replicas returns every replica the knowledge mentions, sorted.
+func (k *Knowledge) Replicas() []ReplicaID {
+	var ids []ReplicaID
+	for _, v := range k.vec {
+		ids = append(ids, v.Replica)
+	}
+	for _, v := range k.exc {
+		ids = append(ids, v.Replica)
+	}
+	slices.SortFunc(ids, func(a, b ReplicaID) int { return bytes.Compare(a[:], b[:]) })
+	return slices.Compact(ids)
+}
+
+// String shows the knowledge for debugging: "{a1b2c3d4:7 ...} + [a1b2c3d4:9]".
+func (k *Knowledge) String() string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i, v := range k.vec {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(v.String())
+	}
+	b.WriteString("}")
+	if len(k.exc) > 0 {
+		fmt.Fprintf(&b, " + %v", k.exc)
+	}
+	return b.String()
+}
+
+// Knowledge encoding: uvarint count, then per entry the 16-byte replica and uvarint tick (vector);
+// uvarint count of exception groups, then per group the replica, uvarint count and uvarint tick
+// deltas.
+
+func (k *Knowledge) appendTo(b []byte) []byte {
+	b = appendVector(b, k.vec)
+	var groups [][]Version
+	for i := 0; i < len(k.exc); {
+		j := i
+		for j < len(k.exc) && k.exc[j].Replica == k.exc[i].Replica {
+			j++
+		}
+		groups = append(groups, k.exc[i:j])
+		i = j
+	}
+	b = appendUvarint(b, uint64(len(groups)))
+	for _, g := range groups {
+		b = append(b, g[0].Replica[:]...)
+		b = appendUvarint(b, uint64(len(g)))
+		var prev uint64
+		for _, v := range g {
+			b = appendUvarint(b, v.Tick-prev)
+			prev = v.Tick
+		}
+	}
+	return b
+}
+
+// MarshalBinary encodes the knowledge compactly.
+func (k *Knowledge) MarshalBinary() ([]byte, error) {
+	return k.appendTo(nil), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary produced; it never panics on bad input.
+func (k *Knowledge) UnmarshalBinary(b []byte) error {
+	d := decoder{b: b}
+	nk := d.knowledge()
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return fmt.Errorf("decode knowledge: %w", d.err)
+	}
+	*k = *nk
+	return nil
+}
+
+func (d *decoder) knowledge() *Knowledge {
+	k := &Knowledge{vec: d.vector()}
+	ng := d.count(17)
+	for g := 0; g < ng && d.err == nil; g++ {
+		r := d.replica()
+		n := d.count(1)
+		var tick uint64
+		for i := 0; i < n && d.err == nil; i++ {
+			delta := d.uvarint()
+			if delta == 0 || tick+delta < tick {
+				d.fail("bad exception tick")
+				break
+			}
+			tick += delta
+			k.exc = append(k.exc, Version{r, tick})
+		}
+	}
+	if d.err != nil {
+		return &Knowledge{}
+	}
+	// Normalise whatever the bytes said: sorted, unique, above the vector.
+	slices.SortFunc(k.exc, Version.Compare)
+	k.exc = slices.Compact(k.exc)
+	k.Compact()
+	return k
+}

@@ -1,0 +1,211 @@
+package repl
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// record is what a replica remembers of one item: a live handle or a tombstone.
+type record struct {
+	GID  Version // creation version, the item's global ID
+	Ver  Version // change version: the last change this replica has of the item
+	CVer Version // the change that last set the content: equal CVer means equal content
+	V    Vector  // made-with knowledge: every change of the item that Ver includes
+
+	Tomb bool
+	// Missing marks a live item whose data the engine removed after an unfinished write to a
+	// store that is not atomic: its absence is not a user's delete.
+	Missing bool
+	// Merged, on a tombstone, is the global ID this item was merged into when two replicas
+	// turned out to hold the same item under two IDs (first sync, rebuild).
+	Merged Version
+
+	Handle string // in this replica's store (the last one, for a tombstone)
+	Name   string // portable name, what other stores derive their handle from
+	Key    string // natural key
+	Stamp  Stamp
+	Units  []unitRec // sorted by name; nil for an item without change units
+	When   int64     // Unix nanoseconds of the last change (the deletion, for a tombstone)
+}
+
+// unitRec is one change unit of an item.
+type unitRec struct {
+	Name    string
+	Ver     Version
+	Hash    [16]byte // of the unit's value
+	Deleted bool
+}
+
+func unitHash(v []byte) [16]byte {
+	s := sha256.Sum256(v)
+	var h [16]byte
+	copy(h[:], s[:16])
+	return h
+}
+
+func (r *record) unit(name string) (unitRec, bool) {
+	i, ok := slices.BinarySearchFunc(r.Units, name, func(u unitRec, n string) int { return strings.Compare(u.Name, n) })
+	if !ok {
+		return unitRec{}, false
+	}
+	return r.Units[i], true
+}
+
+func (r *record) live() bool { return r != nil && !r.Tomb }
+
+const recordFormat = 1
+
+const (
+	flagTomb = 1 << iota
+	flagMissing
+	flagNameIsHandle
+	flagKeyIsName
+	flagMerged
+	flagUnits
+	flagCVerIsVer
+)
+
+func (r *record) encode() []byte {
+	var flags byte
+	if r.Tomb {
+		flags |= flagTomb
+	}
+	if r.Missing {
+		flags |= flagMissing
+	}
+	if r.Name == r.Handle {
+		flags |= flagNameIsHandle
+	}
+	if r.Key == r.Name {
+		flags |= flagKeyIsName
+	}
+	if !r.Merged.IsZero() {
+		flags |= flagMerged
+	}
+	if r.Units != nil {
+		flags |= flagUnits
+	}
+	if r.CVer == r.Ver {
+		flags |= flagCVerIsVer
+	}
+	b := make([]byte, 0, 96+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
+	b = append(b, recordFormat, flags, byte(r.Stamp.Kind))
+	b = appendVarint(b, r.Stamp.Size)
+	b = appendVarint(b, r.Stamp.ModTime)
+	b = appendString(b, r.Stamp.Hash)
+	b = appendVersion(b, r.GID)
+	b = appendVersion(b, r.Ver)
+	if flags&flagCVerIsVer == 0 {
+		b = appendVersion(b, r.CVer)
+	}
+	b = appendVector(b, r.V)
+	b = appendString(b, r.Handle)
+	if flags&flagNameIsHandle == 0 {
+		b = appendString(b, r.Name)
+	}
+	if flags&flagKeyIsName == 0 {
+		b = appendString(b, r.Key)
+	}
+	if flags&flagMerged != 0 {
+		b = appendVersion(b, r.Merged)
+	}
+	if flags&flagUnits != 0 {
+		b = appendUvarint(b, uint64(len(r.Units)))
+		for _, u := range r.Units {
+			b = appendString(b, u.Name)
+			b = appendVersion(b, u.Ver)
+			b = append(b, u.Hash[:]...)
+			if u.Deleted {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		}
+	}
+	b = appendVarint(b, r.When)
+	return b
+}
+
+func decodeRecord(b []byte) (*record, error) {
+	d := decoder{b: b}
+	r := d.record()
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode item record: %w", d.err)
+	}
+	return r, nil
+}
+
+func (d *decoder) record() *record {
+	if f := d.byte(); f != recordFormat && d.err == nil {
+		d.fail("item record format %d", f)
+	}
+	flags := d.byte()
+	r := &record{}
+	r.Stamp.Kind = Kind(d.byte())
+	if r.Stamp.Kind > KindFolder {
+		d.fail("bad kind %d", r.Stamp.Kind)
+	}
+	r.Stamp.Size = d.varint()
+	r.Stamp.ModTime = d.varint()
+	r.Stamp.Hash = d.string()
+	r.GID = d.version()
+	r.Ver = d.version()
+	r.CVer = r.Ver
+	if flags&flagCVerIsVer == 0 {
+		r.CVer = d.version()
+	}
+	r.V = d.vector()
+	r.Handle = d.string()
+	r.Name = r.Handle
+	if flags&flagNameIsHandle == 0 {
+		r.Name = d.string()
+	}
+	r.Key = r.Name
+	if flags&flagKeyIsName == 0 {
+		r.Key = d.string()
+	}
+	r.Tomb = flags&flagTomb != 0
+	r.Missing = flags&flagMissing != 0
+	if flags&flagMerged != 0 {
+		r.Merged = d.version()
+	}
+	if flags&flagUnits != 0 {
+		n := d.count(1 + 17 + 16 + 1)
+		r.Units = make([]unitRec, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			u := unitRec{Name: d.string(), Ver: d.version()}
+			copy(u.Hash[:], d.bytesN(16))
+			u.Deleted = d.byte() != 0
+			if i > 0 && r.Units[i-1].Name >= u.Name {
+				d.fail("units not sorted")
+			}
+			r.Units = append(r.Units, u)
+		}
+	}
+	r.When = d.varint()
+	if d.err == nil && r.GID.Tick == 0 {
+		d.fail("item without a global ID")
+	}
+	return r
+}
+
+// peekStamp reads the stamp at the head of an encoded record without allocating (the hash is
+// returned as a sub-slice of b). Change detection calls it for every unchanged item.
+func peekStamp(b []byte) (kind Kind, size, mod int64, hash []byte, missing, ok bool) {
+	d := decoder{b: b}
+	if d.byte() != recordFormat {
+		return 0, 0, 0, nil, false, false
+	}
+	flags := d.byte()
+	kind = Kind(d.byte())
+	size = d.varint()
+	mod = d.varint()
+	n := d.count(1)
+	hash = d.bytesN(n)
+	return kind, size, mod, hash, flags&flagMissing != 0, d.err == nil
+}

@@ -1,0 +1,669 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Direction says which way a session sends changes between its sides a and b.
+type Direction int
+
+// Directions.
+const (
+	// BothWays sends b's changes to a, then a's changes to b (and b's again if settling
+	// conflicts created items on b).
+	BothWays Direction = iota
+	// AToB sends only a's changes to b (b's changes are still detected and kept).
+	AToB
+	// BToA sends only b's changes to a.
+	BToA
+)
+
+func (d Direction) String() string {
+	switch d {
+	case BothWays:
+		return "both ways"
+	case AToB:
+		return "a to b"
+	case BToA:
+		return "b to a"
+	}
+	return fmt.Sprintf("direction(%d)", int(d))
+}
+
+// Rule is how a conflict is settled.
+type Rule int
+
+// Rules.
+const (
+	// Ask records the conflict with both versions and changes nothing until Resolve.
+	Ask Rule = iota
+	// Wins keeps the version of the side Policy.Winner names.
+	Wins
+	// Newest keeps the version with the later modification time (ties go to the higher
+	// version, the same answer on every computer).
+	Newest
+	// KeepBoth keeps the newest under the item's name and saves the other beside it as
+	// "name (conflict 2026-11-21 side).ext"; both propagate.
+	KeepBoth
+)
+
+func (r Rule) String() string {
+	switch r {
+	case Ask:
+		return "ask"
+	case Wins:
+		return "wins"
+	case Newest:
+		return "newest"
+	case KeepBoth:
+		return "keep-both"
+	}
+	return fmt.Sprintf("rule(%d)", int(r))
+}
+
+// Policy is a partnership's conflict policy.
+type Policy struct {
+	Rule   Rule
+	Winner string // for Wins: the name of the side whose version is kept
+}
+
+// Config tunes a session. The zero value is a two-way session under the Ask policy.
+type Config struct {
+	Direction Direction
+	Policy    Policy
+	// BatchSize is how many changes the destination applies per committed batch; 0 means 200.
+	BatchSize int
+	// MassDeleteThreshold is the fraction of a replica's items a session may delete before the
+	// guard stops it; 0 means 0.5, a negative value disables the guard.
+	MassDeleteThreshold float64
+	// MassDeleteMinItems: replicas with fewer live items are never guarded (deleting 6 of 10
+	// files is an ordinary clean-up); 0 means 10.
+	MassDeleteMinItems int
+	// AllowMassDelete lets a session past the guard (the user confirmed).
+	AllowMassDelete bool
+	// Progress, if set, is called from the session's goroutine at most every ProgressInterval
+	// (0 means 200ms), and once at the end.
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+	// Now is the clock for conflict times and copy names; nil is time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) fill() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 200
+	}
+	if c.MassDeleteThreshold == 0 {
+		c.MassDeleteThreshold = 0.5
+	}
+	if c.MassDeleteMinItems <= 0 {
+		c.MassDeleteMinItems = 10
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 200 * time.Millisecond
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Phase is what a session is doing.
+type Phase string
+
+// Phases.
+const (
+	PhaseDetecting Phase = "detecting"
+	PhaseSyncing   Phase = "syncing"
+	PhaseDone      Phase = "done"
+)
+
+// Progress reports how far a session is.
+type Progress struct {
+	Phase      Phase
+	From, To   string // the pass running (side names)
+	ItemsDone  int
+	ItemsTotal int
+	BytesDone  int64
+	BytesTotal int64
+	Current    string // the item being applied
+}
+
+// Counts are the save actions applied to one side.
+type Counts struct {
+	Created     int
+	Updated     int
+	Renamed     int
+	Deleted     int
+	VersionOnly int // nothing to write: versions brought up to date
+}
+
+// Total returns how many items were written or deleted.
+func (c Counts) Total() int { return c.Created + c.Updated + c.Renamed + c.Deleted }
+
+// Decision is a conflict the policy settled (or that settled itself) during a session.
+type Decision struct {
+	Name   string
+	Rule   Rule   // the policy's rule; Ask never appears here
+	Kept   string // the side whose version was kept under the name
+	Lost   string // the side whose version was replaced
+	Copy   string // KeepBoth: the name the other version was saved under
+	Reason string // "policy", "edit beats delete", "same content"
+	// Dropped describes the version that was discarded (Rule Wins or Newest); zero otherwise.
+	Dropped ItemState
+}
+
+// ItemState is one side's version of an item, as conflicts and decisions show it.
+type ItemState struct {
+	Exists  bool
+	Kind    Kind
+	Size    int64
+	ModTime time.Time
+	Handle  string
+}
+
+// Skipped is a change a session could not apply; it stays pending and is retried by the next one.
+type Skipped struct {
+	From, To string
+	Name     string
+	Err      error
+}
+
+// Report says what a session did.
+type Report struct {
+	Detected  []DetectReport
+	Applied   map[string]*Counts // by destination side name
+	Conflicts []Conflict         // recorded or updated under Ask
+	Decisions []Decision
+	Skipped   []Skipped
+	Bytes     int64 // content bytes written
+	// Complete is true when every change was applied or recorded: nothing is pending.
+	Complete bool
+}
+
+func (r *Report) counts(side string) *Counts {
+	if r.Applied == nil {
+		r.Applied = map[string]*Counts{}
+	}
+	c := r.Applied[side]
+	if c == nil {
+		c = &Counts{}
+		r.Applied[side] = c
+	}
+	return c
+}
+
+// ErrMassDelete is matched by *MassDeleteError.
+var ErrMassDelete = errors.New("mass delete stopped")
+
+// MassDeleteError reports a session that would have deleted too much of a replica. Nothing was
+// changed in either store.
+type MassDeleteError struct {
+	Side    string
+	Deletes int
+	Items   int
+}
+
+func (e *MassDeleteError) Error() string {
+	return fmt.Sprintf("this sync would delete %d of the %d items in %s, so it was stopped before changing anything; "+
+		"if the deletions are intended, sync again and allow them", e.Deletes, e.Items, e.Side)
+}
+
+// Unwrap returns ErrMassDelete.
+func (e *MassDeleteError) Unwrap() error { return ErrMassDelete }
+
+// session is one Sync.
+type session struct {
+	hf   *HandleFile
+	a, b Side
+	cfg  Config
+	rep  *Report
+	prog Progress
+	last time.Time
+}
+
+// Sync runs a session between sides a and b: detection on both, then the passes cfg.Direction
+// asks for. It returns the report with an error when the session stopped early (what was
+// committed stays and the next session resumes from there); a *MassDeleteError stops it before
+// anything changes. Conflicts left under the Ask policy are not errors.
+func (hf *HandleFile) Sync(ctx context.Context, a, b Side, cfg Config) (*Report, error) {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	s, err := hf.newSession(a, b, cfg)
+	if err != nil {
+		return nil, err
+	}
+	err = s.run(ctx)
+	s.prog.Phase = PhaseDone
+	s.progress(true)
+	return s.rep, err
+}
+
+func (hf *HandleFile) newSession(a, b Side, cfg Config) (*session, error) {
+	if a.Name == "" || b.Name == "" || a.Name == b.Name {
+		return nil, fmt.Errorf("sync: sides need two different names, got %q and %q", a.Name, b.Name)
+	}
+	if a.Store == nil || b.Store == nil {
+		return nil, fmt.Errorf("sync %s with %s: a side has no store", a.Name, b.Name)
+	}
+	if cfg.Policy.Rule == Wins && cfg.Policy.Winner != a.Name && cfg.Policy.Winner != b.Name {
+		return nil, fmt.Errorf("sync %s with %s: the policy names winner %q, which is neither side", a.Name, b.Name, cfg.Policy.Winner)
+	}
+	cfg.fill()
+	return &session{hf: hf, a: a, b: b, cfg: cfg, rep: &Report{Applied: map[string]*Counts{}}}, nil
+}
+
+func (s *session) passes() [][2]Side {
+	switch s.cfg.Direction {
+	case AToB:
+		return [][2]Side{{s.a, s.b}}
+	case BToA:
+		return [][2]Side{{s.b, s.a}}
+	}
+	return [][2]Side{{s.b, s.a}, {s.a, s.b}}
+}
+
+func (s *session) run(ctx context.Context) error {
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	plans, err := s.plan(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.guard(plans); err != nil {
+		return err
+	}
+	s.prog.Phase = PhaseSyncing
+	for _, pl := range plans {
+		s.prog.ItemsTotal += len(pl.changes)
+		s.prog.BytesTotal += pl.bytes
+	}
+	complete := true
+	for i, pr := range s.passes() {
+		p := s.newPass(pr[0], pr[1])
+		if err := p.run(ctx, plans[i].changes); err != nil {
+			return err
+		}
+		complete = complete && p.complete
+	}
+	// Settling conflicts on the first pass's destination can save copies on its source (the
+	// first pass's source gains items when a later pass copies a loser there): one more pass
+	// brings them over.
+	if s.cfg.Direction == BothWays {
+		first := s.passes()[0]
+		p := s.newPass(first[0], first[1])
+		changes, _, err := p.collect()
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			s.prog.ItemsTotal += len(changes)
+			if err := p.run(ctx, changes); err != nil {
+				return err
+			}
+			complete = complete && p.complete
+		}
+	}
+	s.rep.Complete = complete && len(s.rep.Skipped) == 0
+	return nil
+}
+
+// prepare recovers from unfinished writes, applies pending resolutions and detects changes on
+// both sides.
+func (s *session) prepare(ctx context.Context) error {
+	s.prog.Phase = PhaseDetecting
+	s.progress(true)
+	for _, side := range []Side{s.a, s.b} {
+		if err := s.hf.recoverIntents(ctx, side); err != nil {
+			return err
+		}
+	}
+	if err := s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now()); err != nil {
+		return err
+	}
+	for _, side := range []Side{s.a, s.b} {
+		rep, err := s.hf.detect(ctx, side, true)
+		if err != nil {
+			return err
+		}
+		s.rep.Detected = append(s.rep.Detected, rep)
+	}
+	return nil
+}
+
+func (s *session) progress(force bool) {
+	if s.cfg.Progress == nil {
+		return
+	}
+	now := time.Now()
+	if !force && now.Sub(s.last) < s.cfg.ProgressInterval {
+		return
+	}
+	s.last = now
+	s.cfg.Progress(s.prog)
+}
+
+// plannedPass is what one pass would send.
+type plannedPass struct {
+	from, to string
+	changes  []changeRef
+	bytes    int64
+	deletes  int // live items of the destination the pass would delete
+	live     int // live items of the destination
+}
+
+// changeRef is one change a source would send.
+type changeRef struct {
+	gid  Version
+	name string
+	tomb bool
+	kind Kind
+	size int64
+}
+
+// plan lists what each pass would send, from the metadata as it is after detection.
+func (s *session) plan(_ context.Context) ([]plannedPass, error) {
+	var out []plannedPass
+	for _, pr := range s.passes() {
+		p := s.newPass(pr[0], pr[1])
+		changes, pl, err := p.collect()
+		if err != nil {
+			return nil, err
+		}
+		pl.changes = changes
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+func (s *session) guard(plans []plannedPass) error {
+	if s.cfg.AllowMassDelete || s.cfg.MassDeleteThreshold < 0 {
+		return nil
+	}
+	for _, pl := range plans {
+		if pl.live < s.cfg.MassDeleteMinItems {
+			continue
+		}
+		if float64(pl.deletes) > s.cfg.MassDeleteThreshold*float64(pl.live) {
+			return &MassDeleteError{Side: pl.to, Deletes: pl.deletes, Items: pl.live}
+		}
+	}
+	return nil
+}
+
+// pass sends one source's changes to one destination.
+type pass struct {
+	s        *session
+	src, dst Side
+	srcKnow  *Knowledge
+	deferred []changeRef
+	complete bool
+}
+
+func (s *session) newPass(src, dst Side) *pass {
+	return &pass{s: s, src: src, dst: dst}
+}
+
+// collect lists the source's changes that the destination's knowledge lacks, sorted for
+// applying: live items by name (folders before what they hold), then tombstones by name in
+// reverse (contents before their folder). It also counts what the mass-delete guard needs.
+func (p *pass) collect() ([]changeRef, plannedPass, error) {
+	pl := plannedPass{from: p.src.Name, to: p.dst.Name}
+	var changes []changeRef
+	err := p.s.hf.view(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if errors.Is(err, ErrUnknownReplica) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.srcKnow = rs.know.Clone()
+		dk := &Knowledge{}
+		rd, err := p.s.hf.openReplica(tx, p.dst.Name, false)
+		switch {
+		case errors.Is(err, ErrUnknownReplica):
+			rd = nil
+		case err != nil:
+			return err
+		default:
+			dk = rd.know
+			pl.live = int(rd.count)
+		}
+		c := rs.v.Cursor()
+		for k, gk := c.First(); k != nil; {
+			ver, ok := versionFromKey(k)
+			if !ok {
+				return fmt.Errorf("replica %q: bad version index key: %w", rs.name, errMalformed)
+			}
+			if base := dk.vec.Get(ver.Replica); ver.Tick <= base {
+				k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
+				continue
+			}
+			if !dk.Contains(ver) {
+				gid, ok := versionFromKey(gk)
+				if !ok {
+					return fmt.Errorf("replica %q: bad version index entry: %w", rs.name, errMalformed)
+				}
+				rec, err := rs.byGID(gid)
+				if err != nil {
+					return err
+				}
+				if rec == nil || rec.Ver != ver {
+					return fmt.Errorf("replica %q: version index names %v for item %v: %w", rs.name, ver, gid, errMalformed)
+				}
+				changes = append(changes, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, kind: rec.Stamp.Kind, size: rec.Stamp.Size})
+				if rec.Tomb {
+					if rd != nil {
+						l, err := rd.byGID(gid)
+						if err != nil {
+							return err
+						}
+						if l.live() && !l.Missing && rec.V.Contains(l.Ver) && (rec.Merged.IsZero()) {
+							pl.deletes++
+						}
+					}
+				} else if rec.Stamp.Kind == KindFile {
+					pl.bytes += rec.Stamp.Size
+				}
+			}
+			k, gk = c.Next()
+		}
+		return nil
+	})
+	sortChanges(changes)
+	return changes, pl, err
+}
+
+func sortChanges(changes []changeRef) {
+	slices.SortFunc(changes, func(x, y changeRef) int {
+		switch {
+		case x.tomb != y.tomb:
+			if x.tomb {
+				return 1
+			}
+			return -1
+		case x.tomb:
+			return strings.Compare(y.name, x.name)
+		}
+		if c := strings.Compare(x.name, y.name); c != 0 {
+			return c
+		}
+		return x.gid.Compare(y.gid)
+	})
+}
+
+// run applies the changes in batches, then retries what had to wait, and finally learns the
+// source's whole knowledge if nothing was left out.
+func (p *pass) run(ctx context.Context, changes []changeRef) error {
+	if p.srcKnow == nil {
+		if _, _, err := p.collect(); err != nil { // for the knowledge snapshot
+			return err
+		}
+		if p.srcKnow == nil {
+			p.complete = true
+			return nil // the source replica does not exist yet: nothing to send
+		}
+	}
+	p.s.prog.From, p.s.prog.To = p.src.Name, p.dst.Name
+	skippedBefore := len(p.s.rep.Skipped)
+	bs := p.s.cfg.BatchSize
+	for i := 0; i < len(changes); i += bs {
+		if err := p.batch(ctx, changes[i:min(i+bs, len(changes))], false); err != nil {
+			return err
+		}
+	}
+	if len(p.deferred) > 0 {
+		retry := p.deferred
+		p.deferred = nil
+		if err := p.redetect(ctx, retry); err != nil {
+			return err
+		}
+		if err := p.batch(ctx, retry, true); err != nil {
+			return err
+		}
+	}
+	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == skippedBefore
+	if !p.complete {
+		return nil
+	}
+	return p.s.hf.update(func(tx *bolt.Tx) error {
+		rd, err := p.s.hf.openReplica(tx, p.dst.Name, true)
+		if err != nil {
+			return err
+		}
+		rd.know.Merge(p.srcKnow)
+		rd.dirty = true
+		return rd.save()
+	})
+}
+
+// redetect looks again at the destination items that refused a change, so the retry sees the
+// user's changes as the concurrent changes they are.
+func (p *pass) redetect(ctx context.Context, retry []changeRef) error {
+	if _, ok := p.dst.Store.(Stater); !ok {
+		_, err := p.s.hf.detect(ctx, Side{Name: p.dst.Name, Store: p.dst.Store}, false)
+		return err
+	}
+	cs := &ChangeSet{handles: map[string]struct{}{}}
+	err := p.s.hf.view(func(tx *bolt.Tx) error {
+		rd, err := p.s.hf.openReplica(tx, p.dst.Name, false)
+		if err != nil {
+			return err
+		}
+		for _, c := range retry {
+			cs.handles[c.name] = struct{}{}
+			if l, err := rd.byGID(c.gid); err != nil {
+				return err
+			} else if l.live() {
+				cs.handles[l.Handle] = struct{}{}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	_, err = p.s.hf.detect(ctx, Side{Name: p.dst.Name, Store: p.dst.Store, Changes: cs}, true)
+	return err
+}
+
+// batch applies changes and commits their metadata and the destination's knowledge in one
+// transaction, after the data is written. A fatal error (the context, a store gone or full)
+// stops the batch: what was applied before it is still committed.
+func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error {
+	atomicDst := true
+	if a, ok := p.dst.Store.(Atomicity); ok && !a.WritesAtomic() {
+		atomicDst = false
+	}
+	if !atomicDst {
+		if err := p.s.hf.writeIntents(p.src.Name, p.dst.Name, changes); err != nil {
+			return err
+		}
+	}
+	var fatal error
+	err := p.s.hf.update(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if err != nil {
+			return err
+		}
+		rd, err := p.s.hf.openReplica(tx, p.dst.Name, true)
+		if err != nil {
+			return err
+		}
+		a := &applier{p: p, rs: rs, rd: rd, tx: tx, retry: retry}
+		for _, c := range changes {
+			if err := ctx.Err(); err != nil {
+				fatal = fmt.Errorf("sync %s to %s: %w", p.src.Name, p.dst.Name, err)
+				break
+			}
+			p.s.prog.Current = c.name
+			p.s.progress(false)
+			err := a.apply(ctx, c)
+			p.s.prog.ItemsDone++
+			if err == nil {
+				continue
+			}
+			var se *storeError
+			switch {
+			case errors.As(err, &se) && se.deferrable() && !retry:
+				p.deferred = append(p.deferred, c)
+			case errors.As(err, &se) && se.fatal():
+				fatal = err
+			case errors.As(err, &se):
+				p.s.rep.Skipped = append(p.s.rep.Skipped, Skipped{From: p.src.Name, To: p.dst.Name, Name: c.name, Err: err})
+			default:
+				return err // the handle file itself failed: nothing of this batch is committed
+			}
+			if fatal != nil {
+				break
+			}
+		}
+		if !atomicDst {
+			if err := rd.clearIntents(); err != nil {
+				return err
+			}
+		}
+		if err := rs.save(); err != nil {
+			return err
+		}
+		return rd.save()
+	})
+	if err != nil {
+		return err
+	}
+	return fatal
+}
+
+// storeError is an error from a store call during a pass.
+type storeError struct {
+	side string
+	op   string
+	name string
+	err  error
+	dst  bool // the destination's store (else the source's)
+}
+
+func (e *storeError) Error() string {
+	return fmt.Sprintf("%s %q in %s: %v", e.op, e.name, e.side, e.err)
+}
+
+func (e *storeError) Unwrap() error { return e.err }
+
+// deferrable: the destination item is not as detection saw it; look again and retry.
+func (e *storeError) deferrable() bool {
+	return e.dst && (errors.Is(e.err, ErrChanged) || errors.Is(e.err, ErrExists) || errors.Is(e.err, ErrNotFound))
+}
+
+// fatal: nothing more can be done in this session.
+func (e *storeError) fatal() bool {
+	return errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded) ||
+		errors.Is(e.err, ErrGone) || errors.Is(e.err, ErrNoSpace) || (e.dst && errors.Is(e.err, ErrReadOnly))
+}

@@ -1,0 +1,332 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A snapshot is a replica's metadata as a stream: its ID, knowledge and every item record (live
+// and tombstones). The manager keeps the device replica's snapshot in .cradle/ on the device, so
+// that two computers syncing one device share its identity and knowledge instead of each
+// inventing their own (which would make every item look changed on both).
+//
+// Format (version 1): the magic "CRADLE-SNAPSHOT\n", a format byte, the replica ID (16 bytes), the
+// writer (the author ID of the handle file that wrote it, 16 bytes), the generation (uvarint), the
+// knowledge, the number of records (uvarint) and each record length-prefixed, then the SHA-256 of
+// everything before it. Decoding reads untrusted bytes from a device: it checks the checksum
+// before believing anything, never panics, and allocates no more than the input justifies.
+//
+// Which is newer, the device's snapshot or the local copy? The local copy remembers the snapshot
+// it last imported or wrote (ConfirmExport): generation, writer and checksum. ImportReplica takes
+// the device's snapshot unless it is that same snapshot, one this handle file wrote itself (the
+// local copy is at least as new), or one of an older generation of the same replica. So a session
+// that was interrupted before it wrote its snapshot resumes from the local copy, and a snapshot
+// another computer wrote is imported.
+
+var snapshotMagic = []byte("CRADLE-SNAPSHOT\n")
+
+const snapshotFormat = 1
+
+// MaxSnapshotSize bounds what ImportReplica reads (a device could hold anything in .cradle/).
+const MaxSnapshotSize = 1 << 30
+
+// ErrBadSnapshot is matched by errors about a snapshot that cannot be used.
+var ErrBadSnapshot = errors.New("bad replica snapshot")
+
+// SnapshotInfo identifies a snapshot.
+type SnapshotInfo struct {
+	Replica ReplicaID // the replica's identity
+	Writer  ReplicaID // the handle file that wrote it (its author ID for that replica)
+	Gen     uint64    // generation: one more than the newest the writer had seen
+	Sum     [32]byte  // SHA-256 of the snapshot's content
+	Items   int       // records (live items and tombstones)
+}
+
+type snapshotMark struct {
+	gen    uint64
+	writer ReplicaID
+	sum    [32]byte
+}
+
+func (m snapshotMark) encode() []byte {
+	b := appendUvarint(nil, m.gen)
+	b = append(b, m.writer[:]...)
+	return append(b, m.sum[:]...)
+}
+
+func (m *snapshotMark) decode(b []byte) error {
+	d := decoder{b: b}
+	m.gen = d.uvarint()
+	m.writer = d.replica()
+	copy(m.sum[:], d.bytesN(32))
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return fmt.Errorf("snapshot mark: %w", d.err)
+	}
+	return nil
+}
+
+// snapshot is a decoded snapshot.
+type snapshot struct {
+	info    SnapshotInfo
+	know    *Knowledge
+	records []*record
+}
+
+// ExportReplica writes the named replica's snapshot to w. Call ConfirmExport with the returned
+// info once w's bytes are safely stored.
+func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, error) {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	var (
+		info SnapshotInfo
+		buf  []byte
+	)
+	err := hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		if err != nil {
+			return err
+		}
+		info = SnapshotInfo{Replica: r.id, Writer: r.author, Gen: r.seen.gen + 1}
+		buf = append(buf, snapshotMagic...)
+		buf = append(buf, snapshotFormat)
+		buf = append(buf, r.id[:]...)
+		buf = append(buf, r.author[:]...)
+		buf = appendUvarint(buf, info.Gen)
+		buf = r.know.appendTo(buf)
+		var recs [][]byte
+		if err := r.h.ForEach(func(_, v []byte) error {
+			recs = append(recs, v)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := r.g.ForEach(func(_, v []byte) error {
+			if len(v) > 0 && v[0] == 1 {
+				recs = append(recs, v[1:])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		info.Items = len(recs)
+		buf = appendUvarint(buf, uint64(len(recs)))
+		for _, rec := range recs {
+			buf = appendUvarint(buf, uint64(len(rec)))
+			buf = append(buf, rec...)
+		}
+		return nil
+	})
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("export replica %q: %w", name, err)
+	}
+	info.Sum = sha256.Sum256(buf)
+	buf = append(buf, info.Sum[:]...)
+	if _, err := w.Write(buf); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("export replica %q: write snapshot: %w", name, err)
+	}
+	return info, nil
+}
+
+// ConfirmExport records that the snapshot info describes is stored where ImportReplica will read
+// it, so the local copy and that snapshot are known to be the same.
+func (hf *HandleFile) ConfirmExport(name string, info SnapshotInfo) error {
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	return hf.update(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		if err != nil {
+			return err
+		}
+		if r.id != info.Replica {
+			return fmt.Errorf("confirm snapshot of %q: it is of another replica (%s, local %s)", name, info.Replica, r.id)
+		}
+		r.seen = snapshotMark{gen: info.Gen, writer: info.Writer, sum: info.Sum}
+		r.dirty = true
+		return r.save()
+	})
+}
+
+// ImportReplica reads a snapshot (from the device) and, when it is newer than the local copy of
+// the named replica (see the rule above), replaces the replica's metadata with it: its ID,
+// knowledge and items. The local author ID and tick counter stay, so versions minted here never
+// collide with another computer's. It reports whether it imported. A damaged or hostile snapshot
+// gives an error matching ErrBadSnapshot and changes nothing; the caller then keeps the local
+// copy (the device's data is re-detected as usual).
+func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Reader) (bool, error) {
+	data, err := io.ReadAll(io.LimitReader(rd, MaxSnapshotSize+1))
+	if err != nil {
+		return false, fmt.Errorf("read snapshot of %q: %w", name, err)
+	}
+	if len(data) > MaxSnapshotSize {
+		return false, fmt.Errorf("snapshot of %q is larger than %d bytes: %w", name, MaxSnapshotSize, ErrBadSnapshot)
+	}
+	snap, err := decodeSnapshot(data)
+	if err != nil {
+		return false, fmt.Errorf("snapshot of %q: %w", name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	hf.mu.Lock()
+	defer hf.mu.Unlock()
+	imported := false
+	err = hf.update(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		switch {
+		case errors.Is(err, ErrUnknownReplica):
+			if r, err = hf.openReplica(tx, name, true); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			switch {
+			case snap.info.Sum == r.seen.sum:
+				return nil // the snapshot we last saw: the local copy is as new or newer
+			case snap.info.Writer == r.author:
+				return nil // one we wrote: the local copy is at least as new
+			case snap.info.Replica == r.id && snap.info.Gen < r.seen.gen:
+				return nil // stale
+			}
+		}
+		if err := r.replaceWith(snap); err != nil {
+			return err
+		}
+		imported = true
+		return r.save()
+	})
+	if err != nil {
+		return false, fmt.Errorf("import snapshot of %q: %w", name, err)
+	}
+	return imported, nil
+}
+
+// replaceWith drops the replica's items and takes the snapshot's.
+func (r *rtx) replaceWith(snap *snapshot) error {
+	for _, name := range [][]byte{bucketH, bucketG, bucketV, bucketK} {
+		if err := r.b.DeleteBucket(name); err != nil {
+			return err
+		}
+		nb, err := r.b.CreateBucket(name)
+		if err != nil {
+			return err
+		}
+		switch string(name) {
+		case string(bucketH):
+			r.h = nb
+		case string(bucketG):
+			r.g = nb
+		case string(bucketV):
+			r.v = nb
+		case string(bucketK):
+			r.k = nb
+		}
+	}
+	r.count = 0
+	r.id = snap.info.Replica
+	r.know = snap.know.Clone()
+	r.seen = snapshotMark{gen: snap.info.Gen, writer: snap.info.Writer, sum: snap.info.Sum}
+	if top := r.know.vec.Get(r.author); r.tick < top {
+		r.tick = top
+	}
+	for _, v := range r.know.exc {
+		if v.Replica == r.author && v.Tick > r.tick {
+			r.tick = v.Tick
+		}
+	}
+	if r.tick > 0 && !r.know.Contains(Version{r.author, r.tick}) {
+		// Versions minted here after the snapshot was taken are not in it: go on under a new
+		// author ID, so the knowledge stays a plain vector instead of collecting exceptions.
+		r.author = NewReplicaID()
+		r.tick = 0
+		if err := r.b.Put(keyAuthor, r.author[:]); err != nil {
+			return err
+		}
+	}
+	r.dirty = true
+	seenH := map[string]bool{}
+	seenV := map[Version]bool{}
+	for _, rec := range snap.records {
+		if !rec.Tomb {
+			if seenH[rec.Handle] {
+				return fmt.Errorf("two items at handle %q: %w", rec.Handle, ErrBadSnapshot)
+			}
+			seenH[rec.Handle] = true
+		}
+		if seenV[rec.Ver] {
+			return fmt.Errorf("two items with version %v: %w", rec.Ver, ErrBadSnapshot)
+		}
+		seenV[rec.Ver] = true
+		if ex := r.g.Get(rec.GID.key()); ex != nil {
+			return fmt.Errorf("item %v twice: %w", rec.GID, ErrBadSnapshot)
+		}
+		rec.Missing = false
+		if err := r.put(nil, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeSnapshot parses and verifies a snapshot. It never panics.
+func decodeSnapshot(data []byte) (*snapshot, error) {
+	if len(data) < len(snapshotMagic)+1+32 || !bytes.Equal(data[:len(snapshotMagic)], snapshotMagic) {
+		return nil, fmt.Errorf("not a Cradle replica snapshot: %w", ErrBadSnapshot)
+	}
+	body, sum := data[:len(data)-32], data[len(data)-32:]
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
+		return nil, fmt.Errorf("checksum mismatch (the file is damaged or incomplete): %w", ErrBadSnapshot)
+	}
+	d := decoder{b: body[len(snapshotMagic):]}
+	if f := d.byte(); f != snapshotFormat {
+		return nil, fmt.Errorf("snapshot format %d, this Cradle reads %d (update Cradle): %w", f, snapshotFormat, ErrBadSnapshot)
+	}
+	snap := &snapshot{}
+	snap.info.Replica = d.replica()
+	snap.info.Writer = d.replica()
+	snap.info.Gen = d.uvarint()
+	snap.know = d.knowledge()
+	n := d.count(8)
+	for i := 0; i < n && d.err == nil; i++ {
+		size := d.count(1)
+		rb := d.bytesN(size)
+		if d.err != nil {
+			break
+		}
+		rd := decoder{b: rb}
+		rec := rd.record()
+		if rd.err == nil && len(rd.b) != 0 {
+			rd.fail("trailing bytes in record")
+		}
+		if rd.err != nil {
+			d.err = fmt.Errorf("record %d: %w", i, rd.err)
+			break
+		}
+		if !rec.Tomb && rec.Handle == "" {
+			d.fail("record %d: live item without a handle", i)
+			break
+		}
+		snap.records = append(snap.records, rec)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%v: %w", d.err, ErrBadSnapshot)
+	}
+	if snap.info.Replica.IsZero() || snap.info.Gen == 0 {
+		return nil, fmt.Errorf("no replica ID or generation: %w", ErrBadSnapshot)
+	}
+	snap.info.Sum = [32]byte(sum)
+	snap.info.Items = len(snap.records)
+	return snap, nil
+}
