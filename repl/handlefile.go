@@ -526,4 +526,3 @@ func (r *rtx) byKey(key string) ([]*record, error) {
 	}
 	return out, nil
 }
-
