@@ -95,30 +95,28 @@ func parseCard(raw []byte, first int) (*card, error) {
 }
 
 // normalize puts parameters in neutral form and turns vCard 4.0 ways of saying things (PREF=1,
-// data: URIs) into their 3.0 equivalents.
+// data: URIs) into their 3.0 equivalents, whatever VERSION the card claims (writers mix them).
 func (c *card) normalize() {
-	v4 := strings.HasPrefix(c.version, "4")
 	for key, fs := range c.fields {
 		for _, f := range fs {
 			if f.Params == nil {
 				f.Params = vcard.Params{}
 			}
-			if v4 {
-				if p := f.Params[vcard.ParamPreferred]; len(p) == 1 && p[0] == "1" {
-					delete(f.Params, vcard.ParamPreferred)
-					f.Params.Add(vcard.ParamType, "pref")
-				}
-				if binaryProps[key] && strings.HasPrefix(f.Value, "data:") {
-					if meta, data, ok := strings.Cut(f.Value[len("data:"):], ";base64,"); ok {
-						sub := meta
-						if _, s, ok := strings.Cut(meta, "/"); ok {
-							sub = s
-						}
-						f.Value = data
-						f.Params.Set("ENCODING", "b")
-						if sub != "" {
-							f.Params.Add(vcard.ParamType, sub)
-						}
+			if p := f.Params[vcard.ParamPreferred]; len(p) == 1 && p[0] == "1" {
+				delete(f.Params, vcard.ParamPreferred)
+				f.Params.Add(vcard.ParamType, "pref")
+			}
+			if binaryProps[key] && strings.HasPrefix(f.Value, "data:") && f.Params.Get("ENCODING") == "" {
+				if meta, data, ok := strings.Cut(f.Value[len("data:"):], ";base64,"); ok && !strings.ContainsAny(meta, ",;") {
+					sub := meta
+					if _, s, ok := strings.Cut(meta, "/"); ok {
+						sub = s
+					}
+					f.Value = stripBlanks(data)
+					f.Params.Set("ENCODING", "b")
+					delete(f.Params, vcard.ParamValue)
+					if sub != "" {
+						f.Params.Add(vcard.ParamType, sub)
 					}
 				}
 			}
@@ -132,6 +130,9 @@ func (c *card) normalize() {
 			}
 			if ts := f.Params[vcard.ParamType]; len(ts) > 0 {
 				f.Params[vcard.ParamType] = canonicalTypes(ts)
+			}
+			if len(f.Params[vcard.ParamType]) == 0 {
+				delete(f.Params, vcard.ParamType)
 			}
 		}
 	}
@@ -275,18 +276,19 @@ func to40(key string, f *vcard.Field) (vcard.Params, string) {
 		}
 		params[vcard.ParamType] = keep
 	}
-	if binaryProps[key] && strings.EqualFold(params.Get("ENCODING"), "b") {
-		sub := "jpeg"
-		if ts := params[vcard.ParamType]; len(ts) > 0 {
-			sub = ts[0]
+	if binaryProps[key] && params.Get("ENCODING") == "b" && len(params["ENCODING"]) == 1 &&
+		len(params[vcard.ParamType]) <= 1 && !strings.ContainsAny(params.Get(vcard.ParamType), ",;/") && params.Get(vcard.ParamValue) == "" {
+		media := "" // no media type: "data:;base64,..." (RFC 2397)
+		if sub := params.Get(vcard.ParamType); sub != "" {
+			kind := "image"
+			if key == "SOUND" {
+				kind = "audio"
+			} else if key == "KEY" {
+				kind = "application"
+			}
+			media = kind + "/" + sub
 		}
-		kind := "image"
-		if key == "SOUND" {
-			kind = "audio"
-		} else if key == "KEY" {
-			kind = "application"
-		}
-		value = "data:" + kind + "/" + sub + ";base64," + value
+		value = "data:" + media + ";base64," + value
 		delete(params, "ENCODING")
 		delete(params, vcard.ParamType)
 	}
@@ -312,7 +314,7 @@ func sortedParams(p vcard.Params) []string {
 // formatParam writes a parameter's values as one comma-separated list, quoted when needed.
 func formatParam(vs []string) string {
 	v := strings.ReplaceAll(strings.Join(vs, ","), `"`, "'")
-	if strings.ContainsAny(v, ";:") {
+	if strings.ContainsAny(v, ";:") || strings.TrimSpace(v) != v {
 		return `"` + v + `"`
 	}
 	return v
@@ -384,7 +386,11 @@ func line21(key string, f *vcard.Field) string {
 		switch {
 		case k == vcard.ParamType:
 			for _, t := range f.Params[k] {
-				b.WriteString(";" + strings.ToUpper(t))
+				if validName(t) && !isEncoding(t) {
+					b.WriteString(";" + strings.ToUpper(t))
+				} else {
+					b.WriteString(";TYPE=" + formatParam([]string{t}))
+				}
 			}
 		case k == "ENCODING" && strings.EqualFold(f.Params.Get(k), "b"):
 			binary = true

@@ -48,37 +48,50 @@ func unfold(raw []byte, first int) []logical {
 		base64Block
 	)
 	mode := plain
+	// The line being built, appended to in place: a photo folded over thousands of lines must
+	// not be copied over and over. header is its start, enough to read its parameters.
+	var cur []byte
+	curLine, open, header := 0, false, ""
+	flush := func() {
+		if open {
+			out = append(out, logical{text: string(cur), line: curLine})
+			cur, open = cur[:0], false
+		}
+	}
 	lines := strings.Split(string(raw), "\n")
 	if n := len(lines); n > 0 && lines[n-1] == "" {
 		lines = lines[:n-1] // the newline that ends the last line
 	}
 	for i, p := range lines {
 		p = strings.TrimSuffix(p, "\r")
-		last := len(out) - 1
 		switch {
-		case mode == qpSoft && last >= 0 && marker([]byte(p)) == "":
-			t := out[last].text
-			out[last].text = t[:len(t)-1] + p
-		case mode == base64Block && last >= 0 && isBase64Text(p):
-			out[last].text += strings.TrimSpace(p)
-		case (strings.HasPrefix(p, " ") || strings.HasPrefix(p, "\t")) && last >= 0 && strings.TrimSpace(p) != "":
-			out[last].text += p[1:]
+		case mode == qpSoft && open && marker([]byte(p)) == "":
+			cur = append(cur[:len(cur)-1], p...) // drop the '=' of the soft line break
+		case mode == base64Block && open && isBase64Text(p):
+			cur = append(cur, strings.TrimSpace(p)...)
+		case (strings.HasPrefix(p, " ") || strings.HasPrefix(p, "\t")) && open:
+			cur = append(cur, p[1:]...)
 		case strings.TrimSpace(p) == "":
 			mode = plain
 			continue
 		default:
-			out = append(out, logical{text: p, line: first + i})
+			flush()
+			cur = append(cur, p...)
+			curLine, open, header = first+i, true, ""
 		}
-		t := out[len(out)-1].text
+		if !strings.Contains(header, ":") && len(cur) <= 4096 {
+			header = string(cur)
+		}
 		switch {
-		case strings.HasSuffix(t, "=") && headerHas(t, "QUOTED-PRINTABLE"):
+		case strings.HasSuffix(p, "=") && headerHas(header, "QUOTED-PRINTABLE"):
 			mode = qpSoft
-		case headerHas(t, "BASE64"):
+		case headerHas(header, "BASE64"):
 			mode = base64Block
 		default:
 			mode = plain
 		}
 	}
+	flush()
 	return out
 }
 
@@ -225,7 +238,6 @@ func normalizeLine(l logical, v21 bool) (string, error) {
 		value, qp = string(dec), true
 	case "BASE64", "B":
 		b.WriteString(";ENCODING=b")
-		value = strings.Join(strings.Fields(value), "")
 	case "8BIT", "7BIT":
 	default:
 		return "", &ParseError{Line: l.line, Msg: fmt.Sprintf("unknown encoding %q in %s", enc, name)}
@@ -234,9 +246,22 @@ func normalizeLine(l logical, v21 bool) (string, error) {
 	if err != nil {
 		return "", &ParseError{Line: l.line, Msg: fmt.Sprintf("%s: %v", name, err)}
 	}
+	if enc == "BASE64" || enc == "B" {
+		value = stripBlanks(value) // folding and 2.1 block layout
+	}
 	b.WriteString(":")
 	b.WriteString(protect(escape30(value, v21, qp, commaIsText(name)), commaIsText(name)))
 	return b.String(), nil
+}
+
+// stripBlanks removes ASCII blanks (the layout of base64 data).
+func stripBlanks(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+			return -1
+		}
+		return r
+	}, v)
 }
 
 // validName tells whether s is a property, group or parameter name: letters, digits, '-', '_'.
@@ -303,6 +328,9 @@ func toUTF8(v, charset string) (string, error) {
 // "\n". In vCard 2.1 a backslash escapes only ';' (and Android writes "\\" and "\n" too), so any
 // other backslash is a literal one, and commas are text.
 func escape30(v string, v21, qp, textComma bool) string {
+	if !qp {
+		v = strings.ReplaceAll(v, "\r", "") // a stray CR in a line is no line break
+	}
 	var b strings.Builder
 	for i := 0; i < len(v); i++ {
 		c := v[i]
