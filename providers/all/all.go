@@ -10,4 +10,5 @@ import (
 	// Built-in providers register themselves from init().
 	_ "github.com/cradle-sync/cradle/providers/contacts"
 	_ "github.com/cradle-sync/cradle/providers/files"
+	_ "github.com/cradle-sync/cradle/providers/photos"
 )

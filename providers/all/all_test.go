@@ -7,7 +7,7 @@ import (
 )
 
 func TestBuiltinProvidersRegistered(t *testing.T) {
-	for _, name := range []string{"files", "contacts"} {
+	for _, name := range []string{"files", "photos", "contacts"} {
 		p, err := providers.Lookup(name)
 		if err != nil {
 			t.Errorf("Lookup(%q) = %v, want the built-in provider", name, err)

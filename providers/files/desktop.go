@@ -83,7 +83,7 @@ func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
 	fi, err := os.Stat(abs)
 	if errors.Is(err, fs.ErrNotExist) && opts.Create {
 		if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create desktop folder %s: %w", abs, mapFSErr(err))
+			return nil, fmt.Errorf("create desktop folder %s: %w", abs, MapFSError(err))
 		}
 		fi, err = os.Stat(abs)
 	}
@@ -92,14 +92,14 @@ func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
 			return nil, fmt.Errorf("desktop folder %s does not exist (if it is on a drive, mount it; "+
 				"if it was moved, change the partnership's desktop folder): %w", abs, repl.ErrNotFound)
 		}
-		return nil, fmt.Errorf("desktop folder %s: %w", abs, mapFSErr(err))
+		return nil, fmt.Errorf("desktop folder %s: %w", abs, MapFSError(err))
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("desktop folder %s is a file, not a folder: %w", abs, repl.ErrInvalidName)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return nil, fmt.Errorf("desktop folder %s cannot be read (check its permissions): %w", abs, mapFSErr(err))
+		return nil, fmt.Errorf("desktop folder %s cannot be read (check its permissions): %w", abs, MapFSError(err))
 	}
 	f.Close()
 	logf := opts.Logf
@@ -219,7 +219,7 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 			if errors.Is(err, syscall.ENOENT) {
 				continue // removed since the folder was read
 			}
-			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), mapFSErr(err))
+			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), MapFSError(err))
 		}
 		it.n++
 		if it.n&1023 == 0 {
@@ -266,12 +266,12 @@ func (s *DesktopStore) readDir(rel string) (*os.File, []os.DirEntry, error) {
 		if rel != "" && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
 		}
-		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, MapFSError(err), permissionHint(err))
 	}
 	entries, err := f.ReadDir(-1)
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, mapFSErr(err), permissionHint(err))
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, MapFSError(err), permissionHint(err))
 	}
 	return f, entries, nil
 }
@@ -320,12 +320,12 @@ func (s *DesktopStore) Open(ctx context.Context, handle string) (io.ReadCloser, 
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w%s", p, mapFSErr(err), permissionHint(err))
+		return nil, fmt.Errorf("open %s: %w%s", p, MapFSError(err), permissionHint(err))
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w", p, mapFSErr(err))
+		return nil, fmt.Errorf("open %s: %w", p, MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
@@ -351,7 +351,7 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 		fi, serr := r.f.Stat()
 		switch {
 		case serr != nil:
-			return n, fmt.Errorf("read %s: %w", r.path, mapFSErr(serr))
+			return n, fmt.Errorf("read %s: %w", r.path, MapFSError(serr))
 		case r.n != r.size || fi.Size() != r.size || !fi.ModTime().Equal(r.mtime):
 			return n, fmt.Errorf("read %s: the file changed while it was read (%d bytes read, %d expected): %w",
 				r.path, r.n, r.size, repl.ErrChanged)
@@ -359,7 +359,7 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 		return n, io.EOF
 	}
 	if err != nil {
-		return n, fmt.Errorf("read %s: %w", r.path, mapFSErr(err))
+		return n, fmt.Errorf("read %s: %w", r.path, MapFSError(err))
 	}
 	return n, nil
 }
@@ -378,7 +378,7 @@ func (s *DesktopStore) Stat(ctx context.Context, handle string) (repl.Entry, err
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return repl.Entry{}, fmt.Errorf("stat %s: %w", p, mapFSErr(err))
+		return repl.Entry{}, fmt.Errorf("stat %s: %w", p, MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return repl.Entry{}, fmt.Errorf("stat %s: not a file or folder: %w", p, repl.ErrNotFound)
@@ -397,7 +397,7 @@ func (s *DesktopStore) current(handle string) (repl.Entry, error) {
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return repl.Entry{}, fmt.Errorf("%s: %w", p, mapFSErr(err))
+		return repl.Entry{}, fmt.Errorf("%s: %w", p, MapFSError(err))
 	}
 	return entryOf(handle, fi), nil
 }
@@ -419,7 +419,7 @@ func (s *DesktopStore) checkExpected(handle string, expected *repl.Stamp) error 
 		return fmt.Errorf("%s is gone: %w", p, repl.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", p, mapFSErr(err))
+		return fmt.Errorf("%s: %w", p, MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("%s was replaced by a special file: %w", p, repl.ErrChanged)
@@ -474,10 +474,10 @@ func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (
 			return repl.Entry{}, repl.ErrExists
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return repl.Entry{}, mapFSErr(err)
+			return repl.Entry{}, MapFSError(err)
 		}
 		if err := os.Rename(s.dir+"/"+req.Handle, target); err != nil {
-			return repl.Entry{}, mapFSErr(err)
+			return repl.Entry{}, MapFSError(err)
 		}
 		s.syncDir(filepath.Dir(s.dir + "/" + req.Handle))
 	} else {
@@ -486,26 +486,26 @@ func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (
 		case err == nil && !fi.IsDir() && req.Handle == name:
 			// A file becomes a folder (its stamp was checked above).
 			if err := os.Remove(target); err != nil {
-				return repl.Entry{}, mapFSErr(err)
+				return repl.Entry{}, MapFSError(err)
 			}
 			if err := os.Mkdir(target, 0o755); err != nil {
-				return repl.Entry{}, mapFSErr(err)
+				return repl.Entry{}, MapFSError(err)
 			}
 		case err == nil && !fi.IsDir():
 			return repl.Entry{}, fmt.Errorf("a file is in the way: %w", repl.ErrExists)
 		case err == nil && req.Handle == "":
 			return repl.Entry{}, fmt.Errorf("the folder exists already: %w", repl.ErrExists)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return repl.Entry{}, mapFSErr(err)
+			return repl.Entry{}, MapFSError(err)
 		case err != nil:
 			if err := os.MkdirAll(target, 0o755); err != nil {
-				return repl.Entry{}, mapFSErr(err)
+				return repl.Entry{}, MapFSError(err)
 			}
 		}
 	}
 	if !req.ModTime.IsZero() {
 		if err := os.Chtimes(target, req.ModTime, req.ModTime); err != nil {
-			return repl.Entry{}, mapFSErr(err)
+			return repl.Entry{}, MapFSError(err)
 		}
 	}
 	s.syncDir(filepath.Dir(target))
@@ -523,7 +523,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 		if _, err := os.Lstat(target); err == nil {
 			return repl.Entry{}, repl.ErrExists
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, mapFSErr(err)
+			return repl.Entry{}, MapFSError(err)
 		}
 	}
 	dir := filepath.Dir(target)
@@ -531,7 +531,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return repl.Entry{}, fmt.Errorf("a file is in the way of its folder: %w", repl.ErrExists)
 		}
-		return repl.Entry{}, mapFSErr(err)
+		return repl.Entry{}, MapFSError(err)
 	}
 
 	tmp, err := s.writeTemp(ctx, dir, req)
@@ -565,18 +565,18 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 				if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 					return repl.Entry{}, fmt.Errorf("replace folder with a file: %w", repl.ErrNotEmpty)
 				}
-				return repl.Entry{}, mapFSErr(err)
+				return repl.Entry{}, MapFSError(err)
 			}
 		}
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return repl.Entry{}, mapFSErr(err)
+		return repl.Entry{}, MapFSError(err)
 	}
 	committed = true
 	if moving {
 		old := s.dir + "/" + req.Handle
 		if err := os.Remove(old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, mapFSErr(err))
+			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, MapFSError(err))
 		}
 		s.syncDir(filepath.Dir(old))
 	}
@@ -589,7 +589,7 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 	tmp := filepath.Join(dir, TempPrefix+rand.Text()[:16])
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", mapFSErr(err)
+		return "", MapFSError(err)
 	}
 	ok := false
 	defer func() {
@@ -607,21 +607,21 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", mapFSErr(err)
+		return "", MapFSError(err)
 	}
 	if req.Size >= 0 && n != req.Size {
 		return "", fmt.Errorf("the content was %d bytes, %d were announced (the source changed while it was copied): %w",
 			n, req.Size, io.ErrUnexpectedEOF)
 	}
 	if err := f.Sync(); err != nil {
-		return "", mapFSErr(err)
+		return "", MapFSError(err)
 	}
 	if err := f.Close(); err != nil {
-		return "", mapFSErr(err)
+		return "", MapFSError(err)
 	}
 	if !req.ModTime.IsZero() {
 		if err := os.Chtimes(tmp, req.ModTime, req.ModTime); err != nil {
-			return "", mapFSErr(err)
+			return "", MapFSError(err)
 		}
 	}
 	ok = true
@@ -641,7 +641,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", p, mapFSErr(err))
+		return fmt.Errorf("delete %s: %w", p, MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("delete %s: replaced by a special file: %w", p, repl.ErrChanged)
@@ -658,7 +658,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("delete %s: %w", p, repl.ErrNotEmpty)
 		}
-		return fmt.Errorf("delete %s: %w", p, mapFSErr(err))
+		return fmt.Errorf("delete %s: %w", p, MapFSError(err))
 	}
 	s.syncDir(filepath.Dir(p))
 	return nil
@@ -669,7 +669,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 func (s *DesktopStore) removeJunk(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return mapFSErr(err)
+		return MapFSError(err)
 	}
 	if len(entries) == 0 {
 		return nil
@@ -681,7 +681,7 @@ func (s *DesktopStore) removeJunk(dir string) error {
 	}
 	for _, e := range entries {
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return mapFSErr(err)
+			return MapFSError(err)
 		}
 	}
 	return nil
@@ -700,8 +700,9 @@ func (s *DesktopStore) syncDir(dir string) {
 	}
 }
 
-// mapFSErr wraps a file system error with the repl sentinel it means, keeping the original text.
-func mapFSErr(err error) error {
+// MapFSError wraps a file system error with the repl sentinel it means (ENOENT -> ErrNotFound,
+// ENOSPC -> ErrNoSpace, EACCES -> ErrPermission, EROFS -> ErrReadOnly, ...), keeping its text.
+func MapFSError(err error) error {
 	var target error
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -87,7 +87,7 @@ var (
 func ParseDevicePath(ctx context.Context, dev device.Device, spec string) (device.StorageID, string, error) {
 	storages, err := dev.Storages(ctx)
 	if err != nil {
-		return 0, "", fmt.Errorf("device path %q: %w", spec, mapDevErr(err))
+		return 0, "", fmt.Errorf("device path %q: %w", spec, MapDeviceError(err))
 	}
 	if len(storages) == 0 {
 		return 0, "", fmt.Errorf("device path %q: the device shows no storage (unlock it and choose "+
@@ -215,18 +215,18 @@ func (s *DeviceStore) recover(ctx context.Context) error {
 		case errors.Is(terr, device.ErrNotFound):
 			// Nothing uploaded is left: either the swap finished or never began.
 		case terr != nil:
-			return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, mapDevErr(terr))
+			return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, MapDeviceError(terr))
 		case errors.Is(ferr, device.ErrNotFound):
 			if err := s.dev.Rename(ctx, s.storage, sw.Tmp, sw.Final); err != nil {
-				return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, mapDevErr(err))
+				return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, MapDeviceError(err))
 			}
 			s.logf("files: finished an interrupted update of %s on the device", sw.Final)
 		case ferr == nil:
 			if err := s.dev.Delete(ctx, s.storage, sw.Tmp); err != nil && !errors.Is(err, device.ErrNotFound) {
-				return fmt.Errorf("remove an unfinished upload %s: %w", sw.Tmp, mapDevErr(err))
+				return fmt.Errorf("remove an unfinished upload %s: %w", sw.Tmp, MapDeviceError(err))
 			}
 		default:
-			return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, mapDevErr(ferr))
+			return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, MapDeviceError(ferr))
 		}
 		if err := s.journal.done(sw); err != nil {
 			return err
@@ -273,7 +273,7 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 			}
 			err = nil
 		} else {
-			return nil, fmt.Errorf("list %s: %w", s.describeBase(), mapDevErr(err))
+			return nil, fmt.Errorf("list %s: %w", s.describeBase(), MapDeviceError(err))
 		}
 	}
 	if s.seen != nil {
@@ -388,7 +388,7 @@ func (s *DeviceStore) Stat(ctx context.Context, handle string) (repl.Entry, erro
 				return entryOfStamp(handle, st), nil
 			}
 		}
-		return repl.Entry{}, fmt.Errorf("stat %s on the device: %w", s.full(handle), mapDevErr(err))
+		return repl.Entry{}, fmt.Errorf("stat %s on the device: %w", s.full(handle), MapDeviceError(err))
 	}
 	e := entryOfObject(handle, o)
 	if s.seen != nil {
@@ -406,7 +406,7 @@ func (s *DeviceStore) Open(ctx context.Context, handle string) (io.ReadCloser, e
 	}
 	rc, err := s.dev.Open(ctx, s.storage, s.full(handle), 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s on the device: %w", s.full(handle), mapDevErr(err))
+		return nil, fmt.Errorf("open %s on the device: %w", s.full(handle), MapDeviceError(err))
 	}
 	return &devReader{rc: rc, path: s.full(handle)}, nil
 }
@@ -420,7 +420,7 @@ type devReader struct {
 func (r *devReader) Read(p []byte) (int, error) {
 	n, err := r.rc.Read(p)
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("read %s on the device: %w", r.path, mapDevErr(err))
+		err = fmt.Errorf("read %s on the device: %w", r.path, MapDeviceError(err))
 	}
 	return n, err
 }
@@ -449,13 +449,13 @@ func (s *DeviceStore) canRename(ctx context.Context) (bool, error) {
 	}
 	if s.base != "" {
 		if _, err := s.dev.Mkdir(ctx, s.storage, s.base); err != nil {
-			return false, fmt.Errorf("create %s on the device: %w", s.describeBase(), mapDevErr(err))
+			return false, fmt.Errorf("create %s on the device: %w", s.describeBase(), MapDeviceError(err))
 		}
 	}
 	a := s.full(TempPrefix + "probe-" + rand.Text()[:12])
 	b := s.full(TempPrefix + "probe-" + rand.Text()[:12])
 	if _, err := s.dev.Create(ctx, s.storage, a, 0, time.Now(), strings.NewReader("")); err != nil {
-		return false, fmt.Errorf("check whether the device can rename: %w", mapDevErr(err))
+		return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
 	}
 	err := s.dev.Rename(ctx, s.storage, a, b)
 	left := a
@@ -469,7 +469,7 @@ func (s *DeviceStore) canRename(ctx context.Context) (bool, error) {
 		s.logf("files: could not remove the probe %s from the device: %v", left, derr)
 	}
 	if !s.probed {
-		return false, fmt.Errorf("check whether the device can rename: %w", mapDevErr(err))
+		return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
 	}
 	return s.renameOK, nil
 }
@@ -486,7 +486,7 @@ func (s *DeviceStore) current(ctx context.Context, handle string) (repl.Entry, b
 			return entryOfStamp(handle, st), true, nil
 		}
 	}
-	return repl.Entry{}, false, fmt.Errorf("%s on the device: %w", s.full(handle), mapDevErr(err))
+	return repl.Entry{}, false, fmt.Errorf("%s on the device: %w", s.full(handle), MapDeviceError(err))
 }
 
 // Write creates, updates, renames or moves an item on the device (see DeviceStore).
@@ -552,7 +552,7 @@ func (s *DeviceStore) exists(ctx context.Context, p string) (bool, error) {
 	if errors.Is(err, device.ErrNotFound) {
 		return false, nil
 	}
-	return false, mapDevErr(err)
+	return false, MapDeviceError(err)
 }
 
 func (s *DeviceStore) writeFolder(ctx context.Context, req repl.WriteRequest, name string) (repl.Entry, error) {
@@ -588,7 +588,7 @@ func (s *DeviceStore) writeFolder(ctx context.Context, req repl.WriteRequest, na
 	}
 	if cur.Kind == repl.KindFile && !kept {
 		if err := s.dev.Delete(ctx, s.storage, target); err != nil {
-			return repl.Entry{}, mapDevErr(err)
+			return repl.Entry{}, MapDeviceError(err)
 		}
 	}
 	return s.mkdir(ctx, name)
@@ -597,7 +597,7 @@ func (s *DeviceStore) writeFolder(ctx context.Context, req repl.WriteRequest, na
 func (s *DeviceStore) mkdir(ctx context.Context, name string) (repl.Entry, error) {
 	o, err := s.dev.Mkdir(ctx, s.storage, s.full(name))
 	if err != nil {
-		return repl.Entry{}, mapDevErr(err)
+		return repl.Entry{}, MapDeviceError(err)
 	}
 	return entryOfObject(name, o), nil
 }
@@ -605,7 +605,7 @@ func (s *DeviceStore) mkdir(ctx context.Context, name string) (repl.Entry, error
 func (s *DeviceStore) stat(ctx context.Context, name string) (repl.Entry, error) {
 	o, err := s.dev.Stat(ctx, s.storage, s.full(name))
 	if err != nil {
-		return repl.Entry{}, mapDevErr(err)
+		return repl.Entry{}, MapDeviceError(err)
 	}
 	return entryOfObject(name, o), nil
 }
@@ -623,7 +623,7 @@ func (s *DeviceStore) move(ctx context.Context, from, to string, folder bool) er
 			return nil
 		}
 		if !errors.Is(err, device.ErrUnsupported) {
-			return mapDevErr(err)
+			return MapDeviceError(err)
 		}
 		// Some devices rename in place but cannot move between folders: copy.
 	}
@@ -636,16 +636,16 @@ func (s *DeviceStore) move(ctx context.Context, from, to string, folder bool) er
 		return nil
 	})
 	if err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	if _, err := s.dev.Mkdir(ctx, s.storage, s.full(to)); err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	for _, o := range objs {
 		dst := s.full(to) + o.Path[len(s.full(from)):]
 		if o.Dir {
 			if _, err := s.dev.Mkdir(ctx, s.storage, dst); err != nil {
-				return mapDevErr(err)
+				return MapDeviceError(err)
 			}
 			continue
 		}
@@ -656,12 +656,12 @@ func (s *DeviceStore) move(ctx context.Context, from, to string, folder bool) er
 	for i := len(objs) - 1; i >= 0; i-- {
 		if objs[i].Dir {
 			if err := s.dev.Delete(ctx, s.storage, objs[i].Path); err != nil && !errors.Is(err, device.ErrNotFound) {
-				return mapDevErr(err)
+				return MapDeviceError(err)
 			}
 		}
 	}
 	if err := s.dev.Delete(ctx, s.storage, s.full(from)); err != nil && !errors.Is(err, device.ErrNotFound) {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	return nil
 }
@@ -670,19 +670,19 @@ func (s *DeviceStore) move(ctx context.Context, from, to string, folder bool) er
 func (s *DeviceStore) copyDelete(ctx context.Context, from, to string) error {
 	o, err := s.dev.Stat(ctx, s.storage, from)
 	if err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	rc, err := s.dev.Open(ctx, s.storage, from, 0)
 	if err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	_, err = s.dev.Create(ctx, s.storage, to, o.Size, o.ModTime, rc)
 	rc.Close()
 	if err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	if err := s.dev.Delete(ctx, s.storage, from); err != nil {
-		return mapDevErr(err)
+		return MapDeviceError(err)
 	}
 	return nil
 }
@@ -712,7 +712,7 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	if cur.Kind == repl.KindFolder && !kept {
 		// A folder becomes a file: only an empty one may go.
 		if err := s.dev.Delete(ctx, s.storage, old); err != nil {
-			return repl.Entry{}, mapDevErr(err)
+			return repl.Entry{}, MapDeviceError(err)
 		}
 		kept = true // nothing of the old item is left
 	}
@@ -730,7 +730,7 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 		}
 		if !kept {
 			if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-				return repl.Entry{}, fmt.Errorf("remove the old name %s: %w", old, mapDevErr(err))
+				return repl.Entry{}, fmt.Errorf("remove the old name %s: %w", old, MapDeviceError(err))
 			}
 		}
 		return e, nil
@@ -746,7 +746,7 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	if !canRename {
 		// Not atomic (the engine knows: WritesAtomic is false and it keeps an intent).
 		if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-			return repl.Entry{}, mapDevErr(err)
+			return repl.Entry{}, MapDeviceError(err)
 		}
 		return s.create(ctx, name, size, req.ModTime, data)
 	}
@@ -758,7 +758,7 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	tmpName += TempPrefix + rand.Text()[:16]
 	tmp := s.full(tmpName)
 	if _, err := s.dev.Create(ctx, s.storage, tmp, size, req.ModTime, data); err != nil {
-		return repl.Entry{}, mapDevErr(err)
+		return repl.Entry{}, MapDeviceError(err)
 	}
 	committed := false
 	defer func() {
@@ -781,12 +781,12 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	}
 	if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
 		_ = s.journal.done(sw)
-		return repl.Entry{}, mapDevErr(err)
+		return repl.Entry{}, MapDeviceError(err)
 	}
 	committed = true // from here on the upload is the item: never delete it
 	if err := s.dev.Rename(ctx, s.storage, tmp, old); err != nil {
 		return repl.Entry{}, fmt.Errorf("put the new content in place (it is kept as %s and moved "+
-			"into place at the next sync): %w", tmp, mapDevErr(err))
+			"into place at the next sync): %w", tmp, MapDeviceError(err))
 	}
 	if err := s.journal.done(sw); err != nil {
 		return repl.Entry{}, err
@@ -800,7 +800,7 @@ func (s *DeviceStore) create(ctx context.Context, name string, size int64, mt ti
 		if ctx.Err() != nil {
 			return repl.Entry{}, ctx.Err()
 		}
-		return repl.Entry{}, mapDevErr(err)
+		return repl.Entry{}, MapDeviceError(err)
 	}
 	return entryOfObject(name, o), nil
 }
@@ -827,7 +827,7 @@ func sized(ctx context.Context, req repl.WriteRequest) (io.Reader, int64, func()
 		if ctx.Err() != nil {
 			return nil, 0, nil, ctx.Err()
 		}
-		return nil, 0, nil, fmt.Errorf("spool content of unknown size: %w", mapFSErr(err))
+		return nil, 0, nil, fmt.Errorf("spool content of unknown size: %w", MapFSError(err))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		cleanup()
@@ -854,7 +854,7 @@ func (s *DeviceStore) Delete(ctx context.Context, handle string, expected repl.S
 	}
 	if !kept {
 		if err := s.dev.Delete(ctx, s.storage, s.full(handle)); err != nil {
-			return fmt.Errorf("delete %s on the device: %w", s.full(handle), mapDevErr(err))
+			return fmt.Errorf("delete %s on the device: %w", s.full(handle), MapDeviceError(err))
 		}
 	}
 	if s.seen != nil {
@@ -912,8 +912,10 @@ func (s *DeviceStore) Watch(ctx context.Context, notify func(repl.Notification))
 	}
 }
 
-// mapDevErr wraps a device error with the repl sentinel it means, keeping the device's message.
-func mapDevErr(err error) error {
+// MapDeviceError wraps a device error with the repl sentinel it means (device.ErrNotFound ->
+// repl.ErrNotFound, ErrDisconnected -> ErrGone, ErrUnsafeName -> ErrInvalidName, ...), keeping the
+// device's message.
+func MapDeviceError(err error) error {
 	var target error
 	switch {
 	case errors.Is(err, device.ErrNotFound):

@@ -109,7 +109,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if firstTime && base != "" {
 		if _, err := env.Device.Mkdir(ctx, storage, base); err != nil {
 			dev.Close()
-			return nil, fmt.Errorf("files: create the device folder %q: %w", base, mapDevErr(err))
+			return nil, fmt.Errorf("files: create the device folder %q: %w", base, MapDeviceError(err))
 		}
 	}
 	if err := setMarker(env.StateDir, deviceMarker); err != nil {
@@ -146,7 +146,7 @@ func setMarker(stateDir, name string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
-	if err := writeFileAtomic(p, []byte("this partnership's folder has been opened once\n")); err != nil {
+	if err := WriteFileAtomic(p, []byte("this partnership's folder has been opened once\n")); err != nil {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
 	return nil

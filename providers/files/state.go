@@ -17,8 +17,8 @@ import (
 	"github.com/cradle-sync/cradle/repl"
 )
 
-// writeFileAtomic replaces path with data: temporary file, fsync, rename, fsync of the folder.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data: temporary file, fsync, rename, fsync of the folder.
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, TempPrefix+rand.Text()[:16])
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -94,7 +94,7 @@ func (j *swapJournal) save(list []swap) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(j.path, b); err != nil {
+	if err := WriteFileAtomic(j.path, b); err != nil {
 		return fmt.Errorf("write %s: %w", j.path, err)
 	}
 	return nil
@@ -291,7 +291,7 @@ func (s *SeenSet) Compact() error {
 		s.log.Close()
 		s.log = nil
 	}
-	if err := writeFileAtomic(s.path, []byte(b.String())); err != nil {
+	if err := WriteFileAtomic(s.path, []byte(b.String())); err != nil {
 		return fmt.Errorf("write %s: %w", s.path, err)
 	}
 	return nil

@@ -39,12 +39,21 @@ func (s *DesktopStore) Watch(ctx context.Context, notify func(repl.Notification)
 	}
 	defer w.Close()
 	ws := &desktopWatch{s: s, w: w, watched: map[string]bool{}}
+	// Changes made while the watches were being placed, or just before Watch was called, raise
+	// no event: report what changed lately (by inode change time, which a writer cannot set
+	// back) as the tree is walked. A spurious report costs the engine one stat.
+	ws.since = time.Now().Add(-startSlack)
 	if err := ws.addTree(s.dir, nil); err != nil {
 		return err
 	}
+	ws.since = time.Time{}
+	for _, rel := range ws.recent {
+		notify(repl.Notification{Kind: repl.ItemModified, Handle: rel})
+	}
+	ws.recent = nil
 	var st syscall.Stat_t
 	if err := syscall.Stat(s.dir, &st); err != nil {
-		return fmt.Errorf("watch %s: %w", s.dir, mapFSErr(err))
+		return fmt.Errorf("watch %s: %w", s.dir, MapFSError(err))
 	}
 	dev := st.Dev
 	tick := time.NewTicker(watchCheck)
@@ -90,7 +99,12 @@ type desktopWatch struct {
 	w       *fsnotify.Watcher
 	watched map[string]bool // absolute folders being watched
 	limited bool            // a watch limit was met after start
+	since   time.Time       // while placing the first watches: report items changed after it
+	recent  []string        // the items so found
 }
+
+// startSlack is how far before Watch was called a change still counts as "just before".
+const startSlack = 2 * time.Second
 
 // addTree watches dir and every folder below it that is not ignored. found, when not nil,
 // receives the relative path and kind of everything met below dir.
@@ -103,7 +117,7 @@ func (ws *desktopWatch) addTree(dir string, found func(rel string, folder bool))
 			return fmt.Errorf("watch %s: the inotify limit is reached (%d folders watched): %w; %s",
 				dir, len(ws.watched), err, inotifyHint)
 		}
-		return fmt.Errorf("watch %s: %w", dir, mapFSErr(err))
+		return fmt.Errorf("watch %s: %w", dir, MapFSError(err))
 	}
 	ws.watched[dir] = true
 	entries, err := os.ReadDir(dir)
@@ -111,7 +125,7 @@ func (ws *desktopWatch) addTree(dir string, found func(rel string, folder bool))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("watch %s: %w%s", dir, mapFSErr(err), permissionHint(err))
+		return fmt.Errorf("watch %s: %w%s", dir, MapFSError(err), permissionHint(err))
 	}
 	rel := ws.rel(dir)
 	for _, e := range entries {
@@ -126,6 +140,13 @@ func (ws *desktopWatch) addTree(dir string, found func(rel string, folder bool))
 		child := filepath.Join(dir, e.Name())
 		if found != nil {
 			found(ws.rel(child), isDir)
+		}
+		if !ws.since.IsZero() {
+			if info, err := e.Info(); err == nil {
+				if st, ok := info.Sys().(*syscall.Stat_t); ok && time.Unix(st.Ctim.Sec, st.Ctim.Nsec).After(ws.since) {
+					ws.recent = append(ws.recent, ws.rel(child))
+				}
+			}
 		}
 		if isDir {
 			if err := ws.addTree(child, found); err != nil {
