@@ -43,15 +43,16 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		return err
 	}
 	a.asked = false
-	if l == nil && c.live() {
+	if c.live() && (l == nil || l.Tomb || l.Missing) {
+		// The item is new here, or gone here: the same item may be here under another ID.
 		var m *record
 		if m, err = a.mergeCandidate(c); err != nil {
 			return err
 		}
 		if m != nil {
-			err = a.mergeIdentity(ctx, c, m)
+			err = a.mergeIdentity(ctx, c, m, l)
 		} else {
-			err = a.settle(ctx, c, nil)
+			err = a.settle(ctx, c, l)
 		}
 	} else {
 		err = a.settle(ctx, c, l)
@@ -777,20 +778,33 @@ func (a *applier) mergeCandidate(c *record) (*record, error) {
 // replica that meets the pair picks the same one; the other becomes a tombstone that says what it
 // was merged into (applying it never deletes data). Then the two contents are settled as
 // concurrent versions of one item.
-func (a *applier) mergeIdentity(ctx context.Context, c, m *record) error {
+func (a *applier) mergeIdentity(ctx context.Context, c, m, l *record) error {
 	now := a.now().UnixNano()
 	if m.GID.Compare(c.GID) < 0 {
 		v := a.rd.mint()
-		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, V: c.V.With(v), Tomb: true, Merged: m.GID,
+		hist := c.V
+		if l != nil {
+			hist = hist.Merge(l.V)
+		}
+		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, V: hist.With(v), Tomb: true, Merged: m.GID,
 			Handle: m.Handle, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: now}
-		if err := a.rd.put(nil, t); err != nil {
+		if err := a.rd.put(l, t); err != nil {
 			return err
 		}
 		return a.concurrentOrApply(ctx, c, m)
 	}
+	if l != nil {
+		// The local record of c's ID (a tombstone, or data the engine removed) gives way.
+		if err := a.rd.remove(l); err != nil {
+			return err
+		}
+	}
 	v := a.rd.mint()
 	rk := *m
 	rk.GID = c.GID
+	if l != nil {
+		rk.V = rk.V.Merge(l.V)
+	}
 	if err := a.rd.remove(m); err != nil {
 		return err
 	}

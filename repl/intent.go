@@ -1,6 +1,7 @@
 package repl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,10 +48,19 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 	})
 }
 
-func (r *rtx) clearIntents() error {
-	c := r.i.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.First() {
-		if err := c.Delete(); err != nil {
+// clearIntents drops the intents, except those of keep.
+func (r *rtx) clearIntents(keep map[string]bool) error {
+	var drop [][]byte
+	if err := r.i.ForEach(func(k, _ []byte) error {
+		if !keep[string(k)] {
+			drop = append(drop, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range drop {
+		if err := r.i.Delete(k); err != nil {
 			return err
 		}
 	}
@@ -142,7 +152,7 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 				return err
 			}
 		}
-		if err := r.clearIntents(); err != nil {
+		if err := r.clearIntents(nil); err != nil {
 			return err
 		}
 		return r.save()

@@ -288,7 +288,17 @@ func (s *session) run(ctx context.Context) error {
 	complete := true
 	for i, pr := range s.passes() {
 		p := s.newPass(pr[0], pr[1])
-		if err := p.run(ctx, plans[i].changes); err != nil {
+		changes := plans[i].changes
+		if i > 0 {
+			// Earlier passes changed the metadata (settled conflicts, merged items): list again.
+			var pl plannedPass
+			if changes, pl, err = p.collect(); err != nil {
+				return err
+			}
+			s.prog.ItemsTotal += len(changes) - len(plans[i].changes)
+			s.prog.BytesTotal += pl.bytes - plans[i].bytes
+		}
+		if err := p.run(ctx, changes); err != nil {
 			return err
 		}
 		complete = complete && p.complete
@@ -599,6 +609,7 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 			return err
 		}
 		a := &applier{p: p, rs: rs, rd: rd, tx: tx, retry: retry}
+		var unsure map[string]bool // items whose failed write may have left a partial item
 		for _, c := range changes {
 			if err := ctx.Err(); err != nil {
 				fatal = fmt.Errorf("sync %s to %s: %w", p.src.Name, p.dst.Name, err)
@@ -612,6 +623,12 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 				continue
 			}
 			var se *storeError
+			if !atomicDst && !refusedUpFront(err) {
+				if unsure == nil {
+					unsure = map[string]bool{}
+				}
+				unsure[c.name] = true
+			}
 			switch {
 			case errors.As(err, &se) && se.deferrable() && !retry:
 				p.deferred = append(p.deferred, c)
@@ -626,8 +643,10 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 				break
 			}
 		}
-		if !atomicDst {
-			if err := rd.clearIntents(); err != nil {
+		if !atomicDst && fatal == nil {
+			// After a fatal error the intents stay: the item being written may be partial
+			// (the items applied before it match their records, so recovery leaves them).
+			if err := rd.clearIntents(unsure); err != nil {
 				return err
 			}
 		}
@@ -640,6 +659,16 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 		return err
 	}
 	return fatal
+}
+
+// refusedUpFront reports errors with which a store refuses a write before writing anything.
+func refusedUpFront(err error) bool {
+	for _, e := range []error{ErrChanged, ErrExists, ErrNotFound, ErrInvalidName, ErrPermission, ErrReadOnly} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // storeError is an error from a store call during a pass.

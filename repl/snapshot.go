@@ -95,13 +95,6 @@ func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, err
 		if err != nil {
 			return err
 		}
-		info = SnapshotInfo{Replica: r.id, Writer: r.author, Gen: r.seen.gen + 1}
-		buf = append(buf, snapshotMagic...)
-		buf = append(buf, snapshotFormat)
-		buf = append(buf, r.id[:]...)
-		buf = append(buf, r.author[:]...)
-		buf = appendUvarint(buf, info.Gen)
-		buf = r.know.appendTo(buf)
 		var recs [][]byte
 		if err := r.h.ForEach(func(_, v []byte) error {
 			recs = append(recs, v)
@@ -117,19 +110,13 @@ func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, err
 		}); err != nil {
 			return err
 		}
-		info.Items = len(recs)
-		buf = appendUvarint(buf, uint64(len(recs)))
-		for _, rec := range recs {
-			buf = appendUvarint(buf, uint64(len(rec)))
-			buf = append(buf, rec...)
-		}
+		// The bytes are copied before the transaction ends.
+		buf, info = encodeSnapshot(r.id, r.author, r.seen.gen+1, r.know, recs)
 		return nil
 	})
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("export replica %q: %w", name, err)
 	}
-	info.Sum = sha256.Sum256(buf)
-	buf = append(buf, info.Sum[:]...)
 	if _, err := w.Write(buf); err != nil {
 		return SnapshotInfo{}, fmt.Errorf("export replica %q: write snapshot: %w", name, err)
 	}
@@ -275,6 +262,24 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 		}
 	}
 	return nil
+}
+
+// encodeSnapshot builds a snapshot from encoded records.
+func encodeSnapshot(id, writer ReplicaID, gen uint64, know *Knowledge, recs [][]byte) ([]byte, SnapshotInfo) {
+	info := SnapshotInfo{Replica: id, Writer: writer, Gen: gen, Items: len(recs)}
+	buf := append([]byte{}, snapshotMagic...)
+	buf = append(buf, snapshotFormat)
+	buf = append(buf, id[:]...)
+	buf = append(buf, writer[:]...)
+	buf = appendUvarint(buf, gen)
+	buf = know.appendTo(buf)
+	buf = appendUvarint(buf, uint64(len(recs)))
+	for _, rec := range recs {
+		buf = appendUvarint(buf, uint64(len(rec)))
+		buf = append(buf, rec...)
+	}
+	info.Sum = sha256.Sum256(buf)
+	return append(buf, info.Sum[:]...), info
 }
 
 // decodeSnapshot parses and verifies a snapshot. It never panics.

@@ -181,24 +181,23 @@ func (s *Store) Count(op Op) int {
 	return s.ops[op]
 }
 
-// check counts op and returns the injected fault or the store's shutdown error. Called with s.mu held.
-func (s *Store) checkLocked(op Op, handle string) error {
+// check counts op and returns the store's shutdown error or the injected fault. The fault runs
+// without the store's lock, so it may change the store (a user editing an item just as the
+// engine writes it).
+func (s *Store) check(op Op, handle string) error {
+	s.mu.Lock()
 	s.ops[op]++
-	if s.gone != nil {
-		return fmt.Errorf("%s %q: %w", op, handle, s.gone)
+	gone, fault := s.gone, s.fault
+	s.mu.Unlock()
+	if gone != nil {
+		return fmt.Errorf("%s %q: %w", op, handle, gone)
 	}
-	if s.fault != nil {
-		if err := s.fault(op, handle); err != nil {
+	if fault != nil {
+		if err := fault(op, handle); err != nil {
 			return fmt.Errorf("%s %q: %w", op, handle, err)
 		}
 	}
 	return nil
-}
-
-func (s *Store) check(op Op, handle string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.checkLocked(op, handle)
 }
 
 func (s *Store) entryLocked(name string, it *item) repl.Entry {
@@ -225,11 +224,11 @@ func (s *Store) Enumerate(ctx context.Context) (repl.Iterator, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("enumerate: %w", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkLocked(OpEnumerate, ""); err != nil {
+	if err := s.check(OpEnumerate, ""); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	entries := make([]repl.Entry, 0, len(s.items))
 	for name, it := range s.items {
 		entries = append(entries, s.entryLocked(name, it))
@@ -268,11 +267,11 @@ func (s *Store) Stat(ctx context.Context, handle string) (repl.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return repl.Entry{}, fmt.Errorf("stat %q: %w", handle, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkLocked(OpStat, handle); err != nil {
+	if err := s.check(OpStat, handle); err != nil {
 		return repl.Entry{}, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	it, ok := s.items[handle]
 	if !ok {
 		return repl.Entry{}, fmt.Errorf("stat %q: %w", handle, repl.ErrNotFound)
@@ -309,11 +308,11 @@ func (s *Store) Hash(ctx context.Context, handle string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("hash %q: %w", handle, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkLocked(OpStat, handle); err != nil {
+	if err := s.check(OpStat, handle); err != nil {
 		return "", err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	it, ok := s.items[handle]
 	if !ok {
 		return "", fmt.Errorf("hash %q: %w", handle, repl.ErrNotFound)
@@ -329,11 +328,11 @@ func (s *Store) Open(ctx context.Context, handle string) (io.ReadCloser, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open %q: %w", handle, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkLocked(OpOpen, handle); err != nil {
+	if err := s.check(OpOpen, handle); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	it, ok := s.items[handle]
 	if !ok {
 		return nil, fmt.Errorf("open %q: %w", handle, repl.ErrNotFound)
@@ -565,11 +564,10 @@ func (s *Store) Delete(ctx context.Context, handle string, expected repl.Stamp) 
 	if s.opts.ReadOnly {
 		return fmt.Errorf("delete %q: %w", handle, repl.ErrReadOnly)
 	}
-	s.mu.Lock()
-	if err := s.checkLocked(OpDelete, handle); err != nil {
-		s.mu.Unlock()
+	if err := s.check(OpDelete, handle); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	it, ok := s.items[handle]
 	switch {
 	case !ok:

@@ -1,0 +1,44 @@
+package repl
+
+import (
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DumpReplica describes a replica's records, for test failure messages.
+func DumpReplica(hf *HandleFile, name string) string {
+	var b strings.Builder
+	hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		if err != nil {
+			fmt.Fprintln(&b, err)
+			return nil
+		}
+		fmt.Fprintf(&b, "replica %s author %s tick %d know %v count %d\n", name, r.author.String()[:8], r.tick, r.know, r.count)
+		r.g.ForEach(func(k, v []byte) error {
+			gid, _ := versionFromKey(k)
+			rec, err := r.byGID(gid)
+			if err != nil {
+				fmt.Fprintf(&b, "  %v: %v\n", gid, err)
+				return nil
+			}
+			fmt.Fprintf(&b, "  %v: ver %v cver %v V %v tomb %v missing %v merged %v handle %q name %q key %q size %d\n", gid, rec.Ver, rec.CVer, rec.V, rec.Tomb, rec.Missing, rec.Merged, rec.Handle, rec.Name, rec.Key, rec.Stamp.Size)
+			return nil
+		})
+		return nil
+	})
+	return b.String()
+}
+
+// DamageRecord overwrites the record of handle in replica name with bytes that do not decode.
+func DamageRecord(hf *HandleFile, name, handle string) error {
+	return hf.update(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		if err != nil {
+			return err
+		}
+		return r.h.Put([]byte(handle), []byte{recordFormat, 0xff, 0xff})
+	})
+}

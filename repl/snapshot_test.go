@@ -1,0 +1,185 @@
+package repl_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/cradle-sync/cradle/repl"
+	"github.com/cradle-sync/cradle/repl/memstore"
+)
+
+// computer is one desktop partnered with a shared device: its own handle file, its desktop store,
+// and the device's snapshot travelling on the device.
+type computer struct {
+	name    string
+	hf      *repl.HandleFile
+	desktop *memstore.Store
+}
+
+// device is the shared handheld: its store and the snapshot file in .cradle/.
+type device struct {
+	store *memstore.Store
+	snap  []byte
+}
+
+func newComputer(t *testing.T, name string) *computer {
+	hf, err := repl.Open(filepath.Join(t.TempDir(), name+".dat"), repl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hf.Close() })
+	return &computer{name: name, hf: hf, desktop: memstore.New(memstore.Options{})}
+}
+
+// syncWith runs what the manager does: import the device's snapshot if newer, sync, export the
+// snapshot to the device and confirm it. writeSnapshot false simulates a session interrupted
+// before the snapshot was written.
+func (c *computer) syncWith(t *testing.T, d *device, cfg repl.Config, writeSnapshot bool) (*repl.Report, error) {
+	t.Helper()
+	ctx := context.Background()
+	if d.snap != nil {
+		if _, err := c.hf.ImportReplica(ctx, "device", bytes.NewReader(d.snap)); err != nil {
+			t.Fatalf("%s: ImportReplica: %v", c.name, err)
+		}
+	}
+	rep, err := c.hf.Sync(ctx, repl.Side{Name: "desktop", Store: c.desktop}, repl.Side{Name: "device", Store: d.store}, cfg)
+	if !writeSnapshot {
+		return rep, err
+	}
+	var buf bytes.Buffer
+	info, xerr := c.hf.ExportReplica("device", &buf)
+	if xerr != nil {
+		t.Fatalf("%s: ExportReplica: %v", c.name, xerr)
+	}
+	d.snap = buf.Bytes()
+	if cerr := c.hf.ConfirmExport("device", info); cerr != nil {
+		t.Fatalf("%s: ConfirmExport: %v", c.name, cerr)
+	}
+	return rep, err
+}
+
+func TestDeviceSharedByTwoComputers(t *testing.T) {
+	d := &device{store: memstore.New(memstore.Options{})}
+	home, work := newComputer(t, "home"), newComputer(t, "work")
+	put := func(s *memstore.Store, name, content string) {
+		if err := s.Put(name, []byte(content), nextTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(home.desktop, "shared/todo.txt", "from home")
+	put(work.desktop, "shared/report.txt", "from work")
+	mustSync := func(c *computer) *repl.Report {
+		t.Helper()
+		rep, err := c.syncWith(t, d, repl.Config{}, true)
+		if err != nil {
+			t.Fatalf("%s: Sync: %v", c.name, err)
+		}
+		return rep
+	}
+	mustSync(home)
+	mustSync(work)
+	mustSync(home)
+	want := map[string]string{"shared/todo.txt": "from home", "shared/report.txt": "from work"}
+	wantFiles(t, "home", home.desktop, want)
+	wantFiles(t, "work", work.desktop, want)
+	wantFiles(t, "device", d.store, want)
+
+	// An edit at work reaches home through the device, without a false conflict: home's copy
+	// of the device replica learns from the snapshot that the device already had home's version.
+	put(work.desktop, "shared/todo.txt", "edited at work")
+	mustSync(work)
+	rep := mustSync(home)
+	if len(rep.Conflicts)+len(rep.Decisions) != 0 {
+		t.Errorf("home saw conflicts %+v / decisions %+v for a one-sided edit", rep.Conflicts, rep.Decisions)
+	}
+	if got, _ := home.desktop.Get("shared/todo.txt"); string(got) != "edited at work" {
+		t.Errorf("home has %q, want the work edit", got)
+	}
+	for _, c := range []*computer{home, work} {
+		if confs, _ := c.hf.Conflicts(); len(confs) != 0 {
+			t.Errorf("%s has conflicts %+v", c.name, confs)
+		}
+	}
+
+	// Home syncs but is interrupted before writing the snapshot: its local copy is newer and is
+	// used next time (nothing is sent twice, nothing conflicts).
+	put(home.desktop, "shared/new.txt", "new at home")
+	if _, err := home.syncWith(t, d, repl.Config{}, false); err != nil {
+		t.Fatal(err)
+	}
+	before := d.store.Count(memstore.OpWrite)
+	rep = mustSync(home)
+	if d.store.Count(memstore.OpWrite) != before || rep.Bytes != 0 {
+		t.Errorf("after an unsaved snapshot, the next session wrote again (%d bytes)", rep.Bytes)
+	}
+	mustSync(work)
+	wantFiles(t, "work", work.desktop, map[string]string{"shared/todo.txt": "edited at work", "shared/report.txt": "from work", "shared/new.txt": "new at home"})
+	if confs, _ := work.hf.Conflicts(); len(confs) != 0 {
+		t.Errorf("work has conflicts %+v", confs)
+	}
+}
+
+func TestSnapshotNewerRule(t *testing.T) {
+	ctx := context.Background()
+	d := &device{store: memstore.New(memstore.Options{})}
+	a, b := newComputer(t, "a"), newComputer(t, "b")
+	a.desktop.Put("x", []byte("x"), nextTime())
+	if _, err := a.syncWith(t, d, repl.Config{}, true); err != nil {
+		t.Fatal(err)
+	}
+	first := d.snap
+	// Importing the snapshot this file wrote itself changes nothing.
+	if ok, err := a.hf.ImportReplica(ctx, "device", bytes.NewReader(first)); err != nil || ok {
+		t.Errorf("import of our own snapshot = %v, %v; want false", ok, err)
+	}
+	// Another computer imports it.
+	if ok, err := b.hf.ImportReplica(ctx, "device", bytes.NewReader(first)); err != nil || !ok {
+		t.Errorf("first import on b = %v, %v; want true", ok, err)
+	}
+	if ok, err := b.hf.ImportReplica(ctx, "device", bytes.NewReader(first)); err != nil || ok {
+		t.Errorf("second import of the same snapshot = %v, %v; want false", ok, err)
+	}
+	if _, err := b.syncWith(t, d, repl.Config{}, true); err != nil {
+		t.Fatal(err)
+	}
+	// a now sees b's newer snapshot; an older one (first) is not taken back.
+	if ok, err := a.hf.ImportReplica(ctx, "device", bytes.NewReader(d.snap)); err != nil || !ok {
+		t.Errorf("import of b's newer snapshot on a = %v, %v; want true", ok, err)
+	}
+	if ok, err := a.hf.ImportReplica(ctx, "device", bytes.NewReader(first)); err != nil || ok {
+		t.Errorf("import of an older generation = %v, %v; want false", ok, err)
+	}
+}
+
+func TestSnapshotRejectsDamage(t *testing.T) {
+	ctx := context.Background()
+	d := &device{store: memstore.New(memstore.Options{})}
+	a := newComputer(t, "a")
+	for i := 0; i < 10; i++ {
+		a.desktop.Put(fmt.Sprintf("f%d", i), []byte("x"), nextTime())
+	}
+	if _, err := a.syncWith(t, d, repl.Config{}, true); err != nil {
+		t.Fatal(err)
+	}
+	b := newComputer(t, "b")
+	good := d.snap
+	cases := map[string][]byte{
+		"empty":     nil,
+		"truncated": good[:len(good)/2],
+		"flipped":   append(append([]byte{}, good[:40]...), append([]byte{good[40] ^ 1}, good[41:]...)...),
+		"foreign":   []byte("PK\x03\x04 a zip file"),
+	}
+	for name, data := range cases {
+		ok, err := b.hf.ImportReplica(ctx, "device", bytes.NewReader(data))
+		if !errors.Is(err, repl.ErrBadSnapshot) || ok {
+			t.Errorf("import of a %s snapshot = %v, %v; want ErrBadSnapshot", name, ok, err)
+		}
+	}
+	if reps, _ := b.hf.Replicas(); len(reps) != 0 {
+		t.Errorf("refused snapshots created replicas %+v", reps)
+	}
+}
