@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -617,10 +616,10 @@ func (s *DeviceFile) journalPaths() (string, string) {
 }
 
 // sideNames are the names of the new file while it is uploaded and of the old one while they
-// are swapped, beside the contacts file.
+// are swapped, beside the contacts file. They are not hidden (some devices do not show dot-files
+// over MTP) and do not end in ".vcf" (a contacts app importing a folder skips them).
 func (s *DeviceFile) sideNames() (newPath, oldPath string) {
-	dir, base := path.Split(s.path)
-	return dir + "." + base + ".cradle-new", dir + "." + base + ".cradle-old"
+	return s.path + ".cradle-new", s.path + ".cradle-old"
 }
 
 // upload replaces the device file with data. Called with s.mu held.
