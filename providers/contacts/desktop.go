@@ -393,7 +393,8 @@ func (s *Desktop) write(ctx context.Context, req repl.WriteRequest, in incoming)
 		}
 		name = s.fileNameFor(uid)
 	}
-	data := in.build(uid, v30, prev, req)
+	// khard and vdirsyncer read 3.0 and 4.0 alike; 2.1 is converted.
+	data := in.build(uid, v30, func(v string) bool { return major(v) == '3' || major(v) == '4' }, prev, req)
 	path := filepath.Join(s.dir, name)
 	if err := writeFileAtomic(path, data, 0o600, req.ModTime); err != nil {
 		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, fsErr(err))

@@ -493,7 +493,7 @@ func (s *DeviceFile) write(ctx context.Context, req repl.WriteRequest, in incomi
 	} else if _, ok := s.file.byHandle[uid]; ok {
 		return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
 	}
-	raw := in.build(uid, s.file.version, prev, req)
+	raw := in.build(uid, s.file.version, func(v string) bool { return major(v) == major(s.file.version) }, prev, req)
 	pieces := make([]piece, 0, len(s.file.segs)+1)
 	for _, d := range s.file.segs {
 		if d == target {

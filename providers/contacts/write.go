@@ -76,11 +76,11 @@ func readIncoming(ctx context.Context, req repl.WriteRequest) (incoming, error) 
 	return in, nil
 }
 
-// build returns the bytes of the card to write as uid in version: the incoming bytes when they
-// already are that, else the card encoded with uid, the previous card's PRODID and a REV of
-// modTime.
-func (in incoming) build(uid, version string, prev *card, req repl.WriteRequest) []byte {
-	if in.raw != nil && sameVersion(in.card.version, version) && in.card.uid() == uid {
+// build returns the bytes of the card to write as uid: the incoming bytes when they have that
+// UID and a version keep accepts, else the card encoded in version with uid, the previous card's
+// PRODID and a REV of req.ModTime.
+func (in incoming) build(uid, version string, keep func(version string) bool, prev *card, req repl.WriteRequest) []byte {
+	if in.raw != nil && keep(in.card.version) && in.card.uid() == uid {
 		return in.raw
 	}
 	c := in.card
@@ -96,7 +96,10 @@ func (in incoming) build(uid, version string, prev *card, req repl.WriteRequest)
 	return c.encode(version)
 }
 
-// sameVersion tells whether a card's VERSION value is the version v Cradle writes.
-func sameVersion(have, v string) bool {
-	return have != "" && have[0] == v[0]
+// major is the major version of a card's VERSION value ('2', '3', '4'; 0 when it has none).
+func major(version string) byte {
+	if version == "" {
+		return 0
+	}
+	return version[0]
 }
