@@ -155,6 +155,11 @@ func NewDeviceStore(ctx context.Context, dev device.Device, storage device.Stora
 	if err := s.recover(ctx); err != nil {
 		return nil, err
 	}
+	// List the base folder once: some devices (QEMU's usb-mtp, the emulator in its likeness)
+	// only raise events for folders listed in the session, and this one is the partnership's.
+	if _, err := dev.List(ctx, storage, base); err != nil && !errors.Is(err, device.ErrNotFound) {
+		return nil, fmt.Errorf("list %s: %w", s.describeBase(), MapDeviceError(err))
+	}
 	return s, nil
 }
 
@@ -381,7 +386,7 @@ func (s *DeviceStore) Stat(ctx context.Context, handle string) (repl.Entry, erro
 	if err := checkHandle(handle); err != nil {
 		return repl.Entry{}, err
 	}
-	o, err := s.dev.Stat(ctx, s.storage, s.full(handle))
+	o, err := s.statFresh(ctx, s.full(handle))
 	if err != nil {
 		if errors.Is(err, device.ErrNotFound) && s.seen != nil {
 			if st, ok := s.seen.Get(handle); ok {
@@ -399,12 +404,33 @@ func (s *DeviceStore) Stat(ctx context.Context, handle string) (repl.Entry, erro
 	return e, nil
 }
 
+// statFresh is device.Stat, asked again after listing the parent folder when the object seems
+// not to exist: a device that caches listings may not know yet of an object that appeared a
+// moment ago (its event still on the way).
+func (s *DeviceStore) statFresh(ctx context.Context, p string) (device.Object, error) {
+	o, err := s.dev.Stat(ctx, s.storage, p)
+	if errors.Is(err, device.ErrNotFound) {
+		s.refresh(ctx, p)
+		o, err = s.dev.Stat(ctx, s.storage, p)
+	}
+	return o, err
+}
+
+// refresh lists the parent folder of p, so that the device's cached listing is up to date.
+func (s *DeviceStore) refresh(ctx context.Context, p string) {
+	_, _ = s.dev.List(ctx, s.storage, parentOf(p)) // only a refresh: Stat or Open says what is wrong
+}
+
 // Open streams a file from the device.
 func (s *DeviceStore) Open(ctx context.Context, handle string) (io.ReadCloser, error) {
 	if err := checkHandle(handle); err != nil {
 		return nil, err
 	}
 	rc, err := s.dev.Open(ctx, s.storage, s.full(handle), 0)
+	if errors.Is(err, device.ErrNotFound) {
+		s.refresh(ctx, s.full(handle))
+		rc, err = s.dev.Open(ctx, s.storage, s.full(handle), 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s on the device: %w", s.full(handle), MapDeviceError(err))
 	}
@@ -477,7 +503,7 @@ func (s *DeviceStore) canRename(ctx context.Context) (bool, error) {
 // current returns the item at handle: the device's object, or a kept item (KeepDeleted), and
 // whether it is only kept.
 func (s *DeviceStore) current(ctx context.Context, handle string) (repl.Entry, bool, error) {
-	o, err := s.dev.Stat(ctx, s.storage, s.full(handle))
+	o, err := s.statFresh(ctx, s.full(handle))
 	if err == nil {
 		return entryOfObject(handle, o), false, nil
 	}
