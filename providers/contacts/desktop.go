@@ -28,7 +28,9 @@ const maxCardSize = 32 << 20
 // vCard 3.0, atomically (temporary file, fsync, rename, fsync of the folder), with the
 // modification time the engine asks for. Files Cradle cannot read (malformed, several cards in
 // one file, a UID another file already has) are reported and left alone: never synced, never
-// rewritten.
+// rewritten. A card that becomes unreadable (a botched edit) is still listed under its handle
+// (its UID found by a lenient scan, or its file name) but not replicated, so the engine holds
+// it instead of taking it as deleted.
 //
 // Desktop is safe for use from several goroutines.
 type Desktop struct {
@@ -79,6 +81,10 @@ func NewDesktop(dir string, log Logger) (*Desktop, error) {
 	return &Desktop{dir: abs, log: log, files: map[string]*deskFile{}, byHandle: map[string]string{}}, nil
 }
 
+// heldHash marks the entry of a card the store lists but cannot read: the engine leaves it alone
+// (IsItemReplicated is false) until it is fixed.
+const heldHash = "unreadable"
+
 // Dir returns the vdir folder.
 func (s *Desktop) Dir() string { return s.dir }
 
@@ -106,7 +112,15 @@ func (s *Desktop) Enumerate(ctx context.Context) (repl.Iterator, error) {
 }
 
 func (f *deskFile) entry() repl.Entry {
+	if f.err != nil {
+		return repl.Entry{Handle: f.handle, Kind: repl.KindFile, Size: f.size, ModTime: f.mtime, Hash: heldHash}
+	}
 	return repl.Entry{Handle: f.handle, Kind: repl.KindFile, Size: f.size, ModTime: f.mtime, Hash: f.hash}
+}
+
+// unreadable is the error for an operation on a held card.
+func (f *deskFile) unreadable(op string) error {
+	return fmt.Errorf("%s contact %s: %v; fix or remove the file: %w", op, f.handle, f.err, repl.ErrChanged)
 }
 
 // scan reads the folder, re-reading only files whose size or modification time changed, and
@@ -153,6 +167,7 @@ func (s *Desktop) scan(ctx context.Context) error {
 	sort.Strings(names)
 	s.byHandle = map[string]string{}
 	s.problems = nil
+	var held []*deskFile
 	for _, name := range names {
 		f := s.files[name]
 		if f == nil {
@@ -160,6 +175,7 @@ func (s *Desktop) scan(ctx context.Context) error {
 		}
 		if f.err != nil {
 			s.problems = append(s.problems, f.err)
+			held = append(held, f)
 			continue
 		}
 		if other, dup := s.byHandle[f.handle]; dup {
@@ -168,6 +184,13 @@ func (s *Desktop) scan(ctx context.Context) error {
 			continue
 		}
 		s.byHandle[f.handle] = name
+	}
+	// Unreadable files are listed under the handle they most likely had, unless a readable card
+	// has it: the engine then holds that item instead of deleting it everywhere.
+	for _, f := range held {
+		if _, taken := s.byHandle[f.handle]; !taken && f.handle != "" {
+			s.byHandle[f.handle] = f.name
+		}
 	}
 	return nil
 }
@@ -201,6 +224,12 @@ func (s *Desktop) load(name string, info fs.FileInfo) error {
 	}
 	if f.err != nil {
 		s.log("%v", f.err)
+		if data != nil {
+			f.handle = lenientUID(data)
+		}
+		if f.handle == "" {
+			f.handle = name
+		}
 	} else {
 		f.handle = f.card.uid()
 		if f.handle == "" {
@@ -258,7 +287,7 @@ func (s *Desktop) lookup(ctx context.Context, handle string) (*deskFile, error) 
 				if err := s.load(name, info); err != nil {
 					return nil, err
 				}
-				if f := s.files[name]; f != nil && f.err == nil && f.handle == handle {
+				if f := s.files[name]; f != nil && f.handle == handle {
 					return f, nil
 				}
 			} else if !errors.Is(err, fs.ErrNotExist) {
@@ -279,8 +308,10 @@ func (s *Desktop) IsItemChanged(ctx context.Context, e repl.Entry, recorded repl
 	return repl.StampChanged(recorded, e), nil
 }
 
-// IsItemReplicated is true for every card the store lists.
-func (s *Desktop) IsItemReplicated(e repl.Entry) bool { return e.Kind == repl.KindFile }
+// IsItemReplicated is true for every card the store lists, except those it cannot read.
+func (s *Desktop) IsItemReplicated(e repl.Entry) bool {
+	return e.Kind == repl.KindFile && e.Hash != heldHash
+}
 
 // NaturalKey is the card's UID, or for a card without one its derived ID (see fingerprintOf),
 // which a card without UID on the device has too.
@@ -290,6 +321,9 @@ func (s *Desktop) NaturalKey(ctx context.Context, e repl.Entry) (string, error) 
 	f, err := s.lookup(ctx, e.Handle)
 	if err != nil {
 		return "", err
+	}
+	if f.err != nil {
+		return f.handle, nil
 	}
 	if uid := f.card.uid(); uid != "" {
 		return uid, nil
@@ -304,6 +338,9 @@ func (s *Desktop) Hash(ctx context.Context, handle string) (string, error) {
 	f, err := s.lookup(ctx, handle)
 	if err != nil {
 		return "", err
+	}
+	if f.err != nil {
+		return "", f.unreadable("hash")
 	}
 	return f.hash, nil
 }
@@ -330,6 +367,9 @@ func (s *Desktop) ReadUnits(ctx context.Context, handle string) (repl.Units, err
 	f, err := s.lookup(ctx, handle)
 	if err != nil {
 		return nil, err
+	}
+	if f.err != nil {
+		return nil, f.unreadable("read")
 	}
 	return f.card.units(), nil
 }
@@ -378,6 +418,9 @@ func (s *Desktop) write(ctx context.Context, req repl.WriteRequest, in incoming)
 		f, err := s.lookup(ctx, req.Handle)
 		if err != nil {
 			return repl.Entry{}, fmt.Errorf("update contact: %w", err)
+		}
+		if f.err != nil {
+			return repl.Entry{}, f.unreadable("update")
 		}
 		if req.Expected != nil && changedSince(f.entry(), *req.Expected) {
 			return repl.Entry{}, fmt.Errorf("update contact %s (%s): %w", req.Handle, f.name, repl.ErrChanged)
@@ -480,6 +523,9 @@ func (s *Desktop) Delete(ctx context.Context, handle string, expected repl.Stamp
 	f, err := s.lookup(ctx, handle)
 	if err != nil {
 		return fmt.Errorf("delete contact: %w", err)
+	}
+	if f.err != nil {
+		return f.unreadable("delete")
 	}
 	if changedSince(f.entry(), expected) {
 		return fmt.Errorf("delete contact %s (%s): %w", handle, f.name, repl.ErrChanged)

@@ -55,8 +55,12 @@ func TestDesktopSkipsBadFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := handles(t, s); strings.Join(got, " ") != "nouid.vcf uid-a" {
-		t.Errorf("handles = %v, want [nouid.vcf uid-a]", got)
+	if got := replicated(t, s); strings.Join(got, " ") != "nouid.vcf uid-a" {
+		t.Errorf("replicated handles = %v, want [nouid.vcf uid-a]", got)
+	}
+	// Unreadable files are held under the UID a lenient scan finds (or their name).
+	if got := handles(t, s); strings.Join(got, " ") != "d-empty.vcf nouid.vcf uid-a uid-b" {
+		t.Errorf("handles = %v, want the held d-empty.vcf and uid-b too", got)
 	}
 	probs := s.Problems()
 	wants := []string{"b-bad.vcf: line 5: no ':' in content line", "c-multi.vcf: holds 2 cards", "d-empty.vcf: no vCard in it", `z-dup.vcf: same UID "uid-a" as a-good.vcf`}
@@ -80,8 +84,11 @@ func TestDesktopSkipsBadFiles(t *testing.T) {
 		t.Fatalf("WriteUnits: %v", err)
 	}
 	if _, err := s.WriteUnits(ctx, repl.WriteRequest{Name: "uid-b", Kind: repl.KindFile, Size: -1},
-		repl.Units{"FN": []byte("FN:Bee")}); err != nil {
-		t.Fatalf("WriteUnits(create uid-b, whose file is malformed): %v", err)
+		repl.Units{"FN": []byte("FN:Bee")}); !errors.Is(err, repl.ErrExists) {
+		t.Errorf("WriteUnits(create uid-b, whose file is malformed) = %v, want ErrExists", err)
+	}
+	if err := s.Delete(ctx, "uid-b", repl.Stamp{Kind: repl.KindFile}); !errors.Is(err, repl.ErrChanged) || !strings.Contains(err.Error(), "fix or remove") {
+		t.Errorf("Delete(uid-b, unreadable) = %v, want a refusal saying to fix the file", err)
 	}
 	for name, data := range bad {
 		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != data {

@@ -74,6 +74,7 @@ type deviceContent struct {
 type devSeg struct {
 	segment
 	card    *card // nil for text between cards and for malformed cards
+	bad     error // a card Cradle cannot read, listed under handle but not replicated
 	handle  string
 	hash    string
 	needUID bool // a card without UID: its handle goes into the file as UID on the next rewrite
@@ -267,7 +268,7 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 	old := s.file
 	f := &deviceContent{data: data, byHandle: map[string]*devSeg{}}
 	taken := map[string]bool{}
-	var noUID []*devSeg
+	var noUID, malformed []*devSeg
 	for _, seg := range splitFile(data) {
 		d := &devSeg{segment: seg}
 		f.segs = append(f.segs, d)
@@ -279,7 +280,9 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 		}
 		c, err := parseCard(seg.raw, seg.line)
 		if err != nil {
-			f.problems = append(f.problems, fmt.Errorf("contacts file %s: %w; the card is kept in the file as it is and not synced", s.where(), err))
+			d.bad = fmt.Errorf("contacts file %s: %w; the card is kept in the file as it is and not synced", s.where(), err)
+			f.problems = append(f.problems, d.bad)
+			malformed = append(malformed, d)
 			continue
 		}
 		if f.version == "" && c.version != "" {
@@ -313,6 +316,31 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 		noUID[i].handle, noUID[i].needUID = id, true
 		f.byHandle[id] = noUID[i]
 		keep[id] = true
+	}
+	// A card Cradle cannot read is held under the UID a lenient scan finds in it: the engine
+	// then neither syncs nor deletes it. When such a card has no UID, it may be one of the cards
+	// known by a derived ID: every such ID not accounted for is held too.
+	unresolved := 0
+	for _, d := range malformed {
+		uid := lenientUID(d.raw)
+		if uid == "" {
+			unresolved++
+			continue
+		}
+		if !taken[uid] {
+			d.handle = uid
+			taken[uid] = true
+			f.byHandle[uid] = d
+		}
+	}
+	if unresolved > 0 {
+		for id := range s.ids.entries {
+			if !keep[id] && !taken[id] {
+				keep[id] = true
+				f.byHandle[id] = &devSeg{handle: id, modTime: mtime,
+					bad: fmt.Errorf("contacts file %s: %d card(s) cannot be read, and contact %s may be one of them; it is left alone until they are fixed", s.where(), unresolved, id)}
+			}
+		}
 	}
 	for id := range taken {
 		if strings.HasPrefix(id, idPrefix) {
@@ -348,7 +376,15 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 }
 
 func (d *devSeg) entry() repl.Entry {
+	if d.bad != nil {
+		return repl.Entry{Handle: d.handle, Kind: repl.KindFile, Size: int64(len(d.raw)), ModTime: d.modTime, Hash: heldHash}
+	}
 	return repl.Entry{Handle: d.handle, Kind: repl.KindFile, Size: int64(len(d.raw)), ModTime: d.modTime, Hash: d.hash}
+}
+
+// unreadable is the error for an operation on a held card.
+func (d *devSeg) unreadable(op string) error {
+	return fmt.Errorf("%s contact %s: %v; fix or remove the card on the device: %w", op, d.handle, d.bad, repl.ErrChanged)
 }
 
 // Enumerate lists the cards of the contacts file (none when the device has no such file yet).
@@ -384,8 +420,10 @@ func (s *DeviceFile) IsItemChanged(ctx context.Context, e repl.Entry, recorded r
 	return repl.StampChanged(recorded, e), nil
 }
 
-// IsItemReplicated is true for every card the store lists.
-func (s *DeviceFile) IsItemReplicated(e repl.Entry) bool { return e.Kind == repl.KindFile }
+// IsItemReplicated is true for every card the store lists, except those it cannot read.
+func (s *DeviceFile) IsItemReplicated(e repl.Entry) bool {
+	return e.Kind == repl.KindFile && e.Hash != heldHash
+}
 
 // NaturalKey is the card's UID, or for a card without one its derived key, which a desktop card
 // without UID and the same name and phone has too.
@@ -396,7 +434,7 @@ func (s *DeviceFile) NaturalKey(ctx context.Context, e repl.Entry) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if d.needUID {
+	if d.needUID && d.bad == nil {
 		return fingerprintOf(d.card).Key, nil
 	}
 	return d.handle, nil
@@ -410,6 +448,9 @@ func (s *DeviceFile) Hash(ctx context.Context, handle string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if d.bad != nil {
+		return "", d.unreadable("hash")
+	}
 	return d.hash, nil
 }
 
@@ -421,6 +462,9 @@ func (s *DeviceFile) Open(ctx context.Context, handle string) (io.ReadCloser, er
 	if err != nil {
 		return nil, err
 	}
+	if d.raw == nil {
+		return nil, d.unreadable("open")
+	}
 	return io.NopCloser(bytes.NewReader(d.raw)), nil
 }
 
@@ -431,6 +475,9 @@ func (s *DeviceFile) ReadUnits(ctx context.Context, handle string) (repl.Units, 
 	d, err := s.lookup(ctx, handle)
 	if err != nil {
 		return nil, err
+	}
+	if d.bad != nil {
+		return nil, d.unreadable("read")
 	}
 	return d.card.units(), nil
 }
@@ -486,6 +533,9 @@ func (s *DeviceFile) write(ctx context.Context, req repl.WriteRequest, in incomi
 		if !ok {
 			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrNotFound)
 		}
+		if d.bad != nil {
+			return repl.Entry{}, d.unreadable("update")
+		}
 		if req.Expected != nil && changedSince(d.entry(), *req.Expected) {
 			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrChanged)
 		}
@@ -534,6 +584,9 @@ func (s *DeviceFile) Delete(ctx context.Context, handle string, expected repl.St
 	d, err := s.lookup(ctx, handle)
 	if err != nil {
 		return fmt.Errorf("delete contact: %w", err)
+	}
+	if d.bad != nil {
+		return d.unreadable("delete")
 	}
 	if changedSince(d.entry(), expected) {
 		return fmt.Errorf("delete contact %q in %s: %w", handle, s.where(), repl.ErrChanged)

@@ -90,6 +90,22 @@ func handles(t *testing.T, s repl.Store) []string {
 	return hs
 }
 
+// replicated lists the handles the engine syncs (held, unreadable cards left out).
+func replicated(t *testing.T, s repl.Store) []string {
+	t.Helper()
+	var out []string
+	for _, h := range handles(t, s) {
+		e, err := s.(repl.Stater).Stat(ctxT(t), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.IsItemReplicated(e) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 func handleOf(t *testing.T, s *DeviceFile, fn string) string {
 	t.Helper()
 	for _, h := range handles(t, s) {
@@ -118,8 +134,15 @@ func TestDeviceMalformedCardsKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := handles(t, s); strings.Join(got, " ") != "good-1 good-2" {
-		t.Fatalf("handles = %v, want [good-1 good-2]", got)
+	if got := replicated(t, s); strings.Join(got, " ") != "good-1 good-2" {
+		t.Fatalf("replicated handles = %v, want [good-1 good-2]", got)
+	}
+	// The broken cards are listed under the UIDs found in them, held: not synced, not deleted.
+	if got := handles(t, s); strings.Join(got, " ") != "bad-1 cut-1 good-1 good-2" {
+		t.Fatalf("handles = %v, want the held bad-1 and cut-1 too", got)
+	}
+	if _, err := s.ReadUnits(ctxT(t), "bad-1"); !errors.Is(err, repl.ErrChanged) || !strings.Contains(err.Error(), "line 12") {
+		t.Errorf("ReadUnits(bad-1) = %v, want a refusal naming line 12", err)
 	}
 	probs := s.Problems()
 	if len(probs) != 2 || !strings.Contains(probs[0].Error(), "line 12") || !strings.Contains(probs[1].Error(), "line 14") {

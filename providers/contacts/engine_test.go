@@ -305,3 +305,47 @@ func TestEngineCreateAndDelete(t *testing.T) {
 		t.Errorf("address book holds %d files, want 4", len(des))
 	}
 }
+
+// A card that becomes unreadable on one side (a botched edit) is held: the other side keeps it,
+// and the sync goes on for the rest.
+func TestEngineHoldsUnreadableCards(t *testing.T) {
+	android, err := os.ReadFile("testdata/android21.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartnership(t, android)
+	p.sync()
+	// The desktop edits a card, so the device file gets written and every card there gets a UID.
+	editFile(t, p.vdirFile("John Smith"), "TEL;TYPE=voice,work:+1-202-555-0143", "TEL;TYPE=voice,work:+1-202-555-0199")
+	p.reconnect()
+	p.sync()
+	if dev, _ := os.ReadFile(p.deviceVF); bytes.Count(dev, []byte("UID:")) != 4 {
+		t.Fatalf("device file after a write has %d UIDs, want 4:\n%s", bytes.Count(dev, []byte("UID:")), dev)
+	}
+	// The phone garbles Jürgen's card; the user garbles Émilie's file.
+	editFile(t, p.deviceVF, "TEL;HOME:030-123456", "TEL;HOME 030-123456")
+	editFile(t, p.vdirFile("Émilie Dupont"), "BDAY:1990-05-17", "BDAY 1990-05-17")
+	p.reconnect()
+	rep := p.sync()
+	for side, n := range rep.Applied {
+		if n.Deleted != 0 {
+			t.Errorf("an unreadable card was deleted on the %s: %+v", side, n)
+		}
+	}
+	if got := value(p.desktopCard("Jürgen Müller"), "FN"); got != "Jürgen Müller" {
+		t.Errorf("desktop lost Jürgen (FN %q)", got)
+	}
+	if got := value(p.deviceCard("Émilie Dupont"), "FN"); got != "Émilie Dupont" {
+		t.Errorf("device lost Émilie (FN %q)", got)
+	}
+	if probs := p.phone.Problems(); len(probs) != 1 || !strings.Contains(probs[0].Error(), "TEL;HOME 030-123456") {
+		t.Errorf("device problems = %v, want the garbled line named", probs)
+	}
+	// Fixed on the phone, the card syncs again.
+	editFile(t, p.deviceVF, "TEL;HOME 030-123456", "TEL;HOME:030-123457")
+	p.reconnect()
+	p.sync()
+	if got := values(p.desktopCard("Jürgen Müller"), "TEL"); !contains(got, "030-123457") {
+		t.Errorf("desktop TEL after the phone fixed the card = %q, want 030-123457", got)
+	}
+}

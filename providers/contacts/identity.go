@@ -225,3 +225,24 @@ func overlap(a, b []string) bool {
 	}
 	return false
 }
+
+// lenientUID finds the UID of a card that cannot be parsed: the value of its first UID line, or
+// "" when it has none.
+func lenientUID(raw []byte) string {
+	for _, l := range unfold(raw, 1) {
+		h, v, ok := cutValue(l.text)
+		if !ok {
+			continue
+		}
+		name := strings.TrimSpace(splitOutsideQuotes(h, ';')[0])
+		if i := strings.IndexByte(name, '.'); i >= 0 {
+			name = name[i+1:]
+		}
+		if strings.EqualFold(name, "UID") {
+			if uid := strings.TrimSpace(unescape(v)); checkUID(uid) == nil {
+				return uid
+			}
+		}
+	}
+	return ""
+}
