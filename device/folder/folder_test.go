@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -316,21 +317,35 @@ func TestInfoAndStorages(t *testing.T) {
 }
 
 func TestUnreadableFolder(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Log("running as root: permissions are not enforced, checking the error mapping only")
-		if err := mapErr(&fs.PathError{Op: "open", Path: "x", Err: syscall.EACCES}); !errors.Is(err, device.ErrPermission) {
-			t.Errorf("mapErr(EACCES) = %v, want ErrPermission", err)
-		}
-		return
-	}
 	dir := t.TempDir()
 	locked := filepath.Join(dir, "locked")
-	if err := os.Mkdir(locked, 0); err != nil {
+	writeFile(t, filepath.Join(locked, "inner.txt"), "x")
+	// Let "nobody" reach dir, then lock the subfolder.
+	for p := dir; p != "/" && p != os.TempDir(); p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(locked, 0o755) })
 	d := openTest(t, dir, Options{NoEvents: true})
-	if _, err := d.List(context.Background(), Storage, "locked"); !errors.Is(err, device.ErrPermission) {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// A thread whose file-system identity is "nobody", so permission bits apply even when
+		// the tests run as root (CI does). The thread ends with the goroutine.
+		runtime.LockOSThread()
+		if os.Geteuid() == 0 {
+			syscall.Setfsuid(65534)
+			syscall.Setfsgid(65534)
+		}
+		_, err = d.List(context.Background(), Storage, "locked")
+	}()
+	<-done
+	if !errors.Is(err, device.ErrPermission) {
 		t.Errorf("List(unreadable) = %v, want ErrPermission", err)
 	}
 }
