@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -251,5 +252,40 @@ func TestProviderDeclaration(t *testing.T) {
 	}
 	if err := inst.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// The watcher reports the folder going away (a drive unmounted) as a shutdown.
+func TestDesktopWatchFolderGone(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "book")
+	writeFiles(t, dir, map[string]string{"a.vcf": cardA})
+	s, _ := NewDesktop(dir, t.Logf)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan repl.Notification, 16)
+	done := make(chan error, 1)
+	go func() { done <- s.Watch(ctx, func(n repl.Notification) { got <- n }) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(3 * watchCheck)
+	for {
+		select {
+		case n := <-got:
+			if n.Kind == repl.Shutdown {
+				if !errors.Is(n.Err, repl.ErrGone) {
+					t.Errorf("shutdown error = %v, want ErrGone", n.Err)
+				}
+				if err := <-done; err != nil {
+					t.Errorf("Watch returned %v after the shutdown", err)
+				}
+				return
+			}
+		case err := <-done:
+			t.Fatalf("Watch returned %v without a shutdown", err)
+		case <-deadline:
+			t.Fatal("no shutdown notification after the folder was removed")
+		}
 	}
 }

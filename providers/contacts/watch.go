@@ -1,0 +1,125 @@
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// watchCheck is how often Watch checks that the folder itself is still there.
+const watchCheck = 2 * time.Second
+
+var _ repl.Notifier = (*Desktop)(nil)
+
+// Watch reports cards created, changed and deleted in the folder as they happen (fsnotify),
+// Overflow when events were lost, and Shutdown when the folder itself went away (deleted, moved,
+// its drive unmounted). It returns nil when ctx is done, and an error at once when watching
+// cannot start (the caller then relies on full passes).
+func (s *Desktop) Watch(ctx context.Context, notify func(repl.Notification)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch contacts folder %s: %w (raise fs.inotify.max_user_instances if it is exhausted)", s.dir, err)
+	}
+	defer w.Close()
+	if err := w.Add(s.dir); err != nil {
+		return fmt.Errorf("watch contacts folder %s: %w", s.dir, fsErr(err))
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(s.dir, &st); err != nil {
+		return fmt.Errorf("watch contacts folder %s: %w", s.dir, fsErr(err))
+	}
+	// Know every file's handle now, so that a deletion can be named.
+	s.mu.Lock()
+	err = s.scan(ctx)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(watchCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			var now syscall.Stat_t
+			if err := syscall.Stat(s.dir, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+				notify(repl.Notification{Kind: repl.Shutdown,
+					Err: fmt.Errorf("contacts folder %s is gone (deleted, moved or its drive unmounted): %w", s.dir, repl.ErrGone)})
+				return nil
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				s.log("watching %s: %v", s.dir, err)
+			}
+			notify(repl.Notification{Kind: repl.Overflow})
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			name := filepath.Base(ev.Name)
+			if filepath.Dir(ev.Name) != s.dir || !isCardFile(name) {
+				continue
+			}
+			for _, n := range s.noteChange(name) {
+				notify(n)
+			}
+		}
+	}
+}
+
+// noteChange reads one file again after an event and says what became of the card it holds: a
+// handle that left the file is deleted, the one it holds now is created or modified.
+func (s *Desktop) noteChange(name string) []repl.Notification {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	oldHandle := ""
+	if f := s.files[name]; f != nil {
+		oldHandle = f.handle
+	}
+	info, err := os.Stat(filepath.Join(s.dir, name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		delete(s.files, name)
+	case err != nil || !info.Mode().IsRegular():
+		delete(s.files, name)
+	default:
+		if err := s.load(name, info); err != nil {
+			return []repl.Notification{{Kind: repl.Overflow}} // cannot tell: a full pass will
+		}
+	}
+	newHandle := ""
+	if f := s.files[name]; f != nil {
+		newHandle = f.handle
+	}
+	var out []repl.Notification
+	if oldHandle != "" && oldHandle != newHandle {
+		if s.byHandle[oldHandle] == name {
+			delete(s.byHandle, oldHandle)
+		}
+		out = append(out, repl.Notification{Kind: repl.ItemDeleted, Handle: oldHandle})
+	}
+	if newHandle != "" {
+		if cur, ok := s.byHandle[newHandle]; !ok || cur == name {
+			s.byHandle[newHandle] = name
+		}
+		kind := repl.ItemModified
+		if oldHandle != newHandle {
+			kind = repl.ItemCreated
+		}
+		out = append(out, repl.Notification{Kind: kind, Handle: newHandle})
+	}
+	return out
+}
