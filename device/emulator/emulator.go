@@ -76,6 +76,10 @@ type Options struct {
 	PollEvents bool
 	// PollInterval is the polling period (default 200 ms).
 	PollInterval time.Duration
+	// Names makes the device report the object called K on the host under the name V, as a
+	// hostile or broken device would ("..", "a/b", names with NUL): tests of the initiator's
+	// name checks.
+	Names map[string]string
 	// Serial overrides the serial number (default: derived from the absolute DIR).
 	Serial string
 	// Logger receives protocol warnings; nil means slog.Default().

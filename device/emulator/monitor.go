@@ -141,8 +141,7 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 			}
 			a := open[dir]
 			delete(open, dir)
-			a.emu.Unplug()
-			a.dev.Close()
+			a.unplug()
 			report(device.Presence{Key: Key(dir), Connected: false, Label: Label(dir)})
 		}
 		for _, dir := range slices.Sorted(maps.Keys(failed)) {
@@ -172,6 +171,16 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 		case <-t.C:
 		}
 	}
+}
+
+// unplug makes the device disappear, lets its user see it go (DeviceGone), and closes it.
+func (a *attached) unplug() {
+	a.emu.Unplug()
+	select {
+	case <-a.dev.Gone():
+	case <-time.After(time.Second):
+	}
+	a.dev.Close()
 }
 
 func (m *Monitor) connect(ctx context.Context, dir string) (*attached, error) {

@@ -632,7 +632,7 @@ func (r *responder) objectInfo(o *object, fi fs.FileInfo) mtp.ObjectInfo {
 		StorageID:        o.st.id,
 		ObjectFormat:     objectFormat(o),
 		ParentObject:     parentHandle(o),
-		Filename:         o.name,
+		Filename:         r.e.reportName(o.name),
 		CaptureDate:      fi.ModTime(),
 		ModificationDate: fi.ModTime(),
 	}
@@ -660,6 +660,27 @@ func (r *responder) getObjectInfo(p []uint32) (answer, error) {
 		return answer{}, err
 	}
 	return ok(), r.sendBytes(b)
+}
+
+// reportName is the name the device reports for an object named name on the host: Names
+// applied, cut to the 254 UTF-16 code units a PTP string holds (a 255-byte file name does not
+// fit), as phones do.
+func (e *Emulator) reportName(name string) string {
+	if v, ok := e.opts.Names[name]; ok {
+		name = v
+	}
+	units := 0
+	for i, c := range name {
+		n := 1
+		if c > 0xFFFF {
+			n = 2
+		}
+		if units+n > 254 {
+			return name[:i]
+		}
+		units += n
+	}
+	return name
 }
 
 // openFile opens the file of handle h for reading.
@@ -691,7 +712,7 @@ func (r *responder) getObject(p []uint32) (answer, error) {
 	short := false
 	err := r.sendData(size, func(w *transferWriter) error {
 		var err error
-		short, err = w.readFrom(f, size)
+		short, err = w.readFrom(fileReader(f, 0, size), size)
 		return err
 	})
 	if err != nil {
@@ -718,13 +739,10 @@ func (r *responder) getPartialObject(p []uint32) (answer, error) {
 		return fail(mtp.RespInvalidParameter), nil
 	}
 	n = min(n, fi.Size()-off)
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return fail(mtp.RespGeneralError), nil
-	}
 	short := false
 	err := r.sendData(n, func(w *transferWriter) error {
 		var err error
-		short, err = w.readFrom(f, n)
+		short, err = w.readFrom(fileReader(f, off, n), n)
 		return err
 	})
 	if err != nil {
@@ -1097,7 +1115,7 @@ func (r *responder) propValue(o *object, fi fs.FileInfo, code mtp.PropCode) (mtp
 			v.Int = uint64(fi.Size())
 		}
 	case mtp.PropObjectFileName, mtp.PropName:
-		v.Str = o.name
+		v.Str = r.e.reportName(o.name)
 	case mtp.PropDateModified:
 		v.Str = mtp.FormatDate(fi.ModTime())
 	case mtp.PropParentObject:

@@ -1077,6 +1077,10 @@ func (d *Device) Rename(ctx context.Context, s device.StorageID, from, to string
 	return nil
 }
 
+// Gone returns a channel that is closed once the device is gone (unplugged, stopped
+// answering) or closed.
+func (d *Device) Gone() <-chan struct{} { return d.conn.goneCh }
+
 // Events reports changes on the device; see device.Device.
 func (d *Device) Events() <-chan device.Event { return d.events }
 

@@ -13,6 +13,10 @@ import (
 // container or dataset they should.
 var ErrMalformed = errors.New("malformed MTP data")
 
+// ErrLongString is wrapped when a string is too long for a PTP string (254 UTF-16 code units).
+// Devices sometimes send 255 units without a terminator; Cradle reads them but never writes one.
+var ErrLongString = errors.New("string too long for MTP")
+
 // maxStringUnits is the most UTF-16 code units a PTP string holds: its length byte counts the
 // terminating NUL and cannot exceed 255.
 const maxStringUnits = 254
@@ -181,7 +185,7 @@ func (e *encoder) str(s string) {
 	units := utf16.Encode([]rune(s))
 	if len(units) > maxStringUnits {
 		if e.err == nil {
-			e.err = fmt.Errorf("string %.40q... is %d UTF-16 units long; MTP allows %d", s, len(units), maxStringUnits)
+			e.err = fmt.Errorf("%w: %.40q... is %d UTF-16 units long; MTP allows %d", ErrLongString, s, len(units), maxStringUnits)
 		}
 		e.u8(0)
 		return

@@ -19,7 +19,12 @@ const maxDepth = 64
 // lock. The loop owns d.events and closes it when it returns.
 func (d *Device) loop(ctx context.Context) {
 	defer close(d.loopDone)
-	defer close(d.events)
+	defer func() {
+		if err := d.conn.gone(); err != nil && !errors.Is(err, errClosed) {
+			d.emitGone()
+		}
+		close(d.events)
+	}()
 	buf := make([]byte, 512)
 	failures := 0
 	for {
@@ -27,9 +32,6 @@ func (d *Device) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.conn.goneCh:
-			if !errors.Is(d.conn.gone(), errClosed) {
-				d.emitGone()
-			}
 			return
 		default:
 		}
@@ -45,7 +47,6 @@ func (d *Device) loop(ctx context.Context) {
 			continue
 		case errors.Is(err, ErrTransportClosed):
 			d.conn.markGone(err)
-			d.emitGone()
 			return
 		default:
 			// A pipe error on the interrupt endpoint: events may have been lost, but the
