@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,39 @@ func startWatch(t *testing.T, s repl.Notifier, notify func(repl.Notification)) *
 		}
 	})
 	return w
+}
+
+// ready waits until the watcher reports changes in dir: it touches a probe file until a
+// notification for it arrives, then removes it and forgets what the probe raised.
+func (w *watching) ready(t *testing.T, dir string) {
+	t.Helper()
+	probe := filepath.Join(dir, "watch-probe")
+	deadline := time.Now().Add(10 * time.Second)
+	for seen := false; !seen; {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not start within 10 s")
+		}
+		if err := os.WriteFile(probe, []byte("probe"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		timeout := time.After(200 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case n := <-w.ch:
+				if n.Handle == "watch-probe" {
+					seen = true
+					break wait
+				}
+			case <-timeout:
+				break wait
+			}
+		}
+	}
+	if err := os.Remove(probe); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(t, repl.ItemDeleted, "watch-probe")
 }
 
 func (w *watching) expect(t *testing.T, kind repl.NotifyKind, handle string) {
@@ -85,7 +119,7 @@ func TestDesktopWatch(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "old/deep/notes.txt"), "v1")
 	s := newDesktop(t, dir, DesktopOptions{Ignore: []string{"*.log"}})
 	w := startWatch(t, s, nil)
-	time.Sleep(100 * time.Millisecond) // let the watches be placed
+	w.ready(t, dir)
 
 	writeFile(t, filepath.Join(dir, "new.txt"), "hello")
 	w.expect(t, repl.ItemCreated, "new.txt")
@@ -150,7 +184,7 @@ func TestDesktopWatchFolderGone(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "a.txt"), "a")
 	s := newDesktop(t, dir, DesktopOptions{})
 	w := startWatch(t, s, nil)
-	time.Sleep(100 * time.Millisecond)
+	w.ready(t, dir)
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -184,12 +218,17 @@ func TestDesktopWatchOverflow(t *testing.T) {
 	dir := t.TempDir()
 	s := newDesktop(t, dir, DesktopOptions{})
 	release := make(chan struct{}) // closed when the watcher may go on
+	var blocking atomic.Bool
 	notes := make(chan repl.Notification, 1<<20)
-	startWatch(t, s, func(n repl.Notification) {
-		<-release // the first notification blocks the watcher until then
+	w := startWatch(t, s, func(n repl.Notification) {
+		if blocking.Load() {
+			<-release // the first notification from now on blocks the watcher until then
+		}
 		notes <- n
 	})
-	time.Sleep(100 * time.Millisecond)
+	w.ch = notes
+	w.ready(t, dir)
+	blocking.Store(true)
 	// Each new file with content raises a create and a modify event: limit files make twice
 	// what the queue holds.
 	for i := range limit {
