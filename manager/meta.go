@@ -1,0 +1,225 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// Device metadata: the device replica's snapshot, kept in .cradle/ at the top of the storage
+// that holds the partnership's device path, named
+//
+//	<provider>-<key>-<generation>-<writer>.snapshot
+//
+// where key is derived from the provider and the device path (storage and folder), so that two
+// computers with the same partnership find the same snapshots, and generation and writer (the
+// handle file that wrote it) make every snapshot's name new: a device without rename (MTP on
+// some devices) never needs to replace an object in place. A new snapshot is written before the
+// old ones are removed, so an unplug in between leaves at least one.
+
+// metaDir is the hidden folder on the device.
+const metaDir = files.MetaDir
+
+const snapshotSuffix = ".snapshot"
+
+// devicePathOption is the option that names a partnership's place on the device (files,
+// photos, contacts and plugins all call it this).
+const devicePathOption = files.OptDevicePath
+
+// metaLocation returns the storage that holds the partnership's snapshots and the prefix of
+// their names.
+func metaLocation(ctx context.Context, dev device.Device, p Partnership) (device.StorageID, string, error) {
+	var (
+		storage device.StorageID
+		dir     string
+	)
+	if spec := p.Options[devicePathOption]; spec != "" {
+		s, d, err := files.ParseDevicePath(ctx, dev, spec)
+		if err != nil {
+			return 0, "", err
+		}
+		storage, dir = s, d
+	} else {
+		st, err := dev.Storages(ctx)
+		if err != nil {
+			return 0, "", err
+		}
+		if len(st) == 0 {
+			return 0, "", fmt.Errorf("the device reports no storage")
+		}
+		storage = st[0].ID
+	}
+	sum := sha256.Sum256([]byte(p.Provider + "\x00" + strconv.FormatUint(uint64(storage), 10) + "\x00" + strings.Trim(dir, "/")))
+	return storage, safeProvider(p.Provider) + "-" + hex.EncodeToString(sum[:6]), nil
+}
+
+// safeProvider keeps a provider's name usable in a device file name.
+func safeProvider(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else if r >= 'A' && r <= 'Z' {
+			b.WriteRune(r - 'A' + 'a')
+		}
+	}
+	if b.Len() == 0 {
+		return "provider"
+	}
+	return b.String()
+}
+
+// snapshotObject is a snapshot found on the device.
+type snapshotObject struct {
+	name string
+	gen  uint64
+}
+
+// listSnapshots lists the partnership's snapshots on the device, newest generation first.
+func listSnapshots(ctx context.Context, dev device.Device, storage device.StorageID, prefix string) ([]snapshotObject, error) {
+	objs, err := dev.List(ctx, storage, metaDir)
+	if errors.Is(err, device.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []snapshotObject
+	for _, o := range objs {
+		if o.Dir || !strings.HasPrefix(o.Name, prefix+"-") || !strings.HasSuffix(o.Name, snapshotSuffix) {
+			continue
+		}
+		rest := strings.TrimSuffix(strings.TrimPrefix(o.Name, prefix+"-"), snapshotSuffix)
+		genStr, _, _ := strings.Cut(rest, "-")
+		gen, err := strconv.ParseUint(genStr, 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, snapshotObject{name: o.Name, gen: gen})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].gen != out[j].gen {
+			return out[i].gen > out[j].gen
+		}
+		return out[i].name > out[j].name
+	})
+	return out, nil
+}
+
+// importMeta reads the newest usable snapshot of the partnership from the device into the
+// handle file's device replica (repl decides whether it is newer than the local copy). A damaged
+// snapshot is skipped for the next older one; none at all leaves the local copy (or, on a first
+// sync, a careful matching of both sides).
+func (m *Manager) importMeta(ctx context.Context, hf *repl.HandleFile, dev device.Device, p Partnership) (bool, error) {
+	storage, prefix, err := metaLocation(ctx, dev, p)
+	if err != nil {
+		return false, err
+	}
+	snaps, err := listSnapshots(ctx, dev, storage, prefix)
+	if err != nil {
+		return false, fmt.Errorf("list %s on the device: %w", metaDir, err)
+	}
+	var bad []error
+	for _, s := range snaps {
+		rc, err := dev.Open(ctx, storage, path.Join(metaDir, s.name), 0)
+		if err != nil {
+			if errors.Is(err, device.ErrNotFound) {
+				continue
+			}
+			return false, fmt.Errorf("read %s/%s on the device: %w", metaDir, s.name, err)
+		}
+		imported, err := hf.ImportReplica(ctx, sideDevice, rc)
+		rc.Close()
+		if err == nil {
+			if len(bad) > 0 {
+				m.log.Warn("manager: skipped damaged device metadata", "partnership", p.ID, "err", errors.Join(bad...))
+			}
+			return imported, nil
+		}
+		if errors.Is(err, repl.ErrBadSnapshot) {
+			bad = append(bad, fmt.Errorf("%s: %w", s.name, err))
+			continue
+		}
+		return false, fmt.Errorf("import %s/%s: %w", metaDir, s.name, err)
+	}
+	if len(bad) > 0 {
+		return false, fmt.Errorf("every snapshot on the device is damaged: %w", errors.Join(bad...))
+	}
+	return false, nil
+}
+
+// exportMeta writes the device replica's snapshot to the device when it changed (or when the
+// snapshot this computer wrote last is no longer there), then removes the older ones.
+func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev device.Device, p Partnership, changed bool) error {
+	storage, prefix, err := metaLocation(ctx, dev, p)
+	if err != nil {
+		return err
+	}
+	snaps, err := listSnapshots(ctx, dev, storage, prefix)
+	if err != nil {
+		return fmt.Errorf("list %s on the device: %w", metaDir, err)
+	}
+	if mark, ok := m.db.exportMark(p.ID); ok && !changed && len(snaps) > 0 && snaps[0].name == mark.Object {
+		return nil // the newest snapshot on the device is the one written last here: still current
+	}
+	var buf bytes.Buffer
+	info, err := hf.ExportReplica(sideDevice, &buf)
+	if errors.Is(err, repl.ErrUnknownReplica) {
+		return nil // nothing synced yet
+	}
+	if err != nil {
+		return err
+	}
+	w := info.Writer.String()
+	if len(w) > 12 {
+		w = w[:12]
+	}
+	name := fmt.Sprintf("%s-%010d-%s%s", prefix, info.Gen, w, snapshotSuffix)
+	target := path.Join(metaDir, name)
+	if _, err := dev.Mkdir(ctx, storage, metaDir); err != nil {
+		return fmt.Errorf("create %s on the device: %w", metaDir, err)
+	}
+	size := int64(buf.Len())
+	_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
+	if errors.Is(err, device.ErrExists) {
+		// Left by an earlier attempt that was not confirmed: replace it.
+		if err := dev.Delete(ctx, storage, target); err != nil {
+			return fmt.Errorf("replace %s on the device: %w", target, err)
+		}
+		_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
+	}
+	if err != nil {
+		return fmt.Errorf("write %s on the device: %w", target, err)
+	}
+	if err := hf.ConfirmExport(sideDevice, info); err != nil {
+		return err
+	}
+	if err := m.db.putExportMark(p.ID, exportMark{Object: name}); err != nil {
+		m.log.Warn("manager: remember the device metadata", "err", err)
+	}
+	var errs []error
+	for _, s := range snaps {
+		if s.name == name {
+			continue
+		}
+		if err := dev.Delete(ctx, storage, path.Join(metaDir, s.name)); err != nil && !errors.Is(err, device.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("remove older snapshots on the device: %w", errors.Join(errs...))
+	}
+	return nil
+}
