@@ -266,6 +266,15 @@ func (s *DeviceFile) download(ctx context.Context) ([]byte, error) {
 // new. Called with s.mu held.
 func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 	old := s.file
+	// Cards whose bytes did not change are not parsed again (a rewrite changes one card).
+	known := map[string]*devSeg{}
+	if old != nil {
+		for _, d := range old.segs {
+			if d.card != nil {
+				known[string(d.raw)] = d
+			}
+		}
+	}
 	f := &deviceContent{data: data, byHandle: map[string]*devSeg{}}
 	taken := map[string]bool{}
 	var noUID, malformed []*devSeg
@@ -278,7 +287,13 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 			}
 			continue
 		}
-		c, err := parseCard(seg.raw, seg.line)
+		var c *card
+		var err error
+		if k, ok := known[string(seg.raw)]; ok {
+			c, d.hash = k.card, k.hash
+		} else if c, err = parseCard(seg.raw, seg.line); err == nil {
+			d.hash = unitsHash(c.units())
+		}
 		if err != nil {
 			d.bad = fmt.Errorf("contacts file %s: %w; the card is kept in the file as it is and not synced", s.where(), err)
 			f.problems = append(f.problems, d.bad)
@@ -289,9 +304,8 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 			f.version = c.version
 		}
 		d.card = c
-		d.hash = unitsHash(c.units())
 		d.modTime = mtime
-		if rev, err := time.Parse("20060102T150405Z", c.fields.Value("REV")); err == nil {
+		if rev, ok := parseREV(c.fields.Value("REV")); ok {
 			d.modTime = rev
 		}
 		if uid := c.uid(); uid != "" {
@@ -373,6 +387,19 @@ func (s *DeviceFile) setContent(data []byte, mtime time.Time) {
 		}
 	}
 	s.file = f
+}
+
+// parseREV reads a REV timestamp in the forms writers use (basic and extended ISO 8601, with
+// or without a zone, or a date alone).
+func parseREV(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{"20060102T150405Z", "2006-01-02T15:04:05Z07:00", "20060102T150405-0700",
+		"2006-01-02T15:04:05", "20060102T150405", "2006-01-02", "20060102"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (d *devSeg) entry() repl.Entry {

@@ -421,3 +421,15 @@ func TestResolveDevicePath(t *testing.T) {
 		}
 	}
 }
+
+func TestParseREV(t *testing.T) {
+	want := time.Date(2024, 3, 14, 15, 9, 26, 0, time.UTC)
+	for _, v := range []string{"20240314T150926Z", "2024-03-14T15:09:26Z", "2024-03-14T16:09:26+01:00", "20240314T160926+0100"} {
+		if got, ok := parseREV(v); !ok || !got.Equal(want) {
+			t.Errorf("parseREV(%q) = %v, %v; want %v", v, got, ok, want)
+		}
+	}
+	if _, ok := parseREV("yesterday"); ok {
+		t.Error(`parseREV("yesterday") succeeded`)
+	}
+}
