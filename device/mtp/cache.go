@@ -159,3 +159,20 @@ func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
 	}
 	parent.listed = now
 }
+
+// move records that n was renamed to name inside dst, keeping what is cached below it (MTP
+// keeps handles across MoveObject). When dst was never listed, n is forgotten.
+func (c *cache) move(n, dst *node, name string) {
+	if n.parent != nil && n.parent.children[n.name] == n {
+		delete(n.parent.children, n.name)
+	}
+	if dst.children == nil {
+		c.forget(n)
+		return
+	}
+	if old := dst.children[name]; old != nil && old != n {
+		c.remove(old)
+	}
+	n.parent, n.name = dst, name
+	dst.children[name] = n
+}

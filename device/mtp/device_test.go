@@ -352,6 +352,7 @@ func testOperations(t *testing.T, opts emulator.Options) {
 		if err := dev.Rename(ctx, sid, "A", "A/inside"); err == nil {
 			t.Errorf("Rename of a folder into itself = nil error, want one")
 		}
+		testRenameOrders(t, f)
 	}
 
 	st := f.emu.Stats()
@@ -360,6 +361,46 @@ func testOperations(t *testing.T, opts emulator.Options) {
 	}
 	if st.LargestOut < 512<<10 || st.LargestIn < 512<<10 {
 		t.Errorf("largest bulk transfers: in %d, out %d; want at least 512 KiB each", st.LargestIn, st.LargestOut)
+	}
+}
+
+// testRenameOrders checks renames that move and rename at once where a name on the way is
+// taken, and that a renamed folder's contents stay reachable.
+func testRenameOrders(t *testing.T, f *fixture) {
+	ctx, dev, sid := f.ctx, f.dev, f.sid
+	for _, p := range []string{"X/p", "X/q", "Y/p", "Z/q"} {
+		if _, err := dev.Create(ctx, sid, "R/"+p, int64(len(p)), time.Time{}, strings.NewReader(p)); err != nil {
+			t.Fatalf("Create(R/%s): %v", p, err)
+		}
+	}
+	// X has q: the move must come before the new name. Then Y has p and X has q: through a
+	// temporary name.
+	for _, mv := range [][2]string{{"R/X/p", "R/Z/p2"}, {"R/Z/q", "R/X/p"}, {"R/X/p", "R/Y/q"}} {
+		if err := dev.Rename(ctx, sid, mv[0], mv[1]); err != nil {
+			t.Errorf("Rename(%s, %s): %v", mv[0], mv[1], err)
+		}
+	}
+	want := map[string]string{"R/X/q": "X/q", "R/Y/p": "Y/p", "R/Y/q": "Z/q", "R/Z/p2": "X/p"}
+	for p, content := range want {
+		if b, err := os.ReadFile(filepath.Join(f.dir, p)); err != nil || string(b) != content {
+			t.Errorf("%s after the renames = %q, %v; want %q", p, b, err, content)
+		}
+	}
+	var got []string
+	dev.Walk(ctx, sid, "R", func(o device.Object) error {
+		if !o.Dir {
+			got = append(got, o.Path)
+		}
+		return nil
+	})
+	if !slices.Equal(got, []string{"R/X/q", "R/Y/p", "R/Y/q", "R/Z/p2"}) {
+		t.Errorf("Walk(R) after the renames = %q", got)
+	}
+	if err := dev.Rename(ctx, sid, "R/Y", "R/Z/Y2"); err != nil {
+		t.Fatalf("Rename(R/Y, R/Z/Y2): %v", err)
+	}
+	if b := readAll(t, f, "R/Z/Y2/q", 0); string(b) != "Z/q" {
+		t.Errorf("R/Z/Y2/q after moving its folder = %q", b)
 	}
 }
 
@@ -673,18 +714,21 @@ func TestStall(t *testing.T) {
 	if got := readAll(t, f, "a.txt", 0); string(got) != "abc" {
 		t.Errorf("reading after the stall = %q, want abc", got)
 	}
+	// A read that stalls fails with the reader's context, and leaves the device usable.
 	f.emu.Stall(mtp.OpGetPartialObject64)
-	r, err := f.dev.Open(f.ctx, f.sid, "a.txt", 0)
+	ctx, cancel = context.WithTimeout(f.ctx, 300*time.Millisecond)
+	defer cancel()
+	r, err := f.dev.Open(ctx, f.sid, "a.txt", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A reader closed while its transfer is stuck does not leave the device stuck.
-	ctx, cancel = context.WithTimeout(f.ctx, 300*time.Millisecond)
-	defer cancel()
-	if _, err := f.dev.Storages(ctx); err != nil {
-		t.Errorf("Storages with a reader open: %v", err)
+	if _, err := io.ReadAll(r); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a stalled read = %v, want DeadlineExceeded", err)
 	}
 	r.Close()
+	if got := readAll(t, f, "a.txt", 1); string(got) != "bc" {
+		t.Errorf("reading after the stalled read = %q, want bc", got)
+	}
 }
 
 func TestSessionRecovery(t *testing.T) {
