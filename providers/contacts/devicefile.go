@@ -36,9 +36,10 @@ const maxFileSize = 256 << 20
 // Reading downloads the file once and keeps it while the device reports the same size and
 // modification time. Writing rewrites the whole file: it uploads the new content beside the old
 // one and swaps the two by renaming; on a device that cannot rename it deletes the old file and
-// creates the new one. Before touching the device it saves the previous content and a journal in
-// the state folder, so that an unplug at any moment loses nothing: the next session puts the
-// previous file back if the device was left without one. Cards that did not change are written
+// creates the new one. A journal in the state folder records the rewrite, and before a device
+// that cannot rename is left without the file the previous content is saved there too, so that an
+// unplug at any moment loses nothing: the next session puts the previous file back (from the old
+// copy on the device, or from the state folder) if the device was left without one. Cards that did not change are written
 // back byte for byte, cards that cannot be parsed are kept verbatim, and changed or new cards are
 // written in the version the file already uses (3.0 for a new file).
 //
@@ -710,17 +711,23 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 	jpath, prevPath := s.journalPaths()
 	if s.stateDir != "" {
 		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
-			return fmt.Errorf("save the previous contacts file before writing: %w", fsErr(err))
-		}
-		if s.exists {
-			if err := writeFileAtomic(prevPath, s.file.data, 0o600); err != nil {
-				return fmt.Errorf("save the previous contacts file before writing: %w", fsErr(err))
-			}
+			return fmt.Errorf("save the write journal: %w", fsErr(err))
 		}
 		jb, _ := json.Marshal(j)
 		if err := writeFileAtomic(jpath, jb, 0o600); err != nil {
 			return fmt.Errorf("save the write journal: %w", fsErr(err))
 		}
+	}
+	// savePrevious keeps the previous content on this computer before the device is left
+	// without the file (delete, then create). A swap by renames keeps it on the device instead.
+	savePrevious := func() error {
+		if s.stateDir == "" || !s.exists {
+			return nil
+		}
+		if err := writeFileAtomic(prevPath, s.file.data, 0o600); err != nil {
+			return fmt.Errorf("save the previous contacts file before replacing it: %w", fsErr(err))
+		}
+		return nil
 	}
 	newPath, oldPath := s.sideNames()
 	mtime := time.Now()
@@ -757,6 +764,9 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 		}
 	}
 	if !swapped {
+		if err := savePrevious(); err != nil {
+			return err
+		}
 		if s.exists {
 			if err := s.dev.Delete(ctx, s.storage, s.path); err != nil && !errors.Is(err, device.ErrNotFound) {
 				return fmt.Errorf("replace contacts file %s: %w", s.where(), devErr(err))
