@@ -209,13 +209,18 @@ func (s *Desktop) load(name string, info fs.FileInfo) error {
 	}
 	path := filepath.Join(s.dir, name)
 	data, err := readLimited(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		delete(s.files, name)
 		return nil
+	case err != nil && !errors.Is(err, errTooLarge):
+		// Not knowing what the file holds, the store cannot say which card it is: the whole
+		// enumeration fails rather than let the engine take that card as deleted.
+		return fmt.Errorf("cannot read contact file %s (fix its permissions or move it out of the folder): %w", path, fsErr(err))
 	}
 	f := &deskFile{name: name, size: info.Size(), mtime: info.ModTime()}
 	if err != nil {
-		f.err = fmt.Errorf("%s: %w", path, fsErr(err))
+		f.err = fmt.Errorf("%s: %w", path, err)
 	} else {
 		f.card, f.err = parseSingle(data)
 		if f.err != nil {
@@ -252,10 +257,12 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > maxCardSize {
-		return nil, fmt.Errorf("larger than %d MiB, too large for a contact", maxCardSize>>20)
+		return nil, errTooLarge
 	}
 	return data, nil
 }
+
+var errTooLarge = fmt.Errorf("larger than %d MiB, too large for a contact; the file is left as it is and not synced", maxCardSize>>20)
 
 // parseSingle reads data that must hold exactly one card.
 func parseSingle(data []byte) (*card, error) {
