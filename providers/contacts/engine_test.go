@@ -349,3 +349,47 @@ func TestEngineHoldsUnreadableCards(t *testing.T) {
 		t.Errorf("desktop TEL after the phone fixed the card = %q, want 030-123457", got)
 	}
 }
+
+// Properties Cradle does not know, and grouped properties, survive the trip to the other side
+// and back.
+func TestEngineKeepsUnknownProperties(t *testing.T) {
+	android, err := os.ReadFile("testdata/android21.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartnership(t, android)
+	p.sync()
+	if got := value(p.desktopCard("王小明"), "X-ANDROID-CUSTOM"); got != "vnd.android.cursor.item/nickname;Xiao Ming;1;;;;;;;;;;;;;" {
+		t.Fatalf("desktop X-ANDROID-CUSTOM = %q", got)
+	}
+	// In khard: a new title, and an Apple-style labelled address in a group.
+	editFile(t, p.vdirFile("王小明"), "TITLE:工程师", "TITLE:高级工程师\r\nitem1.EMAIL;TYPE=INTERNET:xm@example.cn\r\nitem1.X-ABLabel:_$!<Other>!$_\r\nX-SOCIALPROFILE;TYPE=weibo:weibo.com/xm")
+	p.reconnect()
+	p.sync()
+	c := p.deviceCard("王小明")
+	if c.version != "2.1" {
+		t.Errorf("device card version %q, want 2.1", c.version)
+	}
+	for key, want := range map[string]string{
+		"TITLE":            "高级工程师",
+		"X-ANDROID-CUSTOM": "vnd.android.cursor.item/nickname;Xiao Ming;1;;;;;;;;;;;;;",
+		"X-ABLABEL":        "_$!<Other>!$_",
+		"X-SOCIALPROFILE":  "weibo.com/xm",
+		"EMAIL":            "xm@example.cn",
+	} {
+		if got := value(c, key); got != want {
+			t.Errorf("device %s = %q, want %q", key, got, want)
+		}
+	}
+	if g := c.fields.Get("EMAIL").Group; g != "item1" || c.fields.Get("X-ABLABEL").Group != "item1" {
+		t.Errorf("groups after the round trip: EMAIL %q, X-ABLabel %q; want item1", g, c.fields.Get("X-ABLABEL").Group)
+	}
+	// Back on the desktop, nothing changed that the user did not change.
+	p.reconnect()
+	rep := p.sync()
+	for side, n := range rep.Applied {
+		if n.Total() != 0 {
+			t.Errorf("a sync after the round trip changed %s: %+v", side, n)
+		}
+	}
+}
