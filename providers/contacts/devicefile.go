@@ -705,27 +705,25 @@ func (s *DeviceFile) sideNames() (newPath, oldPath string) {
 
 // upload replaces the device file with data. Called with s.mu held.
 func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
-	sum := sha256.Sum256(data)
-	j := journal{Storage: s.storage, Path: s.path, HadPrevious: s.exists, NewSize: int64(len(data)),
-		NewSHA256: hex.EncodeToString(sum[:]), Started: time.Now().UTC()}
 	jpath, prevPath := s.journalPaths()
-	if s.stateDir != "" {
-		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
-			return fmt.Errorf("save the write journal: %w", fsErr(err))
-		}
-		jb, _ := json.Marshal(j)
-		if err := writeFileAtomic(jpath, jb, 0o600); err != nil {
-			return fmt.Errorf("save the write journal: %w", fsErr(err))
-		}
-	}
-	// savePrevious keeps the previous content on this computer before the device is left
-	// without the file (delete, then create). A swap by renames keeps it on the device instead.
+	// Before a device that cannot rename is left without the file (delete, then create), the
+	// previous content goes to the state folder with a journal saying so. A swap by renames needs
+	// neither: the old file stays whole on the device, beside the new one, until the swap is done.
 	savePrevious := func() error {
 		if s.stateDir == "" || !s.exists {
 			return nil
 		}
+		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
+			return fmt.Errorf("save the previous contacts file before replacing it: %w", fsErr(err))
+		}
 		if err := writeFileAtomic(prevPath, s.file.data, 0o600); err != nil {
 			return fmt.Errorf("save the previous contacts file before replacing it: %w", fsErr(err))
+		}
+		sum := sha256.Sum256(data)
+		jb, _ := json.Marshal(journal{Storage: s.storage, Path: s.path, HadPrevious: true, NewSize: int64(len(data)),
+			NewSHA256: hex.EncodeToString(sum[:]), Started: time.Now().UTC()})
+		if err := writeFileAtomic(jpath, jb, 0o600); err != nil {
+			return fmt.Errorf("save the write journal: %w", fsErr(err))
 		}
 		return nil
 	}
@@ -781,7 +779,7 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 		return fmt.Errorf("check contacts file %s after writing: %w", s.where(), devErr(err))
 	}
 	if obj.Size != int64(len(data)) {
-		return fmt.Errorf("contacts file %s has %d bytes after writing %d; the previous content is kept in %s", s.where(), obj.Size, len(data), prevPath)
+		return fmt.Errorf("contacts file %s has %d bytes after writing %d: the device did not store it whole; sync again", s.where(), obj.Size, len(data))
 	}
 	if s.stateDir != "" {
 		if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -801,37 +799,43 @@ func (s *DeviceFile) removeIfPresent(ctx context.Context, p string) error {
 	return nil
 }
 
-// recover finishes what an interrupted rewrite left: when the device has no contacts file but
-// had one before, it puts the previous content back (from the old copy on the device, or from
-// the state folder), and it removes the side files. Called with s.mu held.
+// recover finishes what an interrupted rewrite left, once per session: when the device has no
+// contacts file but the old one is still beside it (a swap cut between its renames) it is put
+// back; when a delete-and-create was cut, the previous content saved in the state folder is put
+// back. Side files left over are removed. Called with s.mu held.
 func (s *DeviceFile) recover(ctx context.Context) error {
-	if s.stateDir == "" {
-		return nil
-	}
 	jpath, prevPath := s.journalPaths()
-	jb, err := os.ReadFile(jpath)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read the contacts write journal: %w", fsErr(err))
-	}
-	var j journal
-	if err := json.Unmarshal(jb, &j); err != nil || j.Path != s.path || j.Storage != s.storage {
-		s.log("contacts: ignoring a write journal that does not match %s (%v)", s.where(), err)
-		_ = os.Remove(jpath)
-		return nil
+	var j *journal
+	if s.stateDir != "" {
+		jb, err := os.ReadFile(jpath)
+		switch {
+		case err == nil:
+			j = &journal{}
+			if err := json.Unmarshal(jb, j); err != nil || j.Path != s.path || j.Storage != s.storage {
+				s.log("ignoring a contacts write journal that does not match %s (%v)", s.where(), err)
+				j = nil
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("read the contacts write journal: %w", fsErr(err))
+		}
 	}
 	newPath, oldPath := s.sideNames()
-	_, err = s.dev.Stat(ctx, s.storage, s.path)
+	_, err := s.dev.Stat(ctx, s.storage, s.path)
 	switch {
 	case err == nil:
-		// The file is there: the old one or the new one, both complete. The next read tells.
-	case errors.Is(err, device.ErrNotFound) && j.HadPrevious:
+		// The file is there, whole: the old one or the new one. The next read tells.
+	case !errors.Is(err, device.ErrNotFound):
+		return fmt.Errorf("contacts file %s: %w", s.where(), devErr(err))
+	default:
 		if _, err := s.dev.Stat(ctx, s.storage, oldPath); err == nil {
-			if err := s.dev.Rename(ctx, s.storage, oldPath, s.path); err == nil {
-				break
+			if err := s.dev.Rename(ctx, s.storage, oldPath, s.path); err != nil {
+				return fmt.Errorf("contacts file %s is missing after an interrupted write; putting back %s failed: %w", s.where(), oldPath, devErr(err))
 			}
+			s.log("contacts file %s was put back after an interrupted write", s.where())
+			break
+		}
+		if j == nil || !j.HadPrevious {
+			break
 		}
 		prev, err := os.ReadFile(prevPath)
 		if err != nil {
@@ -841,18 +845,17 @@ func (s *DeviceFile) recover(ctx context.Context) error {
 			return fmt.Errorf("restore contacts file %s after an interrupted write (the saved copy is %s): %w", s.where(), prevPath, devErr(err))
 		}
 		s.log("contacts file %s was restored after an interrupted write", s.where())
-	case errors.Is(err, device.ErrNotFound):
-	default:
-		return fmt.Errorf("contacts file %s: %w", s.where(), devErr(err))
 	}
 	for _, p := range []string{newPath, oldPath} {
 		if err := s.removeIfPresent(ctx, p); err != nil {
 			return err
 		}
 	}
-	if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("clear the write journal: %w", fsErr(err))
+	if s.stateDir != "" {
+		if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clear the write journal: %w", fsErr(err))
+		}
+		_ = os.Remove(prevPath)
 	}
-	_ = os.Remove(prevPath)
 	return nil
 }

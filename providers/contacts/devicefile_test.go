@@ -433,3 +433,29 @@ func TestParseREV(t *testing.T) {
 		t.Error(`parseREV("yesterday") succeeded`)
 	}
 }
+
+// A swap cut between its two renames leaves the old file beside the missing one (and maybe a
+// partial new one): the next session puts the old file back and clears the rest.
+func TestDeviceSwapCutBetweenRenames(t *testing.T) {
+	data, _ := os.ReadFile("testdata/android21.vcf")
+	root, dev := folderPhone(t, nil)
+	dir := filepath.Join(root, "Contacts")
+	writeFiles(t, dir, map[string]string{
+		"contacts.vcf.cradle-old": string(data),
+		"contacts.vcf.cradle-new": string(data[:100]),
+	})
+	s, err := NewDeviceFile(dev, DefaultDevicePath, t.TempDir(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := handles(t, s); len(got) != 4 {
+		t.Errorf("handles after recovery = %v, want the 4 cards of the old file", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "contacts.vcf")); !bytes.Equal(got, data) {
+		t.Errorf("contacts.vcf after recovery is not the old file")
+	}
+	des, _ := os.ReadDir(dir)
+	if len(des) != 1 {
+		t.Errorf("Contacts/ holds %d entries after recovery, want only contacts.vcf", len(des))
+	}
+}
