@@ -3,6 +3,7 @@ package contacts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -391,5 +392,37 @@ func TestEngineKeepsUnknownProperties(t *testing.T) {
 		if n.Total() != 0 {
 			t.Errorf("a sync after the round trip changed %s: %+v", side, n)
 		}
+	}
+}
+
+// A first sync between an address book and a phone that already hold the same cards, none with a
+// UID (both exported from the same phone once), matches them by their derived keys: no
+// duplicates, no conflicts.
+func TestEngineFirstSyncMatchesCardsWithoutUID(t *testing.T) {
+	android, err := os.ReadFile("testdata/android21.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPartnership(t, android)
+	for i, c := range parseFile(t, "testdata/android21.vcf") {
+		if err := os.WriteFile(filepath.Join(p.vdir, fmt.Sprintf("card-%d.vcf", i)), c.encode(v30), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.reconnect()
+	rep := p.sync()
+	if len(rep.Conflicts) != 0 {
+		t.Errorf("first sync of equal cards gave conflicts: %+v", rep.Conflicts)
+	}
+	for side, n := range rep.Applied {
+		if n.Created != 0 || n.Deleted != 0 {
+			t.Errorf("first sync of equal cards created or deleted on %s: %+v", side, n)
+		}
+	}
+	if des, _ := os.ReadDir(p.vdir); len(des) != 4 {
+		t.Errorf("address book holds %d files, want the 4 it had", len(des))
+	}
+	if dev, _ := os.ReadFile(p.deviceVF); bytes.Count(dev, []byte("BEGIN:VCARD")) != 4 {
+		t.Errorf("device file holds %d cards, want 4", bytes.Count(dev, []byte("BEGIN:VCARD")))
 	}
 }
