@@ -19,61 +19,46 @@ import (
 	"fyne.io/fyne/v2/app"
 
 	"github.com/cradle-sync/cradle/assets"
+	"github.com/cradle-sync/cradle/manager/locale"
 	"github.com/cradle-sync/cradle/ui"
 )
 
 // appID matches FyneApp.toml.
 const appID = "io.github.cradle_sync.cradle"
 
-// globals are the flags that come before a subcommand.
-type globals struct {
-	config  string
-	emulate []string
-	demo    bool
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
 // command is one subcommand of the contract in DESIGN.md.
 type command struct {
 	summary string
-	run     func(ctx context.Context, g globals, args []string) error
+	run     func(c *cli, args []string) error
 }
 
-var commands = map[string]command{
-	"devices":   {"list connected devices", notYet("devices")},
-	"partner":   {"add, list or remove partnerships", notYet("partner")},
-	"sync":      {"sync partnerships now", notYet("sync")},
-	"conflicts": {"list pending conflicts", notYet("conflicts")},
-	"resolve":   {"resolve a conflict", notYet("resolve")},
-	"status":    {"show partnerships, last sync and errors", notYet("status")},
-	"watch":     {"run the service manager without a window", notYet("watch")},
-}
+var commands map[string]command
 
-// errUsage marks errors that are the user's command line, not the program.
-var errUsage = errors.New("usage")
-
-func notYet(name string) func(context.Context, globals, []string) error {
-	return func(context.Context, globals, []string) error {
-		return fmt.Errorf("cradle %s is not available in this build yet", name)
+func init() {
+	commands = map[string]command{
+		"devices":   {"list connected devices", cmdDevices},
+		"partner":   {"add, list or remove partnerships", cmdPartner},
+		"sync":      {"sync partnerships now", cmdSync},
+		"conflicts": {"list pending conflicts", cmdConflicts},
+		"resolve":   {"resolve a conflict", cmdResolve},
+		"status":    {"show partnerships, last sync and errors", cmdStatus},
+		"watch":     {"run the service manager without a window", cmdWatch},
 	}
 }
 
+// commandOrder is the order of the usage text.
+var commandOrder = []string{"devices", "partner", "sync", "conflicts", "resolve", "status", "watch"}
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	locale.Restore()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
-	var g globals
+func run(args []string, stdout, stderr io.Writer) int {
+	g := &globals{}
 	fs := flag.NewFlagSet("cradle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&g.config, "config", "", "directory for state and settings (default: the user's config dir)")
-	fs.Var((*stringList)(&g.emulate), "emulate", "attach an emulated MTP device backed by `DIR` (repeatable)")
-	fs.BoolVar(&g.demo, "demo", false, "open the window with an emulated device and sample content")
+	g.register(fs)
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,15 +72,19 @@ func run(args []string, stderr io.Writer) int {
 
 	rest := fs.Args()
 	if len(rest) == 0 {
-		return openWindow(g)
+		return openWindow(ctx, g, stderr)
 	}
 	cmd, ok := commands[rest[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "cradle: unknown command %q; run 'cradle -h' for the list\n", rest[0])
 		return 2
 	}
-	if err := cmd.run(ctx, g, rest[1:]); err != nil {
-		fmt.Fprintf(stderr, "cradle %s: %v\n", rest[0], err)
+	c := &cli{ctx: ctx, g: g, name: rest[0], stdout: stdout, stderr: stderr}
+	if err := cmd.run(c, rest[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "cradle %s: %s\n", rest[0], oneLine(err))
 		if errors.Is(err, errUsage) {
 			return 2
 		}
@@ -104,18 +93,32 @@ func run(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// oneLine keeps an error message on one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage: cradle [--config DIR] [--emulate DIR]... [--demo] [command] [args]")
 	fmt.Fprintln(w, "\nWithout a command, cradle opens its window. Commands:")
-	for _, name := range []string{"devices", "partner", "sync", "conflicts", "resolve", "status", "watch"} {
+	for _, name := range commandOrder {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprintln(w, "\nFlags:")
+	fmt.Fprintln(w, "\nRun 'cradle COMMAND -h' for a command's flags. Global flags:")
 	fs.PrintDefaults()
 }
 
-// openWindow runs the Fyne application until the window is closed.
-func openWindow(g globals) int {
+// openWindow runs the Fyne application until the window is closed, with the service manager
+// running behind it.
+func openWindow(ctx context.Context, g *globals, stderr io.Writer) int {
+	c := &cli{ctx: ctx, g: g, name: "window", stderr: stderr, stdout: io.Discard}
+	m, cleanup, err := c.startWindowManager()
+	if err != nil {
+		fmt.Fprintf(stderr, "cradle: %s\n", oneLine(err))
+		return 1
+	}
+	defer cleanup()
+	_ = m // the window reads the manager once ui.NewWindow takes it
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
 	w := ui.NewWindow(a)

@@ -12,7 +12,8 @@ type EventType uint32
 
 // Event types. Event.Data holds, per type:
 //
-//	DeviceConnected, DeviceDisconnected, DeviceNew, DeviceProblem   DeviceInfo
+//	DeviceConnected, DeviceDisconnected, DeviceNew, DeviceProblem,
+//	DeviceChanged                                                    DeviceInfo
 //	SessionStarted, SessionFinished                                  Session
 //	SessionProgress                                                  Progress
 //	ConflictAdded, ConflictResolved                                  Conflict
@@ -40,6 +41,9 @@ const (
 	// StatusChanged is a partnership's Status that changed (state, counts, error).
 	StatusChanged
 	Error
+	// DeviceChanged is a connected device whose information changed (free space after a
+	// session, syncing or not).
+	DeviceChanged
 
 	// EventAll matches every type.
 	EventAll EventType = 1<<iota - 1
@@ -49,7 +53,7 @@ var eventNames = []string{
 	"device-connected", "device-disconnected", "device-new", "device-problem",
 	"session-started", "session-progress", "session-finished",
 	"conflict-added", "conflict-resolved", "provider-stopped",
-	"partnership-changed", "settings-changed", "status-changed", "error",
+	"partnership-changed", "settings-changed", "status-changed", "error", "device-changed",
 }
 
 // String names the type ("session-finished"), or the set of types of a mask joined by "|".

@@ -43,6 +43,9 @@ type Manager struct {
 	seenKeys map[string]bool          // presence keys reported at least once
 	wake     chan struct{}            // closed and replaced at every presence report
 	closed   bool
+
+	// pluginErrs are the plugins that could not be loaded (set by New, then read-only).
+	pluginErrs []string
 }
 
 // New opens the config folder cfg.Dir (creating it when missing), reads the settings and
@@ -179,6 +182,10 @@ func (m *Manager) Close() error {
 	m.bus.close()
 	return errors.Join(errs...)
 }
+
+// PluginErrors says which provider plugins in Dir/plugins could not be loaded, and why (they are
+// skipped; the others work).
+func (m *Manager) PluginErrors() []string { return slices.Clone(m.pluginErrs) }
 
 // Dir returns the config folder (absolute).
 func (m *Manager) Dir() string { return m.dir }

@@ -1,10 +1,29 @@
 package manager
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// loadPlugins discovers provider plugins in Dir/plugins and registers them.
-func (m *Manager) loadPlugins(ctx context.Context) {}
+	"github.com/cradle-sync/cradle/providers/plugin"
+)
+
+// loadPlugins discovers the provider plugins in Dir/plugins and registers their providers. A
+// plugin that cannot be loaded is reported (an Error event and the log) and skipped.
+func (m *Manager) loadPlugins(ctx context.Context) {
+	host := plugin.NewHost(plugin.Config{Logger: m.log})
+	names, errs := host.Discover(ctx, m.dir)
+	if len(names) > 0 {
+		m.log.Info("manager: provider plugins loaded", "providers", names)
+	}
+	for _, err := range errs {
+		m.pluginErrs = append(m.pluginErrs, fmt.Sprintf("A provider plugin could not be loaded: %v", err))
+	}
+}
 
 // isProviderStop tells whether err is a provider plugin that stopped (the next session restarts
 // it), as opposed to a device that went away.
-func isProviderStop(err error) bool { return false }
+func isProviderStop(err error) bool {
+	var se *plugin.StoppedError
+	return err != nil && errors.As(err, &se)
+}

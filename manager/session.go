@@ -530,6 +530,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	sess := Session{Partnership: p.ID, Name: p.Name, Device: p.Device, Trigger: trigger, Start: start.UTC()}
 	m.bus.publish(SessionStarted, p.Device, p.ID, sess)
 	m.publishStatusLocked(p.ID)
+	m.bus.publish(DeviceChanged, p.Device, "", m.deviceInfoLocked(ds))
 	m.mu.Unlock()
 
 	res := m.session(sctx, ds, p, ps, j.opts)
@@ -631,7 +632,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	}
 	m.publishStatusLocked(p.ID)
 	if m.devices[p.Device] == ds {
-		m.bus.publish(DeviceConnected, p.Device, "", m.deviceInfoLocked(ds))
+		m.bus.publish(DeviceChanged, p.Device, "", m.deviceInfoLocked(ds))
 	}
 	m.mu.Unlock()
 	return sess, nil

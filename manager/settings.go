@@ -328,11 +328,24 @@ func (c *config) encode() []byte {
 			}
 			slices.Sort(keys)
 			for _, k := range keys {
-				fmt.Fprintf(&b, "%s = %s\n", quoteTOML(k), quoteTOML(p.Options[k]))
+				fmt.Fprintf(&b, "%s = %s\n", tomlKey(k), quoteTOML(p.Options[k]))
 			}
 		}
 	}
 	return b.Bytes()
+}
+
+// tomlKey writes a key bare when TOML allows it, quoted otherwise.
+func tomlKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return quoteTOML(k)
+		}
+	}
+	return k
 }
 
 // quoteTOML quotes s as a TOML basic string (s must be valid UTF-8).
