@@ -445,6 +445,36 @@ func (e *Emulator) Renumber() {
 	e.mu.Unlock()
 }
 
+// EjectSDCard takes the SD card (Options.SDCard) out: its storage and objects disappear and the
+// device sends StoreRemoved.
+func (e *Emulator) EjectSDCard() { e.setCard(true) }
+
+// InsertSDCard puts the SD card back: the device sends StoreAdded.
+func (e *Emulator) InsertSDCard() { e.setCard(false) }
+
+func (e *Emulator) setCard(ejected bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.storages) < 2 || e.storages[1].ejected == ejected {
+		return
+	}
+	st := e.storages[1]
+	st.ejected = ejected
+	if ejected {
+		for _, c := range st.root.children {
+			e.tab.remove(c)
+		}
+		if st.root.watched {
+			st.root.watched = false
+			e.watch.remove(st.root)
+		}
+		st.root.children = nil
+		e.event(mtp.EventStoreRemoved, st.id)
+	} else {
+		e.event(mtp.EventStoreAdded, st.id)
+	}
+}
+
 // takeFault checks the stall and busy faults for a command.
 func (e *Emulator) takeFault(op mtp.OpCode) (stall, busy bool) {
 	e.faultMu.Lock()

@@ -18,11 +18,12 @@ const partPrefix = ".cradle-emu-part-"
 
 // storage is one folder served as an MTP storage.
 type storage struct {
-	id   uint32
-	dir  string
-	desc string
-	typ  uint16
-	root *object
+	id      uint32
+	dir     string
+	desc    string
+	typ     uint16
+	root    *object
+	ejected bool // an SD card taken out
 }
 
 // object is a file or folder the device has given a handle in this session.
@@ -118,13 +119,25 @@ func (t *table) renumber() {
 	t.pending = nil
 }
 
+// storage returns the storage with id, nil when there is none or it was ejected.
 func (t *table) storage(id uint32) *storage {
 	for _, st := range t.e.storages {
-		if st.id == id {
+		if st.id == id && !st.ejected {
 			return st
 		}
 	}
 	return nil
+}
+
+// present returns the storages that are not ejected.
+func (t *table) present() []*storage {
+	var out []*storage
+	for _, st := range t.e.storages {
+		if !st.ejected {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // path is the object's file on the host.

@@ -499,15 +499,19 @@ func (r *responder) closeSession(p []uint32) (answer, error) {
 }
 
 func (r *responder) getStorageIDs(p []uint32) (answer, error) {
-	ids := make([]uint32, len(r.e.storages))
-	for i, st := range r.e.storages {
-		ids[i] = st.id
+	r.e.mu.Lock()
+	var ids []uint32
+	for _, st := range r.e.tab.present() {
+		ids = append(ids, st.id)
 	}
+	r.e.mu.Unlock()
 	return ok(), r.sendBytes(mtp.MarshalHandles(ids))
 }
 
 func (r *responder) getStorageInfo(p []uint32) (answer, error) {
+	r.e.mu.Lock()
 	st := r.e.tab.storage(param(p, 0))
+	r.e.mu.Unlock()
 	if st == nil {
 		return fail(mtp.RespInvalidStorageID), nil
 	}
@@ -541,7 +545,7 @@ func (r *responder) selectObjects(sid, format, parent uint32) ([]*object, answer
 	t := &r.e.tab
 	var sts []*storage
 	if sid == 0xFFFFFFFF {
-		sts = r.e.storages
+		sts = t.present()
 	} else if st := t.storage(sid); st != nil {
 		sts = []*storage{st}
 	} else {
@@ -1098,8 +1102,8 @@ func (r *responder) getObjectPropDesc(p []uint32) (answer, error) {
 	return ok(), r.sendBytes(b)
 }
 
-// propValue returns o's value of property code.
-func (r *responder) propValue(o *object, fi fs.FileInfo, code mtp.PropCode) (mtp.Value, bool) {
+// propValue returns o's value of property code, from its recorded size and time.
+func (r *responder) propValue(o *object, code mtp.PropCode) (mtp.Value, bool) {
 	typ, _, known := propType(code)
 	if !known {
 		return mtp.Value{}, false
@@ -1111,13 +1115,11 @@ func (r *responder) propValue(o *object, fi fs.FileInfo, code mtp.PropCode) (mtp
 	case mtp.PropObjectFormat:
 		v.Int = uint64(objectFormat(o))
 	case mtp.PropObjectSize:
-		if !o.dir {
-			v.Int = uint64(fi.Size())
-		}
+		v.Int = uint64(o.size)
 	case mtp.PropObjectFileName, mtp.PropName:
 		v.Str = r.e.reportName(o.name)
 	case mtp.PropDateModified:
-		v.Str = mtp.FormatDate(fi.ModTime())
+		v.Str = mtp.FormatDate(o.mtime)
 	case mtp.PropParentObject:
 		v.Int = uint64(parentHandle(o))
 	case mtp.PropPersistentUniqueObjectID:
@@ -1133,7 +1135,8 @@ func (r *responder) getObjectPropValue(p []uint32) (answer, error) {
 	var v mtp.Value
 	known := false
 	if o != nil {
-		v, known = r.propValue(o, fi, mtp.PropCode(param(p, 1)))
+		o.record(fi)
+		v, known = r.propValue(o, mtp.PropCode(param(p, 1)))
 	}
 	r.e.mu.Unlock()
 	switch {
@@ -1243,7 +1246,8 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 	case depth == 0 && h == 0xFFFFFFFF:
 		objs, a = r.selectObjects(0xFFFFFFFF, format, 0)
 	case depth == 0:
-		if o, _ := t.lookup(h); o != nil {
+		if o, fi := t.lookup(h); o != nil {
+			o.record(fi)
 			objs, a = []*object{o}, ok()
 		} else {
 			a = fail(mtp.RespInvalidObjectHandle)
@@ -1259,15 +1263,11 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 	default:
 		a = fail(mtp.RespSpecificationByDepthUnsupported)
 	}
+	// Enumerating (or looking up) the objects just brought their sizes and times up to date.
 	var list mtp.PropList
 	for _, o := range objs {
-		fi, err := os.Lstat(t.path(o))
-		if err != nil {
-			continue
-		}
-		o.record(fi)
 		for _, c := range codes {
-			if v, ok := r.propValue(o, fi, c); ok {
+			if v, ok := r.propValue(o, c); ok {
 				list = append(list, mtp.PropListEntry{Handle: o.handle, Code: c, Value: v})
 			}
 		}

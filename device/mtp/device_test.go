@@ -427,6 +427,34 @@ func TestSecondStorage(t *testing.T) {
 	}
 }
 
+func TestStorageEvents(t *testing.T) {
+	sd := t.TempDir()
+	write(t, filepath.Join(sd, "card.txt"), []byte("x"), time.Time{})
+	f := newFixture(t, emulator.Options{SDCard: sd}, nil)
+	card := device.StorageID(0x00020001)
+	if _, err := f.dev.List(f.ctx, card, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.EjectSDCard()
+	if ev := waitEvent(t, f.dev.Events(), func(device.Event) bool { return true }); ev.Kind != device.StorageRemoved || ev.Storage != card {
+		t.Errorf("event after ejecting the card = %+v, want StorageRemoved", ev)
+	}
+	if storages, err := f.dev.Storages(f.ctx); err != nil || len(storages) != 1 {
+		t.Errorf("Storages without the card = %+v, %v", storages, err)
+	}
+	if _, err := f.dev.Stat(f.ctx, card, "card.txt"); !errors.Is(err, device.ErrNotFound) {
+		t.Errorf("Stat on the ejected card = %v, want ErrNotFound", err)
+	}
+	f.emu.InsertSDCard()
+	if ev := waitEvent(t, f.dev.Events(), func(device.Event) bool { return true }); ev.Kind != device.StorageAdded || ev.Storage != card {
+		t.Errorf("event after inserting the card = %+v, want StorageAdded", ev)
+	}
+	f.sid = card
+	if got := readAll(t, f, "card.txt", 0); string(got) != "x" {
+		t.Errorf("card.txt after reinserting = %q", got)
+	}
+}
+
 func TestDiskFull(t *testing.T) {
 	f := newFixture(t, emulator.Options{FreeSpaceZero: true}, nil)
 	storages, err := f.dev.Storages(f.ctx)
