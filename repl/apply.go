@@ -90,7 +90,7 @@ func (a *applier) settle(ctx context.Context, c, l *record) error {
 
 // tombFrom is the destination's tombstone for the source's tombstone c.
 func tombFrom(c, l *record) *record {
-	t := &record{GID: c.GID, Ver: c.Ver, CVer: c.CVer, V: c.V, Tomb: true, Merged: c.Merged,
+	t := &record{GID: c.GID, Ver: c.Ver, CVer: c.CVer, NVer: c.NVer, V: c.V, Tomb: true, Merged: c.Merged,
 		Handle: c.Name, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: c.When}
 	if l != nil {
 		t.Handle, t.Stamp, t.Key = l.Handle, l.Stamp, l.Key
@@ -138,7 +138,7 @@ func (a *applier) delete(ctx context.Context, c, l *record) error {
 // and records it with version ver and made-with knowledge v.
 func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Version) error {
 	rec := *l
-	rec.Ver, rec.V, rec.CVer, rec.Name, rec.When, rec.Missing = ver, v, c.CVer, c.Name, c.When, false
+	rec.Ver, rec.V, rec.CVer, rec.NVer, rec.Name, rec.When, rec.Missing = ver, v, c.CVer, c.NVer, c.Name, c.When, false
 	contentChanged := c.CVer != l.CVer || c.Stamp.Kind != l.Stamp.Kind
 	renamed := c.Name != l.Name
 	if !contentChanged && !renamed {
@@ -146,9 +146,13 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 		a.counts().VersionOnly++
 		return a.rd.put(l, &rec)
 	}
-	e, err := a.write(ctx, c, c.Name, l)
+	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
 	if err != nil {
 		return err
+	}
+	if clashed {
+		rec.Ver = a.rd.mint()
+		rec.V, rec.NVer, rec.Name = v.With(rec.Ver), rec.Ver, name
 	}
 	if err := a.fill(ctx, &rec, e, c.Units); err != nil {
 		return err
@@ -164,28 +168,42 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 // create writes c's item anew in the destination (l is nil, a tombstone, or a record whose data
 // the engine removed).
 func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver Version) error {
-	name := c.Name
-	e, err := a.write(ctx, c, name, nil)
-	if err != nil && errors.Is(err, ErrExists) && a.retry {
-		// The name belongs to another item here, one the source knows as a different item:
-		// keep both, this one under a new name that propagates back.
-		name = copyName(c.Name, a.src().Name, a.now())
-		if e, err = a.write(ctx, c, name, nil); err == nil {
-			ver = a.rd.mint()
-			v = v.With(ver)
-			a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
-				Kept: a.dst().Name, Copy: name, Reason: "the name is taken by another item"})
-		}
-	}
+	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
 	if err != nil {
 		return err
 	}
-	rec := &record{GID: c.GID, Ver: ver, CVer: c.CVer, V: v, Name: name, When: c.When}
+	if clashed {
+		ver = a.rd.mint()
+		v = v.With(ver)
+	}
+	nver := c.NVer
+	if name != c.Name {
+		nver = ver
+	}
+	rec := &record{GID: c.GID, Ver: ver, CVer: c.CVer, NVer: nver, V: v, Name: name, When: c.When}
 	if err := a.fill(ctx, rec, e, c.Units); err != nil {
 		return err
 	}
 	a.counts().Created++
 	return a.rd.put(l, rec)
+}
+
+// writeNamed writes an item under name. When that name belongs to another item here, one the
+// source knows as a different item (so it is no first-sync match), and looking again did not
+// clear it (this is the retry), both are kept: this one under a conflict name, which propagates
+// back (clashed is true and the caller gives the item a new version).
+func (a *applier) writeNamed(ctx context.Context, name string, write func(name string) (Entry, error)) (string, Entry, bool, error) {
+	e, err := write(name)
+	if err == nil || !errors.Is(err, ErrExists) || !a.retry {
+		return name, e, false, err
+	}
+	cn, e, err := writeCopy(name, a.src().Name, a.now(), write)
+	if err != nil {
+		return "", e, false, err
+	}
+	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: name, Rule: a.p.s.cfg.Policy.Rule,
+		Kept: a.dst().Name, Copy: cn, Reason: "the name is taken by another item"})
+	return cn, e, true, nil
 }
 
 // fill completes a destination record from the entry its store returned.
@@ -382,30 +400,112 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
 		return a.create(ctx, c, l, c.V.Merge(l.V).With(v), v)
 	}
-	same, err := a.sameContent(ctx, c, l)
+	// Content and name are settled apart: an edit on one side and a rename on the other merge.
+	cEdited := !l.V.Contains(c.CVer) || c.Stamp.Kind != l.Stamp.Kind
+	lEdited := !c.V.Contains(l.CVer) || c.Stamp.Kind != l.Stamp.Kind
+	contentFromSrc, identical := false, false
+	switch {
+	case cEdited && lEdited, !cEdited && !lEdited:
+		same, err := a.sameContent(ctx, c, l)
+		if err != nil {
+			return err
+		}
+		if !same {
+			if c.Units != nil && l.Units != nil {
+				if _, ok := a.src().Store.(UnitStore); ok {
+					if _, ok := a.dst().Store.(UnitStore); ok {
+						return a.mergeUnits(ctx, c, l)
+					}
+				}
+			}
+			return a.byPolicy(ctx, c, l)
+		}
+		identical = true
+	case cEdited:
+		contentFromSrc = true
+	}
+	nameFromSrc := false
+	if c.Name != l.Name {
+		cRenamed := !l.V.Contains(c.NVer)
+		lRenamed := !c.V.Contains(l.NVer)
+		switch {
+		case cRenamed && lRenamed:
+			nameFromSrc = c.NVer.Compare(l.NVer) > 0 // two renames: the same pick everywhere
+		case cRenamed:
+			nameFromSrc = true
+		}
+	}
+	return a.merge(ctx, c, l, contentFromSrc, identical, nameFromSrc)
+}
+
+// merge settles two concurrent versions without a content conflict: the content of one and the
+// name of one (maybe the other) make a version that includes both.
+func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, identical, nameFromSrc bool) error {
+	v := a.rd.mint()
+	rec := *l
+	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	name, nver := l.Name, l.NVer
+	if nameFromSrc {
+		name, nver = c.Name, c.NVer
+	}
+	var (
+		e   Entry
+		err error
+	)
+	switch {
+	case contentFromSrc:
+		var clashed bool
+		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
+		if clashed {
+			nver = a.rd.mint()
+			rec.Ver, rec.V = nver, rec.V.With(nver)
+		}
+		rec.CVer, rec.When = c.CVer, c.When
+		a.counts().Updated++
+	case name != l.Name:
+		// Our content under their name: a move, written from a copy of our content.
+		var sp *spooled
+		if sp, err = a.spool(ctx, l); err != nil {
+			return err
+		}
+		defer sp.close()
+		var units func() (Units, error)
+		if du, ok := a.dst().Store.(UnitStore); ok && l.Units != nil {
+			u, err := du.ReadUnits(ctx, l.Handle)
+			if err != nil {
+				return a.dstErr("read units of", l.Handle, err)
+			}
+			units = func() (Units, error) { return u, nil }
+		}
+		var clashed bool
+		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.writeFrom(ctx, l.Stamp, n, l, sp.open, units) })
+		if clashed {
+			nver = a.rd.mint()
+			rec.Ver, rec.V = nver, rec.V.With(nver)
+		}
+		if identical {
+			rec.CVer = c.CVer
+		}
+		a.counts().Renamed++
+	default:
+		// Our content and name: only the versions change.
+		if identical {
+			rec.CVer = c.CVer // equal content: take the source's label so it is not sent back
+		}
+		a.counts().VersionOnly++
+		return a.rd.put(l, &rec)
+	}
 	if err != nil {
 		return err
 	}
-	if same {
-		return a.join(c, l)
+	rec.Name, rec.NVer, rec.Missing = name, nver, false
+	units := l.Units
+	if contentFromSrc {
+		units = c.Units
 	}
-	if c.Units != nil && l.Units != nil {
-		if _, ok := a.src().Store.(UnitStore); ok {
-			if _, ok := a.dst().Store.(UnitStore); ok {
-				return a.mergeUnits(ctx, c, l)
-			}
-		}
+	if err := a.fill(ctx, &rec, e, units); err != nil {
+		return err
 	}
-	return a.byPolicy(ctx, c, l)
-}
-
-// join settles two versions with the same content: the destination keeps its item and takes a
-// version that includes both.
-func (a *applier) join(c, l *record) error {
-	v := a.rd.mint()
-	rec := *l
-	rec.Ver, rec.V, rec.CVer = v, l.V.Merge(c.V).With(v), c.CVer
-	a.counts().VersionOnly++
 	return a.rd.put(l, &rec)
 }
 
@@ -503,13 +603,12 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 			Lost: a.src().Name, Reason: "policy", Dropped: state(c)})
 		return nil
 	}
-	v := a.rd.mint()
-	if err := a.update(ctx, c, l, c.V.Merge(l.V).With(v), v); err != nil {
-		return err
-	}
+	// Reported before the write: if the write stops half-way in a store that cannot write
+	// atomically, the version it replaces is gone all the same.
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: pol.Rule, Kept: a.src().Name,
 		Lost: a.dst().Name, Reason: "policy", Dropped: state(l)})
-	return nil
+	v := a.rd.mint()
+	return a.update(ctx, c, l, c.V.Merge(l.V).With(v), v)
 }
 
 // keepBoth keeps the newer version under the name and saves the other beside it.
@@ -517,13 +616,19 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	now := a.now()
 	if a.localWins(c, l) {
 		// The source's version becomes a new item here, beside ours.
-		name := copyName(l.Name, a.src().Name, now)
-		e, err := a.write(ctx, c, name, nil)
+		name, done, err := a.findCopy(l.Name, a.src().Name, now, c.Stamp)
 		if err != nil {
 			return err
 		}
-		if err := a.newItem(ctx, e, name, c.Units); err != nil {
-			return err
+		if !done {
+			var e Entry
+			name, e, err = writeCopy(l.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
+			if err != nil {
+				return err
+			}
+			if err := a.newItem(ctx, e, name); err != nil {
+				return err
+			}
 		}
 		if err := a.keepLocal(c, l, ""); err != nil {
 			return err
@@ -532,29 +637,38 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 			Lost: a.src().Name, Copy: name, Reason: "policy"})
 		return nil
 	}
-	// Ours is older: copy it aside first (nothing is lost if we stop half-way), then take theirs.
-	name := copyName(l.Name, a.dst().Name, now)
-	spool, err := a.spool(ctx, l)
+	// Ours is older: copy it aside first (nothing is lost if we stop half-way: the next attempt
+	// finds the copy), then take theirs.
+	name, done, err := a.findCopy(l.Name, a.dst().Name, now, l.Stamp)
 	if err != nil {
 		return err
 	}
-	defer spool.close()
-	var units func() (Units, error)
-	if l.Units != nil {
-		if du, ok := a.dst().Store.(UnitStore); ok {
-			u, err := du.ReadUnits(ctx, l.Handle)
-			if err != nil {
-				return a.dstErr("read units of", l.Handle, err)
-			}
-			units = func() (Units, error) { return u, nil }
+	if !done {
+		spool, err := a.spool(ctx, l)
+		if err != nil {
+			return err
 		}
-	}
-	e, err := a.writeFrom(ctx, l.Stamp, name, nil, spool.open, units)
-	if err != nil {
-		return err
-	}
-	if err := a.newItem(ctx, e, name, l.Units); err != nil {
-		return err
+		defer spool.close()
+		var units func() (Units, error)
+		if l.Units != nil {
+			if du, ok := a.dst().Store.(UnitStore); ok {
+				u, err := du.ReadUnits(ctx, l.Handle)
+				if err != nil {
+					return a.dstErr("read units of", l.Handle, err)
+				}
+				units = func() (Units, error) { return u, nil }
+			}
+		}
+		var e Entry
+		name, e, err = writeCopy(l.Name, a.dst().Name, now, func(n string) (Entry, error) {
+			return a.writeFrom(ctx, l.Stamp, n, nil, spool.open, units)
+		})
+		if err != nil {
+			return err
+		}
+		if err := a.newItem(ctx, e, name); err != nil {
+			return err
+		}
 	}
 	v := a.rd.mint()
 	if err := a.update(ctx, c, l, c.V.Merge(l.V).With(v), v); err != nil {
@@ -565,11 +679,32 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	return nil
 }
 
+// findCopy looks for a conflict copy of the version st describes that an earlier, interrupted
+// attempt already saved: a recorded item under one of the copy names with the same size and
+// modification time.
+func (a *applier) findCopy(name, side string, now time.Time, st Stamp) (string, bool, error) {
+	for n := 1; n <= maxCopies; n++ {
+		cn := copyName(name, side, now, n)
+		rec, err := a.rd.byHandle(cn)
+		if err != nil {
+			return "", false, err
+		}
+		if rec == nil {
+			return "", false, nil
+		}
+		d := rec.Stamp.ModTime - st.ModTime
+		if !rec.Missing && rec.Stamp.Kind == st.Kind && rec.Stamp.Size == st.Size && d > -modSlack && d < modSlack {
+			return cn, true, nil
+		}
+	}
+	return "", false, nil
+}
+
 // newItem records an item the engine created in the destination (a conflict copy) as a change of
 // the destination replica, so it propagates.
-func (a *applier) newItem(ctx context.Context, e Entry, name string, units []unitRec) error {
+func (a *applier) newItem(ctx context.Context, e Entry, name string) error {
 	v := a.rd.mint()
-	rec := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Name: name, When: a.now().UnixNano()}
+	rec := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Name: name, When: a.now().UnixNano()}
 	if err := a.fill(ctx, rec, e, nil); err != nil {
 		return err
 	}
@@ -624,15 +759,34 @@ func (a *applier) spool(ctx context.Context, l *record) (*spooled, error) {
 }
 
 // copyName is the name a conflict's other version is saved under:
-// "dir/report (conflict 2026-11-21 device).txt".
-func copyName(name, side string, now time.Time) string {
+// "dir/report (conflict 2026-11-21 device).txt", and for n > 1
+// "dir/report (conflict 2026-11-21 device 2).txt".
+func copyName(name, side string, now time.Time, n int) string {
 	dir, base := path.Split(name)
 	ext := path.Ext(base)
 	stem := strings.TrimSuffix(base, ext)
 	if stem == "" { // ".profile"
 		stem, ext = base, ""
 	}
-	return fmt.Sprintf("%s%s (conflict %s %s)%s", dir, stem, now.Format("2006-01-02"), side, ext)
+	tag := side
+	if n > 1 {
+		tag = fmt.Sprintf("%s %d", side, n)
+	}
+	return fmt.Sprintf("%s%s (conflict %s %s)%s", dir, stem, now.Format("2006-01-02"), tag, ext)
+}
+
+// maxCopies bounds the names tried for a conflict copy.
+const maxCopies = 100
+
+// writeCopy writes a conflict copy under the first free copy name.
+func writeCopy(name, side string, now time.Time, write func(name string) (Entry, error)) (string, Entry, error) {
+	for n := 1; ; n++ {
+		cn := copyName(name, side, now, n)
+		e, err := write(cn)
+		if err == nil || !errors.Is(err, ErrExists) || n == maxCopies {
+			return cn, e, err
+		}
+	}
 }
 
 // mergeUnits merges two concurrent versions of an item unit by unit: a unit changed on one side

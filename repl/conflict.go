@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -357,29 +356,28 @@ func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now 
 		if ib.Stamp.ModTime > ia.Stamp.ModTime || (ib.Stamp.ModTime == ia.Stamp.ModTime && ib.Ver.Compare(ia.Ver) > 0) {
 			win, lose, rw, ws, ls = ib, ia, rb, b, a
 		}
-		name := copyName(win.Name, ls.Name, now)
-		req := WriteRequest{Name: name, Kind: lose.Stamp.Kind, Size: lose.Stamp.Size}
-		if lose.Stamp.ModTime != 0 {
-			req.ModTime = time.Unix(0, lose.Stamp.ModTime)
-		}
-		var e Entry
-		if lose.Stamp.Kind == KindFolder {
-			req.Size = 0
-			e, err = ws.Store.Write(ctx, req)
-		} else {
-			var rc io.ReadCloser
-			if rc, err = ls.Store.Open(ctx, lose.Handle); err != nil {
-				return fmt.Errorf("keep both versions of %q: open %s's version: %w", c.Name, ls.Name, err)
+		name, e, err := writeCopy(win.Name, ls.Name, now, func(name string) (Entry, error) {
+			req := WriteRequest{Name: name, Kind: lose.Stamp.Kind, Size: lose.Stamp.Size}
+			if lose.Stamp.ModTime != 0 {
+				req.ModTime = time.Unix(0, lose.Stamp.ModTime)
 			}
+			if lose.Stamp.Kind == KindFolder {
+				req.Size = 0
+				return ws.Store.Write(ctx, req)
+			}
+			rc, err := ls.Store.Open(ctx, lose.Handle)
+			if err != nil {
+				return Entry{}, fmt.Errorf("open %s's version: %w", ls.Name, err)
+			}
+			defer rc.Close()
 			req.Data = rc
-			e, err = ws.Store.Write(ctx, req)
-			rc.Close()
-		}
+			return ws.Store.Write(ctx, req)
+		})
 		if err != nil {
 			return fmt.Errorf("keep both versions of %q: save %s's version as %q in %s: %w", c.Name, ls.Name, name, ws.Name, err)
 		}
 		v := rw.mint()
-		cp := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Name: name, When: now.UnixNano()}
+		cp := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Name: name, When: now.UnixNano()}
 		if err := fillRecord(ctx, ws.Store, cp, e, nil); err != nil {
 			return err
 		}

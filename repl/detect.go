@@ -553,7 +553,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 				return fmt.Errorf("replica %q: new item %q already has a record: %w", side.Name, e.Handle, errMalformed)
 			}
 			v := r.mint()
-			rec := &record{GID: v, Ver: v, CVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
+			rec := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
 				Stamp: e.Stamp(), When: now, Units: unitsFrom(nil, p.units, v)}
 			if err := r.put(nil, rec); err != nil {
 				return err
@@ -609,7 +609,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			}
 			v := r.mint()
 			rec := *old
-			rec.Ver, rec.V, rec.When = v, old.V.With(v), now
+			rec.Ver, rec.NVer, rec.V, rec.When = v, v, old.V.With(v), now
 			rec.Handle, rec.Name, rec.Key, rec.Stamp = rn.e.Handle, rn.e.Handle, p.key, rn.e.Stamp()
 			if p.units != nil {
 				rec.Units = unitsFrom(old.Units, p.units, v)

@@ -59,6 +59,9 @@ func MoveAside(path string) (string, error) {
 type Options struct {
 	// Timeout bounds the wait for another process to release the file; 0 means 2 seconds.
 	Timeout time.Duration
+	// NoSync skips the fsync of each commit: faster, but a crash of the machine can lose the
+	// last commits. Only for tests and benchmarks.
+	NoSync bool
 }
 
 // HandleFile is an open handle file (the Repl.dat of the seeds). It is safe for concurrent use;
@@ -107,7 +110,7 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 			hf, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("%v", p)}
 		}
 	}()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if err != nil {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):

@@ -2,10 +2,13 @@ package repl
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,9 +20,24 @@ import (
 // nor an edit, and nothing propagates) and the change, which was never learned, is sent again.
 
 type intent struct {
+	seq   uint64 // order in the batch
 	name  string
-	size  int64
+	size  int64  // announced size
+	mod   int64  // announced modification time, Unix nanoseconds
 	prior string // the item's handle before the write (an update or a move), or ""
+}
+
+// modSlack is how far a store may round the modification time it was given (FAT keeps 2 seconds).
+const modSlack = 2 * int64(time.Second)
+
+// ours tells whether e is what a write announced by it left: the store keeps the modification
+// time it was given, so an item the user changed since has another one.
+func (it intent) ours(e Entry) bool {
+	if e.Kind != KindFile || it.mod == 0 || e.ModTime.IsZero() {
+		return false
+	}
+	d := e.ModTime.UnixNano() - it.mod
+	return d > -modSlack && d < modSlack
 }
 
 func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
@@ -28,7 +46,7 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 		if err != nil {
 			return err
 		}
-		for _, c := range changes {
+		for i, c := range changes {
 			if c.tomb || c.kind == KindFolder {
 				continue
 			}
@@ -38,7 +56,9 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 			} else if l.live() && !l.Missing {
 				prior = l.Handle
 			}
-			v := appendVarint(nil, c.size)
+			v := appendUvarint(nil, uint64(i))
+			v = appendVarint(v, c.size)
+			v = appendVarint(v, c.mod)
 			v = appendString(v, prior)
 			if err := rd.i.Put([]byte(c.name), v); err != nil {
 				return err
@@ -48,18 +68,26 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 	})
 }
 
-// clearIntents drops the intents, except those of keep.
-func (r *rtx) clearIntents(keep map[string]bool) error {
-	var drop [][]byte
-	if err := r.i.ForEach(func(k, _ []byte) error {
-		if !keep[string(k)] {
-			drop = append(drop, bytes.Clone(k))
+// dropIntents removes the intents of names.
+func (r *rtx) dropIntents(names []string) error {
+	for _, n := range names {
+		if err := r.i.Delete([]byte(n)); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// dropAllIntents removes every intent.
+func (r *rtx) dropAllIntents() error {
+	var all [][]byte
+	if err := r.i.ForEach(func(k, _ []byte) error {
+		all = append(all, bytes.Clone(k))
 		return nil
 	}); err != nil {
 		return err
 	}
-	for _, k := range drop {
+	for _, k := range all {
 		if err := r.i.Delete(k); err != nil {
 			return err
 		}
@@ -67,7 +95,55 @@ func (r *rtx) clearIntents(keep map[string]bool) error {
 	return nil
 }
 
-// recoverIntents removes what unfinished writes may have left in side's store.
+// removePartial deals with a write to a non-atomic store that failed half-way in this session: the
+// item it may have left is removed quietly and its record (if any) marked Missing. Without Stater
+// the store cannot be checked item by item: the failure then stops the batch and the next session
+// recovers.
+func (a *applier) removePartial(ctx context.Context, c changeRef) error {
+	st, ok := a.dst().Store.(Stater)
+	if !ok {
+		return fmt.Errorf("a write to %s failed half-way: %w", a.dst().Name, errStopBatch)
+	}
+	e, err := st.Stat(ctx, c.name)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return a.dstErr("look at", c.name, err)
+	}
+	rec, err := a.rd.byHandle(c.name)
+	if err != nil {
+		return err
+	}
+	it := intent{name: c.name, size: c.size, mod: c.mod}
+	if !it.ours(e) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
+		return nil
+	}
+	if err := a.dst().Store.Delete(ctx, c.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
+		return a.dstErr("remove the partial", c.name, err)
+	}
+	return markMissing(a.rd, rec)
+}
+
+var errStopBatch = errors.New("the batch stops here; the next session cleans up")
+
+func markMissing(r *rtx, rec *record) error {
+	if rec == nil || rec.Missing || rec.Tomb {
+		return nil
+	}
+	m := *rec
+	m.Missing = true
+	return r.put(rec, &m)
+}
+
+// recoverIntents deals with the intents an interrupted session left in side's replica. Intents
+// are walked in batch order. A batch that stopped on an error committed everything before the
+// item it stopped at and dropped their intents; after a crash nothing of the batch was committed,
+// so the items it wrote in full come first. An item the engine wrote (it has the modification
+// time the write announced and is not what its record says) is removed quietly, whole or partial:
+// its change was never learned and is sent again. The first item that is not whole is where the
+// batch stopped; the items after it were never tried. An item the user changed since is left
+// alone: detection sees it as the user's change it is.
 func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 	var intents []intent
 	err := hf.view(func(tx *bolt.Tx) error {
@@ -80,7 +156,7 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 		}
 		return r.i.ForEach(func(k, v []byte) error {
 			d := decoder{b: v}
-			in := intent{name: string(k), size: d.varint(), prior: d.string()}
+			in := intent{seq: d.uvarint(), name: string(k), size: d.varint(), mod: d.varint(), prior: d.string()}
 			if d.err != nil {
 				return fmt.Errorf("replica %q, intent %q: %w", side.Name, k, d.err)
 			}
@@ -91,68 +167,63 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 	if err != nil || len(intents) == 0 {
 		return err
 	}
+	slices.SortFunc(intents, func(x, y intent) int { return cmp.Compare(x.seq, y.seq) })
 	lookup, err := lookupFunc(ctx, side)
 	if err != nil {
 		return err
-	}
-	var missing []string // handles whose records must be marked Missing
-	for _, in := range intents {
-		var rec *record
-		if err := hf.view(func(tx *bolt.Tx) error {
-			r, err := hf.openReplica(tx, side.Name, false)
-			if err != nil {
-				return err
-			}
-			rec, err = r.byHandle(in.name)
-			return err
-		}); err != nil {
-			return err
-		}
-		e, ok, err := lookup(in.name)
-		if err != nil {
-			return err
-		}
-		switch {
-		case ok && e.Kind == KindFile && rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e):
-			// Untouched: the batch never reached it.
-		case ok && e.Kind == KindFile && e.Size < in.size:
-			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
-				return fmt.Errorf("remove the partial %q that an interrupted sync left in %s: %w", in.name, side.Name, err)
-			}
-			if rec != nil {
-				missing = append(missing, in.name)
-			}
-		case !ok && rec != nil && !rec.Missing:
-			missing = append(missing, in.name)
-		}
-		if in.prior != "" && in.prior != in.name {
-			if _, ok, err := lookup(in.prior); err != nil {
-				return err
-			} else if !ok {
-				missing = append(missing, in.prior)
-			}
-		}
 	}
 	return hf.update(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
 		if err != nil {
 			return err
 		}
-		for _, h := range missing {
-			rec, err := r.byHandle(h)
+		for _, in := range intents {
+			e, ok, err := lookup(in.name)
 			if err != nil {
 				return err
 			}
-			if rec == nil || rec.Missing {
-				continue
-			}
-			m := *rec
-			m.Missing = true
-			if err := r.put(rec, &m); err != nil {
+			rec, err := r.byHandle(in.name)
+			if err != nil {
 				return err
 			}
+			untouched := (ok && rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) || (!ok && rec == nil)
+			if untouched {
+				break // the batch stopped before this item
+			}
+			if in.prior != "" && in.prior != in.name {
+				if _, ok, err := lookup(in.prior); err != nil {
+					return err
+				} else if !ok {
+					prior, err := r.byHandle(in.prior)
+					if err != nil {
+						return err
+					}
+					if err := markMissing(r, prior); err != nil {
+						return err
+					}
+				}
+			}
+			if !ok {
+				// An update that removed the old item and never wrote the new one.
+				if err := markMissing(r, rec); err != nil {
+					return err
+				}
+				break
+			}
+			if !in.ours(e) {
+				break // changed by the user since: theirs
+			}
+			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("remove %q, which an interrupted sync may have left half-written in %s: %w", in.name, side.Name, err)
+			}
+			if err := markMissing(r, rec); err != nil {
+				return err
+			}
+			if e.Size != in.size {
+				break // the partial item the batch stopped at
+			}
 		}
-		if err := r.clearIntents(nil); err != nil {
+		if err := r.dropAllIntents(); err != nil {
 			return err
 		}
 		return r.save()

@@ -12,6 +12,7 @@ type record struct {
 	GID  Version // creation version, the item's global ID
 	Ver  Version // change version: the last change this replica has of the item
 	CVer Version // the change that last set the content: equal CVer means equal content
+	NVer Version // the change that last set the name
 	V    Vector  // made-with knowledge: every change of the item that Ver includes
 
 	Tomb bool
@@ -65,6 +66,7 @@ const (
 	flagMerged
 	flagUnits
 	flagCVerIsVer
+	flagNVerIsGID
 )
 
 func (r *record) encode() []byte {
@@ -90,6 +92,9 @@ func (r *record) encode() []byte {
 	if r.CVer == r.Ver {
 		flags |= flagCVerIsVer
 	}
+	if r.NVer == r.GID || r.NVer.IsZero() {
+		flags |= flagNVerIsGID
+	}
 	b := make([]byte, 0, 96+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
 	b = append(b, recordFormat, flags, byte(r.Stamp.Kind))
 	b = appendVarint(b, r.Stamp.Size)
@@ -99,6 +104,9 @@ func (r *record) encode() []byte {
 	b = appendVersion(b, r.Ver)
 	if flags&flagCVerIsVer == 0 {
 		b = appendVersion(b, r.CVer)
+	}
+	if flags&flagNVerIsGID == 0 {
+		b = appendVersion(b, r.NVer)
 	}
 	b = appendVector(b, r.V)
 	b = appendString(b, r.Handle)
@@ -158,6 +166,10 @@ func (d *decoder) record() *record {
 	r.CVer = r.Ver
 	if flags&flagCVerIsVer == 0 {
 		r.CVer = d.version()
+	}
+	r.NVer = r.GID
+	if flags&flagNVerIsGID == 0 {
+		r.NVer = d.version()
 	}
 	r.V = d.vector()
 	r.Handle = d.string()

@@ -371,11 +371,13 @@ type plannedPass struct {
 
 // changeRef is one change a source would send.
 type changeRef struct {
-	gid  Version
-	name string
-	tomb bool
-	kind Kind
-	size int64
+	gid    Version
+	name   string
+	tomb   bool
+	merged bool // a tombstone of an item merged into another: applied first
+	kind   Kind
+	size   int64
+	mod    int64 // modification time, Unix nanoseconds
 }
 
 // plan lists what each pass would send, from the metadata as it is after detection.
@@ -469,7 +471,8 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				if rec == nil || rec.Ver != ver {
 					return fmt.Errorf("replica %q: version index names %v for item %v: %w", rs.name, ver, gid, errMalformed)
 				}
-				changes = append(changes, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, kind: rec.Stamp.Kind, size: rec.Stamp.Size})
+				changes = append(changes, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, merged: rec.Tomb && !rec.Merged.IsZero(),
+					kind: rec.Stamp.Kind, size: rec.Stamp.Size, mod: rec.Stamp.ModTime})
 				if rec.Tomb {
 					if rd != nil {
 						l, err := rd.byGID(gid)
@@ -492,18 +495,28 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 	return changes, pl, err
 }
 
+// sortChanges orders a pass: first the tombstones of merged items (they re-key local items, which
+// the survivor's change then updates), then live items by name (a folder before what it holds),
+// then deletions by name in reverse (what a folder holds before the folder).
 func sortChanges(changes []changeRef) {
-	slices.SortFunc(changes, func(x, y changeRef) int {
+	rank := func(c changeRef) int {
 		switch {
-		case x.tomb != y.tomb:
-			if x.tomb {
-				return 1
-			}
-			return -1
-		case x.tomb:
-			return strings.Compare(y.name, x.name)
+		case c.merged:
+			return 0
+		case !c.tomb:
+			return 1
 		}
-		if c := strings.Compare(x.name, y.name); c != 0 {
+		return 2
+	}
+	slices.SortFunc(changes, func(x, y changeRef) int {
+		if rx, ry := rank(x), rank(y); rx != ry {
+			return rx - ry
+		}
+		if x.tomb && !x.merged {
+			if c := strings.Compare(y.name, x.name); c != 0 {
+				return c
+			}
+		} else if c := strings.Compare(x.name, y.name); c != 0 {
 			return c
 		}
 		return x.gid.Compare(y.gid)
@@ -609,7 +622,7 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 			return err
 		}
 		a := &applier{p: p, rs: rs, rd: rd, tx: tx, retry: retry}
-		var unsure map[string]bool // items whose failed write may have left a partial item
+		var settled []string // intents to drop: items dealt with, one way or another
 		for _, c := range changes {
 			if err := ctx.Err(); err != nil {
 				fatal = fmt.Errorf("sync %s to %s: %w", p.src.Name, p.dst.Name, err)
@@ -620,33 +633,35 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 			err := a.apply(ctx, c)
 			p.s.prog.ItemsDone++
 			if err == nil {
+				settled = append(settled, c.name)
 				continue
 			}
 			var se *storeError
-			if !atomicDst && !refusedUpFront(err) {
-				if unsure == nil {
-					unsure = map[string]bool{}
-				}
-				unsure[c.name] = true
-			}
-			switch {
-			case errors.As(err, &se) && se.deferrable() && !retry:
-				p.deferred = append(p.deferred, c)
-			case errors.As(err, &se) && se.fatal():
-				fatal = err
-			case errors.As(err, &se):
-				p.s.rep.Skipped = append(p.s.rep.Skipped, Skipped{From: p.src.Name, To: p.dst.Name, Name: c.name, Err: err})
-			default:
+			if !errors.As(err, &se) {
 				return err // the handle file itself failed: nothing of this batch is committed
 			}
-			if fatal != nil {
+			if se.fatal() {
+				// The intent of this item stays (and those of the items after it, never
+				// tried): the next session checks it for a partial item.
+				fatal = err
 				break
 			}
+			if !atomicDst && !refusedUpFront(err) {
+				// A write that failed half-way may have left a partial item: remove it now.
+				if cerr := a.removePartial(ctx, c); cerr != nil {
+					fatal = fmt.Errorf("%w (while cleaning up after: %v)", cerr, err)
+					break
+				}
+			}
+			if se.deferrable() && !retry {
+				p.deferred = append(p.deferred, c)
+			} else {
+				p.s.rep.Skipped = append(p.s.rep.Skipped, Skipped{From: p.src.Name, To: p.dst.Name, Name: c.name, Err: err})
+			}
+			settled = append(settled, c.name)
 		}
-		if !atomicDst && fatal == nil {
-			// After a fatal error the intents stay: the item being written may be partial
-			// (the items applied before it match their records, so recovery leaves them).
-			if err := rd.clearIntents(unsure); err != nil {
+		if !atomicDst {
+			if err := rd.dropIntents(settled); err != nil {
 				return err
 			}
 		}

@@ -390,7 +390,7 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 				var notes []repl.Notification
 				s.mu.Lock()
 				if s.precheckLocked(req) == nil {
-					notes = s.installLocked(req, data, true)
+					notes = s.installLocked(req, data)
 				}
 				s.mu.Unlock()
 				s.deliver(notes)
@@ -404,7 +404,7 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 		s.mu.Unlock()
 		return repl.Entry{}, err
 	}
-	notes := s.installLocked(req, data, false)
+	notes := s.installLocked(req, data)
 	e := s.entryLocked(target, s.items[target])
 	s.mu.Unlock()
 	s.deliver(notes)
@@ -489,7 +489,7 @@ func (s *Store) precheckLocked(req repl.WriteRequest) error {
 }
 
 // installLocked applies a prechecked request and returns the notifications to deliver.
-func (s *Store) installLocked(req repl.WriteRequest, data []byte, partial bool) []repl.Notification {
+func (s *Store) installLocked(req repl.WriteRequest, data []byte) []repl.Notification {
 	var notes []repl.Notification
 	target := req.Name
 	notes = append(notes, s.mkdirAllLocked(parentOf(target))...)
@@ -500,12 +500,11 @@ func (s *Store) installLocked(req repl.WriteRequest, data []byte, partial bool) 
 	if _, ok := s.items[target]; !ok {
 		kind = repl.ItemCreated
 	}
+	// A partial item keeps the modification time the write announced, as an MTP object does
+	// (its dates travel in the object info sent before the data).
 	it := &item{kind: req.Kind, mod: s.truncate(req.ModTime)}
 	if req.Kind == repl.KindFile {
 		it.data = data
-		if partial {
-			it.mod = s.truncate(s.now())
-		}
 	}
 	s.items[target] = it
 	return append(notes, repl.Notification{Kind: kind, Handle: target})
@@ -675,7 +674,7 @@ func (s *Store) Put(name string, data []byte, modTime time.Time) error {
 		s.mu.Unlock()
 		return err
 	}
-	notes := s.installLocked(req, bytes.Clone(data), false)
+	notes := s.installLocked(req, bytes.Clone(data))
 	s.mu.Unlock()
 	s.deliver(notes)
 	return nil
@@ -699,7 +698,7 @@ func (s *Store) Mkdir(name string) error {
 		s.mu.Unlock()
 		return err
 	}
-	notes := s.installLocked(req, nil, false)
+	notes := s.installLocked(req, nil)
 	s.mu.Unlock()
 	s.deliver(notes)
 	return nil
