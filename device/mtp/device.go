@@ -76,6 +76,10 @@ type Device struct {
 	lost     atomic.Int64
 	skipped  atomic.Int64
 
+	// streams are the GetObject readers in progress; Close ends them.
+	streamMu sync.Mutex
+	streams  map[*streamReader]bool
+
 	stopLoop  context.CancelFunc
 	loopDone  chan struct{}
 	closeOnce sync.Once
@@ -108,6 +112,7 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 		cache:    newCache(),
 		events:   make(chan device.Event, opts.EventBuffer),
 		loopDone: make(chan struct{}),
+		streams:  map[*streamReader]bool{},
 	}
 	dctx, cancel := context.WithTimeout(ctx, resetWait)
 	d.conn.drain(dctx)
@@ -336,6 +341,15 @@ func (d *Device) handles(ctx context.Context, n *node) ([]uint32, error) {
 	return UnmarshalHandles(b)
 }
 
+// propListRefusals are the answers that mean a device's GetObjectPropList does not work the way
+// Cradle asks (QEMU answers OperationNotSupported although it is not offered; others refuse a
+// depth or the "all properties" code).
+var propListRefusals = []ResponseCode{
+	RespOperationNotSupported, RespParameterNotSupported, RespInvalidParameter, RespGeneralError,
+	RespSpecificationByDepthUnsupported, RespSpecificationByGroupUnsupported, RespSpecificationByFormatUnsupp,
+	RespInvalidObjectPropCode, RespObjectPropNotSupported, RespGroupNotSupported, RespInvalidCodeFormat,
+}
+
 // propListEntries asks for every property of n's children in one GetObjectPropList and returns
 // the children it fully describes. A device whose property lists fail or describe nothing is
 // not asked again in this session.
@@ -350,8 +364,7 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 		err = l.UnmarshalBinary(b)
 	}
 	if err != nil {
-		var re *ResponseError
-		if errors.As(err, &re) || errors.Is(err, ErrMalformed) {
+		if isResponse(err, propListRefusals...) || errors.Is(err, ErrMalformed) {
 			d.log.Info("mtp: property lists do not work on this device; listing object by object", "err", err)
 			d.propList = false
 			return nil, nil
@@ -375,7 +388,9 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 		case PropObjectFormat:
 			a.e.dir, a.format = FormatCode(x.Value.Int) == FormatAssociation, true
 		case PropObjectSize:
-			a.e.size, a.size = int64(x.Value.Int), scalarSize(x.Value.Type) == 8 || scalarSize(x.Value.Type) == 4
+			// A 32-bit size of 0xFFFFFFFF means "4 GiB or more": GetObjectInfo then asks again.
+			a.e.size = int64(x.Value.Int)
+			a.size = scalarSize(x.Value.Type) == 8 || (scalarSize(x.Value.Type) == 4 && x.Value.Int != 0xFFFFFFFF)
 		case PropDateModified:
 			t, err := ParseDate(x.Value.Str)
 			a.e.mtime, a.mtime = t, err == nil
@@ -739,8 +754,17 @@ func (r *partialReader) Close() error {
 func (d *Device) stream(ctx context.Context, p string, h uint32, size, offset int64) io.ReadCloser {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	sr := &streamReader{PipeReader: pr, pw: pw, done: done}
+	d.streamMu.Lock()
+	d.streams[sr] = true
+	d.streamMu.Unlock()
 	go func() {
 		defer close(done)
+		defer func() {
+			d.streamMu.Lock()
+			delete(d.streams, sr)
+			d.streamMu.Unlock()
+		}()
 		var copied int64
 		err := d.locked(ctx, func() error {
 			copied = 0
@@ -762,11 +786,12 @@ func (d *Device) stream(ctx context.Context, p string, h uint32, size, offset in
 		}
 		pw.CloseWithError(err)
 	}()
-	return &streamReader{PipeReader: pr, done: done}
+	return sr
 }
 
 type streamReader struct {
 	*io.PipeReader
+	pw   *io.PipeWriter
 	done chan struct{}
 }
 
@@ -1143,6 +1168,11 @@ func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
 		d.stopLoop()
 		<-d.loopDone
+		d.streamMu.Lock()
+		for sr := range d.streams {
+			sr.pw.CloseWithError(fmt.Errorf("read from the device: %w", &goneError{cause: errClosed}))
+		}
+		d.streamMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
 		defer cancel()
 		if d.lock(ctx) == nil {

@@ -951,7 +951,15 @@ func expectAny(t *testing.T, ch <-chan device.Event, ws ...want2) {
 }
 
 func TestClose(t *testing.T) {
-	f := newFixture(t, emulator.Options{}, nil)
+	f := newFixture(t, emulator.Options{NoPartial: true}, func(dir string) {
+		write(t, filepath.Join(dir, "big"), make([]byte, 8<<20), time.Time{})
+	})
+	// A GetObject stream left open, unread, does not keep Close from closing.
+	r, err := f.dev.Open(f.ctx, f.sid, "big", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
 	if err := f.dev.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
@@ -960,6 +968,9 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := f.dev.Storages(f.ctx); !errors.Is(err, device.ErrDisconnected) {
 		t.Errorf("Storages after Close = %v, want ErrDisconnected", err)
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, device.ErrDisconnected) {
+		t.Errorf("reading an open stream after Close = %v, want ErrDisconnected", err)
 	}
 	if kinds := drain(f.dev.Events(), time.Second); len(kinds) != 0 {
 		t.Errorf("events after Close = %v, want the channel closed without DeviceGone", kinds)
