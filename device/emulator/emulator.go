@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,6 +56,9 @@ type Options struct {
 	// NoZLP omits the zero-length packet after a data phase that ends on a packet boundary, as
 	// QEMU does.
 	NoZLP bool
+	// StallZLP answers a zero-length packet from the initiator with a stall, as QEMU does: the
+	// bulk-out endpoint stays halted until Reset. The device then does not wait for one.
+	StallZLP bool
 	// PropList says whether GetObjectPropList is offered and works.
 	PropList PropListMode
 	// NoPartial64 does not offer Android's GetPartialObject64 (QEMU); NoPartial offers neither
@@ -87,11 +91,20 @@ type Options struct {
 }
 
 // QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
-// dot-files hidden, no zero-length packets, no property lists, 32-bit partial reads only, no
-// renames or moves.
+// dot-files hidden, no zero-length packets sent and those received stalled, no property lists,
+// 32-bit partial reads only, no renames or moves.
 func QEMU() Options {
-	return Options{HideDotFiles: true, NoZLP: true, PropList: PropListAbsent, NoPartial64: true, ReadOnlyProps: true}
+	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true, ReadOnlyProps: true}
 }
+
+// MTPOptions returns the initiator options for a device emulated with these options: the
+// quirks a USB transport would set from the device's identity.
+func (o Options) MTPOptions() mtp.Options {
+	return mtp.Options{Logger: o.Logger, Transport: "mtp-emulated", NoZeroLengthOut: o.StallZLP}
+}
+
+// errStall is a bulk-out transfer the device refused (USB STALL, LIBUSB_ERROR_PIPE).
+var errStall = errors.New("bulk out: endpoint stalled")
 
 // Identity of the emulated device.
 const (
@@ -141,6 +154,7 @@ type Emulator struct {
 	busyLeft    int
 	keepPartial bool
 	staleResp   bool
+	halted      bool // bulk out stalled until Reset
 
 	stats struct {
 		transactions, largestIn, largestOut, zlpOut, missingZLP atomic.Int64
@@ -276,6 +290,15 @@ func (e *Emulator) BulkOut(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		e.stats.zlpOut.Add(1)
 	}
+	e.faultMu.Lock()
+	if len(p) == 0 && e.opts.StallZLP {
+		e.halted = true
+	}
+	halted := e.halted
+	e.faultMu.Unlock()
+	if halted {
+		return 0, errStall
+	}
 	b := append([]byte{}, p...)
 	e.faultMu.Lock()
 	cut := false
@@ -365,6 +388,9 @@ func (e *Emulator) Reset(ctx context.Context) error {
 		return mtp.ErrTransportClosed
 	}
 	e.in.clear()
+	e.faultMu.Lock()
+	e.halted = false
+	e.faultMu.Unlock()
 	return nil
 }
 
@@ -523,7 +549,7 @@ func OpenDevice(ctx context.Context, dir string, opts Options) (*mtp.Device, err
 	if err != nil {
 		return nil, err
 	}
-	d, err := mtp.Open(ctx, e, mtp.Options{Logger: opts.Logger, Transport: "mtp-emulated"})
+	d, err := mtp.Open(ctx, e, opts.MTPOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open the emulated device for %s: %w", e.dir, err)
 	}

@@ -340,7 +340,7 @@ func (d *dataReader) Read(p []byte) (int, error) {
 // finish checks the zero-length packet that must follow a data phase ending on a packet
 // boundary: Android waits for it. It counts it missing after zlpWait.
 func (d *dataReader) finish() error {
-	if d.total < 0 || d.total%packetSize != 0 || d.short {
+	if d.total < 0 || d.total%packetSize != 0 || d.short || d.r.e.opts.StallZLP {
 		return nil
 	}
 	select {

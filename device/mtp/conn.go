@@ -45,8 +45,10 @@ type conn struct {
 	log    *slog.Logger
 	tid    uint32 // next transaction ID inside the session
 	inSess bool
-	rbuf   []byte
-	wbuf   []byte
+	// noZLPOut omits the zero-length packet after a data phase that ends on a packet boundary.
+	noZLPOut bool
+	rbuf     []byte
+	wbuf     []byte
 
 	goneMu  sync.Mutex
 	goneErr error
@@ -266,10 +268,17 @@ func (c *conn) sendData(ctx context.Context, op OpCode, tid uint32, size int64, 
 		}
 		sent += n
 	}
-	if total%int64(c.packet) == 0 {
-		return c.out(ctx, nil)
+	if total%int64(c.packet) != 0 || c.noZLPOut {
+		return nil
 	}
-	return nil
+	err := c.out(ctx, nil)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrTransportClosed) {
+		// QEMU's usb-mtp stalls a zero-length packet. This transaction is lost; later ones
+		// end their data phases without one.
+		c.log.Warn("mtp: the device refused a zero-length packet; not sending them any more", "op", op, "err", err)
+		c.noZLPOut = true
+	}
+	return err
 }
 
 // readSource fills p from r; off and size are for the message when r ends early.

@@ -29,6 +29,11 @@ type Options struct {
 	Serial string
 	// EventBuffer is the capacity of the Events channel; 256 when zero.
 	EventBuffer int
+	// NoZeroLengthOut omits the zero-length packet that ends a data phase to the device when it
+	// fills whole packets. Set it for QEMU's usb-mtp (46f4:0004), which stalls on one; other
+	// devices (Android) need it. A device that stalls on one is also detected: its first such
+	// transfer fails, the next ones go without.
+	NoZeroLengthOut bool
 }
 
 // Timing of the event loop and of the path cache.
@@ -104,8 +109,10 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 	if opts.Transport == "" {
 		opts.Transport = "mtp-usb"
 	}
+	c := newConn(t, log)
+	c.noZLPOut = opts.NoZeroLengthOut
 	d := &Device{
-		conn:     newConn(t, log),
+		conn:     c,
 		log:      log,
 		sem:      make(chan struct{}, 1),
 		setDate:  true,

@@ -52,7 +52,7 @@ func newFixture(t *testing.T, opts emulator.Options, setup func(dir string)) *fi
 	}
 	f.emu = emu
 	t.Cleanup(func() { emu.Close() })
-	dev, err := mtp.Open(ctx, emu, mtp.Options{Transport: "mtp-emulated", Logger: opts.Logger})
+	dev, err := mtp.Open(ctx, emu, opts.MTPOptions())
 	if err != nil {
 		t.Fatalf("mtp.Open: %v", err)
 	}
@@ -356,7 +356,11 @@ func testOperations(t *testing.T, opts emulator.Options) {
 	}
 
 	st := f.emu.Stats()
-	if st.MissingZLP != 0 || st.ZLPOut == 0 {
+	if opts.StallZLP {
+		if st.ZLPOut != 0 {
+			t.Errorf("%d zero-length packets sent to a device that stalls them", st.ZLPOut)
+		}
+	} else if st.MissingZLP != 0 || st.ZLPOut == 0 {
 		t.Errorf("zero-length packets after data phases on a packet boundary: sent %d, missing %d", st.ZLPOut, st.MissingZLP)
 	}
 	if st.LargestOut < 512<<10 || st.LargestIn < 512<<10 {
@@ -401,6 +405,37 @@ func testRenameOrders(t *testing.T, f *fixture) {
 	}
 	if b := readAll(t, f, "R/Z/Y2/q", 0); string(b) != "Z/q" {
 		t.Errorf("R/Z/Y2/q after moving its folder = %q", b)
+	}
+}
+
+// A device that stalls zero-length packets (QEMU), opened without the quirk set: the first
+// upload that needs one fails cleanly, later ones go without.
+func TestZeroLengthPacketRefused(t *testing.T) {
+	opts := emulator.QEMU()
+	opts.Logger = testLogger()
+	emu, err := emulator.New(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dev, err := mtp.Open(ctx, emu, mtp.Options{Logger: opts.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	data := random(t, zlpSize)
+	if _, err := dev.Create(ctx, internal, "first.bin", zlpSize, time.Time{}, bytes.NewReader(data)); err == nil {
+		t.Errorf("the first aligned upload to a device that stalls its zero-length packet = nil error")
+	}
+	assertNoFile(t, emu.Dir(), "first.bin")
+	if _, err := dev.Create(ctx, internal, "second.bin", zlpSize, time.Time{}, bytes.NewReader(data)); err != nil {
+		t.Fatalf("the second aligned upload: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(emu.Dir(), "second.bin")); err != nil || !bytes.Equal(b, data) {
+		t.Errorf("second.bin on the host: %d bytes, %v", len(b), err)
+	}
+	if _, err := dev.Storages(ctx); err != nil {
+		t.Errorf("the device after a refused ZLP: %v", err)
 	}
 }
 
