@@ -16,13 +16,16 @@ import (
 
 // Watch reports changes in the notes folder as they happen, so that Cradle syncs a note soon
 // after it is saved and looks only at what changed. It watches every folder, and each new one.
+//
+// A note saved while the watches are being placed raises no event, so Watch starts by reporting
+// every item once; a needless report costs Cradle one Stat.
 func (n *Notes) Watch(ctx context.Context, notify func(repl.Notification)) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch the notes folder: %w", err)
 	}
 	defer w.Close()
-	if err := n.watchTree(w, n.dir, nil); err != nil {
+	if err := n.watchTree(w, n.dir, notify, repl.ItemModified); err != nil {
 		return fmt.Errorf("watch the notes folder: %w", err)
 	}
 	for {
@@ -62,7 +65,7 @@ func (n *Notes) event(w *fsnotify.Watcher, ev fsnotify.Event, notify func(repl.N
 	switch {
 	case ev.Has(fsnotify.Create):
 		// A new folder may already hold files: watch it and report what it holds.
-		if err := n.watchTree(w, ev.Name, notify); err != nil {
+		if err := n.watchTree(w, ev.Name, notify, repl.ItemCreated); err != nil {
 			notify(repl.Notification{Kind: repl.Overflow})
 		}
 	case ev.Has(fsnotify.Write):
@@ -72,9 +75,8 @@ func (n *Notes) event(w *fsnotify.Watcher, ev fsnotify.Event, notify func(repl.N
 	}
 }
 
-// watchTree watches root and the folders below it; with notify, it reports everything it finds
-// as created.
-func (n *Notes) watchTree(w *fsnotify.Watcher, root string, notify func(repl.Notification)) error {
+// watchTree watches root and the folders below it, and reports everything it finds there as kind.
+func (n *Notes) watchTree(w *fsnotify.Watcher, root string, notify func(repl.Notification), kind repl.NotifyKind) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // gone again already
@@ -88,9 +90,9 @@ func (n *Notes) watchTree(w *fsnotify.Watcher, root string, notify func(repl.Not
 			}
 			return nil
 		}
-		if notify != nil {
+		if p != n.dir {
 			if rel, err := filepath.Rel(n.dir, p); err == nil {
-				notify(repl.Notification{Kind: repl.ItemCreated, Handle: filepath.ToSlash(rel)})
+				notify(repl.Notification{Kind: kind, Handle: filepath.ToSlash(rel)})
 			}
 		}
 		if d.IsDir() {

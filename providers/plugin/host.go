@@ -58,14 +58,19 @@ type Host struct {
 	log          *slog.Logger
 	startTimeout time.Duration
 	deviceStore  DeviceStoreFunc
-
-	mu     sync.Mutex
-	loaded map[string]string // provider name -> the executable that declared it
 }
+
+// owners remembers which executable registered each plugin provider. It is process-wide, like the
+// providers registry it guards: a later Discover (by any Host) may register the same executable
+// again, but not take a name that a built-in provider or another executable has.
+var owners = struct {
+	sync.Mutex
+	m map[string]string // provider name -> executable
+}{m: map[string]string{}}
 
 // NewHost returns a Host.
 func NewHost(c Config) *Host {
-	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore, loaded: map[string]string{}}
+	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -169,17 +174,18 @@ func (h *Host) Discover(ctx context.Context, configDir string, extra ...string) 
 
 // register registers a loaded provider unless its name belongs to another provider.
 func (h *Host) register(p providers.Provider, path string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if prev, ok := h.loaded[p.Name]; ok && prev != path {
+	owners.Lock()
+	defer owners.Unlock()
+	prev, ok := owners.m[p.Name]
+	if ok && prev != path {
 		return fmt.Errorf("provider plugin %s declares provider %q, which %s already provides; remove or rename one of them", path, p.Name, prev)
 	}
-	if _, ok := h.loaded[p.Name]; !ok {
+	if !ok {
 		if _, err := providers.Lookup(p.Name); err == nil {
 			return fmt.Errorf("provider plugin %s declares provider %q, which is a built-in provider; rename the plugin's provider", path, p.Name)
 		}
 	}
-	h.loaded[p.Name] = path
+	owners.m[p.Name] = path
 	providers.Register(p)
 	return nil
 }
