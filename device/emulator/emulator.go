@@ -68,6 +68,9 @@ type Options struct {
 	// ReadOnlyProps offers neither SetObjectPropValue nor MoveObject (QEMU): no rename, no move,
 	// no setting dates.
 	ReadOnlyProps bool
+	// IgnoreDates does not keep the ModificationDate sent with SendObjectInfo (the file gets the
+	// time of the upload), as some devices do; SetObjectPropValue(DateModified) still sets it.
+	IgnoreDates bool
 	// FreeSpaceZero reports no free space and refuses new files with StoreFull.
 	FreeSpaceZero bool
 	// SessionOpen starts with a session open, as a program that crashed leaves it: OpenSession

@@ -862,6 +862,9 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 		return fail(mtp.RespStoreFull), nil
 	}
 	t.pending = &pendingSend{handle: t.newHandle(), parent: parent, name: oi.Filename, size: size, mtime: oi.ModificationDate}
+	if e.opts.IgnoreDates {
+		t.pending.mtime = time.Time{}
+	}
 	return ok(st.id, parentParam, t.pending.handle), nil
 }
 

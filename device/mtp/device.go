@@ -75,6 +75,8 @@ type Device struct {
 	// setDate is false once the device refused to set DateModified.
 	setDate bool
 	cache   *cache
+	// skippedHandles are the objects already counted in skipped.
+	skippedHandles map[uint32]bool
 
 	events   chan device.Event
 	overflow bool // guarded by the event loop: the next event to send is EventOverflow
@@ -112,14 +114,15 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 	c := newConn(t, log)
 	c.noZLPOut = opts.NoZeroLengthOut
 	d := &Device{
-		conn:     c,
-		log:      log,
-		sem:      make(chan struct{}, 1),
-		setDate:  true,
-		cache:    newCache(),
-		events:   make(chan device.Event, opts.EventBuffer),
-		loopDone: make(chan struct{}),
-		streams:  map[*streamReader]bool{},
+		conn:           c,
+		log:            log,
+		sem:            make(chan struct{}, 1),
+		setDate:        true,
+		cache:          newCache(),
+		skippedHandles: map[uint32]bool{},
+		events:         make(chan device.Event, opts.EventBuffer),
+		loopDone:       make(chan struct{}),
+		streams:        map[*streamReader]bool{},
 	}
 	dctx, cancel := context.WithTimeout(ctx, resetWait)
 	d.conn.drain(dctx)
@@ -195,9 +198,19 @@ func (d *Device) Info() device.Info { return d.info }
 // DeviceInfo returns the DeviceInfo dataset the device sent at Open.
 func (d *Device) DeviceInfo() DeviceInfo { return d.devInfo }
 
-// Skipped returns how many objects were left out of listings so far because their names were
-// unsafe (device.CheckName) or duplicated.
+// Skipped returns how many objects were left out of listings in this session because their
+// names were unsafe (device.CheckName) or duplicated; each is counted (and logged) once.
 func (d *Device) Skipped() int64 { return d.skipped.Load() }
+
+// skip counts and logs an object left out of listings, once per object and session.
+func (d *Device) skip(h uint32, msg string, args ...any) {
+	if d.skippedHandles[h] {
+		return
+	}
+	d.skippedHandles[h] = true
+	d.skipped.Add(1)
+	d.log.Warn(msg, args...)
+}
 
 // Lost returns how many events were dropped because the Events reader was slow.
 func (d *Device) Lost() int64 { return d.lost.Load() }
@@ -463,13 +476,11 @@ func (d *Device) listDir(ctx context.Context, n *node, quick bool) ([]entry, err
 			}
 		}
 		if err := device.CheckName(e.name); err != nil {
-			d.skipped.Add(1)
-			d.log.Warn("mtp: skipping an object with an unsafe name", "folder", n.path(), "name", device.SafeName(e.name), "err", err)
+			d.skip(e.handle, "mtp: skipping an object with an unsafe name", "folder", n.path(), "name", device.SafeName(e.name), "err", err)
 			continue
 		}
 		if seen[e.name] {
-			d.skipped.Add(1)
-			d.log.Warn("mtp: skipping a second object of the same name", "folder", n.path(), "name", e.name)
+			d.skip(e.handle, "mtp: skipping a second object of the same name", "folder", n.path(), "name", e.name)
 			continue
 		}
 		seen[e.name] = true

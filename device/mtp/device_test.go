@@ -439,6 +439,40 @@ func TestZeroLengthPacketRefused(t *testing.T) {
 	}
 }
 
+// A device that ignores the date sent with SendObjectInfo gets it with SetObjectPropValue; one
+// that cannot set it either keeps its own.
+func TestModificationDateKept(t *testing.T) {
+	mt := time.Date(2019, 9, 9, 9, 9, 9, 0, time.Local)
+	for _, tt := range []struct {
+		name string
+		opts emulator.Options
+		kept bool
+	}{
+		{"set afterwards", emulator.Options{IgnoreDates: true}, true},
+		{"cannot be set", emulator.Options{IgnoreDates: true, ReadOnlyProps: true}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.opts, nil)
+			for _, name := range []string{"a.txt", "b.txt"} {
+				o, err := f.dev.Create(f.ctx, f.sid, name, 2, mt, strings.NewReader("hi"))
+				if err != nil {
+					t.Fatalf("Create(%s): %v", name, err)
+				}
+				fi, err := os.Stat(filepath.Join(f.dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.ModTime().Equal(mt); got != tt.kept {
+					t.Errorf("%s's time on the host = %v; kept = %v, want %v", name, fi.ModTime(), got, tt.kept)
+				}
+				if !o.ModTime.Equal(fi.ModTime().Truncate(time.Second)) {
+					t.Errorf("Create(%s) returned time %v, the device has %v", name, o.ModTime, fi.ModTime())
+				}
+			}
+		})
+	}
+}
+
 func TestSecondStorage(t *testing.T) {
 	sd := t.TempDir()
 	write(t, filepath.Join(sd, "card.txt"), []byte("on the card"), time.Time{})
@@ -865,8 +899,9 @@ func TestHostileNamesOverTheWire(t *testing.T) {
 	if err != nil || !slices.Equal(paths, []string{"inbox", "inbox/fine.txt"}) {
 		t.Errorf("Walk = %q, %v; want only inbox and inbox/fine.txt", paths, err)
 	}
+	f.dev.List(f.ctx, f.sid, "inbox")
 	if n := f.dev.Skipped(); n != int64(len(hostile)-1+5) {
-		t.Errorf("Skipped() = %d, want %d", n, len(hostile)-1+5)
+		t.Errorf("Skipped() after listing twice = %d, want %d", n, len(hostile)-1+5)
 	}
 	// A hostile object appearing later is not reported either.
 	write(t, filepath.Join(f.dir, "inbox", "late-evil"), nil, time.Time{})

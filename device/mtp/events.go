@@ -138,8 +138,7 @@ func (d *Device) objectEvent(ctx context.Context, code EventCode, h uint32) erro
 	parent, p, err := d.pathOf(ctx, e)
 	if err != nil {
 		if errors.Is(err, device.ErrUnsafeName) {
-			d.skipped.Add(1)
-			d.log.Warn("mtp: ignoring an event about an object with an unsafe name", "err", err)
+			d.skip(h, "mtp: ignoring an event about an object with an unsafe name", "err", err)
 			return nil
 		}
 		return err
