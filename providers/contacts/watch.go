@@ -18,6 +18,9 @@ import (
 // watchCheck is how often Watch checks that the folder itself is still there.
 const watchCheck = 2 * time.Second
 
+// startSlack is how far back Watch looks for changes made while it was starting.
+const startSlack = 2 * time.Second
+
 var _ repl.Notifier = (*Desktop)(nil)
 
 // Watch reports cards created, changed and deleted in the folder as they happen (fsnotify),
@@ -25,6 +28,15 @@ var _ repl.Notifier = (*Desktop)(nil)
 // its drive unmounted). It returns nil when ctx is done, and an error at once when watching
 // cannot start (the caller then relies on full passes).
 func (s *Desktop) Watch(ctx context.Context, notify func(repl.Notification)) error {
+	// Changes made just before the watch is in place raise no event: what the store knew then is
+	// compared with the folder once it is watched, and files changed lately are reported.
+	since := time.Now().Add(-startSlack)
+	s.mu.Lock()
+	before := make(map[string]string, len(s.byHandle))
+	for h, name := range s.byHandle {
+		before[h] = name
+	}
+	s.mu.Unlock()
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch contacts folder %s: %w (raise fs.inotify.max_user_instances if it is exhausted)", s.dir, err)
@@ -40,9 +52,26 @@ func (s *Desktop) Watch(ctx context.Context, notify func(repl.Notification)) err
 	// Know every file's handle now, so that a deletion can be named.
 	s.mu.Lock()
 	err = s.scan(ctx)
+	var early []repl.Notification
+	if err == nil {
+		for h := range before {
+			if _, ok := s.byHandle[h]; !ok {
+				early = append(early, repl.Notification{Kind: repl.ItemDeleted, Handle: h})
+			}
+		}
+		for h, name := range s.byHandle {
+			info, err := os.Stat(filepath.Join(s.dir, name))
+			if err == nil && !changeTime(info).Before(since) {
+				early = append(early, repl.Notification{Kind: repl.ItemModified, Handle: h})
+			}
+		}
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	for _, n := range early {
+		notify(n)
 	}
 	tick := time.NewTicker(watchCheck)
 	defer tick.Stop()
