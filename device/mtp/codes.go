@@ -89,6 +89,7 @@ var opNames = map[OpCode]string{
 	OpTruncateObject: "TruncateObject", OpBeginEditObject: "BeginEditObject", OpEndEditObject: "EndEditObject",
 }
 
+// String returns the operation's name, or its code in hex.
 func (c OpCode) String() string { return codeName(opNames, c, "operation") }
 
 // Responses.
@@ -164,6 +165,7 @@ var respNames = map[ResponseCode]string{
 	RespObjectTooLarge:                  "ObjectTooLarge", RespObjectPropNotSupported: "ObjectPropNotSupported",
 }
 
+// String returns the response's name, or its code in hex.
 func (c ResponseCode) String() string { return codeName(respNames, c, "response") }
 
 // Events.
@@ -200,6 +202,7 @@ var eventNames = map[EventCode]string{
 	EventObjectReferencesChanged: "ObjectReferencesChanged",
 }
 
+// String returns the event's name, or its code in hex.
 func (c EventCode) String() string { return codeName(eventNames, c, "event") }
 
 // Object properties (MTP 1.1 appendix B; the ones Cradle reads or writes, and the common media
@@ -267,6 +270,7 @@ var propNames = map[PropCode]string{
 	PropAudioBitRate: "AudioBitRate", PropAudioWAVECodec: "AudioWAVECodec", PropVideoBitRate: "VideoBitRate",
 }
 
+// String returns the property's name, or its code in hex.
 func (c PropCode) String() string { return codeName(propNames, c, "property") }
 
 // Object formats.
@@ -338,6 +342,7 @@ var formatNames = map[FormatCode]string{
 	FormatMSPowerpoint: "MSPowerpointPresentation",
 }
 
+// String returns the format's name, or its code in hex.
 func (c FormatCode) String() string { return codeName(formatNames, c, "format") }
 
 // Data types of property values.
@@ -363,6 +368,7 @@ var typeNames = map[DataType]string{
 	TypeUint64: "UINT64", TypeInt128: "INT128", TypeUint128: "UINT128", TypeString: "STR",
 }
 
+// String returns the type's name as PTP writes it (UINT32, AUINT16, STR).
 func (t DataType) String() string {
 	if t&TypeArray != 0 && t != TypeString {
 		if n, ok := typeNames[t&^TypeArray]; ok {

@@ -16,6 +16,7 @@ const (
 	ContainerEvent    ContainerType = 4
 )
 
+// String returns the container type's name.
 func (t ContainerType) String() string {
 	switch t {
 	case ContainerCommand:

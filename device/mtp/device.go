@@ -713,6 +713,7 @@ type partialReader struct {
 	closed  bool
 }
 
+// Read implements io.Reader, fetching a chunk when the last one is used up.
 func (r *partialReader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, fmt.Errorf("read %q from the device: %w", r.path, fs.ErrClosed)
@@ -761,6 +762,7 @@ func (r *partialReader) fetch() error {
 	return nil
 }
 
+// Close ends the reader; the device holds nothing for it between chunks.
 func (r *partialReader) Close() error {
 	r.closed = true
 	r.pending = nil

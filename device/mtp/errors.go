@@ -23,6 +23,7 @@ type ResponseError struct {
 	Params []uint32
 }
 
+// Error names the operation and the answer, with advice for the answers a user can act on.
 func (e *ResponseError) Error() string {
 	s := fmt.Sprintf("%v: device answered %v (0x%04X)", e.Op, e.Code, uint16(e.Code))
 	if h := responseHints[e.Code]; h != "" {
