@@ -31,6 +31,11 @@
 //     The tests use other sizes.
 //   - A data-out transfer that crosses one of its 512 KiB buffer boundaries loses the bytes past
 //     it: initiators must write in pieces that divide 512 KiB, the header inside the first.
+//   - SendObjectInfo for a folder made inside a folder the session never listed answers with a
+//     handle QEMU never registers: the new folder's handle is only learnt by listing its parent
+//     (QEMU registers objects when it reads a folder or when inotify reports them in a folder it
+//     read). Sending into that handle leaves QEMU waiting for a data phase it will never take,
+//     until a cancel request.
 //   - No zero-length packet ends a data-in phase that fills the initiator's read exactly.
 //   - Events (ObjectAdded, ObjectRemoved, ObjectInfoChanged) come for folders listed in the
 //     session, from inotify, the newest first; its DeviceInfo lists none. Uploads raise them too.

@@ -52,6 +52,8 @@ type Harness struct {
 	base []byte
 	// Log receives progress and the guest consoles (nil: discarded).
 	Log io.Writer
+	// Trace enables QEMU trace events in every run (see Machine.Trace).
+	Trace []string
 }
 
 // GuestBinary is where the guest test binary lives in the guest.
@@ -164,6 +166,8 @@ type RunOptions struct {
 	Handlers map[string]Handler
 	Timeout  time.Duration
 	MemoryMB int
+	// Trace enables QEMU trace events (see Machine.Trace).
+	Trace []string
 }
 
 // Boot runs one machine with the base image and this run's /init.
@@ -200,6 +204,7 @@ func (h *Harness) Boot(ctx context.Context, name string, opt RunOptions) (*Resul
 		Timeout:  opt.Timeout,
 		Console:  h.Log,
 		Handlers: opt.Handlers,
+		Trace:    opt.Trace,
 	}
 	return m.Run(ctx)
 }
@@ -229,6 +234,7 @@ func (h *Harness) RunScenarios(ctx context.Context, hcd, root string, scenarios 
 		Command: cmd,
 		Env:     map[string]string{"CRADLE_USBVM_HCD": hcd, "GOTRACEBACK": "all"},
 		Timeout: timeout,
+		Trace:   h.Trace,
 	})
 	if res == nil {
 		return nil, nil, err

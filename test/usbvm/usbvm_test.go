@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ var (
 
 // testHarness builds the guest once. Guest consoles and host actions go to console.log in the
 // work folder (CRADLE_USBVM_WORK, default a fresh temporary folder), and to stderr as well with
-// CRADLE_USBVM_VERBOSE=1.
+// CRADLE_USBVM_VERBOSE=1. CRADLE_USBVM_TRACE=usb_mtp_*,usb_xhci_* enables QEMU trace events,
+// written to qemu.log in each run's folder.
 func testHarness(t *testing.T) *Harness {
 	t.Helper()
 	harnessOnce.Do(func() {
@@ -55,6 +57,9 @@ func testHarness(t *testing.T) *Harness {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{}, log)
+		if harnessErr == nil && os.Getenv("CRADLE_USBVM_TRACE") != "" {
+			harness.Trace = strings.Split(os.Getenv("CRADLE_USBVM_TRACE"), ",")
+		}
 	})
 	if harnessErr != nil {
 		t.Fatalf("build the guest: %v", harnessErr)
@@ -98,7 +103,7 @@ func checkFiles(dir, scenarioDir string, want map[string]int64) error {
 			errs = append(errs, err.Error())
 			continue
 		}
-		if want := ContentHash(scenarioDir+"/"+name, size); h != want || n != size {
+		if want := ContentHash(path.Join(scenarioDir, name), size); h != want || n != size {
 			errs = append(errs, fmt.Sprintf("%s: %d bytes with hash %s, want %d bytes with hash %s", name, n, h, size, want))
 		}
 	}
@@ -127,6 +132,50 @@ var scenarios = []Scenario{
 		},
 	},
 	{Name: "TestDiagnosis"},
+	{
+		Name: "TestConformance",
+		Setup: func(dir string) error {
+			for name, size := range map[string]int64{"a.txt": 5, "b.bin": 3<<20 + 7, "empty.txt": 0, ".hidden": 10, "sub/deep/c.txt": 11} {
+				if err := writeFixture(dir, "Conformance", name, size); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Check: func(dir string) error {
+			if err := checkFiles(filepath.Dir(dir), "", map[string]int64{"Conformance-root.bin": 700<<10 + 3}); err != nil {
+				return err
+			}
+			return checkFiles(dir, "Conformance", map[string]int64{
+				"a.txt": 5, "b.bin": 3<<20 + 7, ".hidden": 10,
+				"empty.txt": -1, "sub/deep/c.txt": -1, "sub/deep/e.bin": -1, "sub/deep": -1,
+			})
+		},
+	},
+	{
+		Name: "TestNewFolders",
+		Check: func(dir string) error {
+			if fi, err := os.Stat(filepath.Join(dir, "made", "here", "and", "there")); err != nil || !fi.IsDir() {
+				return fmt.Errorf("host side: made/here/and/there is not a folder: %v", err)
+			}
+			return checkFiles(dir, "NewFolders", map[string]int64{"one/a.bin": 1<<20 + 3, "two/levels/b.bin": 300<<10 + 1, "one/again/c.txt": 3})
+		},
+	},
+	{
+		Name:  "TestEvents",
+		Setup: func(dir string) error { return writeFixture(dir, "Events", "old.txt", 10) },
+		Check: func(dir string) error {
+			return checkFiles(dir, "Events", map[string]int64{"arrived.txt": 1234, "old.txt": -1})
+		},
+	},
+	{Name: "TestHotplug"},
+	{
+		Name:  "TestUnplug",
+		Setup: func(dir string) error { return writeFixture(dir, "Unplug", "source.bin", 48<<20) },
+		Check: func(dir string) error {
+			return checkFiles(dir, "Unplug", map[string]int64{"source.bin": 48 << 20, "upload.bin": 64<<20 + 5})
+		},
+	},
 }
 
 func TestUSB(t *testing.T) {

@@ -46,8 +46,11 @@ type Machine struct {
 	// Console receives the guest's console as it comes (nil: discarded; Result keeps it too).
 	Console io.Writer
 	// Handlers answer the guest's control calls by verb, on top of the built-in ones (unplug,
-	// plug, write, hash, stat, remove, log).
+	// plug, write, hash, list, remove, log).
 	Handlers map[string]Handler
+	// Trace names QEMU trace events to enable (patterns such as "usb_mtp_*"); QEMU writes them
+	// to its stderr, which is kept in qemu.log in Work.
+	Trace []string
 }
 
 // Handler answers one control call from the guest.
@@ -93,7 +96,7 @@ func (m *Machine) args(qmpSock, ctlSock string) []string {
 	if mem == 0 {
 		mem = 1024
 	}
-	return []string{
+	args := []string{
 		"-accel", "tcg", "-m", strconv.Itoa(mem), "-smp", "1",
 		"-nodefaults", "-display", "none", "-no-reboot", "-nic", "none", "-rtc", "base=utc",
 		"-kernel", m.Kernel.Image, "-initrd", m.Initrd,
@@ -104,6 +107,10 @@ func (m *Machine) args(qmpSock, ctlSock string) []string {
 		"-device", m.HCD + ",id=hcd",
 		"-device", fmt.Sprintf("usb-mtp,id=%s,bus=hcd.0,rootdir=%s,readonly=off,desc=Storage", DeviceID, m.RootDir),
 	}
+	for _, t := range m.Trace {
+		args = append(args, "-trace", "enable="+t)
+	}
+	return args
 }
 
 // Run boots the machine and serves the guest's control calls until QEMU exits. It fails when QEMU
@@ -139,8 +146,13 @@ func (m *Machine) Run(ctx context.Context) (*Result, error) {
 	// usb-mtp formats dates in QEMU's local time zone; the guest has no zone data and uses UTC.
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	cmd.Stdin = nil
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	qlog, err := os.Create(filepath.Join(m.Work, "qemu.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer qlog.Close()
+	var stderr tailBuffer
+	cmd.Stderr = io.MultiWriter(qlog, &stderr)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -443,6 +455,28 @@ func (c *consoleLog) exitStatus() (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// tailBuffer keeps the last 8 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 8<<10 {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-8<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
 }
 
 // tail returns the last lines of the console and QEMU's stderr for an error message.
