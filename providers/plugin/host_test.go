@@ -52,9 +52,7 @@ func TestMain(m *testing.M) {
 					return nil, err
 				}
 			}
-			p := newProbe()
-			p.files["big.bin"] = randomBytes(4 << 20)
-			return p, nil
+			return crashyProbe(), nil
 		})
 		return
 	}
@@ -68,6 +66,16 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(buildDir)
 	os.Exit(code)
+}
+
+// crashyProbe is the store the crashy plugin serves.
+func crashyProbe() *probe {
+	p := newProbe()
+	p.files["big.bin"] = randomBytes(4 << 20)
+	for i := range 2000 {
+		p.entries = append(p.entries, repl.Entry{Handle: fmt.Sprintf("dir/item-%04d.txt", i), Size: int64(i), ModTime: time.Unix(int64(1e9+i), 0)})
+	}
+	return p
 }
 
 var (
@@ -94,7 +102,7 @@ func notesPlugin(t *testing.T) string {
 }
 
 // selfPlugin puts this test binary in dir under the plugin name cradle-provider-NAME.
-func selfPlugin(t *testing.T, dir, name string) string {
+func selfPlugin(t testing.TB, dir, name string) string {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -544,7 +552,7 @@ func TestPluginKilledMidSync(t *testing.T) {
 	}
 }
 
-func loadSelf(t *testing.T, h *Host, name string) providers.Provider {
+func loadSelf(t testing.TB, h *Host, name string) providers.Provider {
 	t.Helper()
 	p, err := h.Load(context.Background(), selfPlugin(t, t.TempDir(), name))
 	if err != nil {
