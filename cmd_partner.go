@@ -66,6 +66,16 @@ func (kv keyValues) Set(v string) error {
 	return nil
 }
 
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help", "--h":
+			return true
+		}
+	}
+	return false
+}
+
 // providerArg finds --provider's value before the flags are parsed (the provider's options
 // become flags).
 func providerArg(args []string) string {
@@ -83,11 +93,14 @@ func providerArg(args []string) string {
 }
 
 func partnerAdd(c *cli, args []string) error {
+	// The manager loads provider plugins, whose options become flags too. Help works without it.
 	m, err := c.openForParse(args)
-	if err != nil {
+	if err != nil && !wantsHelp(args) {
 		return err
 	}
-	defer m.Close()
+	if m != nil {
+		defer m.Close()
+	}
 	fs := c.flags("partner add", "--name N --provider P --device SERIAL [options]")
 	var (
 		p      manager.Partnership
@@ -100,7 +113,7 @@ func partnerAdd(c *cli, args []string) error {
 	fs.StringVar(&p.Name, "name", "", "the partnership's name (required)")
 	fs.StringVar(&p.Provider, "provider", "", "what to sync: "+strings.Join(providers.Names(), ", ")+" (required)")
 	fs.StringVar(&p.Device, "device", "", "the device's serial (see 'cradle devices'); may be left out when one device is connected")
-	fs.StringVar(&dir, "direction", "two-way", "two-way, to-device or to-desktop")
+	fs.StringVar(&dir, "direction", "", "two-way, to-device or to-desktop (default two-way, or the provider's only direction)")
 	fs.StringVar(&onConf, "on-conflict", "ask", "ask, desktop, device, newest or keep-both")
 	fs.StringVar(&ival, "interval", "", "sync this often while connected (\"30m\", \"2h\", \"never\"; default: the global setting)")
 	fs.Var(set, "set", "a provider option as `KEY=VALUE` (repeatable)")

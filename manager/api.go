@@ -428,3 +428,27 @@ func (e *SettingsError) Error() string {
 
 // Unwrap returns ErrSettings and the cause.
 func (e *SettingsError) Unwrap() []error { return []error{ErrSettings, e.Err} }
+
+// kindError is an error whose message is complete on its own and that matches one of the
+// sentinel errors above (and the cause it wraps, if any).
+type kindError struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *kindError) Error() string { return e.msg }
+
+// Unwrap returns the sentinel and the cause.
+func (e *kindError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// kindf formats an error that matches kind; a %w in format is kept as its cause.
+func kindf(kind error, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &kindError{msg: err.Error(), kind: kind, cause: errors.Unwrap(err)}
+}

@@ -295,7 +295,7 @@ func thumbnail(img image.Image, size int) image.Image {
 func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	pid, cid, ok := splitConflictID(id)
 	if !ok {
-		return fmt.Errorf("%w %q: conflict IDs look like \"1.4\" (see \"cradle conflicts\")", ErrNoConflict, id)
+		return kindf(ErrNoConflict, "no conflict %q: conflict IDs look like \"1.4\" (see \"cradle conflicts\")", id)
 	}
 	side, err := keepSide(keep)
 	if err != nil {
@@ -312,7 +312,7 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	}
 	if ps == nil || !found {
 		m.mu.Unlock()
-		return fmt.Errorf("%w %q: no partnership %s (see \"cradle conflicts\")", ErrNoConflict, id, pid)
+		return kindf(ErrNoConflict, "no conflict %q: there is no partnership %s (see \"cradle conflicts\")", id, pid)
 	}
 	m.openHandleFile(ps)
 	hf, hfErr := ps.hf, ps.hfErr
@@ -329,7 +329,7 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	}
 	if err := hf.Resolve(ctx, cid, side); err != nil {
 		if errors.Is(err, repl.ErrNoConflict) {
-			return fmt.Errorf("%w %q: it may be resolved already (see \"cradle conflicts\")", ErrNoConflict, id)
+			return kindf(ErrNoConflict, "no conflict %q is pending; it may be resolved already (see \"cradle conflicts\")", id)
 		}
 		return fmt.Errorf("resolve conflict %s: %w", id, err)
 	}
@@ -358,7 +358,7 @@ func keepSide(k Keep) (string, error) {
 	case KeepBoth:
 		return repl.ResolveBoth, nil
 	}
-	return "", fmt.Errorf("%w: keep %q: choose desktop, device or both", ErrInvalid, k)
+	return "", kindf(ErrInvalid, "keep %q: choose desktop, device or both", k)
 }
 
 // ResolveAll settles every pending conflict (of the partnerships given by ID or name, or of all

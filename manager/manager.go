@@ -54,7 +54,7 @@ type Manager struct {
 // settings file cannot be read (the file is left as it is).
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Dir == "" {
-		return nil, fmt.Errorf("%w: no config folder given", ErrInvalid)
+		return nil, kindf(ErrInvalid, "no config folder given")
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
@@ -490,7 +490,7 @@ func (m *Manager) BrowseDevice(ctx context.Context, serial string, storage uint3
 	ds, ok := m.devices[serial]
 	m.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("device %s: %w; plug it in and unlock it", serial, ErrNotConnected)
+		return nil, kindf(ErrNotConnected, "device %s is not connected; plug it in and unlock it", serial)
 	}
 	sid := device.StorageID(storage)
 	if sid == 0 {

@@ -56,20 +56,21 @@ func (m *Manager) lookupLocked(ref string) (Partnership, error) {
 		return found[0], nil
 	case 0:
 		if len(m.conf.Partnerships) == 0 {
-			return Partnership{}, fmt.Errorf("%w %q: there are none yet; add one with \"cradle partner add\"", ErrUnknownPartnership, ref)
+			return Partnership{}, kindf(ErrUnknownPartnership, "no partnership %q: there are none yet; add one with \"cradle partner add\"", ref)
 		}
 		ids := make([]string, len(m.conf.Partnerships))
 		for i, p := range m.conf.Partnerships {
 			ids[i] = p.ID + " (" + p.Name + ")"
 		}
-		return Partnership{}, fmt.Errorf("%w %q; the partnerships are: %s", ErrUnknownPartnership, ref, strings.Join(ids, ", "))
+		return Partnership{}, kindf(ErrUnknownPartnership, "no such partnership %q; the partnerships are: %s", ref, strings.Join(ids, ", "))
 	}
-	return Partnership{}, fmt.Errorf("%w: %d partnerships are named %q; use the ID", ErrUnknownPartnership, len(found), ref)
+	return Partnership{}, kindf(ErrUnknownPartnership, "%d partnerships are named %q; use the ID", len(found), ref)
 }
 
 // Validate checks a partnership as AddPartnership would, without adding it, and returns it with
-// defaults filled in (direction two-way, policy ask, the provider's option defaults). Errors wrap
-// ErrInvalid (or ErrUnknownDevice) and say which field is wrong and what is valid. The window
+// defaults filled in (direction two-way or the provider's only one, policy ask, the provider's
+// option defaults). Errors wrap ErrInvalid (or ErrUnknownDevice) and say which field is wrong and
+// what is valid. The window
 // calls it to show messages inline.
 func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, error) {
 	m.mu.Lock()
@@ -86,14 +87,11 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 	}
 	q := p.clone()
 	q.Name = strings.TrimSpace(q.Name)
-	if q.Direction == "" {
-		q.Direction = TwoWay
-	}
 	if q.OnConflict == "" {
 		q.OnConflict = PolicyAsk
 	}
 	invalid := func(format string, args ...any) (Partnership, error) {
-		return Partnership{}, fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+		return Partnership{}, kindf(ErrInvalid, "%s", fmt.Sprintf(format, args...))
 	}
 	if q.Name == "" {
 		return invalid("a partnership needs a name")
@@ -103,13 +101,19 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 	}
 	prov, err := providers.Lookup(q.Provider)
 	if err != nil {
-		return Partnership{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Partnership{}, kindf(ErrInvalid, "%v", err)
+	}
+	if q.Direction == "" {
+		q.Direction = TwoWay
+		if len(prov.Directions) == 1 {
+			q.Direction = prov.Directions[0]
+		}
 	}
 	if q.Device == "" {
 		return invalid("a partnership needs a device serial (see \"cradle devices\")")
 	}
 	if !known {
-		return Partnership{}, fmt.Errorf("%w: no device with serial %q is connected or known; connect it and check the serial with \"cradle devices\"", ErrUnknownDevice, q.Device)
+		return Partnership{}, kindf(ErrUnknownDevice, "no device with serial %q is connected or known; connect it and check the serial with \"cradle devices\"", q.Device)
 	}
 	if !slices.Contains(providersDirections(), q.Direction) {
 		return invalid("direction %q is not one of: two-way, to-device, to-desktop", q.Direction)
@@ -129,7 +133,7 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 	}
 	opts, err := prov.Validate(q.Options)
 	if err != nil {
-		return Partnership{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Partnership{}, kindf(ErrInvalid, "%v", err)
 	}
 	for _, o := range prov.Options {
 		v, ok := opts[o.Name]
@@ -166,16 +170,16 @@ func checkFolder(o providers.Option, v string) (string, error) {
 	}
 	abs, err := filepath.Abs(v)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s %q: %v", ErrInvalid, strings.ToLower(o.Label), v, err)
+		return "", kindf(ErrInvalid, "%s %q: %v", strings.ToLower(o.Label), v, err)
 	}
 	st, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("%w: %s %s does not exist; create it or choose another folder", ErrInvalid, strings.ToLower(o.Label), abs)
+		return "", kindf(ErrInvalid, "%s %s does not exist; create it or choose another folder", strings.ToLower(o.Label), abs)
 	case err != nil:
-		return "", fmt.Errorf("%w: %s %s cannot be used: %v", ErrInvalid, strings.ToLower(o.Label), abs, unwrapPathError(err))
+		return "", kindf(ErrInvalid, "%s %s cannot be used: %v", strings.ToLower(o.Label), abs, unwrapPathError(err))
 	case !st.IsDir():
-		return "", fmt.Errorf("%w: %s %s is a file, not a folder", ErrInvalid, strings.ToLower(o.Label), abs)
+		return "", kindf(ErrInvalid, "%s %s is a file, not a folder", strings.ToLower(o.Label), abs)
 	}
 	return abs, nil
 }
@@ -191,7 +195,7 @@ func (m *Manager) checkDevicePath(ctx context.Context, ds *devState, prov Provid
 			continue
 		}
 		if _, _, err := files.ParseDevicePath(ctx, ds.dev, v); err != nil {
-			return fmt.Errorf("%w: %s %q: %v", ErrInvalid, strings.ToLower(o.Label), v, err)
+			return kindf(ErrInvalid, "%s %q: %v", strings.ToLower(o.Label), v, err)
 		}
 	}
 	return nil
@@ -253,7 +257,7 @@ func (m *Manager) UpdatePartnership(ctx context.Context, p Partnership) error {
 		return err
 	}
 	if p.Device != "" && p.Device != old.Device || p.Provider != "" && p.Provider != old.Provider {
-		return fmt.Errorf("%w: a partnership's device and provider cannot change; remove it and add a new one", ErrInvalid)
+		return kindf(ErrInvalid, "a partnership's device and provider cannot change; remove it and add a new one")
 	}
 	p.Device, p.Provider = old.Device, old.Provider
 	q, err := m.Validate(ctx, p)

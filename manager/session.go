@@ -206,7 +206,7 @@ func readStorages(ctx context.Context, dev device.Device, m *Manager) []StorageI
 // the device are closed.
 func (m *Manager) teardownDevice(ds *devState) {
 	for _, j := range ds.drop("") {
-		j.reply(jobResult{err: fmt.Errorf("%s: %w", ds.info.Label, ErrNotConnected)})
+		j.reply(jobResult{err: kindf(ErrNotConnected, "%s is not connected", ds.info.Label)})
 	}
 	var insts []*partState
 	m.mu.Lock()
@@ -332,7 +332,7 @@ func (m *Manager) prepare(ctx context.Context, ds *devState, p Partnership, ps *
 			if inst.Close != nil {
 				inst.Close()
 			}
-			return nil, nil, none, fmt.Errorf("%s: %w", ds.info.Label, ErrNotConnected)
+			return nil, nil, none, kindf(ErrNotConnected, "%s is not connected", ds.info.Label)
 		}
 		ps.inst, ps.instDevice, ps.reopen = inst, ds.dev, false
 		m.mu.Unlock()
@@ -503,7 +503,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	ps := m.parts[j.part]
 	if err != nil || ps == nil || ps.removed || p.ID != j.part {
 		m.mu.Unlock()
-		return Session{}, fmt.Errorf("%w %q", ErrUnknownPartnership, j.part)
+		return Session{}, kindf(ErrUnknownPartnership, "no such partnership %q", j.part)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -792,7 +792,7 @@ func (m *Manager) forecast(ctx context.Context, ds *devState, id string) (int, e
 	ps := m.parts[id]
 	m.mu.Unlock()
 	if err != nil || ps == nil {
-		return 0, fmt.Errorf("%w %q", ErrUnknownPartnership, id)
+		return 0, kindf(ErrUnknownPartnership, "no such partnership %q", id)
 	}
 	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
 	if err != nil {

@@ -271,16 +271,16 @@ func formatThreshold(f float64) string {
 // checkSettings validates settings set through the API.
 func checkSettings(s Settings) error {
 	if s.Interval < 0 || s.Interval > 0 && s.Interval < time.Minute {
-		return fmt.Errorf("%w: the sync interval must be at least a minute, or 0 for never", ErrInvalid)
+		return kindf(ErrInvalid, "the sync interval must be at least a minute, or 0 for never")
 	}
 	if s.RetryInterval < 0 || s.RetryInterval > 0 && s.RetryInterval < time.Minute {
-		return fmt.Errorf("%w: the retry interval must be at least a minute, or 0 for never", ErrInvalid)
+		return kindf(ErrInvalid, "the retry interval must be at least a minute, or 0 for never")
 	}
 	if s.MassDeleteThreshold <= 0 || s.MassDeleteThreshold > 1 {
-		return fmt.Errorf("%w: the mass-delete threshold must be between 1%% and 100%%", ErrInvalid)
+		return kindf(ErrInvalid, "the mass-delete threshold must be between 1%% and 100%%")
 	}
 	if strings.ContainsAny(s.Language, "\"\\\n") {
-		return fmt.Errorf("%w: language %q", ErrInvalid, s.Language)
+		return kindf(ErrInvalid, "language %q is not a language code such as \"en\" or \"pt\"", s.Language)
 	}
 	return nil
 }

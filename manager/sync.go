@@ -20,7 +20,7 @@ func (m *Manager) targetsLocked(refs []string) ([]target, error) {
 	var out []target
 	if len(refs) == 0 {
 		if len(m.conf.Partnerships) == 0 {
-			return nil, fmt.Errorf("%w: there are none yet; add one with \"cradle partner add\"", ErrUnknownPartnership)
+			return nil, kindf(ErrUnknownPartnership, "there are no partnerships yet; add one with \"cradle partner add\"")
 		}
 		for _, p := range m.conf.Partnerships {
 			if ds := m.devices[p.Device]; ds != nil {
@@ -28,7 +28,7 @@ func (m *Manager) targetsLocked(refs []string) ([]target, error) {
 			}
 		}
 		if len(out) == 0 {
-			return nil, fmt.Errorf("%w: none of the partnerships' devices is connected; plug one in, unlock it and choose \"File transfer\"", ErrNotConnected)
+			return nil, kindf(ErrNotConnected, "the partnerships' devices are not connected; plug one in, unlock it and choose \"File transfer\"")
 		}
 		return out, nil
 	}
@@ -44,7 +44,7 @@ func (m *Manager) targetsLocked(refs []string) ([]target, error) {
 		seen[p.ID] = true
 		ds := m.devices[p.Device]
 		if ds == nil {
-			return nil, fmt.Errorf("partnership %s (%s): %w: %s; plug it in, unlock it and choose \"File transfer\"", p.ID, p.Name, ErrNotConnected, m.deviceLabelLocked(p.Device))
+			return nil, kindf(ErrNotConnected, "partnership %s (%s): %s is not connected; plug it in, unlock it and choose \"File transfer\"", p.ID, p.Name, m.deviceLabelLocked(p.Device))
 		}
 		out = append(out, target{p, ds})
 	}
@@ -88,7 +88,7 @@ func (m *Manager) SyncDevice(serial string) error {
 	defer m.mu.Unlock()
 	ds := m.devices[serial]
 	if ds == nil {
-		return fmt.Errorf("%s: %w; plug it in, unlock it and choose \"File transfer\"", m.deviceLabelLocked(serial), ErrNotConnected)
+		return kindf(ErrNotConnected, "%s is not connected; plug it in, unlock it and choose \"File transfer\"", m.deviceLabelLocked(serial))
 	}
 	n := 0
 	for _, p := range m.conf.Partnerships {
