@@ -279,11 +279,23 @@ func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[strin
 		}
 		caps, err := p.rpc.Open(ctx, req)
 		if err != nil {
-			p.stop(ctx, nil)
 			if ctx.Err() != nil {
+				p.stop(ctx, nil)
 				return nil, fmt.Errorf("provider %s: open the store: %w", name, ctx.Err())
 			}
-			e, _ := fromStatus(err)
+			e, transport := fromStatus(err)
+			if transport { // it crashed while opening: say how
+				select {
+				case <-p.runner.done:
+				case <-time.After(defaultStopWait):
+				}
+				status, last := p.exitReason()
+				p.stop(ctx, nil)
+				if status != "" {
+					return nil, &StoppedError{Provider: name, Status: status, LastLog: last}
+				}
+			}
+			p.stop(ctx, nil)
 			return nil, fmt.Errorf("provider %s: open the store: %w", name, e)
 		}
 		return &generation{proc: p, rpc: p.rpc, caps: caps, stopped: make(chan struct{})}, nil

@@ -1,3 +1,5 @@
+//go:build unix
+
 package plugin
 
 import (
@@ -46,7 +48,12 @@ func TestMain(m *testing.M) {
 			Plugins:         goplugin.PluginSet{pluginKey: &grpcPlugin{srv: &server{}}}})
 		return
 	case "crashy": // a working plugin whose store panics and blocks on request (see probe)
-		Serve(Declaration{Name: "crashy", Description: "a probe store for tests"}, func(_ context.Context, env Env) (repl.Store, error) {
+		decl := Declaration{Name: "crashy", Description: "a probe store for tests",
+			Options: []providers.Option{{Name: "mode", Kind: providers.KindString, Help: "panic: panic in open"}}}
+		Serve(decl, func(_ context.Context, env Env) (repl.Store, error) {
+			if env.Options["mode"] == "panic" {
+				panic("told to panic at open")
+			}
 			if env.StateDir != "" {
 				if err := os.WriteFile(filepath.Join(env.StateDir, "opened"), []byte("yes"), 0o600); err != nil {
 					return nil, err
@@ -135,7 +142,7 @@ func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
-	b.WriteString(r.Message)
+	b.WriteString(r.Level.String() + " " + r.Message)
 	for _, a := range l.attrs {
 		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 	}
@@ -321,6 +328,30 @@ func TestPluginCannotTakeABuiltInName(t *testing.T) {
 	}
 	if p, _ := providers.Lookup("crashy"); p.Description != "built in" {
 		t.Errorf("the built-in provider was replaced by %q", p.Description)
+	}
+}
+
+// A store the plugin cannot open, and a plugin that dies while opening, fail Open clearly.
+func TestOpenFailuresAreClear(t *testing.T) {
+	p, err := quietHost().Load(context.Background(), notesPlugin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-folder")
+	_, err = p.Open(context.Background(), providers.Env{Options: map[string]string{"desktop": missing}})
+	if !errors.Is(err, repl.ErrNotFound) || !strings.HasPrefix(err.Error(), "provider notes: open the store: notes folder: ") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Open of a missing notes folder = %v, want the plugin's ErrNotFound naming the folder", err)
+	}
+
+	c := loadSelf(t, quietHost(), "crashy")
+	_, err = c.Open(context.Background(), providers.Env{Options: map[string]string{}, StateDir: "/proc/cannot-create"})
+	if err == nil || !strings.Contains(err.Error(), "create its state folder") {
+		t.Errorf("Open with a state folder that cannot be made = %v", err)
+	}
+	_, err = c.Open(context.Background(), providers.Env{Options: map[string]string{"mode": "panic"}})
+	var stop *StoppedError
+	if !errors.As(err, &stop) || !strings.HasPrefix(err.Error(), "provider crashy stopped: exit status 2 (last log: panic: told to panic at open") {
+		t.Errorf("Open of a plugin that panics while opening = %v, want how it stopped", err)
 	}
 }
 
@@ -615,7 +646,7 @@ func TestCancellationAndLogsAcrossTheProcess(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("IsItemChanged returned %v after the cancel", d)
 	}
-	rec.wait(t, "probe: blocked call ended", "err=context canceled", "plugin=crashy")
+	rec.wait(t, "INFO probe: blocked call ended", "err=context canceled", "plugin=crashy")
 }
 
 // A plugin whose host dies (its stdin pipe closes) exits by itself.

@@ -60,8 +60,9 @@ func hclogLevelName(l slog.Level) string {
 }
 
 // hclogSlog is an hclog.Logger that writes to a slog.Logger. go-plugin logs through it: its own
-// messages on the root logger (name ""), which go to Debug (the host reports what matters
-// itself), and the plugin's log lines on a named sub-logger, which keep their level.
+// messages on the root logger (name ""), which all go to Debug (the host reports what matters
+// itself: a failed start in its error, a crash as a warning), and the plugin's log lines on a
+// named sub-logger, which keep their level.
 type hclogSlog struct {
 	l    *slog.Logger
 	name string
@@ -88,7 +89,7 @@ func slogLevel(l hclog.Level) slog.Level {
 
 func (h *hclogSlog) Log(level hclog.Level, msg string, args ...any) {
 	lvl := slogLevel(level)
-	if h.name == "" && lvl < slog.LevelError {
+	if h.name == "" {
 		lvl = min(lvl, slog.LevelDebug)
 	}
 	ctx := context.Background()
