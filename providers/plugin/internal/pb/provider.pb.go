@@ -7,10 +7,12 @@
 //
 // One plugin process serves at most one opened store: the desktop side of one partnership.
 //
-// Errors: a failed call carries a gRPC status whose code follows the table in errors.go
-// (NOT_FOUND item not found, ABORTED item changed, ALREADY_EXISTS, FAILED_PRECONDITION folder not
-// empty, RESOURCE_EXHAUSTED no space, UNAVAILABLE store went away, PERMISSION_DENIED, ...) and a
-// StoreError detail naming the Cradle sentinel errors the failure wraps.
+// Errors: a failed call carries a gRPC status and a StoreError detail naming the Cradle sentinel
+// errors the failure wraps. The code follows the first sentinel: CANCELLED, DEADLINE_EXCEEDED,
+// NOT_FOUND (item not found), ABORTED (item changed since it was last seen), ALREADY_EXISTS,
+// FAILED_PRECONDITION (folder not empty), RESOURCE_EXHAUSTED (no space), UNAVAILABLE (store went
+// away), PERMISSION_DENIED (read-only, permission), INVALID_ARGUMENT (invalid name); UNKNOWN for
+// other errors. A plugin that sends no detail is understood from the code alone.
 //
 // Handles, names, keys and hashes are bytes, not strings: a store may name an item with bytes that
 // are not UTF-8 (a file name on Linux), and protobuf strings must be UTF-8. They carry the Go string

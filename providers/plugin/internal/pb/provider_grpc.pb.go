@@ -7,10 +7,12 @@
 //
 // One plugin process serves at most one opened store: the desktop side of one partnership.
 //
-// Errors: a failed call carries a gRPC status whose code follows the table in errors.go
-// (NOT_FOUND item not found, ABORTED item changed, ALREADY_EXISTS, FAILED_PRECONDITION folder not
-// empty, RESOURCE_EXHAUSTED no space, UNAVAILABLE store went away, PERMISSION_DENIED, ...) and a
-// StoreError detail naming the Cradle sentinel errors the failure wraps.
+// Errors: a failed call carries a gRPC status and a StoreError detail naming the Cradle sentinel
+// errors the failure wraps. The code follows the first sentinel: CANCELLED, DEADLINE_EXCEEDED,
+// NOT_FOUND (item not found), ABORTED (item changed since it was last seen), ALREADY_EXISTS,
+// FAILED_PRECONDITION (folder not empty), RESOURCE_EXHAUSTED (no space), UNAVAILABLE (store went
+// away), PERMISSION_DENIED (read-only, permission), INVALID_ARGUMENT (invalid name); UNKNOWN for
+// other errors. A plugin that sends no detail is understood from the code alone.
 //
 // Handles, names, keys and hashes are bytes, not strings: a store may name an item with bytes that
 // are not UTF-8 (a file name on Linux), and protobuf strings must be UTF-8. They carry the Go string
@@ -74,7 +76,9 @@ type ProviderClient interface {
 	// the last byte. A stream cancelled before that must leave no partial item.
 	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[WriteMessage, WriteReply], error)
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteReply, error)
-	// Watch streams notifications until the client cancels it or the store shuts down (Notifier).
+	// Watch streams the store's notifications (Notifier) until the client cancels it or the store's
+	// own watch ends. The plugin watches from Open on and queues what happens between Watch calls;
+	// a new Watch call replaces the previous one.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Notification], error)
 	// ReadUnits returns an item's change units (UnitStore).
 	ReadUnits(ctx context.Context, in *ReadUnitsRequest, opts ...grpc.CallOption) (*ReadUnitsReply, error)
@@ -283,7 +287,9 @@ type ProviderServer interface {
 	// the last byte. A stream cancelled before that must leave no partial item.
 	Write(grpc.ClientStreamingServer[WriteMessage, WriteReply]) error
 	Delete(context.Context, *DeleteRequest) (*DeleteReply, error)
-	// Watch streams notifications until the client cancels it or the store shuts down (Notifier).
+	// Watch streams the store's notifications (Notifier) until the client cancels it or the store's
+	// own watch ends. The plugin watches from Open on and queues what happens between Watch calls;
+	// a new Watch call replaces the previous one.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[Notification]) error
 	// ReadUnits returns an item's change units (UnitStore).
 	ReadUnits(context.Context, *ReadUnitsRequest) (*ReadUnitsReply, error)
