@@ -32,6 +32,11 @@ deps-usbvm:
 test-usb: deps deps-usbvm
 	$(GO) test -tags usbvm -count=1 -timeout 40m ./test/usbvm/
 
+# Get and send of a 100 MiB file through QEMU's usb-mtp, Cradle against libmtp's mtp-getfile and
+# mtp-sendfile in the same guest, on both controllers; prints a markdown table.
+bench-usb: deps deps-usbvm
+	$(GO) run ./test/usbvm/cmd/usbbench
+
 build: deps
 	$(GO) build -o $(BIN) .
 
