@@ -22,6 +22,20 @@ type applier struct {
 	tx     *bolt.Tx
 	retry  bool
 	asked  bool // the last settle recorded a conflict under Ask
+	// across is set while two items found to be one (mergeIdentity) are settled: their
+	// histories are not comparable, so they meet as concurrent versions and the result
+	// carries lineage, the surviving ID's own history, instead of a union of both.
+	across  bool
+	lineage Vector
+}
+
+// joinV is the made-with knowledge of a version settling c and l: both histories, or across
+// two merged items the survivor's own.
+func (a *applier) joinV(c, l *record) Vector {
+	if a.across {
+		return slices.Clone(a.lineage)
+	}
+	return l.V.Merge(c.V)
 }
 
 func (a *applier) src() Side       { return a.p.src }
@@ -43,7 +57,7 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		return err
 	}
 	a.asked = false
-	if c.live() && (l == nil || l.Tomb || l.Missing) {
+	if c.live() && (l == nil || ((l.Tomb || l.Missing) && !l.V.Contains(c.Ver))) {
 		// The item is new here, or gone here: the same item may be here under another ID.
 		var m *record
 		if m, err = a.mergeCandidate(c); err != nil {
@@ -76,14 +90,14 @@ func (a *applier) settle(ctx context.Context, c, l *record) error {
 			return a.rd.put(nil, tombFrom(c, nil))
 		}
 		return a.create(ctx, c, nil, c.V, c.Ver)
+	case l.Missing:
+		return a.supersede(ctx, c, l) // nothing here to keep: the engine removed a partial write
 	case l.Ver == c.Ver:
 		return nil
 	case c.V.Contains(l.Ver):
 		return a.supersede(ctx, c, l)
 	case l.V.Contains(c.Ver):
 		return nil // the destination already has a later version
-	case l.Missing:
-		return a.supersede(ctx, c, l) // nothing here to keep: the engine removed a partial write
 	}
 	return a.concurrent(ctx, c, l)
 }
@@ -370,7 +384,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func (a *applier) keepLocal(c, l *record, reason string) error {
 	v := a.rd.mint()
 	rec := *l
-	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	rec.Ver, rec.V = v, a.joinV(c, l).With(v)
 	if reason != "" {
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
 			Kept: a.dst().Name, Lost: a.src().Name, Reason: reason})
@@ -384,7 +398,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 	case c.Tomb && l.Tomb:
 		v := a.rd.mint()
 		rec := *l
-		rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+		rec.Ver, rec.V = v, a.joinV(c, l).With(v)
 		if rec.Merged.IsZero() {
 			rec.Merged = c.Merged
 		}
@@ -398,11 +412,12 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		v := a.rd.mint()
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
 			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
-		return a.create(ctx, c, l, c.V.Merge(l.V).With(v), v)
+		return a.create(ctx, c, l, a.joinV(c, l).With(v), v)
 	}
 	// Content and name are settled apart: an edit on one side and a rename on the other merge.
-	cEdited := !l.V.Contains(c.CVer) || c.Stamp.Kind != l.Stamp.Kind
-	lEdited := !c.V.Contains(l.CVer) || c.Stamp.Kind != l.Stamp.Kind
+	// Across two merged items nothing is known of a common past: both count as edited.
+	cEdited := a.across || !l.V.Contains(c.CVer) || c.Stamp.Kind != l.Stamp.Kind
+	lEdited := a.across || !c.V.Contains(l.CVer) || c.Stamp.Kind != l.Stamp.Kind
 	contentFromSrc, identical := false, false
 	switch {
 	case cEdited && lEdited, !cEdited && !lEdited:
@@ -425,7 +440,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		contentFromSrc = true
 	}
 	nameFromSrc := false
-	if c.Name != l.Name {
+	if c.Name != l.Name && !a.across {
 		cRenamed := !l.V.Contains(c.NVer)
 		lRenamed := !c.V.Contains(l.NVer)
 		switch {
@@ -443,7 +458,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, identical, nameFromSrc bool) error {
 	v := a.rd.mint()
 	rec := *l
-	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	rec.Ver, rec.V = v, a.joinV(c, l).With(v)
 	name, nver := l.Name, l.NVer
 	if nameFromSrc {
 		name, nver = c.Name, c.NVer
@@ -608,7 +623,7 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: pol.Rule, Kept: a.src().Name,
 		Lost: a.dst().Name, Reason: "policy", Dropped: state(l)})
 	v := a.rd.mint()
-	return a.update(ctx, c, l, c.V.Merge(l.V).With(v), v)
+	return a.update(ctx, c, l, a.joinV(c, l).With(v), v)
 }
 
 // keepBoth keeps the newer version under the name and saves the other beside it.
@@ -671,7 +686,7 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 		}
 	}
 	v := a.rd.mint()
-	if err := a.update(ctx, c, l, c.V.Merge(l.V).With(v), v); err != nil {
+	if err := a.update(ctx, c, l, a.joinV(c, l).With(v), v); err != nil {
 		return err
 	}
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: KeepBoth, Kept: a.src().Name,
@@ -818,8 +833,8 @@ func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
 	for name := range names {
 		lr, lok := l.unit(name)
 		cr, cok := c.unit(name)
-		lChanged := lok && !c.V.Contains(lr.Ver)
-		cChanged := cok && !l.V.Contains(cr.Ver)
+		lChanged := lok && (a.across || !c.V.Contains(lr.Ver))
+		cChanged := cok && (a.across || !l.V.Contains(cr.Ver))
 		switch {
 		case lChanged && cChanged && !(lr.Deleted == cr.Deleted && (lr.Deleted || lr.Hash == cr.Hash)):
 			clashes = append(clashes, name)
@@ -832,6 +847,7 @@ func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
 		}
 	}
 	if len(clashes) > 0 {
+		slices.Sort(clashes)
 		switch a.p.s.cfg.Policy.Rule {
 		case Ask:
 			return a.recordConflict(c, l)
@@ -884,7 +900,7 @@ func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
 	slices.SortFunc(recs, func(x, y unitRec) int { return strings.Compare(x.Name, y.Name) })
 	v := a.rd.mint()
 	rec := *l
-	rec.Ver, rec.V = v, l.V.Merge(c.V).With(v)
+	rec.Ver, rec.V = v, a.joinV(c, l).With(v)
 	if !changedHere {
 		rec.Units = recs
 		return a.rd.put(l, &rec)
@@ -932,20 +948,29 @@ func (a *applier) mergeCandidate(c *record) (*record, error) {
 // replica that meets the pair picks the same one; the other becomes a tombstone that says what it
 // was merged into (applying it never deletes data). Then the two contents are settled as
 // concurrent versions of one item.
+//
+// A made-with vector says which versions of one item a version includes; one replica's ticks on
+// two different items say nothing about each other. So the two histories are never compared or
+// mixed: the contents meet as concurrent versions, and the result carries only the surviving
+// ID's history. The local item, when it is the one that joins the other's ID, enters with a
+// history of one new version of this replica (which the other side cannot have seen).
 func (a *applier) mergeIdentity(ctx context.Context, c, m, l *record) error {
 	now := a.now().UnixNano()
+	a.across = true
+	defer func() { a.across, a.lineage = false, nil }()
 	if m.GID.Compare(c.GID) < 0 {
 		v := a.rd.mint()
 		hist := c.V
 		if l != nil {
 			hist = hist.Merge(l.V)
 		}
-		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, V: hist.With(v), Tomb: true, Merged: m.GID,
+		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, NVer: c.NVer, V: hist.With(v), Tomb: true, Merged: m.GID,
 			Handle: m.Handle, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: now}
 		if err := a.rd.put(l, t); err != nil {
 			return err
 		}
-		return a.concurrentOrApply(ctx, c, m)
+		a.lineage = m.V
+		return a.concurrent(ctx, c, m)
 	}
 	if l != nil {
 		// The local record of c's ID (a tombstone, or data the engine removed) gives way.
@@ -953,41 +978,48 @@ func (a *applier) mergeIdentity(ctx context.Context, c, m, l *record) error {
 			return err
 		}
 	}
-	v := a.rd.mint()
-	rk := *m
-	rk.GID = c.GID
-	if l != nil {
-		rk.V = rk.V.Merge(l.V)
-	}
+	rk := a.freshLineage(m, c.GID, false)
 	if err := a.rd.remove(m); err != nil {
 		return err
 	}
-	if err := a.rd.put(nil, &rk); err != nil {
+	if err := a.rd.put(nil, rk); err != nil {
 		return err
 	}
-	t := &record{GID: m.GID, Ver: v, CVer: m.CVer, V: m.V.With(v), Tomb: true, Merged: c.GID,
+	v := a.rd.mint()
+	t := &record{GID: m.GID, Ver: v, CVer: m.CVer, NVer: m.NVer, V: m.V.With(v), Tomb: true, Merged: c.GID,
 		Handle: m.Handle, Name: m.Name, Key: m.Key, Stamp: m.Stamp, When: now}
 	if err := a.rd.put(nil, t); err != nil {
 		return err
 	}
-	return a.concurrentOrApply(ctx, c, &rk)
+	a.lineage = c.V
+	return a.concurrent(ctx, c, rk)
 }
 
-// concurrentOrApply settles c against l after an identity merge: usually concurrent versions,
-// but one may include the other when the pair was merged elsewhere before.
-func (a *applier) concurrentOrApply(ctx context.Context, c, l *record) error {
-	switch {
-	case c.V.Contains(l.Ver):
-		return a.supersede(ctx, c, l)
-	case l.V.Contains(c.Ver):
-		return nil
+// freshLineage returns r under the global ID gid with a history of one new version of this
+// replica. That version is newer than anything another replica can have seen of this one, and
+// the item joining gid was never seen by the other side, so neither history seems to include the
+// other. keepLabel keeps the content version as a label (equal labels prove equal content, which
+// spares copying content both sides already have); otherwise it is the new version too.
+func (a *applier) freshLineage(r *record, gid Version, keepLabel bool) *record {
+	v := a.rd.mint()
+	f := *r
+	f.GID, f.Ver, f.CVer, f.NVer, f.V = gid, v, v, v, Vector{v}
+	if keepLabel {
+		f.CVer = r.CVer
 	}
-	return a.concurrent(ctx, c, l)
+	if r.Units != nil {
+		f.Units = slices.Clone(r.Units)
+		for i := range f.Units {
+			f.Units[i].Ver = v
+		}
+	}
+	return &f
 }
 
 // mergedTomb applies the tombstone of an item merged into another (c.Merged) to the live l:
-// the data stays and l carries on under the surviving ID, unless the destination already holds
-// the survivor (then l is a duplicate and an ordinary delete applies).
+// the data stays and l carries on under the surviving ID with a fresh lineage (it then meets the
+// survivor's versions as a concurrent version), unless the destination already holds the
+// survivor (then l is a duplicate and an ordinary delete applies, or an edit beats it).
 func (a *applier) mergedTomb(ctx context.Context, c, l *record, dominated bool) error {
 	w, err := a.rd.byGID(c.Merged)
 	if err != nil {
@@ -999,16 +1031,11 @@ func (a *applier) mergedTomb(ctx context.Context, c, l *record, dominated bool) 
 		}
 		return a.keepLocal(c, l, "an edit beats a delete")
 	}
-	rk := *l
-	rk.GID = c.Merged
-	if !dominated {
-		v := a.rd.mint()
-		rk.Ver, rk.V = v, l.V.With(v)
-	}
+	rk := a.freshLineage(l, c.Merged, true)
 	if err := a.rd.remove(l); err != nil {
 		return err
 	}
-	if err := a.rd.put(nil, &rk); err != nil {
+	if err := a.rd.put(nil, rk); err != nil {
 		return err
 	}
 	return a.rd.put(nil, tombFrom(c, l))

@@ -218,55 +218,76 @@ func (hf *HandleFile) conflict(tx *bolt.Tx, id string) (*Conflict, []byte, error
 }
 
 // Resolve settles a pending conflict. keep is the name of the side whose version wins, or
-// ResolveBoth. The choice is recorded in the handle file and propagates at the next Sync: the
-// winner's version gets a version that includes the loser's, so the next session overwrites the
-// loser with it. For ResolveBoth the older version is saved beside the newer one as
-// "name (conflict DATE side).ext" and both propagate; that needs both stores, so it happens now
-// when sides gives both (as Sync's sides), else at the start of the next Sync.
+// ResolveBoth. The choice is recorded in the handle file, so it propagates at the next Sync: the
+// winner gets a version that includes the loser's, and the session overwrites the loser with it.
+// For ResolveBoth the older version is saved beside the newer one as
+// "name (conflict DATE side).ext" and both propagate. When sides holds both stores (as Sync's
+// sides), the resolution is carried out at once; otherwise the next Sync does it. An ID that is
+// no longer pending gives ErrNoConflict.
 func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Side) error {
 	hf.mu.Lock()
 	defer hf.mu.Unlock()
-	var both *Conflict
+	var (
+		conf       *Conflict
+		win, lose  string
+		resolveAll = keep == ResolveBoth
+	)
 	err := hf.update(func(tx *bolt.Tx) error {
 		c, key, err := hf.conflict(tx, id)
 		if err != nil {
 			return err
 		}
-		if keep == ResolveBoth {
+		conf = c
+		if resolveAll {
 			c.Pending = ResolveBoth
-			both = c
 			return tx.Bucket(bucketConflicts).Put(key, c.encode())
 		}
-		var win, lose ConflictSide
 		switch keep {
 		case c.Sides[0].Side:
-			win, lose = c.Sides[0], c.Sides[1]
+			win, lose = c.Sides[0].Side, c.Sides[1].Side
 		case c.Sides[1].Side:
-			win, lose = c.Sides[1], c.Sides[0]
+			win, lose = c.Sides[1].Side, c.Sides[0].Side
 		default:
 			return fmt.Errorf("resolve conflict %s: keep %q, want %q, %q or %q", id, keep, c.Sides[0].Side, c.Sides[1].Side, ResolveBoth)
 		}
-		if err := hf.keepSide(tx, c, win.Side, lose.Side); err != nil {
+		if err := hf.keepSide(tx, c, win, lose); err != nil {
 			return err
 		}
 		return hf.dropConflict(tx, c.Sides[0].Side, c.Sides[1].Side, c.gid)
 	})
-	if err != nil || both == nil {
+	if err != nil {
 		return err
 	}
-	var a, b *Side
-	for i := range sides {
-		switch sides[i].Name {
-		case both.Sides[0].Side:
-			a = &sides[i]
-		case both.Sides[1].Side:
-			b = &sides[i]
+	stores := map[string]Side{}
+	for _, s := range sides {
+		if s.Store != nil {
+			stores[s.Name] = s
 		}
 	}
-	if a == nil || b == nil || a.Store == nil || b.Store == nil {
-		return nil // applied by the next Sync
+	a, okA := stores[conf.Sides[0].Side]
+	b, okB := stores[conf.Sides[1].Side]
+	if !okA || !okB {
+		return nil // carried out by the next Sync
 	}
-	return hf.keepBoth(ctx, both, *a, *b, time.Now())
+	gids := []Version{conf.gid}
+	if resolveAll {
+		var copyGID Version
+		if win, copyGID, err = hf.keepBoth(ctx, conf, a, b, time.Now()); err != nil {
+			return err
+		}
+		if win == "" {
+			return nil
+		}
+		lose = a.Name
+		if win == a.Name {
+			lose = b.Name
+		}
+		gids = append(gids, copyGID)
+	}
+	if err := hf.pushItems(ctx, stores[win], stores[lose], gids); err != nil {
+		return fmt.Errorf("resolve conflict %s: recorded, but %s could not be updated yet (the next sync does it): %w", id, lose, err)
+	}
+	return nil
 }
 
 // keepSide gives the winner's item a version that includes the loser's.
@@ -321,7 +342,7 @@ func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, no
 		if c.Sides[0].Side != x.Name || c.Sides[1].Side != y.Name {
 			continue
 		}
-		if err := hf.keepBoth(ctx, c, x, y, now); err != nil {
+		if _, _, err := hf.keepBoth(ctx, c, x, y, now); err != nil {
 			return err
 		}
 	}
@@ -329,9 +350,10 @@ func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, no
 }
 
 // keepBoth saves the older version of a conflict beside the newer one, in the newer one's store,
-// as a new item, and makes the newer version win over the older one.
-func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now time.Time) error {
-	return hf.update(func(tx *bolt.Tx) error {
+// as a new item, and makes the newer version win over the older one. It returns the winning side
+// and the copy's global ID ("" when the conflict had settled itself meanwhile).
+func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now time.Time) (winner string, copyGID Version, err error) {
+	err = hf.update(func(tx *bolt.Tx) error {
 		ra, err := hf.openReplica(tx, a.Name, false)
 		if err != nil {
 			return err
@@ -349,7 +371,7 @@ func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now 
 			return err
 		}
 		if !ia.live() || !ib.live() {
-			// One side is gone meanwhile: the other simply wins.
+			// One side is gone meanwhile: the next session settles it (an edit beats a delete).
 			return hf.dropConflict(tx, a.Name, b.Name, c.gid)
 		}
 		win, lose, rw, ws, ls := ia, ib, ra, a, b
@@ -394,8 +416,10 @@ func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now 
 		if err := rw.save(); err != nil {
 			return err
 		}
+		winner, copyGID = ws.Name, v
 		return hf.dropConflict(tx, a.Name, b.Name, c.gid)
 	})
+	return winner, copyGID, err
 }
 
 // fillRecord completes a record from the entry store returned for it.

@@ -135,10 +135,35 @@ func (d DetectReport) Changes() int { return d.Created + d.Changed + d.Deleted +
 // Detect runs change detection on one side and records what changed in the handle file (new
 // versions, tombstones), without syncing. Sync runs it itself; the manager may call it to show
 // pending changes.
+//
+// Items an interrupted session may have left half-written in a store that is not atomic are left
+// out until the next Sync has checked them.
 func (hf *HandleFile) Detect(ctx context.Context, side Side) (DetectReport, error) {
 	hf.mu.Lock()
 	defer hf.mu.Unlock()
 	return hf.detect(ctx, side, true)
+}
+
+// intentNames returns the names with a pending intent in side's replica.
+func (hf *HandleFile) intentNames(side Side) (map[string]struct{}, error) {
+	var names map[string]struct{}
+	err := hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, side.Name, false)
+		if errors.Is(err, ErrUnknownReplica) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return r.i.ForEach(func(k, _ []byte) error {
+			if names == nil {
+				names = map[string]struct{}{}
+			}
+			names[string(k)] = struct{}{}
+			return nil
+		})
+	})
+	return names, err
 }
 
 // detect runs a full or incremental pass; allowIncremental lets it use side.Changes.
@@ -201,7 +226,11 @@ type renaming struct {
 // order, and only after an enumeration that finished infer deletions.
 func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, error) {
 	rep := DetectReport{Full: true}
-	entries, ignored, err := enumerateAll(ctx, side)
+	pending, err := hf.intentNames(side)
+	if err != nil {
+		return rep, err
+	}
+	entries, ignored, err := enumerateAll(ctx, side, pending)
 	if err != nil {
 		return rep, err
 	}
@@ -277,7 +306,7 @@ func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, 
 
 // enumerateAll lists the store's replicated items sorted by handle, and the handles of the items
 // it does not replicate (their records are left alone).
-func enumerateAll(ctx context.Context, side Side) ([]Entry, map[string]struct{}, error) {
+func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}) ([]Entry, map[string]struct{}, error) {
 	it, err := side.Store.Enumerate(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
@@ -293,7 +322,7 @@ func enumerateAll(ctx context.Context, side Side) ([]Entry, map[string]struct{},
 		if err != nil {
 			return nil, nil, fmt.Errorf("enumerate %s (nothing is taken as deleted from an unfinished enumeration): %w", side.Name, err)
 		}
-		if !side.Store.IsItemReplicated(e) {
+		if _, pending := skip[e.Handle]; pending || !side.Store.IsItemReplicated(e) {
 			if ignored == nil {
 				ignored = map[string]struct{}{}
 			}
@@ -322,11 +351,15 @@ func compareEntries(a, b Entry) int { return strings.Compare(a.Handle, b.Handle)
 func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []string) (DetectReport, error) {
 	rep := DetectReport{}
 	st := side.Store.(Stater)
+	pending, err := hf.intentNames(side)
+	if err != nil {
+		return rep, err
+	}
 	sort.Strings(handles)
-	handles = slices.Compact(handles)
+	handles = slices.DeleteFunc(slices.Compact(handles), func(h string) bool { _, p := pending[h]; return p })
 	var f found
 	seen := map[string]bool{}
-	err := hf.view(func(tx *bolt.Tx) error {
+	err = hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
 		if errors.Is(err, ErrUnknownReplica) {
 			return errNeedFull

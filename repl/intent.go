@@ -25,19 +25,40 @@ type intent struct {
 	size  int64  // announced size
 	mod   int64  // announced modification time, Unix nanoseconds
 	prior string // the item's handle before the write (an update or a move), or ""
+	src   string // the source replica
+	gid   Version
 }
 
-// modSlack is how far a store may round the modification time it was given (FAT keeps 2 seconds).
-const modSlack = 2 * int64(time.Second)
+func (it intent) encode() []byte {
+	v := appendUvarint(nil, it.seq)
+	v = appendVarint(v, it.size)
+	v = appendVarint(v, it.mod)
+	v = appendString(v, it.prior)
+	v = appendString(v, it.src)
+	return appendVersion(v, it.gid)
+}
 
-// ours tells whether e is what a write announced by it left: the store keeps the modification
-// time it was given, so an item the user changed since has another one.
-func (it intent) ours(e Entry) bool {
-	if e.Kind != KindFile || it.mod == 0 || e.ModTime.IsZero() {
+func decodeIntent(name string, b []byte) (intent, error) {
+	d := decoder{b: b}
+	it := intent{seq: d.uvarint(), name: name, size: d.varint(), mod: d.varint(), prior: d.string(), src: d.string(), gid: d.version()}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	return it, d.err
+}
+
+// modSlack is how far a store may round the modification time it was given (MTP keeps seconds).
+const modSlack = int64(time.Second)
+
+// looksOurs tells whether e may be what the write announced by it left: no bigger than announced,
+// with the announced modification time to the second (stores keep the time they are given, if
+// only to the second; a user's edit has the time of the edit). It is the test when the source's content cannot be
+// compared with e's (the source changed too since).
+func (it intent) looksOurs(e Entry) bool {
+	if e.Kind != KindFile || it.mod == 0 || e.ModTime.IsZero() || e.Size > it.size {
 		return false
 	}
-	d := e.ModTime.UnixNano() - it.mod
-	return d > -modSlack && d < modSlack
+	return e.ModTime.Unix() == time.Unix(0, it.mod).Unix()
 }
 
 func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
@@ -56,11 +77,8 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 			} else if l.live() && !l.Missing {
 				prior = l.Handle
 			}
-			v := appendUvarint(nil, uint64(i))
-			v = appendVarint(v, c.size)
-			v = appendVarint(v, c.mod)
-			v = appendString(v, prior)
-			if err := rd.i.Put([]byte(c.name), v); err != nil {
+			it := intent{seq: uint64(i), size: c.size, mod: c.mod, prior: prior, src: src, gid: c.gid}
+			if err := rd.i.Put([]byte(c.name), it.encode()); err != nil {
 				return err
 			}
 		}
@@ -116,7 +134,7 @@ func (a *applier) removePartial(ctx context.Context, c changeRef) error {
 		return err
 	}
 	it := intent{name: c.name, size: c.size, mod: c.mod}
-	if !it.ours(e) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
+	if !it.looksOurs(e) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
 		return nil
 	}
 	if err := a.dst().Store.Delete(ctx, c.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
@@ -136,15 +154,16 @@ func markMissing(r *rtx, rec *record) error {
 	return r.put(rec, &m)
 }
 
-// recoverIntents deals with the intents an interrupted session left in side's replica. Intents
-// are walked in batch order. A batch that stopped on an error committed everything before the
-// item it stopped at and dropped their intents; after a crash nothing of the batch was committed,
-// so the items it wrote in full come first. An item the engine wrote (it has the modification
-// time the write announced and is not what its record says) is removed quietly, whole or partial:
-// its change was never learned and is sent again. The first item that is not whole is where the
-// batch stopped; the items after it were never tried. An item the user changed since is left
-// alone: detection sees it as the user's change it is.
-func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
+// recoverIntents deals with the intents an interrupted session left in side's replica (other is
+// the session's other side, usually the source of those writes). Intents are walked in batch
+// order. A batch that stopped on an error committed everything before the item it stopped at and
+// dropped their intents; after a crash nothing of the batch was committed, so the items it wrote in
+// full come first. An item the engine wrote (its content is the start of the source's, or, when
+// that cannot be compared, it has the announced modification time and no more than the announced
+// size) is removed quietly, whole or partial: its change was never learned and is sent again. The
+// first item that is not whole is where the batch stopped; the items after it were never tried.
+// An item the user changed since is left alone: detection sees it as the user's change it is.
+func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) error {
 	var intents []intent
 	err := hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
@@ -155,10 +174,9 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 			return err
 		}
 		return r.i.ForEach(func(k, v []byte) error {
-			d := decoder{b: v}
-			in := intent{seq: d.uvarint(), name: string(k), size: d.varint(), mod: d.varint(), prior: d.string()}
-			if d.err != nil {
-				return fmt.Errorf("replica %q, intent %q: %w", side.Name, k, d.err)
+			in, err := decodeIntent(string(k), v)
+			if err != nil {
+				return fmt.Errorf("replica %q, intent %q: %w", side.Name, k, err)
 			}
 			intents = append(intents, in)
 			return nil
@@ -210,7 +228,11 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 				}
 				break
 			}
-			if !in.ours(e) {
+			ours, err := hf.wroteIt(ctx, tx, in, e, side, other)
+			if err != nil {
+				return err
+			}
+			if !ours {
 				break // changed by the user since: theirs
 			}
 			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
@@ -228,6 +250,56 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side Side) error {
 		}
 		return r.save()
 	})
+}
+
+// wroteIt tells whether the item e at an intent's name is what the engine's write left: its
+// content is the start of the source item's content. When the source cannot be read (another
+// session's source, or the item changed there since), the announced size and time decide.
+func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Entry, side, src Side) (bool, error) {
+	if e.Kind != KindFile || e.Size > in.size {
+		return false, nil
+	}
+	if src.Name != in.src || src.Store == nil {
+		return in.looksOurs(e), nil
+	}
+	rs, err := hf.openReplica(tx, src.Name, false)
+	if err != nil {
+		return in.looksOurs(e), nil
+	}
+	c, err := rs.byGID(in.gid)
+	if err != nil {
+		return false, err
+	}
+	if c == nil || c.Tomb || c.Missing || c.Stamp.Size != in.size {
+		return in.looksOurs(e), nil
+	}
+	theirs, err := src.Store.Open(ctx, c.Handle)
+	if err != nil {
+		return in.looksOurs(e), nil
+	}
+	defer theirs.Close()
+	mine, err := side.Store.Open(ctx, in.name)
+	if err != nil {
+		return false, fmt.Errorf("read %q in %s: %w", in.name, side.Name, err)
+	}
+	defer mine.Close()
+	same, err := sameStreams(mine, io.LimitReader(theirs, e.Size))
+	if err != nil {
+		return in.looksOurs(e), nil
+	}
+	if same {
+		return true, nil
+	}
+	// Not the start of the source's content: the user's, unless the source changed since.
+	st, ok := src.Store.(Stater)
+	if !ok {
+		return in.looksOurs(e), nil
+	}
+	now, err := st.Stat(ctx, c.Handle)
+	if err != nil || StampChanged(c.Stamp, now) {
+		return in.looksOurs(e), nil
+	}
+	return false, nil
 }
 
 // lookupFunc returns a way to look one handle up: Stat when the store has it, else one

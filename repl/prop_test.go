@@ -229,6 +229,9 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 			return nil
 		})
 	}
+	if propDebug {
+		fmt.Printf("BEFORE session %d (%s)\n%s%s", w.sessions+1, f.desk.label, repl.DumpReplica(f.hf, "desktop"), repl.DumpReplica(f.hf, "device"))
+	}
 	pre := map[*propReplica]map[string][]string{f.desk: tokensOf(f.desk.store), f.dev: tokensOf(f.dev.store)}
 	preFiles := []map[string]string{f.desk.store.Files(), f.dev.store.Files()}
 	if f.snapshot && w.devSnap != nil {
@@ -262,6 +265,7 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 		}
 	}
 	if propDebug {
+		fmt.Printf("%s%s", repl.DumpReplica(f.hf, "desktop"), repl.DumpReplica(f.hf, "device"))
 		fmt.Printf("session %d %v fault %+v err %v\n  pre desk %v dev %v\n  post desk %v dev %v\n", w.sessions, dir, fl, err, show(preFiles[0]), show(preFiles[1]), show(f.desk.store.Files()), show(f.dev.store.Files()))
 		if rep != nil {
 			fmt.Printf("  decisions %+v\n  conflicts %d skipped %v\n", rep.Decisions, len(rep.Conflicts), rep.Skipped)

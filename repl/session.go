@@ -303,9 +303,9 @@ func (s *session) run(ctx context.Context) error {
 		}
 		complete = complete && p.complete
 	}
-	// Settling conflicts on the first pass's destination can save copies on its source (the
-	// first pass's source gains items when a later pass copies a loser there): one more pass
-	// brings them over.
+	// Settling conflicts in the second pass gives its destination new versions (one that
+	// includes both sides' changes, a conflict copy): one more pass of the first direction
+	// brings them back, so both replicas end the session equal.
 	if s.cfg.Direction == BothWays {
 		first := s.passes()[0]
 		p := s.newPass(first[0], first[1])
@@ -330,10 +330,11 @@ func (s *session) run(ctx context.Context) error {
 func (s *session) prepare(ctx context.Context) error {
 	s.prog.Phase = PhaseDetecting
 	s.progress(true)
-	for _, side := range []Side{s.a, s.b} {
-		if err := s.hf.recoverIntents(ctx, side); err != nil {
-			return err
-		}
+	if err := s.hf.recoverIntents(ctx, s.a, s.b); err != nil {
+		return err
+	}
+	if err := s.hf.recoverIntents(ctx, s.b, s.a); err != nil {
+		return err
 	}
 	if err := s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now()); err != nil {
 		return err
@@ -417,6 +418,9 @@ type pass struct {
 	srcKnow  *Knowledge
 	deferred []changeRef
 	complete bool
+	// only marks a pass that sends chosen items, not all the source has: the destination then
+	// learns those items' versions only, never the source's whole knowledge.
+	only bool
 }
 
 func (s *session) newPass(src, dst Side) *pass {
@@ -470,6 +474,12 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				}
 				if rec == nil || rec.Ver != ver {
 					return fmt.Errorf("replica %q: version index names %v for item %v: %w", rs.name, ver, gid, errMalformed)
+				}
+				if rec.Missing {
+					// Its data was a partial write the engine removed: nothing to send until
+					// its change comes again.
+					k, gk = c.Next()
+					continue
 				}
 				changes = append(changes, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, merged: rec.Tomb && !rec.Merged.IsZero(),
 					kind: rec.Stamp.Kind, size: rec.Stamp.Size, mod: rec.Stamp.ModTime})
@@ -554,7 +564,7 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == skippedBefore
-	if !p.complete {
+	if !p.complete || p.only {
 		return nil
 	}
 	return p.s.hf.update(func(tx *bolt.Tx) error {
@@ -566,6 +576,47 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		rd.dirty = true
 		return rd.save()
 	})
+}
+
+// pushItems sends chosen items of from to to at once (a resolved conflict, while both stores are
+// at hand), without a full session.
+func (hf *HandleFile) pushItems(ctx context.Context, from, to Side, gids []Version) error {
+	s, err := hf.newSession(from, to, Config{Direction: AToB})
+	if err != nil {
+		return err
+	}
+	p := s.newPass(from, to)
+	p.only = true
+	var refs []changeRef
+	err = hf.view(func(tx *bolt.Tx) error {
+		rs, err := hf.openReplica(tx, from.Name, false)
+		if err != nil {
+			return err
+		}
+		p.srcKnow = rs.know.Clone()
+		for _, gid := range gids {
+			rec, err := rs.byGID(gid)
+			if err != nil {
+				return err
+			}
+			if rec != nil && !rec.Missing {
+				refs = append(refs, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, merged: rec.Tomb && !rec.Merged.IsZero(),
+					kind: rec.Stamp.Kind, size: rec.Stamp.Size, mod: rec.Stamp.ModTime})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sortChanges(refs)
+	if err := p.run(ctx, refs); err != nil {
+		return err
+	}
+	if len(s.rep.Skipped) > 0 {
+		return s.rep.Skipped[0].Err
+	}
+	return nil
 }
 
 // redetect looks again at the destination items that refused a change, so the retry sees the

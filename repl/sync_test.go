@@ -476,3 +476,37 @@ func TestBareStores(t *testing.T) {
 	}
 	wantFiles(t, "device", w.b, map[string]string{"x": "edit", "y": "device edit"})
 }
+
+func TestResolveAtOnce(t *testing.T) {
+	for _, keep := range []string{"desktop", "device", repl.ResolveBoth} {
+		t.Run(keep, func(t *testing.T) {
+			w := newWorld(t, memstore.Options{}, memstore.Options{})
+			w.put(w.a, "doc.txt", "v1")
+			w.sync()
+			w.put(w.b, "doc.txt", "device (older)")
+			w.put(w.a, "doc.txt", "desktop (newer)")
+			w.sync()
+			confs := w.conflicts()
+			if len(confs) != 1 {
+				t.Fatalf("conflicts = %+v", confs)
+			}
+			a, b := w.sides()
+			if err := w.hf.Resolve(context.Background(), confs[0].ID, keep, a, b); err != nil {
+				t.Fatalf("Resolve with both stores: %v", err)
+			}
+			// Done at once: both stores agree before any further session.
+			wantSame(t, w.a, w.b)
+			want := map[string]string{"doc.txt": "desktop (newer)"}
+			switch keep {
+			case "device":
+				want = map[string]string{"doc.txt": "device (older)"}
+			case repl.ResolveBoth:
+				want["doc (conflict "+time.Now().Format("2006-01-02")+" device).txt"] = "device (older)"
+			}
+			wantFiles(t, "desktop", w.a, want)
+			if rep := w.sync(); counts(rep, "desktop").Total()+counts(rep, "device").Total() != 0 {
+				t.Errorf("the session after an immediate resolution still changed items: %+v %+v", counts(rep, "desktop"), counts(rep, "device"))
+			}
+		})
+	}
+}
