@@ -118,10 +118,13 @@ func openWindow(ctx context.Context, g *globals, stderr io.Writer) int {
 		return 1
 	}
 	defer cleanup()
-	_ = m // the window reads the manager once ui.NewWindow takes it
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
-	w := ui.NewWindow(a)
+	// The tray needs a session bus: without one, quitting panics in fyne's systray.
+	w := ui.New(a, m, ui.Options{Tray: os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""})
+	defer w.Close()
+	stop := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) }) // Ctrl-C, SIGTERM
+	defer stop()
 	w.ShowAndRun()
 	return 0
 }
