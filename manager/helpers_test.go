@@ -9,6 +9,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
+	"github.com/cradle-sync/cradle/device/mtp"
 	_ "github.com/cradle-sync/cradle/providers/all"
 )
 
@@ -49,6 +50,7 @@ func (w *world) open(service bool, monitors ...device.Monitor) *Manager {
 	if err != nil {
 		w.t.Fatalf("New: %v", err)
 	}
+	m.progressInterval = 5 * time.Millisecond
 	w.t.Cleanup(func() { m.Close() })
 	return m
 }
@@ -79,4 +81,45 @@ func readFile(t *testing.T, path string) string {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return string(b)
+}
+
+// faultMonitor attaches one emulated device and keeps its Emulator, so a test can inject faults
+// (a busy device, an unplug after so many bytes) into the real MTP exchange.
+type faultMonitor struct {
+	dir   string
+	emu   chan *emulator.Emulator
+	saved *emulator.Emulator
+}
+
+func newFaultMonitor(dir string) *faultMonitor {
+	return &faultMonitor{dir: dir, emu: make(chan *emulator.Emulator, 1)}
+}
+
+func (f *faultMonitor) Run(ctx context.Context, report func(device.Presence)) error {
+	e, err := emulator.New(f.dir, emulator.Options{})
+	if err != nil {
+		return err
+	}
+	d, err := mtp.Open(ctx, e, mtp.Options{Transport: "mtp-emulated"})
+	if err != nil {
+		e.Close()
+		return err
+	}
+	f.emu <- e
+	report(device.Presence{Key: emulator.Key(f.dir), Connected: true, Device: d, Label: emulator.Label(f.dir)})
+	<-ctx.Done()
+	d.Close()
+	return nil
+}
+
+// emulator returns the device's Emulator once it runs.
+func (f *faultMonitor) emulator(t *testing.T) *emulator.Emulator {
+	if f.saved == nil {
+		select {
+		case f.saved = <-f.emu:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the emulated device did not start")
+		}
+	}
+	return f.saved
 }

@@ -27,6 +27,8 @@ type Manager struct {
 	bus      *bus
 	db       *db
 	debounce time.Duration
+	// progressInterval is how often a session reports progress (tests shorten it).
+	progressInterval time.Duration
 
 	// ctx lives until Close; monitors and device workers run under it.
 	ctx    context.Context
@@ -76,20 +78,21 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:      cfg,
-		dir:      dir,
-		log:      cfg.Logger,
-		bus:      newBus(),
-		db:       d,
-		debounce: cfg.DebounceDelay,
-		conf:     conf,
-		devices:  map[string]*devState{},
-		byKey:    map[string]string{},
-		problems: map[string]DeviceInfo{},
-		parts:    map[string]*partState{},
-		seenKeys: map[string]bool{},
-		leaving:  map[string]chan struct{}{},
-		wake:     make(chan struct{}),
+		cfg:              cfg,
+		dir:              dir,
+		log:              cfg.Logger,
+		bus:              newBus(),
+		db:               d,
+		debounce:         cfg.DebounceDelay,
+		progressInterval: 250 * time.Millisecond,
+		conf:             conf,
+		devices:          map[string]*devState{},
+		byKey:            map[string]string{},
+		problems:         map[string]DeviceInfo{},
+		parts:            map[string]*partState{},
+		seenKeys:         map[string]bool{},
+		leaving:          map[string]chan struct{}{},
+		wake:             make(chan struct{}),
 	}
 	if m.log == nil {
 		m.log = slog.Default()

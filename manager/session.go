@@ -533,7 +533,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	m.bus.publish(DeviceChanged, p.Device, "", m.deviceInfoLocked(ds))
 	m.mu.Unlock()
 
-	res := m.session(sctx, ds, p, ps, j.opts)
+	res := m.session(sctx, ds, p, ps, j.opts, trigger)
 
 	end := time.Now()
 	sess.End = end.UTC()
@@ -659,8 +659,13 @@ type sessionResult struct {
 
 // session does the work of one session: open what is needed, read the device metadata, sync,
 // write the device metadata, prepare conflict previews.
-func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *partState, opts SyncOptions) (res sessionResult) {
+func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *partState, opts SyncOptions, trigger Trigger) (res sessionResult) {
 	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
+	if trigger != TriggerChange {
+		// Only sessions started by notifications look at the notified items alone; the others
+		// enumerate both sides, catching what no notification reported.
+		changes = [2]*repl.ChangeSet{}
+	}
 	if err != nil {
 		res.err = err
 		m.mu.Lock()
@@ -683,7 +688,7 @@ func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *
 		Policy:              replPolicy(p.OnConflict),
 		MassDeleteThreshold: m.Settings().MassDeleteThreshold,
 		AllowMassDelete:     opts.AllowMassDelete,
-		ProgressInterval:    250 * time.Millisecond,
+		ProgressInterval:    m.progressInterval,
 		Progress:            func(pr repl.Progress) { m.onProgress(p, ps, pr) },
 	}
 	desktop := repl.Side{Name: sideDesktop, Store: inst.Desktop, Changes: changes[0]}
@@ -704,7 +709,8 @@ func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *
 		changed = changed || res.changes > 0 || len(rep.Conflicts) > 0 || len(rep.Decisions) > 0
 	}
 	if rep != nil && ctx.Err() == nil && !errors.Is(err, repl.ErrMassDelete) {
-		if merr := m.exportMeta(ctx, hf, ds.dev, p, changed); merr != nil {
+		// A snapshot that could not be read is replaced even when nothing changed.
+		if merr := m.exportMeta(ctx, hf, ds.dev, p, changed || res.metaErr != nil); merr != nil {
 			m.log.Warn("manager: write the device metadata", "partnership", p.ID, "err", merr)
 			if res.metaErr == nil {
 				res.metaErr = fmt.Errorf("the sync state could not be saved on the device (%v); the next sync checks every item again", merr)
@@ -748,9 +754,6 @@ func replPolicy(c ConflictPolicy) repl.Policy {
 	return repl.Policy{Rule: repl.Ask}
 }
 
-// progressEvery bounds the rate of progress events per session.
-const progressEvery = 200 * time.Millisecond
-
 func (m *Manager) onProgress(p Partnership, ps *partState, pr repl.Progress) {
 	now := time.Now()
 	m.mu.Lock()
@@ -778,7 +781,7 @@ func (m *Manager) onProgress(p Partnership, ps *partState, pr repl.Progress) {
 			prog.ETA = time.Duration(perItem * float64(pr.ItemsTotal-pr.ItemsDone) * float64(time.Second))
 		}
 	}
-	if pr.Phase != repl.PhaseDone && now.Sub(ps.lastProgress) < progressEvery {
+	if pr.Phase != repl.PhaseDone && now.Sub(ps.lastProgress) < m.progressInterval*4/5 {
 		return
 	}
 	ps.lastProgress = now

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,8 @@ type fileConfig struct {
 	Partnerships []filePartnership `toml:"partnership"`
 }
 
+var decodeErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
 // loadConfig reads the settings file at path. A missing file gives the defaults; anything that
 // cannot be read is a *SettingsError with the line, and the file is left alone.
 func loadConfig(path string) (*config, error) {
@@ -105,7 +108,12 @@ func parseConfig(path string, data []byte) (*config, error) {
 		if errors.As(err, &pe) {
 			return nil, fail(pe.Position.Line, "%s", pe.Message)
 		}
-		return nil, fail(0, "%v", err)
+		// Type errors come as "toml: line 8 (last key "a.b"): incompatible types: ...".
+		if m := decodeErrRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, fail(line, "%s: %s", m[2], m[3])
+		}
+		return nil, fail(0, "%s", strings.TrimPrefix(err.Error(), "toml: "))
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
@@ -238,11 +246,12 @@ func formatInterval(d time.Duration) string {
 	if d <= 0 {
 		return "never"
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return d.String()
+	s := d.String() // "1h30m0s", "2h0m0s", "45m0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }

@@ -1,0 +1,284 @@
+package manager
+
+import (
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// events collects a subscription's events for a test.
+type events struct {
+	t   *testing.T
+	sub *Subscription
+}
+
+func (m *Manager) collect(t *testing.T, mask EventType) *events {
+	e := &events{t: t, sub: m.Subscribe(mask)}
+	t.Cleanup(e.sub.Close)
+	return e
+}
+
+// next waits for the next event matching ok.
+func (e *events) next(d time.Duration, what string, ok func(Event) bool) Event {
+	e.t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case ev, open := <-e.sub.C():
+			if !open {
+				e.t.Fatalf("%s: subscription closed", what)
+			}
+			if ok(ev) {
+				return ev
+			}
+		case <-timeout:
+			e.t.Fatalf("%s: no such event within %v", what, d)
+		}
+	}
+}
+
+// none fails if an event matching ok arrives within d.
+func (e *events) none(d time.Duration, what string, ok func(Event) bool) {
+	e.t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case ev := <-e.sub.C():
+			if ok(ev) {
+				e.t.Fatalf("%s: got %v %+v", what, ev.Type, ev.Data)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func finished(trigger Trigger) func(Event) bool {
+	return func(ev Event) bool {
+		s, ok := ev.Data.(Session)
+		return ev.Type == SessionFinished && ok && (trigger == "" || s.Trigger == trigger)
+	}
+}
+
+func started(trigger Trigger) func(Event) bool {
+	return func(ev Event) bool {
+		s, ok := ev.Data.(Session)
+		return ev.Type == SessionStarted && ok && s.Trigger == trigger
+	}
+}
+
+// addDocs adds the usual files partnership (desktop folder with the phone's Documents).
+func (w *world) addDocs(m *Manager) Partnership {
+	w.t.Helper()
+	p, err := m.AddPartnership(ctxT(w.t), Partnership{Name: "Docs", Provider: "files", Device: w.serial(),
+		Options: map[string]string{"desktop": w.desktop, "device-path": "Documents"}})
+	if err != nil {
+		w.t.Fatalf("AddPartnership: %v", err)
+	}
+	return p
+}
+
+// TestDebounce: a burst of desktop changes while connected starts one incremental session after
+// the quiet period, which carries the whole burst.
+func TestDebounce(t *testing.T) {
+	w := newWorld(t)
+	m := w.open(true)
+	ev := m.collect(t, SessionStarted|SessionFinished)
+	w.waitDevice(m)
+	w.addDocs(m)
+	ev.next(10*time.Second, "the first session (on adding the partnership)", finished(TriggerConnect))
+	var last time.Time
+	for i := 0; i < 5; i++ {
+		writeFile(t, filepath.Join(w.desktop, "burst", string(rune('a'+i))+".txt"), "burst")
+		last = time.Now()
+		time.Sleep(m.debounce / 3)
+	}
+	st := ev.next(10*time.Second, "a change session", started(TriggerChange))
+	if gap := st.Time.Sub(last); gap < m.debounce*9/10 {
+		t.Errorf("the session started %v after the last change, before the %v quiet period", gap, m.debounce)
+	}
+	fin := ev.next(10*time.Second, "its end", finished(TriggerChange)).Data.(Session)
+	// The folder and its five files, in one session.
+	if fin.ToDevice.Created != 6 {
+		t.Errorf("the change session created %d items on the device, want 6 (the whole burst)", fin.ToDevice.Created)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := os.Stat(filepath.Join(w.phone, "Documents", "burst", string(rune('a'+i))+".txt")); err != nil {
+			t.Errorf("burst file %d not on the device: %v", i, err)
+		}
+	}
+}
+
+// TestRetryAfterFailure: a failed session is tried again after the retry interval, and the
+// status says what went wrong and when the next try is.
+func TestRetryAfterFailure(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.phone, "Documents", "a.txt"), "a")
+	fm := newFaultMonitor(w.phone)
+	m := w.open(true, fm)
+	m.mu.Lock()
+	m.conf.Settings.RetryInterval = 700 * time.Millisecond
+	m.conf.Settings.SyncOnConnect = false
+	m.mu.Unlock()
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	ev := m.collect(t, SessionFinished|SessionStarted)
+	// Another program holds the device: every command is answered "busy".
+	emu := fm.emulator(t)
+	emu.Busy(0, -1)
+	writeFile(t, filepath.Join(w.desktop, "b.txt"), "b")
+	if err := m.SyncNow(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	fail := ev.next(30*time.Second, "the failed session", finished(TriggerManual)).Data.(Session)
+	if fail.Outcome != OutcomeFailed || len(fail.Errors) == 0 {
+		t.Fatalf("session = %+v, want failed with an error", fail)
+	}
+	st := m.Status()[0]
+	if st.State != StateError || st.Error == "" || st.Fix == "" || st.NextSync.IsZero() || time.Until(st.NextSync) > time.Second {
+		t.Errorf("status after the failure = %+v, want an error with its fix and a retry within a second", st)
+	}
+	emu.Busy(0, 0)
+	retry := ev.next(30*time.Second, "the retry", finished(TriggerRetry)).Data.(Session)
+	if retry.Outcome != OutcomeOK || retry.ToDevice.Created != 1 {
+		t.Errorf("retry = %+v, want ok with b.txt sent", retry)
+	}
+	if st := m.Status()[0]; st.State != StateIdle || st.Error != "" {
+		t.Errorf("status after the retry = %+v", st)
+	}
+}
+
+// TestStop: Stop cancels a running session cleanly (no partial file); the next one finishes.
+func TestStop(t *testing.T) {
+	w := newWorld(t)
+	data := make([]byte, 64<<20)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(w.desktop, "big.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	ev := m.collect(t, SessionProgress)
+	done := make(chan []Session, 1)
+	go func() {
+		ss, err := m.Sync(ctxT(t), SyncOptions{}, p.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- ss
+	}()
+	ev.next(30*time.Second, "bytes moving", func(e Event) bool {
+		pr, ok := e.Data.(Progress)
+		return ok && pr.Phase == "syncing" && pr.BytesDone > 0
+	})
+	if st := m.Status()[0]; st.State != StateSyncing || st.Progress == nil || st.Progress.BytesTotal != 64<<20 {
+		t.Errorf("status while syncing = %+v", st)
+	}
+	m.Stop(p.ID)
+	ss := <-done
+	if len(ss) != 1 || ss[0].Outcome != OutcomeStopped {
+		t.Fatalf("stopped session = %+v", ss)
+	}
+	ents, _ := os.ReadDir(filepath.Join(w.phone, "Documents"))
+	for _, e := range ents {
+		if e.Name() == "big.bin" {
+			if fi, _ := e.Info(); fi.Size() != int64(len(data)) {
+				t.Errorf("a partial big.bin (%d bytes) is on the device", fi.Size())
+			}
+		}
+	}
+	if st := m.Status()[0]; st.State != StateIdle || st.LastOutcome != OutcomeStopped {
+		t.Errorf("status after Stop = %+v", st)
+	}
+	ss, err := m.Sync(ctxT(t), SyncOptions{}, p.ID)
+	if err != nil || ss[0].Outcome != OutcomeOK {
+		t.Fatalf("sync after stop = %+v, %v", ss, err)
+	}
+	got, err := os.ReadFile(filepath.Join(w.phone, "Documents", "big.bin"))
+	if err != nil || len(got) != len(data) || string(got[len(got)-100:]) != string(data[len(data)-100:]) {
+		t.Errorf("big.bin on the device after the second sync: %d bytes, %v", len(got), err)
+	}
+	h, err := m.History(p.ID, 0)
+	if err != nil || len(h) != 2 || h[0].Outcome != OutcomeOK || h[1].Outcome != OutcomeStopped {
+		t.Errorf("history = %+v, %v; want the stopped and the finished session, newest first", h, err)
+	}
+}
+
+// TestSchedule: a partnership's interval starts sessions while the device is connected.
+func TestSchedule(t *testing.T) {
+	w := newWorld(t)
+	m := w.open(true)
+	m.mu.Lock()
+	m.conf.Settings.SyncOnConnect = false
+	m.mu.Unlock()
+	ev := m.collect(t, SessionFinished)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	m.mu.Lock()
+	for i := range m.conf.Partnerships {
+		m.conf.Partnerships[i].Interval = 400 * time.Millisecond
+	}
+	m.scheduleLocked(m.conf.Partnerships[0], m.parts[p.ID], m.devices[w.serial()])
+	m.mu.Unlock()
+	for i := 0; i < 2; i++ {
+		ev.next(10*time.Second, "a scheduled session", finished(TriggerSchedule))
+	}
+	if st := m.Status()[0]; st.NextSync.IsZero() {
+		t.Errorf("status = %+v, want the next sync time", st)
+	}
+}
+
+// TestUnplugMidSession: a device unplugged during a transfer stops the session with a clear
+// status; plugged in again, the next session completes.
+func TestUnplugMidSession(t *testing.T) {
+	w := newWorld(t)
+	data := make([]byte, 48<<20)
+	rand.Read(data)
+	os.WriteFile(filepath.Join(w.desktop, "big.bin"), data, 0o644)
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	ev := m.collect(t, SessionProgress|DeviceDisconnected)
+	done := make(chan []Session, 1)
+	go func() {
+		ss, _ := m.Sync(ctxT(t), SyncOptions{}, p.ID)
+		done <- ss
+	}()
+	ev.next(30*time.Second, "bytes moving", func(e Event) bool {
+		pr, ok := e.Data.(Progress)
+		return ok && pr.BytesDone > 0
+	})
+	w.mon.Detach(w.phone)
+	ev.next(10*time.Second, "the unplug", func(e Event) bool { return e.Type == DeviceDisconnected })
+	ss := <-done
+	if len(ss) != 1 || ss[0].Outcome != OutcomeStopped && ss[0].Outcome != OutcomeFailed {
+		t.Fatalf("session cut by the unplug = %+v", ss)
+	}
+	st := m.Status()[0]
+	if st.Connected || !strings.Contains(st.Error, "disconnected") || st.Fix == "" {
+		t.Errorf("status after the unplug = %+v, want a disconnection error with its fix", st)
+	}
+	if err := w.mon.Attach(w.phone); err != nil {
+		t.Fatal(err)
+	}
+	w.waitDevice(m)
+	deadline := time.Now().Add(10 * time.Second)
+	for !m.Status()[0].Connected && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ss, err := m.Sync(ctxT(t), SyncOptions{}, p.ID)
+	if err != nil || ss[0].Outcome != OutcomeOK {
+		t.Fatalf("sync after re-plugging = %+v, %v", ss, err)
+	}
+	got, _ := os.ReadFile(filepath.Join(w.phone, "Documents", "big.bin"))
+	if len(got) != len(data) {
+		t.Errorf("big.bin on the device: %d bytes, want %d", len(got), len(data))
+	}
+}
