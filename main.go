@@ -120,8 +120,10 @@ func openWindow(ctx context.Context, g *globals, stderr io.Writer) int {
 	defer cleanup()
 	a := app.NewWithID(appID)
 	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
-	// The tray needs a session bus: without one, quitting panics in fyne's systray.
-	w := ui.New(a, m, ui.Options{Tray: os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""})
+	// The tray and notifications need a session bus: without one, quitting panics in fyne's
+	// systray and every notification logs an error.
+	bus := os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
+	w := ui.New(a, m, ui.Options{Tray: bus, Notifications: bus})
 	defer w.Close()
 	stop := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) }) // Ctrl-C, SIGTERM
 	defer stop()

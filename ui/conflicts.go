@@ -30,6 +30,7 @@ type conflictDialog struct {
 	path        *widget.Label
 	partnership *widget.Label
 	prev, next  *widget.Button
+	nav         *fyne.Container
 	desktop     *conflictSide
 	device      *conflictSide
 	legend      *widget.Label
@@ -114,7 +115,8 @@ func (w *Window) showConflicts() {
 	d.errText.Wrapping = fyne.TextWrapWord
 	d.errText.Hide()
 
-	top := container.NewBorder(nil, nil, nil, container.NewHBox(d.counter, d.prev, d.next),
+	d.nav = container.NewHBox(d.counter, d.prev, d.next)
+	top := container.NewBorder(nil, nil, nil, container.NewCenter(d.nav),
 		container.NewVBox(d.path, d.partnership))
 	sides := container.NewGridWithColumns(2, d.desktop.box, d.device.box)
 	bottom := container.NewVBox(d.legend, d.errText, d.applyAll,
@@ -170,11 +172,9 @@ func (d *conflictDialog) render() {
 	c := d.list[d.index]
 	d.counter.SetText(tr("{{.N}} of {{.Total}}", map[string]any{"N": d.index + 1, "Total": len(d.list)}))
 	if len(d.list) > 1 {
-		d.prev.Enable()
-		d.next.Enable()
+		d.nav.Show()
 	} else {
-		d.prev.Disable()
-		d.next.Disable()
+		d.nav.Hide()
 	}
 	d.path.SetText(c.Path)
 	p, _ := d.w.partnership(c.Partnership)
@@ -340,7 +340,7 @@ func textView(lines, other []string, truncated bool) fyne.CanvasObject {
 			Text: tr("(only the beginning is shown)")})
 	}
 	rt := widget.NewRichText(segs...)
-	rt.Wrapping = fyne.TextWrapBreak
+	rt.Wrapping = fyne.TextWrapWord
 	return rt
 }
 

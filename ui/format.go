@@ -13,7 +13,8 @@ import (
 type tone int
 
 const (
-	toneNormal  tone = iota // all is well
+	toneNormal  tone = iota // nothing to report
+	toneOK                  // synchronized, all is well
 	toneBusy                // something runs
 	toneWarning             // the user should look (conflicts, changes waiting, a partial sync)
 	toneError               // the user must act
@@ -118,7 +119,7 @@ func deviceStateText(d manager.DeviceInfo) (string, tone) {
 	}
 	switch d.State {
 	case manager.DeviceStateConnected:
-		return tr("Connected"), toneNormal
+		return tr("Connected"), toneOK
 	case manager.DeviceStateDisconnected:
 		return tr("Not connected"), toneMuted
 	case manager.DeviceStateBusy:
@@ -158,14 +159,24 @@ func statusText(st manager.Status, now time.Time) (string, tone) {
 		return tr("Waiting for the device's other sync to finish"), toneBusy
 	case manager.StateStopped:
 		msg := tr("Provider stopped")
-		if st.Error != "" {
-			msg += ": " + sentence(st.Error)
+		e := st.Error
+		if strings.HasPrefix(strings.ToLower(e), "provider stopped") {
+			e = strings.TrimLeft(e[len("provider stopped"):], ": ")
+		}
+		switch {
+		case strings.Contains(e, "stopped"):
+			msg = sentence(e) // "Provider notes stopped: signal: killed; …"
+		case e != "":
+			msg += ": " + e
 		}
 		fix := st.Fix
 		if fix == "" {
 			fix = tr("the next sync restarts it")
 		}
-		return msg + "\n" + capitalize(fix), toneError
+		if !strings.Contains(msg, "next sync") {
+			msg += "\n" + capitalize(fix)
+		}
+		return msg, toneError
 	case manager.StateError:
 		msg := sentence(st.Error)
 		if st.Fix != "" {
@@ -192,6 +203,7 @@ func statusText(st manager.Status, now time.Time) (string, tone) {
 		t = toneWarning
 		parts = append(parts, tr("Stopped {{.When}} before it finished", map[string]any{"When": ago(st.LastSync, now)}))
 	default:
+		t = toneOK
 		parts = append(parts, tr("Synchronized {{.When}}", map[string]any{"When": ago(st.LastSync, now)}))
 	}
 	if st.Conflicts > 0 {
@@ -294,7 +306,7 @@ func countParts(c manager.Counts) string {
 func outcomeText(o manager.Outcome) (string, tone) {
 	switch o {
 	case manager.OutcomeOK:
-		return tr("Synchronized"), toneNormal
+		return tr("Synchronized"), toneOK
 	case manager.OutcomeConflicts:
 		return tr("Synchronized, conflicts wait for you"), toneWarning
 	case manager.OutcomePartial:

@@ -65,7 +65,7 @@ func newHarness(t *testing.T, cfg manager.Config, keys ...string) *harness {
 		t.Fatalf("WaitDevices: %v", err)
 	}
 	h.m = m
-	h.w = New(h.app, m, Options{Do: func(f func()) { h.queue <- f }, Logger: quietLogger()})
+	h.w = New(h.app, m, Options{Do: func(f func()) { h.queue <- f }, Notifications: true, Logger: quietLogger()})
 	t.Cleanup(h.w.Close)
 	h.w.Window().Resize(fyne.NewSize(900, 660))
 	h.w.Window().Show()

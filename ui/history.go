@@ -8,6 +8,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cradle-sync/cradle/manager"
@@ -99,17 +100,25 @@ func (d *historyDialog) show(ss []manager.Session) {
 	d.box.Refresh()
 }
 
+// tookText says how long a session took: "less than a second", "4s", "2m10s".
+func tookText(d time.Duration) string {
+	if d < time.Second {
+		return tr("less than a second")
+	}
+	return d.Round(time.Second).String()
+}
+
 // sessionView is one session of the history.
 func sessionView(s manager.Session, now time.Time) fyne.CanvasObject {
 	outcome, t := outcomeText(s.Outcome)
 	title := widget.NewLabelWithStyle(s.Name+" · "+outcome, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	title.Importance = toneImportance(t)
-	if t == toneNormal {
+	if t == toneOK {
 		title.Importance = widget.MediumImportance
 	}
 	when := tr("{{.Time}} ({{.Ago}}), {{.Trigger}}, took {{.Duration}}", map[string]any{
 		"Time": formatTime(s.Start), "Ago": ago(s.End, now), "Trigger": triggerText(s.Trigger),
-		"Duration": s.End.Sub(s.Start).Round(100 * time.Millisecond).String(),
+		"Duration": tookText(s.End.Sub(s.Start)),
 	})
 	whenLabel := widget.NewLabel(when)
 	whenLabel.Importance = widget.LowImportance
@@ -137,7 +146,7 @@ func sessionView(s manager.Session, now time.Time) fyne.CanvasObject {
 	}
 	whatLabel := widget.NewLabel(what)
 	whatLabel.Wrapping = fyne.TextWrapWord
-	box := container.NewVBox(
+	box := container.New(layout.NewCustomPaddedVBoxLayout(0),
 		container.NewBorder(nil, nil, widget.NewIcon(toneIcon(t)), nil, title),
 		whenLabel, whatLabel,
 	)

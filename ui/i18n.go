@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
 )
 
@@ -23,6 +24,14 @@ var Languages = []struct{ Code, Name string }{
 	{"", "System"},
 	{"en", "English"},
 	{"pt", "Português"},
+}
+
+// The window's translations are there from the start, in the system's language; New switches
+// to the one the settings choose.
+func init() {
+	if err := SetLanguage(""); err != nil {
+		fyne.LogError("ui: load the translations", err)
+	}
 }
 
 // localeVars are the variables fyne's lang package (through go-locale) reads the system locale
@@ -152,7 +161,7 @@ var declKeys = sync.OnceValue(func() map[string]bool {
 // otherwise: plugins declare texts the window cannot know.
 func trDecl(s string) string {
 	if s != "" && declKeys()[s] {
-		return tr(s)
+		return lang.L(s)
 	}
 	return s
 }

@@ -72,6 +72,8 @@ func toneIcon(t tone) fyne.Resource {
 		return theme.ErrorIcon()
 	case toneMuted:
 		return theme.MediaPauseIcon()
+	case toneOK:
+		return theme.ConfirmIcon()
 	}
-	return theme.ConfirmIcon()
+	return theme.InfoIcon()
 }

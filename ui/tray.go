@@ -36,6 +36,7 @@ func newTray(w *Window) *tray {
 	t.menu = fyne.NewMenu("Cradle", t.status, fyne.NewMenuItemSeparator(), t.sync, t.open, t.quit)
 	t.relabel()
 	desk.SetSystemTrayMenu(t.menu)
+	desk.SetSystemTrayWindow(w.win)
 	if icon := w.app.Icon(); icon != nil {
 		desk.SetSystemTrayIcon(icon)
 	}

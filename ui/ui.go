@@ -47,6 +47,10 @@ type Options struct {
 	// Set it only when a session bus is present (DBUS_SESSION_BUS_ADDRESS): without one,
 	// quitting panics in fyne's systray (fyne-io/fyne#6403).
 	Tray bool
+	// Notifications sends desktop notifications (sync finished, conflicts, a device that needs
+	// the user). On Linux they go over the session bus: set it only when one is present, or fyne
+	// logs an error for each. The window keeps the last ones either way.
+	Notifications bool
 	// Do runs fn on the UI goroutine; nil means fyne.Do. Tests hand in one that queues fn for
 	// the test's goroutine, as the real driver queues it for its event loop.
 	Do func(fn func())
@@ -151,7 +155,7 @@ func New(a fyne.App, m *manager.Manager, opts Options) *Window {
 	w.win = a.NewWindow("Cradle")
 	w.win.SetMaster()
 	w.build()
-	w.win.Resize(fyne.NewSize(860, 620))
+	w.win.Resize(fyne.NewSize(900, 660))
 	w.win.SetCloseIntercept(w.closeRequested)
 
 	// Subscribe before the first read so that nothing that happens in between is missed.
@@ -618,10 +622,12 @@ func (w *Window) renderButtons(d manager.DeviceInfo, ok bool) {
 	n := len(w.pendingConflicts())
 	if n > 0 {
 		w.conflictsButton.SetText(trN("{{.Count}} conflicts", n))
+		w.conflictsButton.SetIcon(theme.WarningIcon())
 		w.conflictsButton.Importance = widget.WarningImportance
 		w.conflictsButton.Enable()
 	} else {
 		w.conflictsButton.SetText(tr("No conflicts"))
+		w.conflictsButton.SetIcon(theme.ConfirmIcon())
 		w.conflictsButton.Importance = widget.MediumImportance
 		w.conflictsButton.Disable()
 	}
@@ -779,7 +785,9 @@ const maxSent = 20
 
 // send sends a desktop notification and remembers it.
 func (w *Window) send(n *fyne.Notification) {
-	w.app.SendNotification(n)
+	if w.opts.Notifications {
+		w.app.SendNotification(n)
+	}
 	w.sent = append(w.sent, n)
 	if len(w.sent) > maxSent {
 		w.sent = slices.Delete(w.sent, 0, len(w.sent)-maxSent)
@@ -1063,7 +1071,7 @@ func storageRow(s manager.StorageInfo) fyne.CanvasObject {
 	if s.ReadOnly {
 		label.SetText(name + " (" + tr("read-only") + ")")
 	}
-	return container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(150, bar.MinSize().Height), label), nil, bar)
+	return container.NewBorder(nil, nil, label, nil, bar)
 }
 
 // toneImportance is the importance (colour) of a label of that tone.
@@ -1077,8 +1085,10 @@ func toneImportance(t tone) widget.Importance {
 		return widget.DangerImportance
 	case toneMuted:
 		return widget.LowImportance
+	case toneOK:
+		return widget.SuccessImportance
 	}
-	return widget.SuccessImportance
+	return widget.MediumImportance
 }
 
 // ---- partnership rows ----
