@@ -153,15 +153,16 @@ func (c *cli) open(service bool) (*manager.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	monitors, keys, err := c.monitors(service)
-	if err != nil {
-		return nil, err
-	}
 	level := slog.LevelWarn
 	if service {
 		level = slog.LevelInfo
 	}
-	m, err := manager.New(c.ctx, manager.Config{Dir: dir, Monitors: monitors, Service: service, Logger: c.logger(level)})
+	log := c.logger(level)
+	monitors, keys, err := c.monitors(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manager.New(c.ctx, manager.Config{Dir: dir, Monitors: monitors, Service: service, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func (c *cli) open(service bool) (*manager.Manager, error) {
 }
 
 // monitors returns the device monitors of this run and the presence keys to wait for.
-func (c *cli) monitors(service bool) ([]device.Monitor, []string, error) {
+func (c *cli) monitors(configDir string, log *slog.Logger) ([]device.Monitor, []string, error) {
 	dirs, err := c.emulated()
 	if err != nil {
 		return nil, nil, err
@@ -198,7 +199,7 @@ func (c *cli) monitors(service bool) ([]device.Monitor, []string, error) {
 			keys = append(keys, emulator.Key(d))
 		}
 	}
-	hw, hwKeys := hardwareMonitors(c.ctx, service)
+	hw, hwKeys := hardwareMonitors(c.ctx, configDir, log)
 	monitors = append(monitors, hw...)
 	keys = append(keys, hwKeys...)
 	return monitors, keys, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -18,13 +19,13 @@ var mediaRoots = []string{"/media", "/run/media"}
 
 // hardwareMonitors returns the monitors of real devices, and the presence keys of the devices
 // attached now (a one-shot command waits for them).
-func hardwareMonitors(ctx context.Context, service bool) ([]device.Monitor, []string) {
+func hardwareMonitors(ctx context.Context, configDir string, log *slog.Logger) ([]device.Monitor, []string) {
 	if os.Getenv(noHardwareEnv) != "" {
 		return nil, nil
 	}
 	monitors := []device.Monitor{folder.NewMonitor(folder.MonitorOptions{Roots: mediaRoots})}
 	keys := mountedDrives()
-	usbMon, usbKeys := usbMonitor(ctx)
+	usbMon, usbKeys := usbMonitor(ctx, configDir, log)
 	if usbMon != nil {
 		monitors = append(monitors, usbMon)
 		keys = append(keys, usbKeys...)
