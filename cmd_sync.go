@@ -136,6 +136,7 @@ type progressView struct {
 	terminal bool
 	mu       sync.Mutex
 	bars     map[string]*progressbar.ProgressBar
+	names    map[string]string // partnership ID -> name
 	last     map[string]time.Time
 }
 
@@ -144,7 +145,7 @@ func newProgressView(c *cli) *progressView {
 	if f, ok := c.stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &progressView{c: c, terminal: tty, bars: map[string]*progressbar.ProgressBar{}, last: map[string]time.Time{}}
+	return &progressView{c: c, terminal: tty, bars: map[string]*progressbar.ProgressBar{}, names: map[string]string{}, last: map[string]time.Time{}}
 }
 
 func (v *progressView) event(ev manager.Event) {
@@ -153,6 +154,7 @@ func (v *progressView) event(ev manager.Event) {
 	switch ev.Type {
 	case manager.SessionStarted:
 		s := ev.Data.(manager.Session)
+		v.names[ev.Partnership] = s.Name
 		if v.terminal {
 			v.bars[ev.Partnership] = progressbar.NewOptions64(-1,
 				progressbar.OptionSetWriter(v.c.stderr),
@@ -177,9 +179,9 @@ func (v *progressView) event(ev manager.Event) {
 				bar.ChangeMax64(p.BytesTotal)
 				bar.Set64(p.BytesDone)
 			}
-			desc := "looking for changes"
+			desc := v.names[ev.Partnership] + ": looking for changes"
 			if p.Phase == "syncing" {
-				desc = fmt.Sprintf("%s -> %s %d/%d", p.From, p.To, p.ItemsDone, p.ItemsTotal)
+				desc = fmt.Sprintf("%s: %s -> %s, %d of %d items", v.names[ev.Partnership], p.From, p.To, p.ItemsDone, p.ItemsTotal)
 			}
 			bar.Describe(desc)
 			return
@@ -188,7 +190,7 @@ func (v *progressView) event(ev manager.Event) {
 			return
 		}
 		v.last[ev.Partnership] = time.Now()
-		line := fmt.Sprintf("  %s -> %s: %d of %d items", p.From, p.To, p.ItemsDone, p.ItemsTotal)
+		line := fmt.Sprintf("%s: %s -> %s: %d of %d items", v.names[ev.Partnership], p.From, p.To, p.ItemsDone, p.ItemsTotal)
 		if p.BytesTotal > 0 {
 			line += fmt.Sprintf(", %s of %s", humanBytes(p.BytesDone), humanBytes(p.BytesTotal))
 		}

@@ -184,7 +184,7 @@ func (m *Manager) History(ref string, n int) ([]Session, error) {
 func errorFix(err error, p Partnership, dev string) string {
 	switch {
 	case errors.Is(err, repl.ErrMassDelete):
-		return "if you meant to delete them, sync again and confirm (cradle sync --allow-mass-delete " + p.ID + ")"
+		return "to allow them: cradle sync --allow-mass-delete " + p.ID + " (or confirm in the window)"
 	case errors.Is(err, repl.ErrNoSpace), errors.Is(err, device.ErrNoSpace):
 		return "free some space and sync again"
 	case errors.Is(err, repl.ErrPermission), errors.Is(err, device.ErrPermission):

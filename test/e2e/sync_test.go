@@ -478,3 +478,32 @@ func TestRandomRoundsConverge(t *testing.T) {
 		}
 	}
 }
+
+// TestMassDelete: a sync that would delete most of a side stops before changing anything and
+// says how to go on; confirmed, it deletes.
+func TestMassDelete(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 12; i++ {
+		put(t, filepath.Join(e.desktop, fmt.Sprintf("f%02d.txt", i)), "keep me", at(i))
+	}
+	e.partner()
+	e.syncJSON()
+	for i := 0; i < 10; i++ {
+		os.Remove(filepath.Join(e.devDir(), fmt.Sprintf("f%02d.txt", i)))
+	}
+	r := e.run("sync")
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if last := lines[len(lines)-1]; r.code == 0 || !strings.HasPrefix(last, "cradle sync: ") {
+		t.Errorf("mass delete: exit %d, last line %q; want an error line", r.code, last)
+	}
+	if !strings.Contains(r.stderr, "--allow-mass-delete") {
+		t.Errorf("mass delete: stderr %q does not say how to confirm", r.stderr)
+	}
+	if n := len(tree(t, e.desktop)); n != 12 {
+		t.Fatalf("the stopped sync changed the desktop: %d files left", n)
+	}
+	e.ok("sync", "--allow-mass-delete")
+	if n := len(tree(t, e.desktop)); n != 2 {
+		t.Errorf("after the confirmed sync the desktop holds %d files, want 2", n)
+	}
+}
