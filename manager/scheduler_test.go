@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cradle-sync/cradle/device/emulator"
 )
 
 // events collects a subscription's events for a test.
@@ -281,5 +283,30 @@ func TestUnplugMidSession(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(w.phone, "Documents", "big.bin"))
 	if len(got) != len(data) {
 		t.Errorf("big.bin on the device: %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// TestWatchWithoutSyncOnConnect: with sync on plug-in off, a change made while the device is
+// connected still starts a session.
+func TestWatchWithoutSyncOnConnect(t *testing.T) {
+	w := newWorld(t)
+	m := w.open(false)
+	w.waitDevice(m)
+	w.addDocs(m)
+	s := m.Settings()
+	s.SyncOnConnect = false
+	if err := m.SetSettings(s); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	w.mon = emulator.NewMonitor(emulator.Options{}, w.phone)
+	m = w.open(true)
+	ev := m.collect(t, SessionStarted|SessionFinished)
+	w.waitDevice(m)
+	ev.none(3*m.debounce, "a session on plug-in", func(e Event) bool { return e.Type == SessionStarted })
+	writeFile(t, filepath.Join(w.desktop, "new.txt"), "new")
+	s2 := ev.next(10*time.Second, "a session after the change", finished(TriggerChange)).Data.(Session)
+	if s2.ToDevice.Created != 1 {
+		t.Errorf("change session = %+v, want new.txt sent", s2)
 	}
 }

@@ -179,7 +179,31 @@ func (m *Manager) runDevice(ds *devState, prev <-chan struct{}) {
 		}
 		m.publishStatusLocked(p.ID)
 	}
+	var watch []Partnership
+	if m.cfg.Service && !m.conf.Settings.SyncOnConnect {
+		// No session on plug-in: open the providers now, so that their change notifications
+		// start sessions while the device stays connected.
+		for _, p := range m.conf.Partnerships {
+			if p.Device == ds.info.Serial {
+				watch = append(watch, p)
+			}
+		}
+	}
 	m.mu.Unlock()
+	for _, p := range watch {
+		m.mu.Lock()
+		ps := m.parts[p.ID]
+		m.mu.Unlock()
+		if ps == nil {
+			continue
+		}
+		if _, _, _, err := m.prepare(ctx, ds, p, ps); err != nil && ctx.Err() == nil {
+			m.mu.Lock()
+			ps.errMsg, ps.fix = err.Error(), errorFix(err, p, ds.info.Label)
+			m.publishStatusLocked(p.ID)
+			m.mu.Unlock()
+		}
+	}
 	for {
 		j := ds.next()
 		if j == nil {
