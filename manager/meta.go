@@ -167,6 +167,13 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	if err != nil {
 		return err
 	}
+	if st, err := dev.Storages(ctx); err == nil {
+		for _, s := range st {
+			if s.ID == storage && s.ReadOnly {
+				return nil // nothing can be written there; the next session re-detects the device
+			}
+		}
+	}
 	snaps, err := listSnapshots(ctx, dev, storage, prefix)
 	if err != nil {
 		return fmt.Errorf("list %s on the device: %w", metaDir, err)

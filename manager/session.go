@@ -435,9 +435,14 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 		}
 		return
 	}
-	ps.notified++
-	if ps.notified == 1 {
-		m.publishStatusLocked(id)
+	// Notifications during a session are mostly the echo of its own writes: they still start a
+	// session after the quiet period (which finds nothing to do if so), but are not shown as
+	// pending changes.
+	if !ps.running {
+		ps.notified++
+		if ps.notified == 1 {
+			m.publishStatusLocked(id)
+		}
 	}
 	if !m.cfg.Service || ps.paused {
 		return
@@ -618,6 +623,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 		ps.errMsg = "the sync stopped before it finished"
 	}
 	ps.skipped = sess.Skipped
+	ps.notified = 0
 	ps.forecast = -1
 	ps.conflicts = res.conflicts
 	if res.paused {
