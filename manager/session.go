@@ -630,7 +630,10 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 		ps.paused = true
 	}
 	if m.cfg.Service && !m.closed && !ps.removed && m.devices[p.Device] == ds {
-		if sess.Outcome == OutcomeFailed && m.conf.Settings.RetryInterval > 0 && !ps.paused {
+		// A failed session, or one that left items behind, is tried again; one stopped by the
+		// mass-delete guard waits for the user's confirmation instead.
+		again := sess.Outcome == OutcomeFailed && !errors.Is(err, repl.ErrMassDelete) || sess.Outcome == OutcomePartial
+		if again && m.conf.Settings.RetryInterval > 0 && !ps.paused {
 			wait := m.conf.Settings.RetryInterval
 			id := p.ID
 			ps.retry = time.AfterFunc(wait, func() { m.fire(id, TriggerRetry) })
