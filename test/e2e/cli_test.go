@@ -244,3 +244,42 @@ func TestWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagsAfterSubcommand: the global flags also work after the subcommand, and positional
+// arguments mix with flags.
+func TestFlagsAfterSubcommand(t *testing.T) {
+	e := newEnv(t)
+	put(t, filepath.Join(e.desktop, "a.txt"), "a", at(0))
+	r := cradle(t, "devices", "--json", "--config", e.config, "--emulate", e.phone)
+	var devs []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &devs) != nil || len(devs) != 1 {
+		t.Fatalf("devices with flags after it: %v", r)
+	}
+	serial := devs[0]["serial"].(string)
+	r = cradle(t, "partner", "add", "--config", e.config, "--emulate", e.phone, "--name", "docs", "--provider", "files",
+		"--device", serial, "--desktop", e.desktop, "--device-path", "Documents", "--on-conflict", "newest")
+	if r.code != 0 {
+		t.Fatalf("partner add with flags after it: %v", r)
+	}
+	r = cradle(t, "partner", "list", "--json", "--config", e.config)
+	var ps []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ps) != nil || len(ps) != 1 || ps[0]["on_conflict"] != "newest" {
+		t.Fatalf("partner list --json: %v", r)
+	}
+	r = cradle(t, "sync", "docs", "--config", e.config, "--json", "--emulate", e.phone)
+	if r.code != 0 || !exists(filepath.Join(e.devDir(), "a.txt")) {
+		t.Fatalf("sync docs with flags around it: %v", r)
+	}
+	r = cradle(t, "status", "--json", "--config", e.config)
+	var st []map[string]any
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || len(st) != 1 || st[0]["state"] != "disconnected" || st[0]["last_outcome"] != "ok" {
+		t.Fatalf("status --json without the phone: %v", r)
+	}
+	r = cradle(t, "partner", "remove", "docs", "--config", e.config)
+	if r.code != 0 || !strings.Contains(r.stderr, "Removed partnership") {
+		t.Fatalf("partner remove: %v", r)
+	}
+	if exists(filepath.Join(e.config, "state", "1.repl")) {
+		t.Errorf("the removed partnership's state is still there")
+	}
+}
