@@ -53,7 +53,8 @@ type Manager struct {
 // New opens the config folder cfg.Dir (creating it when missing), reads the settings and
 // partnerships, loads provider plugins, and starts the device monitors. It fails with a
 // *RunningError when another Cradle process uses the folder and a *SettingsError when the
-// settings file cannot be read (the file is left as it is).
+// settings file cannot be read (the file is left as it is). ctx bounds the start (plugin
+// discovery); the manager then runs until Close.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if cfg.Dir == "" {
 		return nil, kindf(ErrInvalid, "no config folder given")
