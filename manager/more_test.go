@@ -314,3 +314,77 @@ func TestTwoDevicesAtOnce(t *testing.T) {
 		t.Errorf("two sessions of one device overlapped")
 	}
 }
+
+// TestRefreshPending: Refresh counts what a session would do, without doing it.
+func TestRefreshPending(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "a.txt"), "a")
+	writeFile(t, filepath.Join(w.desktop, "b.txt"), "b")
+	writeFile(t, filepath.Join(w.phone, "Documents", "c.txt"), "c")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if err := m.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Pending != 3 {
+		t.Errorf("pending before the first sync = %d, want 3", st.Pending)
+	}
+	if _, err := os.Stat(filepath.Join(w.phone, "Documents", "a.txt")); err == nil {
+		t.Errorf("Refresh copied a file")
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Refresh(ctxT(t), p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Pending != 0 || st.LastOutcome != OutcomeOK {
+		t.Errorf("status after the sync = %+v, want nothing pending", st)
+	}
+}
+
+// TestResolveBothWhileAway: "keep both" chosen while the device is away is shown as waiting and
+// applied by the next session.
+func TestResolveBothWhileAway(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "n.txt"), "original")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	m.Sync(ctxT(t), SyncOptions{}, p.ID)
+	writeFile(t, filepath.Join(w.desktop, "n.txt"), "desktop version")
+	writeFile(t, filepath.Join(w.phone, "Documents", "n.txt"), "phone version!")
+	if ss, _ := m.Sync(ctxT(t), SyncOptions{}, p.ID); len(ss) != 1 || ss[0].Conflicts != 1 {
+		t.Fatalf("sync = %+v, want one conflict", ss)
+	}
+	ev := m.collect(t, ConflictResolved|DeviceDisconnected)
+	w.mon.Detach(w.phone)
+	ev.next(10*time.Second, "unplug", func(e Event) bool { return e.Type == DeviceDisconnected })
+	cs, _ := m.Conflicts()
+	if err := m.Resolve(ctxT(t), cs[0].ID, KeepBoth); err != nil {
+		t.Fatal(err)
+	}
+	if c := ev.next(5*time.Second, "resolved", func(e Event) bool { return e.Type == ConflictResolved }).Data.(Conflict); c.Resolution != KeepBoth {
+		t.Errorf("resolved event = %+v", c)
+	}
+	cs, _ = m.Conflicts()
+	if len(cs) != 1 || cs[0].Resolution != KeepBoth {
+		t.Errorf("conflicts while away = %+v, want the choice waiting", cs)
+	}
+	w.mon.Attach(w.phone)
+	w.waitDevice(m)
+	for deadline := time.Now().Add(10 * time.Second); !m.Status()[0].Connected && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := m.Conflicts(); len(cs) != 0 {
+		t.Errorf("conflicts after the session = %+v", cs)
+	}
+	copies, _ := filepath.Glob(filepath.Join(w.desktop, "n (conflict*"))
+	if len(copies) != 1 {
+		t.Errorf("keep both left %v beside n.txt, want one copy", copies)
+	}
+}
