@@ -74,11 +74,16 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 	if err != nil {
 		return err
 	}
-	a.rd.learn(c.Ver)
-	if !a.asked {
-		return a.p.s.hf.dropConflict(a.tx, a.p.s.a.Name, a.p.s.b.Name, c.GID)
+	if a.asked {
+		// A conflict left to the user: c's version is not learned, so every session meets it
+		// again (updating the record, never adding one) until the user or a later change
+		// settles it. Knowledge that travels in a snapshot must never claim a version the
+		// item does not include, or another computer would inherit the conflict unseen.
+		a.p.pending = true
+		return nil
 	}
-	return nil
+	a.rd.learn(c.Ver)
+	return a.p.s.hf.dropConflict(a.tx, a.p.s.a.Name, a.p.s.b.Name, c.GID)
 }
 
 // settle decides between the source's version c and the destination's l (nil when the item is
@@ -1021,17 +1026,27 @@ func (a *applier) freshLineage(r *record, gid Version, keepLabel bool) *record {
 // survivor's versions as a concurrent version), unless the destination already holds the
 // survivor (then l is a duplicate and an ordinary delete applies, or an edit beats it).
 func (a *applier) mergedTomb(ctx context.Context, c, l *record, dominated bool) error {
-	w, err := a.rd.byGID(c.Merged)
-	if err != nil {
-		return err
+	// The survivor may itself have been merged into another since: follow the chain.
+	survivor := c.Merged
+	var w *record
+	for range 64 {
+		var err error
+		if w, err = a.rd.byGID(survivor); err != nil {
+			return err
+		}
+		if w == nil || !w.Tomb || w.Merged.IsZero() || w.Merged == l.GID {
+			break
+		}
+		survivor = w.Merged
 	}
 	if w != nil {
+		// The survivor is here (or was deleted here): l is a duplicate of it.
 		if dominated {
 			return a.delete(ctx, c, l)
 		}
 		return a.keepLocal(c, l, "an edit beats a delete")
 	}
-	rk := a.freshLineage(l, c.Merged, true)
+	rk := a.freshLineage(l, survivor, true)
 	if err := a.rd.remove(l); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,8 +22,8 @@ type Conflict struct {
 	Sides    [2]ConflictSide
 	Detected time.Time
 	Updated  time.Time
-	// Pending is ResolveBoth when "keep both" was chosen and waits for a session with both
-	// stores; empty otherwise.
+	// Pending is the choice given to Resolve (a side's name or ResolveBoth) while it waits for
+	// the next Sync; empty while the conflict waits for the user.
 	Pending string
 
 	gid Version
@@ -164,7 +165,11 @@ func (a *applier) recordConflict(c, l *record) error {
 		return err
 	}
 	conf.ID = strconv.FormatUint(id, 10)
-	s.rep.Conflicts = append(s.rep.Conflicts, conf)
+	if i := slices.IndexFunc(s.rep.Conflicts, func(x Conflict) bool { return x.ID == conf.ID }); i >= 0 {
+		s.rep.Conflicts[i] = conf // seen again in a later pass of the session
+	} else {
+		s.rep.Conflicts = append(s.rep.Conflicts, conf)
+	}
 	a.asked = true
 	return nil
 }
@@ -218,42 +223,29 @@ func (hf *HandleFile) conflict(tx *bolt.Tx, id string) (*Conflict, []byte, error
 }
 
 // Resolve settles a pending conflict. keep is the name of the side whose version wins, or
-// ResolveBoth. The choice is recorded in the handle file, so it propagates at the next Sync: the
-// winner gets a version that includes the loser's, and the session overwrites the loser with it.
-// For ResolveBoth the older version is saved beside the newer one as
-// "name (conflict DATE side).ext" and both propagate. When sides holds both stores (as Sync's
-// sides), the resolution is carried out at once; otherwise the next Sync does it. An ID that is
-// no longer pending gives ErrNoConflict.
+// ResolveBoth (the older version is saved beside the newer one as
+// "name (conflict DATE side).ext" and both propagate). When sides holds both stores (as Sync's
+// sides), the resolution is carried out at once: both stores are looked at, the winner gets a
+// version that includes the loser's, and the loser is overwritten (a replica whose metadata
+// travels in a snapshot must then be exported again). Otherwise the choice is recorded in the
+// conflict (Conflict.Pending) and the next Sync carries it out, after any snapshot import, so
+// metadata brought from another computer cannot undo it. An ID that is no longer pending gives
+// ErrNoConflict.
 func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Side) error {
 	hf.mu.Lock()
 	defer hf.mu.Unlock()
-	var (
-		conf       *Conflict
-		win, lose  string
-		resolveAll = keep == ResolveBoth
-	)
+	var conf *Conflict
 	err := hf.update(func(tx *bolt.Tx) error {
 		c, key, err := hf.conflict(tx, id)
 		if err != nil {
 			return err
 		}
-		conf = c
-		if resolveAll {
-			c.Pending = ResolveBoth
-			return tx.Bucket(bucketConflicts).Put(key, c.encode())
-		}
-		switch keep {
-		case c.Sides[0].Side:
-			win, lose = c.Sides[0].Side, c.Sides[1].Side
-		case c.Sides[1].Side:
-			win, lose = c.Sides[1].Side, c.Sides[0].Side
-		default:
+		if keep != ResolveBoth && keep != c.Sides[0].Side && keep != c.Sides[1].Side {
 			return fmt.Errorf("resolve conflict %s: keep %q, want %q, %q or %q", id, keep, c.Sides[0].Side, c.Sides[1].Side, ResolveBoth)
 		}
-		if err := hf.keepSide(tx, c, win, lose); err != nil {
-			return err
-		}
-		return hf.dropConflict(tx, c.Sides[0].Side, c.Sides[1].Side, c.gid)
+		c.Pending = keep
+		conf = c
+		return tx.Bucket(bucketConflicts).Put(key, c.encode())
 	})
 	if err != nil {
 		return err
@@ -269,25 +261,48 @@ func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Sid
 	if !okA || !okB {
 		return nil // carried out by the next Sync
 	}
+	// Look at both stores first: the resolution starts from what they hold now.
+	for _, side := range []Side{a, b} {
+		if _, err := hf.detect(ctx, side, true); err != nil {
+			return fmt.Errorf("resolve conflict %s: recorded; the next sync carries it out (%w)", id, err)
+		}
+	}
+	win, copyGID, err := hf.carryOut(ctx, conf, a, b, time.Now())
+	if err != nil || win == "" {
+		return err
+	}
+	lose := a
+	if win == a.Name {
+		lose = b
+	}
 	gids := []Version{conf.gid}
-	if resolveAll {
-		var copyGID Version
-		if win, copyGID, err = hf.keepBoth(ctx, conf, a, b, time.Now()); err != nil {
-			return err
-		}
-		if win == "" {
-			return nil
-		}
-		lose = a.Name
-		if win == a.Name {
-			lose = b.Name
-		}
+	if !copyGID.IsZero() {
 		gids = append(gids, copyGID)
 	}
-	if err := hf.pushItems(ctx, stores[win], stores[lose], gids); err != nil {
-		return fmt.Errorf("resolve conflict %s: recorded, but %s could not be updated yet (the next sync does it): %w", id, lose, err)
+	if err := hf.pushItems(ctx, stores[win], lose, gids); err != nil {
+		return fmt.Errorf("resolve conflict %s: recorded, but %s could not be updated yet (the next sync does it): %w", id, lose.Name, err)
 	}
 	return nil
+}
+
+// carryOut applies a conflict's pending resolution to the metadata (and, for ResolveBoth, saves
+// the copy), then drops the conflict. It returns the winning side ("" when the conflict had
+// settled itself meanwhile) and the copy's global ID for ResolveBoth.
+func (hf *HandleFile) carryOut(ctx context.Context, c *Conflict, a, b Side, now time.Time) (string, Version, error) {
+	if c.Pending == ResolveBoth {
+		return hf.keepBoth(ctx, c, a, b, now)
+	}
+	lose := a.Name
+	if c.Pending == a.Name {
+		lose = b.Name
+	}
+	err := hf.update(func(tx *bolt.Tx) error {
+		if err := hf.keepSide(tx, c, c.Pending, lose); err != nil {
+			return err
+		}
+		return hf.dropConflict(tx, a.Name, b.Name, c.gid)
+	})
+	return c.Pending, Version{}, err
 }
 
 // keepSide gives the winner's item a version that includes the loser's.
@@ -324,15 +339,17 @@ func (hf *HandleFile) keepSide(tx *bolt.Tx, c *Conflict, win, lose string) error
 	return rw.save()
 }
 
-// applyPendingResolutions carries out "keep both" resolutions that waited for both stores.
-func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, now time.Time) error {
+// applyPendingResolutions carries out resolutions recorded while the stores were away. One that
+// cannot be carried out now stays pending and is reported in rep.Skipped; an error that stops
+// everything (a store gone) is returned.
+func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, now time.Time, rep *Report) error {
 	confs, err := hf.Conflicts()
 	if err != nil {
 		return err
 	}
 	for i := range confs {
 		c := &confs[i]
-		if c.Pending != ResolveBoth {
+		if c.Pending == "" {
 			continue
 		}
 		x, y := a, b
@@ -342,11 +359,24 @@ func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, no
 		if c.Sides[0].Side != x.Name || c.Sides[1].Side != y.Name {
 			continue
 		}
-		if _, _, err := hf.keepBoth(ctx, c, x, y, now); err != nil {
-			return err
+		if _, _, err := hf.carryOut(ctx, c, x, y, now); err != nil {
+			if isFatal(err) {
+				return err
+			}
+			if errors.As(err, new(*CorruptError)) {
+				return err
+			}
+			rep.Skipped = append(rep.Skipped, Skipped{From: x.Name, To: y.Name, Name: c.Name,
+				Err: fmt.Errorf("carry out the resolution of conflict %s: %w", c.ID, err)})
 		}
 	}
 	return nil
+}
+
+// isFatal reports errors after which a session cannot go on.
+func isFatal(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrGone) || errors.Is(err, ErrNoSpace)
 }
 
 // keepBoth saves the older version of a conflict beside the newer one, in the newer one's store,

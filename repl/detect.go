@@ -264,15 +264,13 @@ func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, 
 					if err != nil {
 						return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
 					}
-					if !rec.Missing {
-						f.deleted = append(f.deleted, rec)
-					}
+					f.deleted = append(f.deleted, rec)
 				}
 				k, v = c.Next()
 				continue
 			}
 			// Same handle: ask the store whether the item changed.
-			kind, size, mod, hash, missing, ok := peekStamp(v)
+			kind, size, mod, hash, _, ok := peekStamp(v)
 			if !ok {
 				return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
 			}
@@ -280,12 +278,9 @@ func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, 
 			if len(hash) > 0 {
 				stamp.Hash = string(hash)
 			}
-			changed := missing
-			if !changed {
-				changed, err = side.Store.IsItemChanged(ctx, *e, stamp)
-				if err != nil {
-					return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
-				}
+			changed, err := side.Store.IsItemChanged(ctx, *e, stamp)
+			if err != nil {
+				return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
 			}
 			if changed {
 				f.changed = append(f.changed, *e)
@@ -381,7 +376,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []st
 			e, err := st.Stat(ctx, h)
 			switch {
 			case errors.Is(err, ErrNotFound):
-				if rec == nil || rec.Missing {
+				if rec == nil {
 					return nil
 				}
 				f.deleted = append(f.deleted, rec)
@@ -413,12 +408,9 @@ func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []st
 				f.created = append(f.created, e)
 				return nil
 			}
-			changed := rec.Missing
-			if !changed {
-				changed, err = side.Store.IsItemChanged(ctx, e, rec.Stamp)
-				if err != nil {
-					return fmt.Errorf("detect changes in %s: %q: %w", side.Name, h, err)
-				}
+			changed, err := side.Store.IsItemChanged(ctx, e, rec.Stamp)
+			if err != nil {
+				return fmt.Errorf("detect changes in %s: %q: %w", side.Name, h, err)
 			}
 			if changed {
 				f.changed = append(f.changed, e)
@@ -607,10 +599,10 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			}
 			v := r.mint()
 			rec := *old
-			rec.Ver, rec.V, rec.When, rec.Missing = v, old.V.With(v), now, false
+			rec.Ver, rec.V, rec.When = v, old.V.With(v), now
 			s := e.Stamp()
-			sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash && !old.Missing
-			if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind && !old.Missing {
+			sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash
+			if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind {
 				u := unitsFrom(old.Units, p.units, v)
 				sameContent = sameUnits(old.Units, u)
 				rec.Units = u

@@ -5,7 +5,7 @@
 // # Stores (store.go)
 //
 // A provider implements Store for each side of a partnership (the desktop folder, the device's
-// objects, a contacts file). Optional abilities are separate small interfaces found by type
+// objects, a contacts file). Optional abilities are small separate interfaces found by type
 // assertion: Stater (describe one item; makes incremental detection possible), Notifier (report
 // changes as they happen), Hasher (content hashes without reading), UnitStore (change units that
 // merge field by field), Atomicity (a store whose writes are not atomic, like MTP without rename).
@@ -15,15 +15,16 @@
 // # The handle file
 //
 // Open opens the handle file (the Repl.dat of the seeds), one bbolt file per partnership. It holds
-// named replicas (a partnership's file holds "desktop" and "device"): per replica its ID, tick
-// counter and knowledge, and per item its handle, global ID, stamp, versions, per-unit versions
-// and tombstone flag; plus the partnership's conflict records. A second process gets ErrInUse
-// instead of hanging; a damaged file gives a *CorruptError (errors.Is ErrCorrupt) that names the
-// file and says what will happen, after which the caller moves it aside with MoveAside and opens
-// a fresh one: the next session rebuilds by full enumeration and natural-key matching, without
-// duplicates or loss.
+// named replicas (a partnership's file holds "desktop" and "device", created on first use): per
+// replica its ID, tick counter and knowledge, and per item its handle, global ID, stamp, versions,
+// per-unit versions and tombstone flag; plus the partnership's conflict records. A second process
+// gets ErrInUse instead of hanging. A damaged file gives a *CorruptError (errors.Is ErrCorrupt)
+// that names the file and says what will happen; the caller then moves it aside with MoveAside
+// and opens a fresh one: the next session rebuilds by full enumeration and natural-key matching,
+// without duplicates or loss (items that differ on the two sides become conflicts).
 //
 //	hf, err := repl.Open(path, repl.Options{})
+//	if errors.Is(err, repl.ErrCorrupt) { aside, _ := repl.MoveAside(path); ...; hf, err = repl.Open(path, repl.Options{}) }
 //	defer hf.Close()
 //
 // # Sessions
@@ -32,38 +33,49 @@
 //
 //	rep, err := hf.Sync(ctx,
 //		repl.Side{Name: "desktop", Store: desktop},
-//		repl.Side{Name: "device", Store: dev, Changes: notified}, // Changes: nil means a full pass
+//		repl.Side{Name: "device", Store: dev, Changes: notified}, // nil Changes: a full pass
 //		repl.Config{Direction: repl.BothWays, Policy: repl.Policy{Rule: repl.Ask}, Progress: show})
 //
-// It first detects changes on both sides (full mark and sweep, or only the handles a ChangeSet
-// collected from a Notifier), then runs the passes: the source sends change batches of what the
-// destination's knowledge lacks; the destination applies each change with a save action (create,
-// update, rename, delete keeping a tombstone, update the version only) and commits the batch's
-// metadata and knowledge in one transaction after the data is written. A two-way session runs
-// b -> a first, then a -> b (device to desktop first when b is the device: the device may vanish
-// at any moment, so its changes are saved first). An interrupted session (ctx cancelled, a store
-// error, the device gone) keeps what was committed and the next one resumes from there.
+// A session first finishes what an interrupted one left (partial writes in stores that are not
+// atomic, "keep both" resolutions waiting for both stores), then detects changes on both sides:
+// a full mark and sweep (enumerate, merge with the stored handles in sorted order, deletions only
+// after an enumeration that finished), or only the handles a ChangeSet collected from a Notifier.
+// Then the passes: the source sends what the destination's knowledge lacks in batches (Config.
+// BatchSize); the destination applies each change with a save action (create, update, rename,
+// delete keeping a tombstone, update the version only) and commits the batch's metadata and
+// knowledge in one transaction after the data is written. A two-way session runs b -> a, then
+// a -> b, then b -> a again if settling conflicts gave b new versions: with b the device, the
+// device's changes are saved first (it may be unplugged any moment) and conflicts are settled on
+// the desktop. An interrupted session (ctx cancelled, a store error, the device gone) keeps what
+// was committed; the next one resumes without sending again what was applied.
 //
-// Conflicts (neither side had seen the other's change) are settled by the Policy: Ask records a
-// Conflict and changes nothing until Resolve; Wins (a named side), Newest and KeepBoth decide at
-// once and say so in the Report. Identical content is never a conflict, an edit beats a concurrent
-// delete, and change units edited on different sides merge.
+// Every item carries its made-with knowledge: the versions of that item its current version
+// includes. Two versions conflict when neither includes the other. Identical content is never a
+// conflict; an edit beats a concurrent delete; a rename on one side and an edit on the other
+// merge; change units edited on different sides merge. The rest is settled by the Policy: Ask
+// records a Conflict and changes nothing until Resolve; Wins (a named side), Newest and KeepBoth
+// decide at once and say so in Report.Decisions. Items found on both sides without metadata (a
+// first sync, a rebuild) are matched by natural key and merged into one item, never duplicated.
 //
-// Forecast tells what a session would do without touching either store. A session that would
-// delete more than the mass-delete threshold of a replica stops before changing anything and
-// returns an error matching ErrMassDelete, unless Config allows it. Progress reports items and
-// bytes at a bounded rate.
+// Forecast tells what a session would do without writing to either store. A session that would
+// delete more than Config.MassDeleteThreshold of a replica's items (replicas under
+// MassDeleteMinItems items are not guarded) stops before changing anything with a
+// *MassDeleteError (errors.Is ErrMassDelete), unless Config.AllowMassDelete. Progress reports
+// items and bytes at a bounded rate. Detect runs detection alone; Conflicts lists what waits for
+// the user.
 //
 // # Device metadata
 //
 // ExportReplica writes a replica's metadata as a compact, versioned, checksummed snapshot (the
 // manager keeps it in .cradle/ on the device), ConfirmExport records that it was stored, and
-// ImportReplica reads one back, importing it only when it is newer than the local copy, so a
-// device partnered with two computers keeps one identity and knowledge.
+// ImportReplica reads one back (defensively: it comes from a device), importing it only when it
+// is newer than the local copy, so a device partnered with two computers keeps one identity and
+// knowledge. Each handle file mints versions under author IDs of its own, so two computers never
+// mint the same version.
 //
 // # Concurrency
 //
 // A HandleFile is safe for concurrent use, but sessions on one file run one at a time (Sync,
-// Forecast, Resolve and the snapshot calls serialise). Stores are called from the session's
-// goroutine only.
+// Forecast, Detect, Resolve and the snapshot calls serialise). Stores are called from the
+// session's goroutine only.
 package repl

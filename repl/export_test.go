@@ -42,3 +42,11 @@ func DamageRecord(hf *HandleFile, name, handle string) error {
 		return r.h.Put([]byte(handle), []byte{recordFormat, 0xff, 0xff})
 	})
 }
+
+// SetReplicaIDs makes new replica IDs come from next until the returned function is called, so a
+// property test's failures replay with the same IDs (the order of global IDs decides merges).
+func SetReplicaIDs(next func() ReplicaID) (restore func()) {
+	old := newReplicaID
+	newReplicaID = next
+	return func() { newReplicaID = old }
+}

@@ -416,6 +416,10 @@ func keyIndex(key string, gid Version) []byte {
 	return append(h[:16:16], gid.key()...)
 }
 
+// inline tells whether a record is kept whole in the global-ID index instead of under its handle:
+// tombstones, and records whose data the engine removed (Missing), which hold no handle.
+func (r *record) inline() bool { return r.Tomb || r.Missing }
+
 // put replaces old (nil when the item is new to this replica) with rec, keeping every index in
 // step. old must be the record as stored now.
 func (r *rtx) put(old, rec *record) error {
@@ -424,20 +428,18 @@ func (r *rtx) put(old, rec *record) error {
 	}
 	enc := rec.encode()
 	gk := rec.GID.key()
-	if !rec.Tomb {
-		r.count++
-	}
 	r.dirty = true
-	if rec.Tomb {
+	if rec.inline() {
 		if err := r.g.Put(gk, append([]byte{1}, enc...)); err != nil {
 			return err
 		}
 	} else {
-		if prev := r.h.Get([]byte(rec.Handle)); prev != nil && (old == nil || old.Tomb || old.Handle != rec.Handle) {
+		if prev := r.h.Get([]byte(rec.Handle)); prev != nil {
 			if err := r.displace(rec); err != nil {
 				return err
 			}
 		}
+		r.count++
 		if err := r.h.Put([]byte(rec.Handle), enc); err != nil {
 			return err
 		}
@@ -452,10 +454,8 @@ func (r *rtx) put(old, rec *record) error {
 }
 
 // displace makes room at rec.Handle, still held by another item's record although the store has
-// just put rec's item there: that item is gone. A record whose data the engine removed (Missing)
-// becomes a tombstone with its versions unchanged, so nothing propagates and its item is written
-// again when its change comes; any other record is a user's delete that detection has not seen
-// yet, and becomes a tombstone with a new version.
+// just put rec's item there: that item is gone, a user's delete that detection has not seen yet.
+// It becomes a tombstone with a new version, so the delete propagates.
 func (r *rtx) displace(rec *record) error {
 	prev, err := r.byHandle(rec.Handle)
 	if err != nil {
@@ -465,12 +465,8 @@ func (r *rtx) displace(rec *record) error {
 		return fmt.Errorf("replica %q: item %v recorded twice at handle %q: %w", r.name, rec.GID, rec.Handle, errMalformed)
 	}
 	t := *prev
-	t.Tomb = true
-	if !prev.Missing {
-		v := r.mint()
-		t.Ver, t.V, t.When = v, prev.V.With(v), time.Now().UnixNano()
-	}
-	t.Missing = false
+	v := r.mint()
+	t.Tomb, t.Ver, t.V, t.When = true, v, prev.V.With(v), time.Now().UnixNano()
 	if err := r.unindex(prev); err != nil {
 		return err
 	}
@@ -495,7 +491,7 @@ func (r *rtx) unindex(old *record) error {
 	if err := r.v.Delete(old.Ver.key()); err != nil {
 		return err
 	}
-	if !old.Tomb {
+	if !old.inline() {
 		r.count--
 		r.dirty = true
 		if err := r.h.Delete([]byte(old.Handle)); err != nil {

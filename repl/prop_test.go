@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,13 +70,14 @@ type propWorld struct {
 	devSnap  []byte
 	tokens   int
 	clock    time.Time
-	allowed  map[string]bool // tokens a policy or the user chose to drop
-	shared   map[string]bool // tokens written on two replicas on purpose, or renamed
+	allowed  map[string]bool      // tokens a policy or the user chose to drop
+	shared   map[string]bool      // tokens written on two replicas on purpose, or renamed
+	written  map[string]time.Time // each token's modification time
 	sessions int
 }
 
 func newPropWorld(t *rapid.T, dir string, three bool) *propWorld {
-	w := &propWorld{t: t, allowed: map[string]bool{}, shared: map[string]bool{},
+	w := &propWorld{t: t, allowed: map[string]bool{}, shared: map[string]bool{}, written: map[string]time.Time{},
 		clock: time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)}
 	w.policy = rapid.SampledFrom(propPolicies).Draw(t, "policy")
 	devOpts := memstore.Options{
@@ -131,12 +133,13 @@ func (w *propWorld) newToken() string {
 
 func (w *propWorld) step() {
 	t := w.t
-	switch rapid.IntRange(0, 9).Draw(t, "op") {
+	switch rapid.IntRange(0, 10).Draw(t, "op") {
 	case 0, 1, 2: // write
 		r := rapid.SampledFrom(w.reps).Draw(t, "replica")
 		name := rapid.SampledFrom(propNames).Draw(t, "name")
 		tok := w.newToken()
-		if r.store.Put(name, []byte(tok), w.now()) == nil {
+		w.written[tok] = w.now()
+		if r.store.Put(name, []byte(tok), w.written[tok]) == nil {
 			r.seen[tok] = true
 			if rapid.IntRange(0, 9).Draw(t, "same on another") == 0 {
 				o := rapid.SampledFrom(w.reps).Draw(t, "other replica")
@@ -162,6 +165,42 @@ func (w *propWorld) step() {
 				// A rename onto a name the other side still uses may legitimately end with the
 				// content under both names (a move over an item reads as an edit of it).
 				w.shared[string(c)] = true
+			}
+		}
+	case 5: // the user resolves a pending conflict, now or at the next session
+		f := rapid.SampledFrom(w.files).Draw(t, "partnership")
+		confs, err := f.hf.Conflicts()
+		if err != nil {
+			t.Fatalf("Conflicts: %v", err)
+		}
+		if len(confs) == 0 {
+			return
+		}
+		c := rapid.SampledFrom(confs).Draw(t, "conflict")
+		keep := rapid.SampledFrom([]string{"desktop", "device", repl.ResolveBoth}).Draw(t, "keep")
+		if keep != repl.ResolveBoth {
+			lose, store := "device", f.dev.store
+			if keep == "device" {
+				lose, store = "desktop", f.desk.store
+			}
+			if ls, ok := c.Side(lose); ok {
+				for tok, names := range tokensOf(store) {
+					if slices.Contains(names, ls.Name) {
+						w.allowed[tok] = true // the user chose to drop it
+					}
+				}
+			}
+		}
+		var sides []repl.Side
+		if rapid.Bool().Draw(t, "resolve with the stores at hand") {
+			sides = []repl.Side{{Name: "desktop", Store: f.desk.store}, {Name: "device", Store: f.dev.store}}
+		}
+		if err := f.hf.Resolve(context.Background(), c.ID, keep, sides...); err != nil && !errors.Is(err, repl.ErrGone) {
+			t.Fatalf("Resolve(%s, %s): %v", c.ID, keep, err)
+		}
+		for _, r := range []*propReplica{f.desk, f.dev} {
+			for tok := range tokensOf(r.store) {
+				r.seen[tok] = true // what Resolve wrote at once is now there to see
 			}
 		}
 	default: // a session, maybe interrupted
@@ -274,19 +313,17 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 	if rep == nil {
 		return nil
 	}
-	// Versions a policy dropped.
+	// Versions a policy dropped: the decision describes the dropped version (its modification
+	// time tells which token it was: every write has its own second), or names it.
 	for _, d := range rep.Decisions {
 		if d.Dropped.Exists || (d.Reason == "policy" && d.Copy == "") {
 			for _, r := range []*propReplica{f.desk, f.dev} {
-				if r.name == d.Lost {
-					name := d.Name
-					if d.Dropped.Handle != "" {
-						name = d.Dropped.Handle
-					}
-					for tok, names := range pre[r] {
-						if slices.Contains(names, name) {
-							w.allowed[tok] = true
-						}
+				if r.name != d.Lost {
+					continue
+				}
+				for tok, names := range pre[r] {
+					if (d.Dropped.Exists && w.written[tok].Unix() == d.Dropped.ModTime.Unix()) || slices.Contains(names, d.Name) {
+						w.allowed[tok] = true
 					}
 				}
 			}
@@ -411,6 +448,16 @@ func (w *propWorld) checkConverged() {
 }
 
 func runHistory(t *rapid.T, dir string, three bool) {
+	// Replica IDs decide which of two merged items survives: draw them, so a failure replays.
+	seed := rapid.Uint64().Draw(t, "replica id seed")
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	defer repl.SetReplicaIDs(func() repl.ReplicaID {
+		var id repl.ReplicaID
+		for i := range id {
+			id[i] = byte(rng.Uint32())
+		}
+		return id
+	})()
 	w := newPropWorld(t, dir, three)
 	defer w.close()
 	steps := rapid.IntRange(5, 40).Draw(t, "steps")

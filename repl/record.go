@@ -54,7 +54,7 @@ func (r *record) unit(name string) (unitRec, bool) {
 	return r.Units[i], true
 }
 
-func (r *record) live() bool { return r != nil && !r.Tomb }
+func (r *record) live() bool { return r != nil && !r.Tomb && !r.Missing }
 
 const recordFormat = 1
 

@@ -336,9 +336,6 @@ func (s *session) prepare(ctx context.Context) error {
 	if err := s.hf.recoverIntents(ctx, s.b, s.a); err != nil {
 		return err
 	}
-	if err := s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now()); err != nil {
-		return err
-	}
 	for _, side := range []Side{s.a, s.b} {
 		rep, err := s.hf.detect(ctx, side, true)
 		if err != nil {
@@ -346,7 +343,7 @@ func (s *session) prepare(ctx context.Context) error {
 		}
 		s.rep.Detected = append(s.rep.Detected, rep)
 	}
-	return nil
+	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep)
 }
 
 func (s *session) progress(force bool) {
@@ -421,6 +418,9 @@ type pass struct {
 	// only marks a pass that sends chosen items, not all the source has: the destination then
 	// learns those items' versions only, never the source's whole knowledge.
 	only bool
+	// pending is set when a conflict was left to the user: its version is not learned, so the
+	// source's whole knowledge is not either.
+	pending bool
 }
 
 func (s *session) newPass(src, dst Side) *pass {
@@ -564,7 +564,7 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == skippedBefore
-	if !p.complete || p.only {
+	if !p.complete || p.only || p.pending {
 		return nil
 	}
 	return p.s.hf.update(func(tx *bolt.Tx) error {
@@ -610,13 +610,9 @@ func (hf *HandleFile) pushItems(ctx context.Context, from, to Side, gids []Versi
 		return err
 	}
 	sortChanges(refs)
-	if err := p.run(ctx, refs); err != nil {
-		return err
-	}
-	if len(s.rep.Skipped) > 0 {
-		return s.rep.Skipped[0].Err
-	}
-	return nil
+	// An item that cannot be written now (it changed again meanwhile) stays pending for the
+	// next session, like any skipped change; only an error that stops everything is returned.
+	return p.run(ctx, refs)
 }
 
 // redetect looks again at the destination items that refused a change, so the retry sees the
@@ -682,7 +678,9 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 			p.s.prog.Current = c.name
 			p.s.progress(false)
 			err := a.apply(ctx, c)
-			p.s.prog.ItemsDone++
+			if !retry {
+				p.s.prog.ItemsDone++ // a retried change was counted on its first try
+			}
 			if err == nil {
 				settled = append(settled, c.name)
 				continue

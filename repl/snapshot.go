@@ -243,7 +243,7 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 	seenH := map[string]bool{}
 	seenV := map[Version]bool{}
 	for _, rec := range snap.records {
-		if !rec.Tomb {
+		if !rec.inline() {
 			if seenH[rec.Handle] {
 				return fmt.Errorf("two items at handle %q: %w", rec.Handle, ErrBadSnapshot)
 			}
@@ -256,7 +256,6 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 		if ex := r.g.Get(rec.GID.key()); ex != nil {
 			return fmt.Errorf("item %v twice: %w", rec.GID, ErrBadSnapshot)
 		}
-		rec.Missing = false
 		if err := r.put(nil, rec); err != nil {
 			return err
 		}
@@ -316,7 +315,7 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 			d.err = fmt.Errorf("record %d: %w", i, rd.err)
 			break
 		}
-		if !rec.Tomb && rec.Handle == "" {
+		if !rec.inline() && rec.Handle == "" {
 			d.fail("record %d: live item without a handle", i)
 			break
 		}

@@ -167,8 +167,8 @@ func TestConflictAskRecordsAndResolves(t *testing.T) {
 	w.put(w.a, "plan.txt", "desktop edit")
 	w.put(w.b, "plan.txt", "device edit, longer")
 	rep := w.sync()
-	if len(rep.Conflicts) == 0 {
-		t.Fatalf("concurrent edits under Ask recorded no conflict: %+v", rep)
+	if len(rep.Conflicts) != 1 {
+		t.Fatalf("concurrent edits under Ask: report lists conflicts %+v, want exactly one", rep.Conflicts)
 	}
 	wantFiles(t, "desktop under ask", w.a, map[string]string{"plan.txt": "desktop edit"})
 	wantFiles(t, "device under ask", w.b, map[string]string{"plan.txt": "device edit, longer"})
@@ -200,10 +200,14 @@ func TestConflictAskRecordsAndResolves(t *testing.T) {
 	if err := w.hf.Resolve(context.Background(), c.ID, "device"); err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	if n := len(w.conflicts()); n != 0 {
-		t.Errorf("after Resolve %d conflicts remain", n)
+	// Without the stores the choice waits for the next session.
+	if confs := w.conflicts(); len(confs) != 1 || confs[0].Pending != "device" {
+		t.Errorf("after Resolve without stores, conflicts = %+v, want the record with Pending \"device\"", confs)
 	}
 	w.sync()
+	if n := len(w.conflicts()); n != 0 {
+		t.Errorf("after the session that carried out the resolution %d conflicts remain", n)
+	}
 	want := map[string]string{"plan.txt": "device edit 2"}
 	wantFiles(t, "desktop after resolve", w.a, want)
 	wantFiles(t, "device after resolve", w.b, want)
@@ -509,4 +513,42 @@ func TestResolveAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRenameAndEditMerge(t *testing.T) {
+	for _, renamer := range []string{"desktop", "device"} {
+		t.Run("renamed on "+renamer, func(t *testing.T) {
+			w := newWorld(t, memstore.Options{}, memstore.Options{})
+			w.put(w.a, "draft.txt", "first draft")
+			w.sync()
+			ren, ed := w.a, w.b
+			if renamer == "device" {
+				ren, ed = w.b, w.a
+			}
+			if err := ren.Rename("draft.txt", "final/report.txt"); err != nil {
+				t.Fatal(err)
+			}
+			w.put(ed, "draft.txt", "second draft, edited")
+			rep := w.sync()
+			want := map[string]string{"final/report.txt": "second draft, edited"}
+			wantFiles(t, "desktop", w.a, want)
+			wantFiles(t, "device", w.b, want)
+			if len(rep.Conflicts)+len(rep.Decisions) != 0 {
+				t.Errorf("a rename and an edit should merge without a conflict: %+v %+v", rep.Conflicts, rep.Decisions)
+			}
+		})
+	}
+}
+
+func TestOneWaySessions(t *testing.T) {
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	w.cfg.Direction = repl.AToB
+	w.put(w.a, "from-desktop.txt", "d")
+	w.put(w.b, "from-device.txt", "v")
+	w.sync()
+	wantFiles(t, "desktop after a to-device session", w.a, map[string]string{"from-desktop.txt": "d"})
+	wantFiles(t, "device after a to-device session", w.b, map[string]string{"from-desktop.txt": "d", "from-device.txt": "v"})
+	w.cfg.Direction = repl.BToA
+	w.sync()
+	wantSame(t, w.a, w.b)
 }

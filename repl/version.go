@@ -15,7 +15,10 @@ import (
 type ReplicaID [16]byte
 
 // NewReplicaID returns a random ReplicaID.
-func NewReplicaID() ReplicaID {
+func NewReplicaID() ReplicaID { return newReplicaID() }
+
+// newReplicaID is replaced by tests that need reproducible IDs.
+var newReplicaID = func() ReplicaID {
 	var id ReplicaID
 	if _, err := rand.Read(id[:]); err != nil {
 		panic(fmt.Sprintf("repl: no randomness for a replica ID: %v", err)) // crypto/rand never fails on supported systems
