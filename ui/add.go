@@ -118,7 +118,6 @@ func (d *addDialog) chooser() {
 		b.Alignment = widget.ButtonAlignLeading
 		desc := widget.NewLabel(trDecl(p.Description))
 		desc.Wrapping = fyne.TextWrapWord
-		desc.Importance = widget.LowImportance
 		d.providerButtons[p.Name] = b
 		rows = append(rows, container.NewBorder(nil, nil, container.NewGridWrap(fyne.NewSize(170, b.MinSize().Height), b), nil, desc))
 	}
@@ -486,7 +485,6 @@ func errLabel() *widget.Label {
 
 func hintLabel(s string) *widget.Label {
 	l := widget.NewLabel(s)
-	l.Importance = widget.LowImportance
 	l.Wrapping = fyne.TextWrapWord
 	l.SizeName = theme.SizeNameCaptionText
 	return l
@@ -519,7 +517,6 @@ func (d *addDialog) browseDevice(f *optionField) {
 	d.browser = b
 	b.where = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	b.status = widget.NewLabel("")
-	b.status.Importance = widget.LowImportance
 	b.status.Wrapping = fyne.TextWrapWord
 	b.list = widget.NewList(
 		func() int { return len(b.rows()) },

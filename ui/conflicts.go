@@ -3,7 +3,11 @@ package ui
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
@@ -49,7 +53,8 @@ type conflictSide struct {
 	modified *widget.Label
 	where    *widget.Label
 	preview  *fyne.Container
-	box      fyne.CanvasObject
+	head     fyne.CanvasObject // title and fields
+	scroll   fyne.CanvasObject // the preview
 }
 
 func newConflictSide() *conflictSide {
@@ -62,25 +67,22 @@ func newConflictSide() *conflictSide {
 		preview:  container.NewStack(),
 	}
 	s.name.Truncation = fyne.TextTruncateEllipsis
-	s.where.Wrapping = fyne.TextWrapBreak
+	s.name.TextStyle.Bold = true
+	s.where.Truncation = fyne.TextTruncateEllipsis
+	s.where.SizeName = theme.SizeNameCaptionText
 	s.title.SizeName = theme.SizeNameSubHeadingText
-	form := container.New(layout.NewFormLayout(),
-		fieldLabel(tr("Name")), s.name,
-		fieldLabel(tr("Size")), s.size,
-		fieldLabel(tr("Modified")), s.modified,
-		fieldLabel(tr("Where")), s.where,
-	)
+	// Compact: the previews get the room.
+	meta := container.New(layout.NewCustomPaddedHBoxLayout(0), s.size, widget.NewLabel("·"), s.modified)
 	scroll := container.NewScroll(s.preview)
-	scroll.SetMinSize(fyne.NewSize(340, 190))
-	s.box = container.NewBorder(container.NewVBox(s.title, form, widget.NewSeparator()), nil, nil, nil, scroll)
+	scroll.SetMinSize(fyne.NewSize(340, 170))
+	s.head = container.New(layout.NewCustomPaddedVBoxLayout(0), s.title, s.name, meta, s.where)
+	s.scroll = scroll
 	return s
 }
 
 // fieldLabel is the name of a field in a form.
 func fieldLabel(s string) *widget.Label {
-	l := widget.NewLabelWithStyle(s, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
-	l.Importance = widget.LowImportance
-	return l
+	return widget.NewLabelWithStyle(s, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
 }
 
 // showConflicts opens the conflict dialog (or brings the open one back).
@@ -96,14 +98,14 @@ func (w *Window) showConflicts() {
 	d := &conflictDialog{w: w, done: map[string]bool{}}
 	d.counter = widget.NewLabel("")
 	d.partnership = widget.NewLabel("")
-	d.partnership.Importance = widget.LowImportance
+	d.partnership.SizeName = theme.SizeNameCaptionText
 	d.path = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	d.path.Truncation = fyne.TextTruncateEllipsis
 	d.prev = widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { d.move(-1) })
 	d.next = widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() { d.move(1) })
 	d.desktop, d.device = newConflictSide(), newConflictSide()
 	d.legend = widget.NewLabel("")
-	d.legend.Importance = widget.LowImportance
+	d.legend.SizeName = theme.SizeNameCaptionText
 	d.legend.Wrapping = fyne.TextWrapWord
 	d.applyAll = widget.NewCheck("", nil)
 	d.keepDesktop = widget.NewButtonWithIcon(tr("Keep this computer's"), theme.ComputerIcon(), func() { d.resolve(manager.KeepDesktop) })
@@ -118,10 +120,12 @@ func (w *Window) showConflicts() {
 	d.nav = container.NewHBox(d.counter, d.prev, d.next)
 	top := container.NewBorder(nil, nil, nil, container.NewCenter(d.nav),
 		container.NewVBox(d.path, d.partnership))
-	sides := container.NewGridWithColumns(2, d.desktop.box, d.device.box)
-	bottom := container.NewVBox(d.legend, d.errText, d.applyAll,
+	// Fields and previews in two rows, so that both previews start at the same height.
+	heads := container.NewGridWithColumns(2, d.desktop.head, d.device.head)
+	previews := container.NewGridWithColumns(2, d.desktop.scroll, d.device.scroll)
+	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll,
 		container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth))
-	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator()), bottom, nil, nil, sides)
+	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator(), heads, widget.NewSeparator()), bottom, nil, nil, previews)
 	d.dlg = dialog.NewCustom(tr("Conflicts"), tr("Close"), content, w.win)
 	d.dlg.SetOnClosed(func() {
 		if w.conflictDlg == d {
@@ -279,7 +283,7 @@ func (s *conflictSide) show(v, other manager.ConflictSide, where string) {
 	} else {
 		s.size.SetText(humanBytes(v.Size))
 	}
-	mod := formatTime(v.Modified)
+	mod := tr("modified {{.Time}}", map[string]any{"Time": formatTime(v.Modified)})
 	if other.Exists && !v.Modified.IsZero() && v.Modified.After(other.Modified) {
 		mod += " (" + tr("newer") + ")"
 	}
@@ -370,7 +374,6 @@ func fieldsView(fields, other []manager.Field) fyne.CanvasObject {
 func mutedLabel(s string) *widget.Label {
 	l := widget.NewLabel(s)
 	l.Wrapping = fyne.TextWrapWord
-	l.Importance = widget.LowImportance
 	return l
 }
 
@@ -396,7 +399,39 @@ func (w *Window) deviceLabel(serial string) string {
 
 // desktopWhere says where a partnership's desktop side is: its folder options' values.
 func (w *Window) desktopWhere(p manager.Partnership) string {
-	return w.optionValues(p, "folder")
+	return shortPath(w.optionValues(p, "folder"))
+}
+
+// maxPathLen is how long a path the window shows whole; longer ones keep their last folders.
+const maxPathLen = 44
+
+// shortPath shows a desktop path for people: the home folder as "~", and only the last folders
+// of a long path ("…/computer/Documents").
+func shortPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "/" {
+		if p == home {
+			return "~"
+		}
+		if rest, ok := strings.CutPrefix(p, home+string(filepath.Separator)); ok {
+			p = "~" + string(filepath.Separator) + rest
+		}
+	}
+	if utf8.RuneCountInString(p) <= maxPathLen {
+		return p
+	}
+	parts := strings.Split(p, string(filepath.Separator))
+	out := parts[len(parts)-1]
+	for i := len(parts) - 2; i > 0; i-- {
+		next := parts[i] + string(filepath.Separator) + out
+		if utf8.RuneCountInString(next)+2 > maxPathLen {
+			break
+		}
+		out = next
+	}
+	return "…" + string(filepath.Separator) + out
 }
 
 // deviceWhere says where a partnership's device side is: the device and its device-path
@@ -420,7 +455,7 @@ func (w *Window) optionValues(p manager.Partnership, kind manager.OptionKind) st
 			out = append(out, p.Options[o.Name])
 		}
 	}
-	return joinNonEmpty(out, "\n")
+	return joinNonEmpty(out, ", ")
 }
 
 func joinNonEmpty(s []string, sep string) string {

@@ -90,9 +90,9 @@ func intervalText(d time.Duration) string {
 func directionText(d manager.Direction) string {
 	switch d {
 	case manager.ToDevice:
-		return tr("This computer → device")
+		return tr("To the device")
 	case manager.ToDesktop:
-		return tr("Device → this computer")
+		return tr("To this computer")
 	}
 	return tr("Both ways")
 }

@@ -9,6 +9,7 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/cradle-sync/cradle/manager"
@@ -39,7 +40,6 @@ func (w *Window) showHistory(id string) {
 	d := &historyDialog{w: w, ref: id}
 	d.box = container.NewVBox()
 	d.status = widget.NewLabel(tr("Reading the history…"))
-	d.status.Importance = widget.LowImportance
 	title := tr("History")
 	if p, ok := w.partnership(id); ok {
 		title = tr("History of {{.Name}}", map[string]any{"Name": p.Name})
@@ -121,7 +121,7 @@ func sessionView(s manager.Session, now time.Time) fyne.CanvasObject {
 		"Duration": tookText(s.End.Sub(s.Start)),
 	})
 	whenLabel := widget.NewLabel(when)
-	whenLabel.Importance = widget.LowImportance
+	whenLabel.SizeName = theme.SizeNameCaptionText
 	what := countsText(s)
 	if what == "" {
 		what = tr("Nothing needed to change.")

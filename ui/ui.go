@@ -13,11 +13,18 @@
 // the result to the UI goroutine through Options.Do (fyne.Do). Manager calls that may block
 // (resolving a conflict, adding a partnership, reading the history) run on their own goroutines
 // and come back the same way, so the window never waits on a device.
+//
+// # Memory
+//
+// A few seconds after a burst of work (opening, a finished sync) the event loop hands the memory
+// that work freed back to the system (debug.FreeOSMemory), so the idle window stays close to
+// what a bare Fyne window takes.
 package ui
 
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +47,15 @@ const FlushInterval = 250 * time.Millisecond
 
 // clockInterval is how often "2 minutes ago" is brought up to date.
 const clockInterval = 30 * time.Second
+
+// trimAfter is how long the window waits after a burst of work (a finished sync) before it hands
+// the memory that work freed back to the system: Go's runtime otherwise keeps up to the heap's
+// size again, and a window that idles in the tray for days should be small. Opening is such a
+// burst too (the demo's set-up, loading fonts, the first frames): trimStart lists when to trim
+// after it.
+const trimAfter = 5 * time.Second
+
+var trimStart = []time.Duration{5 * time.Second, 15 * time.Second}
 
 // Options tune a Window.
 type Options struct {
@@ -155,7 +171,7 @@ func New(a fyne.App, m *manager.Manager, opts Options) *Window {
 	w.win = a.NewWindow("Cradle")
 	w.win.SetMaster()
 	w.build()
-	w.win.Resize(fyne.NewSize(900, 660))
+	w.win.Resize(fyne.NewSize(900, 600))
 	w.win.SetCloseIntercept(w.closeRequested)
 
 	// Subscribe before the first read so that nothing that happens in between is missed.
@@ -381,6 +397,9 @@ func (w *Window) loop() {
 	)
 	clock := time.NewTicker(clockInterval)
 	defer clock.Stop()
+	starts := trimStart
+	trim := time.NewTimer(starts[0])
+	defer trim.Stop()
 	arm := func() {
 		if timerC != nil {
 			return
@@ -407,6 +426,10 @@ func (w *Window) loop() {
 			}
 			p.add(ev)
 			arm()
+			if ev.Type == manager.SessionFinished {
+				trim.Reset(trimAfter)
+				starts = nil
+			}
 		case r := <-w.refresh:
 			p.any = true
 			p.conflicts = p.conflicts || r.conflicts
@@ -414,6 +437,12 @@ func (w *Window) loop() {
 		case <-clock.C:
 			p.any = true
 			arm()
+		case <-trim.C:
+			debug.FreeOSMemory()
+			if len(starts) > 1 {
+				trim.Reset(starts[1] - starts[0])
+				starts = starts[1:]
+			}
 		case <-timerC:
 			timerC = nil
 			if !p.any {
@@ -919,7 +948,8 @@ func newHeader(w *Window) *header {
 	h.problem.Wrapping = fyne.TextWrapWord
 	h.helpText = widget.NewLabel("")
 	h.helpText.Wrapping = fyne.TextWrapWord
-	h.commands = widget.NewRichText(&widget.TextSegment{Style: widget.RichTextStyleCodeBlock, Text: udevCommands()})
+	// The commands (in a fixed-width font, which costs fonts loaded) are made when first shown.
+	h.commands = widget.NewRichText()
 	h.copyCmds = widget.NewButtonWithIcon("", theme.ContentCopyIcon(), func() {
 		w.app.Clipboard().SetContent(udevCommands())
 		h.copyCmds.SetText(tr("Copied"))
@@ -1026,6 +1056,10 @@ func (h *header) show(d manager.DeviceInfo, all []manager.DeviceInfo) {
 		h.problem.Hide()
 	}
 	if d.State == manager.DeviceStateNoPermission {
+		if len(h.commands.Segments) == 0 {
+			h.commands.Segments = []widget.RichTextSegment{&widget.TextSegment{Style: widget.RichTextStyleCodeBlock, Text: udevCommands()}}
+			h.commands.Refresh()
+		}
 		h.help.Show()
 	} else {
 		h.help.Hide()
@@ -1083,8 +1117,6 @@ func toneImportance(t tone) widget.Importance {
 		return widget.WarningImportance
 	case toneError:
 		return widget.DangerImportance
-	case toneMuted:
-		return widget.LowImportance
 	case toneOK:
 		return widget.SuccessImportance
 	}
@@ -1101,6 +1133,7 @@ type partnershipRow struct {
 	icon       *widget.Icon
 	name       *widget.Label
 	direction  *widget.Label
+	where      *widget.Label
 	statusIcon *widget.Icon
 	status     *widget.Label
 	progress   *widget.ProgressBar
@@ -1113,7 +1146,9 @@ func newPartnershipRow(w *Window, id string) *partnershipRow {
 	r.icon = widget.NewIcon(theme.DocumentIcon())
 	r.name = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	r.direction = widget.NewLabel("")
-	r.direction.Importance = widget.LowImportance
+	r.where = widget.NewLabel("")
+	r.where.SizeName = theme.SizeNameCaptionText
+	r.where.Truncation = fyne.TextTruncateEllipsis
 	r.statusIcon = widget.NewIcon(theme.ConfirmIcon())
 	r.status = widget.NewLabel("")
 	r.status.Wrapping = fyne.TextWrapWord
@@ -1135,7 +1170,7 @@ func newPartnershipRow(w *Window, id string) *partnershipRow {
 	r.box = container.NewBorder(nil, nil,
 		container.NewCenter(container.NewGridWrap(fyne.NewSquareSize(36), r.icon)),
 		container.NewCenter(container.NewHBox(r.syncButton, r.moreButton)),
-		container.NewVBox(top,
+		container.NewVBox(top, r.where,
 			container.NewBorder(nil, nil, container.NewCenter(r.statusIcon), nil, r.status),
 			r.progress),
 	)
@@ -1147,6 +1182,7 @@ func (r *partnershipRow) show(p manager.Partnership, st manager.Status, prov man
 	r.icon.SetResource(providerIcon(prov.Icon))
 	r.name.SetText(p.Name)
 	r.direction.SetText(directionText(p.Direction))
+	r.where.SetText(joinNonEmpty([]string{r.w.desktopWhere(p), r.w.deviceWhere(p, r.w.deviceLabel(p.Device))}, "  ·  "))
 	text, t := statusText(st, r.w.now())
 	if r.status.Text != text || r.status.Importance != toneImportance(t) {
 		r.status.Importance = toneImportance(t)
