@@ -224,9 +224,12 @@ func (d *addDialog) newField(o manager.Option) *optionField {
 	switch o.Kind {
 	case "bool":
 		on, _ := strconv.ParseBool(o.Default)
-		f.check = widget.NewCheck(capitalize(trDecl(o.Help)), nil)
+		// A check box's own text does not wrap: the help goes beside it, in a label that does.
+		f.check = widget.NewCheck("", nil)
 		f.check.SetChecked(on)
-		f.obj = container.NewVBox(f.check, f.errMsg)
+		help := widget.NewLabel(capitalize(trDecl(o.Help)))
+		help.Wrapping = fyne.TextWrapWord
+		f.obj = container.NewVBox(container.NewBorder(nil, nil, f.check, nil, help), f.errMsg)
 		return f
 	case "choice":
 		f.choice = widget.NewSelect(o.Choices, nil)
@@ -241,11 +244,11 @@ func (d *addDialog) newField(o manager.Option) *optionField {
 	var field fyne.CanvasObject = f.entry
 	switch o.Kind {
 	case "folder":
-		f.entry.SetPlaceHolder(tr("A folder on this computer"))
+		f.entry.SetPlaceHolder("~/" + tr("Documents"))
 		f.browse = widget.NewButtonWithIcon(tr("Choose…"), theme.FolderOpenIcon(), func() { d.chooseFolder(f) })
 		field = container.NewBorder(nil, nil, nil, f.browse, f.entry)
 	case "device-path":
-		f.entry.SetPlaceHolder(tr("A folder on the device, such as Documents"))
+		f.entry.SetPlaceHolder(tr("Documents"))
 		f.browse = widget.NewButtonWithIcon(tr("Browse…"), theme.SearchIcon(), func() { d.browseDevice(f) })
 		field = container.NewBorder(nil, nil, nil, f.browse, f.entry)
 		if o.Default == "" {
@@ -311,6 +314,7 @@ func (d *addDialog) devicesChanged() {
 		d.deviceErr.SetText(tr("No device is connected. Plug one in, unlock it and choose \"File transfer\"."))
 		d.deviceErr.Show()
 	}
+	d.holder.Refresh()
 }
 
 // clearErrors hides every message.
@@ -390,7 +394,9 @@ func (d *addDialog) submit() {
 		return
 	}
 	d.clearErrors()
-	if !d.check() {
+	ok := d.check()
+	d.holder.Refresh() // messages shown or hidden: lay the form out again
+	if !ok {
 		return
 	}
 	p := d.partnership()
@@ -456,6 +462,7 @@ func (d *addDialog) showError(err error) {
 	}
 	target.SetText(text)
 	target.Show()
+	d.holder.Refresh()
 }
 
 // chooseFolder opens the desktop folder picker for a folder option.

@@ -35,6 +35,7 @@ type conflictDialog struct {
 	partnership *widget.Label
 	prev, next  *widget.Button
 	nav         *fyne.Container
+	content     *fyne.Container
 	desktop     *conflictSide
 	device      *conflictSide
 	legend      *widget.Label
@@ -126,6 +127,7 @@ func (w *Window) showConflicts() {
 	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll,
 		container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth))
 	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator(), heads, widget.NewSeparator()), bottom, nil, nil, previews)
+	d.content = content
 	d.dlg = dialog.NewCustom(tr("Conflicts"), tr("Close"), content, w.win)
 	d.dlg.SetOnClosed(func() {
 		if w.conflictDlg == d {
@@ -214,6 +216,9 @@ func (d *conflictDialog) render() {
 	}
 	d.keepBoth.SetText(keepBoth)
 	d.setBusy(d.busy)
+	if d.content != nil {
+		d.content.Refresh() // parts shown or hidden: lay the dialog out again
+	}
 }
 
 func (d *conflictDialog) setBusy(b bool) {
@@ -260,6 +265,7 @@ func (d *conflictDialog) resolve(keep manager.Keep) {
 			if failed != nil {
 				d.errText.SetText(sentence(failed.Error()))
 				d.errText.Show()
+				d.content.Refresh()
 			}
 			d.update(d.list)
 			w.requestRefresh(true)

@@ -1,16 +1,22 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+	"github.com/go-text/typesetting/font"
 
 	"github.com/cradle-sync/cradle/manager"
 	"github.com/cradle-sync/cradle/providers"
@@ -276,4 +282,95 @@ func messages(t *testing.T) (single, plural map[string]bool) {
 		t.Fatalf("found %d messages and %d with plural forms: the scan is broken", len(single), len(plural))
 	}
 	return single, plural
+}
+
+// TestTextsHaveGlyphs checks that every character the window shows, in either language, is in
+// the fonts fyne's theme ships: a missing one is drawn from a system font that fyne finds by
+// scanning the system's fonts, which costs tens of megabytes and may show a box instead.
+func TestTextsHaveGlyphs(t *testing.T) {
+	single, plural := messages(t)
+	texts := []string{}
+	for id := range single {
+		texts = append(texts, id)
+	}
+	for id := range plural {
+		texts = append(texts, id)
+	}
+	b, err := translations.ReadFile("translations/pt.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pt map[string]json.RawMessage
+	if err := json.Unmarshal(b, &pt); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range pt {
+		var s string
+		var forms map[string]string
+		if json.Unmarshal(raw, &s) == nil {
+			texts = append(texts, s)
+		} else if json.Unmarshal(raw, &forms) == nil {
+			for _, f := range forms {
+				texts = append(texts, f)
+			}
+		}
+	}
+	// Texts the code writes without a translation.
+	texts = append(texts, " · ", "…", "—", "%")
+	for _, res := range []fyne.Resource{theme.DefaultTextFont(), theme.DefaultTextBoldFont()} {
+		face, err := font.ParseTTF(bytes.NewReader(res.Content()))
+		if err != nil {
+			t.Fatalf("%s: %v", res.Name(), err)
+		}
+		missing := map[rune]string{}
+		for _, s := range texts {
+			for _, r := range s {
+				if _, ok := face.NominalGlyph(r); !ok && r != '\n' {
+					missing[r] = s
+				}
+			}
+		}
+		for r, s := range missing {
+			t.Errorf("%s has no glyph for %q (U+%04X), used in %q", res.Name(), r, r, s)
+		}
+	}
+}
+
+// TestSystemLanguage checks that with no language chosen the window follows the system's
+// locale, and that choosing one leaves the process's environment as it was.
+func TestSystemLanguage(t *testing.T) {
+	t.Cleanup(func() { SetLanguage("") })
+	for _, v := range localeVars {
+		t.Setenv(v, "")
+	}
+	t.Setenv("LANG", "pt_PT.UTF-8")
+	if err := SetLanguage("en"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr("Sync Now"); got != "Sync Now" {
+		t.Errorf("chosen English: %q", got)
+	}
+	if got := os.Getenv("LANGUAGE"); got != "" {
+		t.Errorf("SetLanguage left LANGUAGE=%q in the environment", got)
+	}
+	if err := SetLanguage(""); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr("Sync Now"); got != "Sincronizar agora" {
+		t.Errorf("system locale pt_PT: %q, want Portuguese", got)
+	}
+	if got := trN("{{.Count}} conflicts need you", 1); got != "1 conflito precisa de si" {
+		t.Errorf("system locale pt_PT, one conflict: %q", got)
+	}
+	t.Setenv("LANG", "C.UTF-8")
+	SetLanguage("pt")
+	if err := SetLanguage(""); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr("Sync Now"); got != "Sync Now" {
+		t.Errorf("system locale C.UTF-8: %q, want English", got)
+	}
+	if err := SetLanguage("fr"); err == nil {
+		t.Errorf("SetLanguage(%q) = nil, want an error naming the languages there are", "fr")
+	}
 }

@@ -38,6 +38,7 @@ type settingsDialog struct {
 	language      *widget.Select
 	languages     map[string]string
 	errText       *widget.Label
+	content       *fyne.Container
 	save          *widget.Button
 	busy          bool
 }
@@ -109,6 +110,7 @@ func (w *Window) showSettings() {
 		fieldLabel(tr("Language")), d.language,
 	)
 	content := container.NewVBox(form, d.errText)
+	d.content = content
 	d.dlg = dialog.NewCustomWithoutButtons(tr("Settings"), container.NewVScroll(content), w.win)
 	d.dlg.SetButtons([]fyne.CanvasObject{widget.NewButton(tr("Cancel"), func() { d.dlg.Hide() }), d.save})
 	d.dlg.SetOnClosed(func() {
@@ -183,6 +185,7 @@ func (d *settingsDialog) submit() {
 			if err != nil {
 				d.errText.SetText(sentence(err.Error()))
 				d.errText.Show()
+				d.content.Refresh()
 				return
 			}
 			d.dlg.Hide()

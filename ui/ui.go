@@ -115,6 +115,7 @@ type Window struct {
 	rowBox          *fyne.Container
 	rows            map[string]*partnershipRow
 	mainView        *fyne.Container
+	buttonBar       *fyne.Container
 	body            *fyne.Container
 	syncButton      *widget.Button
 	conflictsButton *widget.Button
@@ -240,7 +241,8 @@ func (w *Window) build() {
 		container.NewVScroll(container.NewPadded(container.NewVBox(w.partsTitle, w.rowBox))),
 	)
 	w.body = container.NewStack()
-	buttons := container.NewHBox(w.syncButton, w.conflictsButton, layout.NewSpacer(), w.addButton, w.historyButton, w.settingsButton)
+	w.buttonBar = container.NewHBox(w.syncButton, w.conflictsButton, layout.NewSpacer(), w.addButton, w.historyButton, w.settingsButton)
+	buttons := w.buttonBar
 	w.win.SetContent(container.NewBorder(
 		container.NewVBox(w.banner.box),
 		container.NewVBox(widget.NewSeparator(), container.NewPadded(buttons)),
@@ -265,6 +267,9 @@ func (w *Window) setTexts() {
 	w.historyButton.SetText(tr("History"))
 	w.settingsButton.SetText(tr("Settings"))
 	w.header.setTexts()
+	if w.buttonBar != nil {
+		w.buttonBar.Refresh()
+	}
 }
 
 // deviceID names a device in the window: its serial, or its attachment when it could not be
@@ -666,6 +671,8 @@ func (w *Window) renderButtons(d manager.DeviceInfo, ok bool) {
 	} else {
 		w.addButton.Disable()
 	}
+	// The labels' widths changed: lay the bar out again.
+	w.buttonBar.Refresh()
 }
 
 // syncTapped runs Sync Now, or Stop while the device's partnerships sync.
@@ -994,6 +1001,7 @@ func (h *header) show(d manager.DeviceInfo, all []manager.DeviceInfo) {
 		sub = append(sub, tr("last seen {{.When}}", map[string]any{"When": ago(d.LastSeen, h.w.now())}))
 	}
 	h.subtitle.SetText(strings.Join(sub, " · "))
+	h.subtitle.Hidden = len(sub) == 0
 	state, t := deviceStateText(d)
 	h.state.SetText(state)
 	h.state.Importance = toneImportance(t)
@@ -1040,7 +1048,7 @@ func (h *header) show(d manager.DeviceInfo, all []manager.DeviceInfo) {
 		}
 	}
 	h.storages.Objects = rows
-	h.storages.Refresh()
+	h.storages.Hidden = len(rows) == 0
 
 	// What is wrong, and what to do.
 	switch d.State {
@@ -1058,12 +1066,13 @@ func (h *header) show(d manager.DeviceInfo, all []manager.DeviceInfo) {
 	if d.State == manager.DeviceStateNoPermission {
 		if len(h.commands.Segments) == 0 {
 			h.commands.Segments = []widget.RichTextSegment{&widget.TextSegment{Style: widget.RichTextStyleCodeBlock, Text: udevCommands()}}
-			h.commands.Refresh()
 		}
-		h.help.Show()
+		h.help.Hidden = false
 	} else {
-		h.help.Hide()
+		h.help.Hidden = true
 	}
+	// What is shown changed: lay the header out again.
+	h.box.Refresh()
 }
 
 // problemText is what the header says about a device that cannot be used.
