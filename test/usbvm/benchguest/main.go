@@ -60,13 +60,14 @@ var ctl *usbvm.Ctl
 func main() {
 	runs := flag.Int("runs", 5, "measurements per tool and operation")
 	size := flag.Int64("size", 100<<20, "size of the file to get and send (the host's bench-get.bin)")
+	libmtpSends := flag.Bool("libmtp-send", true, "time mtp-sendfile too (QEMU aborts on its uploads through EHCI)")
 	flag.Parse()
 	f, err := os.OpenFile(usbvm.GuestCtlDevice, os.O_RDWR, 0)
 	if err != nil {
 		fail(err)
 	}
 	ctl = usbvm.NewCtl(f)
-	if err := run(*runs, *size); err != nil {
+	if err := run(*runs, *size, *libmtpSends); err != nil {
 		fail(err)
 	}
 }
@@ -81,12 +82,16 @@ func emit(kind string, v any) {
 	fmt.Printf("BENCH %s %s\n", kind, b)
 }
 
-func run(runs int, size int64) error {
+func run(runs int, size int64, libmtpSends bool) error {
 	ctx := context.Background()
 	if err := writeContent(sendSrc, "bench-send", size); err != nil {
 		return err
 	}
-	for _, op := range []string{"get", "send"} {
+	ops := []string{"get", "send"}
+	if !libmtpSends {
+		ops = ops[:1]
+	}
+	for _, op := range ops {
 		var ts []float64
 		for i := 0; i < 3; i++ {
 			var d time.Duration
@@ -126,6 +131,9 @@ func run(runs int, size int64) error {
 			return err
 		}
 
+		if !libmtpSends {
+			continue
+		}
 		name = fmt.Sprintf("bench-send-libmtp-%d.bin", i)
 		d, err = libmtpSend(ctx, sendSrc, name, size)
 		if err != nil {

@@ -97,6 +97,7 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 		h.Kernel.Version, sizeLabel(size), runs, libmtpVersion())
 	b.WriteString("| controller | operation | Cradle MB/s | libmtp MB/s | ratio (goal) | whole operation: Cradle s / libmtp s (ratio) |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
+	footnote := false
 	for _, hcd := range hcds {
 		root := filepath.Join(work, "root-"+hcd)
 		if err := os.MkdirAll(root, 0o755); err != nil {
@@ -112,7 +113,7 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 		res, err := h.Boot(ctx, "bench-"+hcd, usbvm.RunOptions{
 			HCD:      hcd,
 			RootDir:  root,
-			Command:  fmt.Sprintf("/usbvm/bench -runs %d -size %d", runs, size),
+			Command:  fmt.Sprintf("/usbvm/bench -runs %d -size %d -libmtp-send=%v", runs, size, hcd != usbvm.EHCI),
 			Env:      map[string]string{"LANG": "C.UTF-8"},
 			Timeout:  30 * time.Minute,
 			MemoryMB: 1024,
@@ -135,8 +136,14 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 			}
 			ct, ctTotal := pick(ms, "cradle", op)
 			_, lt := pick(ms, "libmtp", op)
-			if len(ct) == 0 || len(lt) == 0 {
+			if len(ct) == 0 {
 				return "", fmt.Errorf("%s: no %s measurements", hcd, op)
+			}
+			if len(lt) == 0 {
+				fmt.Fprintf(&b, "| %s | %s %s | %.1f | n/a (1) | n/a | %.2f / n/a |\n",
+					hcd, op, sizeLabel(size), float64(size)/1e6/median(ct), median(ctTotal))
+				footnote = true
+				continue
 			}
 			cradleMBs := float64(size) / 1e6 / median(ct)
 			libTransfer := median(lt) - ovs[op]
@@ -153,6 +160,9 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 				hcd, op, sizeLabel(size), cradleMBs, libMBs, ratio, goal, verdict,
 				median(ctTotal), median(lt), median(lt)/median(ctTotal))
 		}
+	}
+	if footnote {
+		b.WriteString("\n(1) Not measured: QEMU's usb-mtp aborts (assertion in usb_mtp_get_data) on mtp-sendfile's uploads through usb-ehci, whose data-out transfers cross its 512 KiB buffer boundaries.\n")
 	}
 	fmt.Fprintf(&b, "\nlibmtp's fixed cost per tool run (device discovery, session, enumeration; a one-byte file) is subtracted from its times for the MB/s columns. Measured by `make bench-usb` in %s.\n", time.Since(start).Round(time.Second))
 	return b.String(), nil
