@@ -182,7 +182,7 @@ func (d *conflictDialog) render() {
 	} else {
 		d.nav.Hide()
 	}
-	d.path.SetText(c.Path)
+	d.path.SetText(conflictTitle(c))
 	p, _ := d.w.partnership(c.Partnership)
 	d.partnership.SetText(tr("Partnership \"{{.Name}}\" · changed on both sides since the last sync", map[string]any{"Name": c.PartnershipName}))
 	devLabel := d.w.deviceLabel(c.DeviceSerial)
@@ -363,8 +363,9 @@ func fieldsView(fields, other []manager.Field) fyne.CanvasObject {
 	}
 	objs := make([]fyne.CanvasObject, 0, 2*len(fields))
 	for _, f := range fields {
-		name := fieldLabel(f.Name)
-		value := widget.NewLabel(f.Value)
+		label, text := contactField(f)
+		name := fieldLabel(label)
+		value := widget.NewLabel(text)
 		value.Wrapping = fyne.TextWrapBreak
 		if has[f] > 0 {
 			has[f]--
@@ -375,6 +376,103 @@ func fieldsView(fields, other []manager.Field) fyne.CanvasObject {
 		objs = append(objs, name, value)
 	}
 	return container.New(layout.NewFormLayout(), objs...)
+}
+
+// contactField shows a contact's field for people: ("TEL", "TEL;TYPE=cell:+351 91…") is
+// "Phone (cell)" and "+351 91…".
+func contactField(f manager.Field) (label, value string) {
+	value = f.Value
+	var params []string
+	if head, rest, ok := cutUnquoted(value, ':'); ok {
+		parts := strings.Split(head, ";")
+		if strings.EqualFold(parts[0], f.Name) || strings.HasSuffix(strings.ToUpper(parts[0]), "."+strings.ToUpper(f.Name)) {
+			value, params = rest, parts[1:]
+		}
+	}
+	var types []string
+	for _, p := range params {
+		k, v, hasValue := strings.Cut(p, "=")
+		switch {
+		case !hasValue: // vCard 2.1: TEL;CELL
+			types = append(types, strings.ToLower(k))
+		case strings.EqualFold(k, "TYPE"):
+			for _, t := range strings.Split(strings.Trim(v, "\""), ",") {
+				types = append(types, strings.ToLower(t))
+			}
+		}
+	}
+	switch strings.ToUpper(f.Name) {
+	case "N", "ADR":
+		value = joinNonEmpty(strings.Split(value, ";"), ", ")
+	}
+	label = fieldName(f.Name)
+	if len(types) > 0 {
+		label += " (" + strings.Join(types, ", ") + ")"
+	}
+	return label, value
+}
+
+// cutUnquoted cuts s at the first sep outside double quotes.
+func cutUnquoted(s string, sep byte) (before, after string, found bool) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			quoted = !quoted
+		case s[i] == sep && !quoted:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// fieldName names a vCard property for people.
+func fieldName(name string) string {
+	switch strings.ToUpper(name) {
+	case "FN":
+		return tr("Name")
+	case "N":
+		return tr("Name parts")
+	case "TEL":
+		return tr("Phone")
+	case "EMAIL":
+		return tr("E-mail")
+	case "ADR":
+		return tr("Address")
+	case "ORG":
+		return tr("Organisation")
+	case "TITLE":
+		return tr("Job title")
+	case "NOTE":
+		return tr("Note")
+	case "BDAY":
+		return tr("Birthday")
+	case "URL":
+		return tr("Web page")
+	case "PHOTO":
+		return tr("Photo")
+	case "NICKNAME":
+		return tr("Nickname")
+	}
+	return name
+}
+
+// conflictTitle is how the dialog names a conflicting item: a contact by its name, anything
+// else by its path.
+func conflictTitle(c manager.Conflict) string {
+	for _, p := range []*manager.Preview{c.Desktop.Preview, c.Device.Preview} {
+		if p == nil {
+			continue
+		}
+		for _, f := range p.Fields {
+			if strings.EqualFold(f.Name, "FN") {
+				if _, v := contactField(f); v != "" {
+					return v
+				}
+			}
+		}
+	}
+	return c.Path
 }
 
 func mutedLabel(s string) *widget.Label {

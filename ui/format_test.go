@@ -374,3 +374,23 @@ func TestSystemLanguage(t *testing.T) {
 		t.Errorf("SetLanguage(%q) = nil, want an error naming the languages there are", "fr")
 	}
 }
+
+func TestContactField(t *testing.T) {
+	for _, c := range []struct {
+		f            manager.Field
+		label, value string
+	}{
+		{manager.Field{Name: "TEL", Value: "TEL;TYPE=cell:+351911111111"}, "Phone (cell)", "+351911111111"},
+		{manager.Field{Name: "TEL", Value: "TEL;WORK;VOICE:+351213000111"}, "Phone (work, voice)", "+351213000111"},
+		{manager.Field{Name: "EMAIL", Value: `EMAIL;TYPE="home,pref":a@b.org`}, "E-mail (home, pref)", "a@b.org"},
+		{manager.Field{Name: "N", Value: "N:Silva;Ana;;;"}, "Name parts", "Silva, Ana"},
+		{manager.Field{Name: "FN", Value: "FN:Ana Silva"}, "Name", "Ana Silva"},
+		{manager.Field{Name: "X-CUSTOM", Value: "x:y"}, "X-CUSTOM", "x:y"},
+		{manager.Field{Name: "NOTE", Value: "plain note: no property line"}, "Note", "plain note: no property line"},
+	} {
+		label, value := contactField(c.f)
+		if label != c.label || value != c.value {
+			t.Errorf("contactField(%+v) = %q, %q, want %q, %q", c.f, label, value, c.label, c.value)
+		}
+	}
+}

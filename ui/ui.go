@@ -178,6 +178,12 @@ func New(a fyne.App, m *manager.Manager, opts Options) *Window {
 	// Subscribe before the first read so that nothing that happens in between is missed.
 	w.sub = m.Subscribe(manager.EventAll)
 	first := w.fetch(pending{conflicts: true})
+	// A device first seen before the window opened was announced to nobody: offer it now.
+	for _, d := range first.devices {
+		if d.New && d.Connected() {
+			first.events.newDevices = append(first.events.newDevices, d)
+		}
+	}
 	w.apply(first)
 	if opts.Tray {
 		w.tray = newTray(w)

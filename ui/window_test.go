@@ -1,7 +1,11 @@
 package ui
 
 import (
+	"bytes"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -743,5 +748,113 @@ func walk(o any, fn func(any)) {
 		for _, x := range test.WidgetRenderer(v).Objects() {
 			walk(x, fn)
 		}
+	}
+}
+
+// TestConflictPreviews makes a picture and a contact conflict and checks what the dialog shows
+// of each: thumbnails of both pictures, and the contact's fields as a table with the differing
+// one marked.
+func TestConflictPreviews(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	d := h.demo
+	docs, contacts := h.part(demo.Documents), h.part(demo.Contacts)
+	ctx := testCtx(t)
+	picture := func(path string, c color.NRGBA, mod time.Time) {
+		img := image.NewNRGBA(image.Rect(0, 0, 320, 200))
+		for i := 0; i < len(img.Pix); i += 4 {
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = c.R, c.G, c.B, c.A
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, path, buf.String(), mod)
+	}
+	picture(filepath.Join(d.DesktopDir, "Documents", "photo.png"), color.NRGBA{200, 30, 30, 255}, time.Time{})
+	if _, err := h.m.Sync(ctx, manager.SyncOptions{}, docs, contacts); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	picture(filepath.Join(d.DesktopDir, "Documents", "photo.png"), color.NRGBA{30, 200, 30, 255}, later)
+	picture(filepath.Join(d.DeviceDir, "Documents", "photo.png"), color.NRGBA{30, 30, 200, 255}, later.Add(time.Minute))
+
+	// Ana's mobile number, changed differently on both sides.
+	var card string
+	cards, _ := filepath.Glob(filepath.Join(d.DesktopDir, "Contacts", "*.vcf"))
+	for _, c := range cards {
+		if strings.Contains(readFile(t, c), "demo-ana-silva") {
+			card = c
+		}
+	}
+	if card == "" {
+		t.Fatalf("Ana's card did not reach the address book: %v", cards)
+	}
+	phoneFile := filepath.Join(d.DeviceDir, "Contacts", "contacts.vcf")
+	writeFile(t, card, strings.Replace(readFile(t, card), "+351912345678", "+351911111111", 1), later)
+	writeFile(t, phoneFile, strings.Replace(readFile(t, phoneFile), "+351912345678", "+351922222222", 1), later.Add(time.Minute))
+	start := time.Now()
+	if _, err := h.m.Sync(ctx, manager.SyncOptions{}, docs, contacts); err != nil {
+		t.Fatal(err)
+	}
+	h.pump("the picture and the contact conflicts", func() bool {
+		n := 0
+		for _, c := range w.pendingConflicts() {
+			if c.Path == "photo.png" || strings.Contains(c.Path, "ana-silva") {
+				n++
+			}
+		}
+		return n == 2 && h.syncedAfter(start, docs, contacts)
+	})
+	test.Tap(w.conflictsButton)
+	dlg := w.conflictDlg
+	seen := map[string]bool{}
+	for range dlg.list {
+		c := dlg.list[dlg.index]
+		switch {
+		case c.Path == "photo.png":
+			seen["picture"] = true
+			for side, s := range map[string]*conflictSide{"desktop": dlg.desktop, "device": dlg.device} {
+				img, ok := s.preview.Objects[0].(*canvas.Image)
+				if !ok || img.Resource == nil || len(img.Resource.Content()) == 0 {
+					t.Errorf("%s side of the picture shows a %T, want its thumbnail", side, s.preview.Objects[0])
+				}
+			}
+		case strings.Contains(c.Path, "ana-silva"):
+			seen["contact"] = true
+			if dlg.path.Text != "Ana Silva" {
+				t.Errorf("the contact's conflict is titled %q, want her name", dlg.path.Text)
+			}
+			for side, s := range map[string]*conflictSide{"desktop": dlg.desktop, "device": dlg.device} {
+				table, ok := s.preview.Objects[0].(*fyne.Container)
+				if !ok {
+					t.Fatalf("%s side of the contact shows a %T, want a table of fields", side, s.preview.Objects[0])
+				}
+				var marked, plain, labels []string
+				for i := 1; i < len(table.Objects); i += 2 {
+					labels = append(labels, table.Objects[i-1].(*widget.Label).Text)
+					v := table.Objects[i].(*widget.Label)
+					if v.TextStyle.Bold {
+						marked = append(marked, v.Text)
+					} else {
+						plain = append(plain, v.Text)
+					}
+				}
+				if !slices.Contains(labels, "Phone (cell)") || !slices.Contains(labels, "E-mail (home)") {
+					t.Errorf("%s side of the contact labels its fields %q, want \"Phone (cell)\" and \"E-mail (home)\"", side, labels)
+				}
+				want := map[string]string{"desktop": "+351911111111", "device": "+351922222222"}[side]
+				if !slices.Contains(marked, want) {
+					t.Errorf("%s side of the contact marks %q, want the number %s marked", side, marked, want)
+				}
+				if !slices.Contains(plain, "ana.silva@example.org") {
+					t.Errorf("%s side of the contact shows %q unmarked, want the e-mail (the same on both) among them", side, plain)
+				}
+			}
+		}
+		test.Tap(dlg.next)
+	}
+	if !seen["picture"] || !seen["contact"] {
+		t.Errorf("the dialog showed %v, want the picture and the contact", seen)
 	}
 }
