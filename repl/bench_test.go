@@ -124,7 +124,8 @@ func BenchmarkNotifiedChange(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				name := fmt.Sprintf("dir%02d/file%06d.txt", i%100, (i*7919)%n)
+				k := (i * 7919) % n
+				name := fmt.Sprintf("dir%02d/file%06d.txt", k%100, k)
 				b.StopTimer()
 				if err := a.Put(name, []byte(fmt.Sprint("edit ", i)), time.Now()); err != nil {
 					b.Fatal(err)

@@ -151,6 +151,9 @@ func (a *applier) recordConflict(c, l *record) error {
 				return err
 			}
 			conf.Detected = prev.Detected
+			if prev.Sides[0].ver == conf.Sides[0].ver && prev.Sides[1].ver == conf.Sides[1].ver {
+				conf.Updated = prev.Updated // met again, unchanged
+			}
 		}
 	} else {
 		var err error
@@ -305,13 +308,10 @@ func (hf *HandleFile) carryOut(ctx context.Context, c *Conflict, a, b Side, now 
 	return c.Pending, Version{}, err
 }
 
-// keepSide gives the winner's item a version that includes the loser's.
+// keepSide gives the winner's item a version that includes the loser's version the user saw in
+// the conflict (not a later edit of the loser's: that one meets the winner as a new conflict).
 func (hf *HandleFile) keepSide(tx *bolt.Tx, c *Conflict, win, lose string) error {
 	rw, err := hf.openReplica(tx, win, false)
-	if err != nil {
-		return err
-	}
-	rl, err := hf.openReplica(tx, lose, false)
 	if err != nil {
 		return err
 	}
@@ -319,19 +319,16 @@ func (hf *HandleFile) keepSide(tx *bolt.Tx, c *Conflict, win, lose string) error
 	if err != nil {
 		return err
 	}
-	l, err := rl.byGID(c.gid)
-	if err != nil {
-		return err
+	if w == nil || w.Tomb {
+		return nil // gone meanwhile: the next session settles it (an edit beats a delete)
 	}
-	if w == nil {
-		return nil
-	}
+	seen, ok := c.Side(lose)
 	v := rw.mint()
 	rec := *w
 	rec.Ver, rec.V = v, w.V.With(v)
-	if l != nil {
-		rec.V = rec.V.Merge(l.V)
-		rw.learn(l.Ver)
+	if ok && !seen.ver.IsZero() {
+		rec.V = rec.V.With(seen.ver)
+		rw.learn(seen.ver)
 	}
 	if err := rw.put(w, &rec); err != nil {
 		return err

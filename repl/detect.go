@@ -222,15 +222,26 @@ type renaming struct {
 	e   Entry
 }
 
-// detectFull is the mark and sweep: enumerate everything, merge with the stored handles in sorted
-// order, and only after an enumeration that finished infer deletions.
+// detectFull is the mark and sweep: enumerate everything, match each entry with its stored handle,
+// and only after an enumeration that finished infer deletions (what stayed unmatched). A store
+// that enumerates in handle order (a folder walk, nearly) is merged with a cursor over the stored
+// handles; another is matched through a hash of its handles, cheaper than sorting it.
 func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, error) {
 	rep := DetectReport{Full: true}
 	pending, err := hf.intentNames(side)
 	if err != nil {
 		return rep, err
 	}
-	entries, ignored, err := enumerateAll(ctx, side, pending)
+	sizeHint := 0
+	if err := hf.view(func(tx *bolt.Tx) error {
+		if r, err := hf.openReplica(tx, side.Name, false); err == nil {
+			sizeHint = int(r.count)
+		}
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	entries, ignored, err := enumerateAll(ctx, side, pending, sizeHint)
 	if err != nil {
 		return rep, err
 	}
@@ -245,50 +256,15 @@ func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, 
 		if err != nil {
 			return err
 		}
-		c := r.h.Cursor()
-		k, v := c.First()
-		i := 0
-		for k != nil || i < len(entries) {
-			var e *Entry
-			if i < len(entries) {
-				e = &entries[i]
-			}
-			switch {
-			case k == nil || (e != nil && string(k) > e.Handle):
-				f.created = append(f.created, *e)
-				i++
-				continue
-			case e == nil || string(k) < e.Handle:
-				if _, skip := ignored[string(k)]; !skip {
-					rec, err := decodeRecord(v)
-					if err != nil {
-						return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
-					}
-					f.deleted = append(f.deleted, rec)
+		if slices.IsSortedFunc(entries, compareEntries) {
+			for i := 1; i < len(entries); i++ {
+				if entries[i].Handle == entries[i-1].Handle {
+					return fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
 				}
-				k, v = c.Next()
-				continue
 			}
-			// Same handle: ask the store whether the item changed.
-			kind, size, mod, hash, _, ok := peekStamp(v)
-			if !ok {
-				return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
-			}
-			stamp := Stamp{Kind: kind, Size: size, ModTime: mod}
-			if len(hash) > 0 {
-				stamp.Hash = string(hash)
-			}
-			changed, err := side.Store.IsItemChanged(ctx, *e, stamp)
-			if err != nil {
-				return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
-			}
-			if changed {
-				f.changed = append(f.changed, *e)
-			}
-			i++
-			k, v = c.Next()
+			return mergeSorted(ctx, side, r, entries, ignored, &f)
 		}
-		return nil
+		return mergeHashed(ctx, side, r, entries, ignored, &f)
 	})
 	if err != nil {
 		return rep, err
@@ -299,15 +275,113 @@ func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, 
 	return rep, nil
 }
 
-// enumerateAll lists the store's replicated items sorted by handle, and the handles of the items
-// it does not replicate (their records are left alone).
-func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}) ([]Entry, map[string]struct{}, error) {
+// mergeSorted walks the sorted entries and the stored handles side by side.
+func mergeSorted(ctx context.Context, side Side, r *rtx, entries []Entry, ignored map[string]struct{}, f *found) error {
+	c := r.h.Cursor()
+	k, v := c.First()
+	i := 0
+	for k != nil || i < len(entries) {
+		var e *Entry
+		if i < len(entries) {
+			e = &entries[i]
+		}
+		switch {
+		case k == nil || (e != nil && string(k) > e.Handle):
+			f.created = append(f.created, *e)
+			i++
+			continue
+		case e == nil || string(k) < e.Handle:
+			if err := sweep(side, ignored, k, v, f); err != nil {
+				return err
+			}
+			k, v = c.Next()
+			continue
+		}
+		if err := compare(ctx, side, e, k, v, f); err != nil {
+			return err
+		}
+		i++
+		k, v = c.Next()
+	}
+	return nil
+}
+
+// mergeHashed matches the stored handles with entries through a map from handle to entry.
+func mergeHashed(ctx context.Context, side Side, r *rtx, entries []Entry, ignored map[string]struct{}, f *found) error {
+	at := make(map[string]int32, len(entries))
+	for i := range entries {
+		if _, dup := at[entries[i].Handle]; dup {
+			return fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
+		}
+		at[entries[i].Handle] = int32(i)
+	}
+	seen := make([]bool, len(entries))
+	c := r.h.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		i, ok := at[string(k)]
+		if !ok {
+			if err := sweep(side, ignored, k, v, f); err != nil {
+				return err
+			}
+			continue
+		}
+		seen[i] = true
+		if err := compare(ctx, side, &entries[i], k, v, f); err != nil {
+			return err
+		}
+	}
+	for i := range entries {
+		if !seen[i] {
+			f.created = append(f.created, entries[i])
+		}
+	}
+	return nil
+}
+
+// sweep takes a stored handle that no entry matched as deleted, unless the store holds it but does
+// not replicate it.
+func sweep(side Side, ignored map[string]struct{}, k, v []byte, f *found) error {
+	if _, skip := ignored[string(k)]; skip {
+		return nil
+	}
+	rec, err := decodeRecord(v)
+	if err != nil {
+		return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
+	}
+	f.deleted = append(f.deleted, rec)
+	return nil
+}
+
+// compare asks the store whether the item e changed against the stamp recorded in v.
+func compare(ctx context.Context, side Side, e *Entry, k, v []byte, f *found) error {
+	kind, size, mod, hash, _, ok := peekStamp(v)
+	if !ok {
+		return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
+	}
+	stamp := Stamp{Kind: kind, Size: size, ModTime: mod}
+	if len(hash) > 0 {
+		stamp.Hash = string(hash)
+	}
+	changed, err := side.Store.IsItemChanged(ctx, *e, stamp)
+	if err != nil {
+		return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
+	}
+	if changed {
+		f.changed = append(f.changed, *e)
+	}
+	return nil
+}
+
+// enumerateAll lists the store's replicated items, and the handles of the items it does not
+// replicate (their records are left alone), and those with a pending intent (left for the next
+// session to check).
+func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}, sizeHint int) ([]Entry, map[string]struct{}, error) {
 	it, err := side.Store.Enumerate(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
 	}
 	defer it.Close()
-	var entries []Entry
+	entries := make([]Entry, 0, sizeHint+sizeHint/8+16)
 	var ignored map[string]struct{}
 	for {
 		e, err := it.Next(ctx)
@@ -328,14 +402,6 @@ func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}) ([]E
 	}
 	if err := it.Close(); err != nil {
 		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
-	}
-	if !slices.IsSortedFunc(entries, compareEntries) {
-		slices.SortFunc(entries, compareEntries)
-	}
-	for i := 1; i < len(entries); i++ {
-		if entries[i].Handle == entries[i-1].Handle {
-			return nil, nil, fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
-		}
 	}
 	return entries, ignored, nil
 }
@@ -536,6 +602,10 @@ func prepare(ctx context.Context, side Side, e Entry) (prepared, error) {
 // record writes what detection found: new versions, renames and tombstones, in one transaction.
 func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *DetectReport) error {
 	pairRenames(ctx, side.Store, f)
+	// Versions are minted in handle order: a pass sends live items in name order, so the
+	// destination learns them in tick order and its knowledge stays a plain vector.
+	slices.SortFunc(f.created, compareEntries)
+	slices.SortFunc(f.changed, compareEntries)
 	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed) == 0 {
 		return nil
 	}
@@ -562,106 +632,153 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 		}
 	}
 	now := time.Now().UnixNano()
-	return hf.update(func(tx *bolt.Tx) error {
-		r, err := hf.openReplica(tx, side.Name, true)
+	type op struct {
+		created, changed *Entry
+		renamed          *renaming
+		deleted          *record
+	}
+	ops := make([]op, 0, len(f.created)+len(f.changed)+len(f.renamed)+len(f.deleted))
+	for i := range f.created {
+		ops = append(ops, op{created: &f.created[i]})
+	}
+	for i := range f.changed {
+		ops = append(ops, op{changed: &f.changed[i]})
+	}
+	for i := range f.renamed {
+		ops = append(ops, op{renamed: &f.renamed[i]})
+	}
+	for _, d := range f.deleted {
+		ops = append(ops, op{deleted: d})
+	}
+	// Committed in chunks: a transaction that grows without bound makes bbolt slow, and every
+	// chunk is consistent on its own (deletions were inferred before the first one).
+	const chunk = 5000
+	for start := 0; start < len(ops); start += chunk {
+		part := ops[start:min(start+chunk, len(ops))]
+		err := hf.update(func(tx *bolt.Tx) error {
+			r, err := hf.openReplica(tx, side.Name, true)
+			if err != nil {
+				return err
+			}
+			for _, o := range part {
+				var err error
+				switch {
+				case o.created != nil:
+					err = recordCreated(r, *o.created, prep, now, rep)
+				case o.changed != nil:
+					err = recordChanged(r, *o.changed, prep, now, rep)
+				case o.renamed != nil:
+					err = recordRenamed(r, *o.renamed, prep, now, rep)
+				default:
+					err = recordDeleted(r, o.deleted, now, rep)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return r.save()
+		})
 		if err != nil {
 			return err
 		}
-		for _, e := range f.created {
-			p, ok := prep[e.Handle]
-			if !ok {
-				continue
-			}
-			if old, err := r.byHandle(e.Handle); err != nil {
-				return err
-			} else if old != nil {
-				return fmt.Errorf("replica %q: new item %q already has a record: %w", side.Name, e.Handle, errMalformed)
-			}
-			v := r.mint()
-			rec := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
-				Stamp: e.Stamp(), When: now, Units: unitsFrom(nil, p.units, v)}
-			if err := r.put(nil, rec); err != nil {
-				return err
-			}
-			rep.Created++
-		}
-		for _, e := range f.changed {
-			p, ok := prep[e.Handle]
-			if !ok {
-				continue
-			}
-			old, err := r.byHandle(e.Handle)
-			if err != nil {
-				return err
-			}
-			if old == nil {
-				continue
-			}
-			v := r.mint()
-			rec := *old
-			rec.Ver, rec.V, rec.When = v, old.V.With(v), now
-			s := e.Stamp()
-			sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash
-			if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind {
-				u := unitsFrom(old.Units, p.units, v)
-				sameContent = sameUnits(old.Units, u)
-				rec.Units = u
-			} else {
-				rec.Units = unitsFrom(nil, p.units, v)
-			}
-			if !sameContent {
-				rec.CVer = v
-			}
-			rec.Stamp, rec.Key = s, p.key
-			if err := r.put(old, &rec); err != nil {
-				return err
-			}
-			rep.Changed++
-		}
-		for _, rn := range f.renamed {
-			p, ok := prep[rn.e.Handle]
-			old, err := r.byGID(rn.old.GID)
-			if err != nil {
-				return err
-			}
-			if old == nil || old.Tomb || old.Handle != rn.old.Handle {
-				continue
-			}
-			if !ok {
-				// The new name vanished too: an ordinary delete.
-				f.deleted = append(f.deleted, old)
-				continue
-			}
-			v := r.mint()
-			rec := *old
-			rec.Ver, rec.NVer, rec.V, rec.When = v, v, old.V.With(v), now
-			rec.Handle, rec.Name, rec.Key, rec.Stamp = rn.e.Handle, rn.e.Handle, p.key, rn.e.Stamp()
-			if p.units != nil {
-				rec.Units = unitsFrom(old.Units, p.units, v)
-			}
-			if err := r.put(old, &rec); err != nil {
-				return err
-			}
-			rep.Renamed++
-		}
-		for _, d := range f.deleted {
-			old, err := r.byGID(d.GID)
-			if err != nil {
-				return err
-			}
-			if old == nil || old.Tomb || old.Handle != d.Handle {
-				continue
-			}
-			v := r.mint()
-			rec := *old
-			rec.Tomb, rec.Ver, rec.V, rec.When = true, v, old.V.With(v), now
-			if err := r.put(old, &rec); err != nil {
-				return err
-			}
-			rep.Deleted++
-		}
-		return r.save()
-	})
+	}
+	return nil
+}
+
+func recordCreated(r *rtx, e Entry, prep map[string]prepared, now int64, rep *DetectReport) error {
+	p, ok := prep[e.Handle]
+	if !ok {
+		return nil
+	}
+	if old, err := r.byHandle(e.Handle); err != nil {
+		return err
+	} else if old != nil {
+		return fmt.Errorf("replica %q: new item %q already has a record: %w", r.name, e.Handle, errMalformed)
+	}
+	v := r.mint()
+	rec := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
+		Stamp: e.Stamp(), When: now, Units: unitsFrom(nil, p.units, v)}
+	if err := r.put(nil, rec); err != nil {
+		return err
+	}
+	rep.Created++
+	return nil
+}
+
+func recordChanged(r *rtx, e Entry, prep map[string]prepared, now int64, rep *DetectReport) error {
+	p, ok := prep[e.Handle]
+	if !ok {
+		return nil
+	}
+	old, err := r.byHandle(e.Handle)
+	if err != nil || old == nil {
+		return err
+	}
+	v := r.mint()
+	rec := *old
+	rec.Ver, rec.V, rec.When = v, old.V.With(v), now
+	s := e.Stamp()
+	sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash
+	if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind {
+		u := unitsFrom(old.Units, p.units, v)
+		sameContent = sameUnits(old.Units, u)
+		rec.Units = u
+	} else {
+		rec.Units = unitsFrom(nil, p.units, v)
+	}
+	if !sameContent {
+		rec.CVer = v
+	}
+	rec.Stamp, rec.Key = s, p.key
+	if err := r.put(old, &rec); err != nil {
+		return err
+	}
+	rep.Changed++
+	return nil
+}
+
+func recordRenamed(r *rtx, rn renaming, prep map[string]prepared, now int64, rep *DetectReport) error {
+	old, err := r.byGID(rn.old.GID)
+	if err != nil {
+		return err
+	}
+	if old == nil || old.Tomb || old.Missing || old.Handle != rn.old.Handle {
+		return nil
+	}
+	p, ok := prep[rn.e.Handle]
+	if !ok {
+		return recordDeleted(r, old, now, rep) // the new name vanished too: an ordinary delete
+	}
+	v := r.mint()
+	rec := *old
+	rec.Ver, rec.NVer, rec.V, rec.When = v, v, old.V.With(v), now
+	rec.Handle, rec.Name, rec.Key, rec.Stamp = rn.e.Handle, rn.e.Handle, p.key, rn.e.Stamp()
+	if p.units != nil {
+		rec.Units = unitsFrom(old.Units, p.units, v)
+	}
+	if err := r.put(old, &rec); err != nil {
+		return err
+	}
+	rep.Renamed++
+	return nil
+}
+
+func recordDeleted(r *rtx, d *record, now int64, rep *DetectReport) error {
+	old, err := r.byGID(d.GID)
+	if err != nil {
+		return err
+	}
+	if old == nil || old.Tomb || old.Missing || old.Handle != d.Handle {
+		return nil
+	}
+	v := r.mint()
+	rec := *old
+	rec.Tomb, rec.Ver, rec.V, rec.When = true, v, old.V.With(v), now
+	if err := r.put(old, &rec); err != nil {
+		return err
+	}
+	rep.Deleted++
+	return nil
 }
 
 // unitsFrom returns unit records for the values now in an item: units whose value is unchanged

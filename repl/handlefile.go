@@ -2,7 +2,6 @@ package repl
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -409,11 +408,23 @@ func (r *rtx) byGID(gid Version) (*record, error) {
 	return nil, fmt.Errorf("replica %q, item %v: bad index entry: %w", r.name, gid, errMalformed)
 }
 
-// keyIndex is the natural-key index entry of an item: a hash of the key (natural keys are
-// arbitrary strings) followed by the global ID.
+// keyIndex is the natural-key index entry of an item: the key with its 0 bytes escaped (0 becomes
+// 0 0xff), a 0 1 terminator, then the global ID. Entries sort like their keys, so filling the
+// index in handle order (paths are their own keys) appends instead of inserting at random.
 func keyIndex(key string, gid Version) []byte {
-	h := sha256.Sum256([]byte(key))
-	return append(h[:16:16], gid.key()...)
+	b := keyPrefix(key)
+	return append(b, gid.key()...)
+}
+
+func keyPrefix(key string) []byte {
+	b := make([]byte, 0, len(key)+2+versionKeyLen)
+	for i := 0; i < len(key); i++ {
+		b = append(b, key[i])
+		if key[i] == 0 {
+			b = append(b, 0xff)
+		}
+	}
+	return append(b, 0, 1)
 }
 
 // inline tells whether a record is kept whole in the global-ID index instead of under its handle:
@@ -506,14 +517,13 @@ func (r *rtx) unindex(old *record) error {
 
 // byKey returns the live records whose natural key is key.
 func (r *rtx) byKey(key string) ([]*record, error) {
-	h := sha256.Sum256([]byte(key))
-	prefix := h[:16]
+	prefix := keyPrefix(key)
 	var out []*record
 	c := r.k.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		gid, ok := versionFromKey(k[len(prefix):])
 		if !ok {
-			return nil, fmt.Errorf("replica %q: bad natural-key index entry: %w", r.name, errMalformed)
+			continue // a longer key that starts alike
 		}
 		rec, err := r.byGID(gid)
 		if err != nil {

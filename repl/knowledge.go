@@ -69,6 +69,28 @@ func (k *Knowledge) Merge(o *Knowledge) {
 	k.Compact()
 }
 
+// Covers reports whether k knows everything o knows.
+func (k *Knowledge) Covers(o *Knowledge) bool {
+	for _, v := range o.vec {
+		top := k.vec.Get(v.Replica)
+		if top >= v.Tick {
+			continue
+		}
+		// The rest of o's run, ticks top+1..v.Tick, must all be exceptions of k.
+		lo, _ := slices.BinarySearchFunc(k.exc, Version{v.Replica, top + 1}, Version.Compare)
+		hi, _ := slices.BinarySearchFunc(k.exc, Version{v.Replica, v.Tick + 1}, Version.Compare)
+		if uint64(hi-lo) != v.Tick-top {
+			return false
+		}
+	}
+	for _, v := range o.exc {
+		if !k.Contains(v) {
+			return false
+		}
+	}
+	return true
+}
+
 // AddVector records every version v covers.
 func (k *Knowledge) AddVector(v Vector) {
 	k.vec = k.vec.Merge(v)

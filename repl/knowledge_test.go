@@ -116,6 +116,20 @@ func TestKnowledgeModel(t *testing.T) {
 			set[x] = true
 		}
 		k.Merge(&other)
+		var sub Knowledge
+		for x := range set {
+			if rapid.Bool().Draw(t, "in sub") {
+				sub.Add(x)
+			}
+		}
+		if !k.Covers(&sub) {
+			t.Fatalf("%v does not cover its subset %v", &k, &sub)
+		}
+		extra := genV.Draw(t, "extra")
+		sub.Add(extra)
+		if got := k.Covers(&sub); got != set[extra] {
+			t.Fatalf("Covers with %v added = %v, want %v", extra, got, set[extra])
+		}
 		b, _ := k.MarshalBinary()
 		var dec Knowledge
 		if err := dec.UnmarshalBinary(b); err != nil {

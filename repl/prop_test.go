@@ -185,7 +185,7 @@ func (w *propWorld) step() {
 			}
 			if ls, ok := c.Side(lose); ok {
 				for tok, names := range tokensOf(store) {
-					if slices.Contains(names, ls.Name) {
+					if slices.Contains(names, ls.Name) || w.written[tok].Unix() == ls.ModTime.Unix() {
 						w.allowed[tok] = true // the user chose to drop it
 					}
 				}

@@ -154,7 +154,7 @@ type Decision struct {
 	Kept   string // the side whose version was kept under the name
 	Lost   string // the side whose version was replaced
 	Copy   string // KeepBoth: the name the other version was saved under
-	Reason string // "policy", "edit beats delete", "same content"
+	Reason string // "policy", "an edit beats a delete", "the name is taken by another item", ...
 	// Dropped describes the version that was discarded (Rule Wins or Newest); zero otherwise.
 	Dropped ItemState
 }
@@ -421,6 +421,10 @@ type pass struct {
 	// pending is set when a conflict was left to the user: its version is not learned, so the
 	// source's whole knowledge is not either.
 	pending bool
+	// learned is set when the last batch learned the source's whole knowledge in its own
+	// transaction (one commit fewer).
+	learned       bool
+	skippedBefore int
 }
 
 func (s *session) newPass(src, dst Side) *pass {
@@ -546,10 +550,10 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.s.prog.From, p.s.prog.To = p.src.Name, p.dst.Name
-	skippedBefore := len(p.s.rep.Skipped)
+	p.skippedBefore = len(p.s.rep.Skipped)
 	bs := p.s.cfg.BatchSize
 	for i := 0; i < len(changes); i += bs {
-		if err := p.batch(ctx, changes[i:min(i+bs, len(changes))], false); err != nil {
+		if err := p.batch(ctx, changes[i:min(i+bs, len(changes))], false, i+bs >= len(changes)); err != nil {
 			return err
 		}
 	}
@@ -559,13 +563,30 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		if err := p.redetect(ctx, retry); err != nil {
 			return err
 		}
-		if err := p.batch(ctx, retry, true); err != nil {
+		if err := p.batch(ctx, retry, true, true); err != nil {
 			return err
 		}
 	}
-	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == skippedBefore
-	if !p.complete || p.only || p.pending {
+	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore
+	if !p.complete || p.only || p.pending || p.learned {
 		return nil
+	}
+	// Nothing to send (or the last batch could not learn): learn the source's knowledge now,
+	// unless it brings nothing new.
+	var news bool
+	if err := p.s.hf.view(func(tx *bolt.Tx) error {
+		rd, err := p.s.hf.openReplica(tx, p.dst.Name, false)
+		if errors.Is(err, ErrUnknownReplica) {
+			news = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		news = !rd.know.Covers(p.srcKnow)
+		return nil
+	}); err != nil || !news {
+		return err
 	}
 	return p.s.hf.update(func(tx *bolt.Tx) error {
 		rd, err := p.s.hf.openReplica(tx, p.dst.Name, true)
@@ -648,7 +669,7 @@ func (p *pass) redetect(ctx context.Context, retry []changeRef) error {
 // batch applies changes and commits their metadata and the destination's knowledge in one
 // transaction, after the data is written. A fatal error (the context, a store gone or full)
 // stops the batch: what was applied before it is still committed.
-func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error {
+func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool) error {
 	atomicDst := true
 	if a, ok := p.dst.Store.(Atomicity); ok && !a.WritesAtomic() {
 		atomicDst = false
@@ -713,6 +734,12 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry bool) error
 			if err := rd.dropIntents(settled); err != nil {
 				return err
 			}
+		}
+		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.pending && !p.only {
+			// The pass is complete: learn the source's whole knowledge with this batch.
+			rd.know.Merge(p.srcKnow)
+			rd.dirty = true
+			p.learned = true
 		}
 		if err := rs.save(); err != nil {
 			return err

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -411,7 +412,8 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 	return e, nil
 }
 
-// readData reads the request's content in chunks, honouring ctx, faults and the announced size.
+// readData reads the request's content in chunks of at most 32 kB, honouring ctx, faults and the
+// announced size.
 func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, error) {
 	if req.Data == nil {
 		if req.Size > 0 {
@@ -419,11 +421,12 @@ func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, er
 		}
 		return []byte{}, nil
 	}
-	var buf []byte
-	if req.Size > 0 && req.Size < 1<<30 {
-		buf = make([]byte, 0, req.Size)
+	const chunk = 32 << 10
+	capacity := chunk
+	if req.Size >= 0 && req.Size < 1<<30 {
+		capacity = int(req.Size) + 1 // one more byte shows data running past the announced size
 	}
-	chunk := make([]byte, 32<<10)
+	buf := make([]byte, 0, capacity)
 	for {
 		if err := ctx.Err(); err != nil {
 			return buf, err
@@ -431,8 +434,11 @@ func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, er
 		if err := s.check(OpWriteData, req.Name); err != nil {
 			return buf, err
 		}
-		n, err := req.Data.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, chunk)
+		}
+		n, err := req.Data.Read(buf[len(buf):min(cap(buf), len(buf)+chunk)])
+		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			break
 		}
