@@ -30,7 +30,7 @@ deps-usbvm:
 # Real USB end to end (test/usbvm): QEMU's usb-mtp device behind qemu-xhci and usb-ehci, the
 # tests of test/usbvm/guest run inside a small Linux guest (TCG, no KVM needed).
 test-usb: deps deps-usbvm
-	$(GO) test -tags usbvm -count=1 -timeout 40m ./test/usbvm/
+	$(GO) test -tags usbvm -count=1 -timeout 40m -v ./test/usbvm/
 
 # Get and send of a 100 MiB file through QEMU's usb-mtp, Cradle against libmtp's mtp-getfile and
 # mtp-sendfile in the same guest, on both controllers; prints a markdown table.

@@ -43,21 +43,15 @@ type usbEndpoint struct {
 	MaxPacket int
 }
 
-// Interface classes that matter here.
+// Interface classes and codes that matter here.
 const (
-	classAudio        = 0x01
-	classCDC          = 0x02
-	classHID          = 0x03
-	classPrinter      = 0x07
-	classMassStorage  = 0x08
-	classHub          = 0x09
 	classStillImage   = 0x06
-	classVideo        = 0x0e
+	classHub          = 0x09
 	classVendor       = 0xff
-	subclassADB       = 0x42
-	protocolADB       = 0x01
 	subclassStillCap  = 0x01
 	protocolPTPBulkIn = 0x01
+	subclassADB       = 0x42
+	protocolADB       = 0x01
 )
 
 // mtpInterface locates an MTP (or PTP) interface and its endpoints.
@@ -211,9 +205,7 @@ func looksLikePhone(d usbDevice) bool {
 		if it.Config != d.ActiveConfig && d.ActiveConfig != 0 {
 			continue
 		}
-		switch it.Class {
-		case classVendor:
-		default:
+		if it.Class != classVendor {
 			return false
 		}
 	}

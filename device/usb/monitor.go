@@ -137,14 +137,36 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 		}(s.found, s.gen)
 	}
 
+	// ignored holds the attachments classified as of no interest (keyboards, drives...): they are
+	// not looked at again (which may mean opening them) while they stay attached.
+	ignored := map[string]bool{}
 	scan := func() error {
-		found, err := Scan(ctx)
+		devs, err := enumerate()
 		if err != nil {
 			return err
 		}
-		current := make(map[string]Found, len(found))
-		for _, f := range found {
-			current[f.Key] = f
+		current := make(map[string]Found, len(devs))
+		present := make(map[string]bool, len(devs))
+		for _, d := range devs {
+			key := d.key()
+			present[key] = true
+			if s, ok := known[key]; ok {
+				current[key] = s.found
+				continue
+			}
+			if ignored[key] {
+				continue
+			}
+			if f, ok := classify(ctx, d); ok {
+				current[key] = f
+			} else {
+				ignored[key] = true
+			}
+		}
+		for key := range ignored {
+			if !present[key] {
+				delete(ignored, key)
+			}
 		}
 		for key, s := range known {
 			if _, ok := current[key]; ok {

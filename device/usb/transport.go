@@ -16,7 +16,8 @@ import (
 )
 
 // Transport carries MTP over one claimed USB interface: bulk out, bulk in and interrupt in, with
-// gousb (libusb). It implements mtp.Transport.
+// gousb (libusb). It implements mtp.Transport. An interface without an interrupt endpoint (some
+// cameras) gives a transport whose Interrupt reports no events.
 //
 // Each BulkIn and BulkOut is one libusb transfer of the caller's whole buffer: libusb and the
 // kernel split it into packets, and a 512 KiB read costs one round trip through libusb instead of
@@ -91,37 +92,42 @@ func newTransport(usbctx *gousb.Context, dev *gousb.Device, m mtpInterface) (*Tr
 		cfg.Close()
 		return nil, fmt.Errorf("claim interface %d: %w", m.Number, libusbErr(err))
 	}
+	t, err := openEndpoints(intf, m)
+	if err != nil {
+		intf.Close()
+		cfg.Close()
+		return nil, fmt.Errorf("open endpoints of interface %d: %w", m.Number, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.usb, t.dev, t.cfg, t.intf = usbctx, dev, cfg, intf
+	t.iface, t.maxPacket, t.evtPacket = m.Number, m.MaxPacket, m.InterruptPacket
+	t.closeCtx, t.cancel = ctx, cancel
+	if t.maxPacket <= 0 {
+		t.maxPacket = 512
+	}
+	if t.evtPacket <= 0 {
+		t.evtPacket = 64
+	}
+	return t, nil
+}
+
+// openEndpoints opens the interface's bulk endpoints and its interrupt endpoint, if it has one.
+func openEndpoints(intf *gousb.Interface, m mtpInterface) (*Transport, error) {
 	in, err := intf.InEndpoint(int(m.BulkIn & 0x0f))
-	if err == nil {
-		var out *gousb.OutEndpoint
-		out, err = intf.OutEndpoint(int(m.BulkOut & 0x0f))
-		if err == nil {
-			var evt *gousb.InEndpoint
-			evt, err = intf.InEndpoint(int(m.Interrupt & 0x0f))
-			if err == nil {
-				ctx, cancel := context.WithCancel(context.Background())
-				t := &Transport{
-					usb: usbctx, dev: dev, cfg: cfg, intf: intf,
-					in: in, out: out, evt: evt,
-					iface:     m.Number,
-					maxPacket: m.MaxPacket,
-					evtPacket: m.InterruptPacket,
-					closeCtx:  ctx,
-					cancel:    cancel,
-				}
-				if t.maxPacket <= 0 {
-					t.maxPacket = 512
-				}
-				if t.evtPacket <= 0 {
-					t.evtPacket = 64
-				}
-				return t, nil
-			}
+	if err != nil {
+		return nil, err
+	}
+	out, err := intf.OutEndpoint(int(m.BulkOut & 0x0f))
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{in: in, out: out}
+	if m.Interrupt != 0 {
+		if t.evt, err = intf.InEndpoint(int(m.Interrupt & 0x0f)); err != nil {
+			return nil, err
 		}
 	}
-	intf.Close()
-	cfg.Close()
-	return nil, fmt.Errorf("open endpoints of interface %d: %w", m.Number, err)
+	return t, nil
 }
 
 // MaxPacket is the bulk endpoints' packet size (512 at high speed).
@@ -157,7 +163,7 @@ func (t *Transport) closedErr() error {
 
 // transferErr turns a gousb transfer error into the transport's contract: the caller's context
 // error, ErrTransportClosed after Close, ErrDisconnected when the device left.
-func (t *Transport) transferErr(op string, ctx context.Context, ep gousb.EndpointAddress, err error) error {
+func (t *Transport) transferErr(ctx context.Context, op string, ep gousb.EndpointAddress, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -201,7 +207,7 @@ func (t *Transport) BulkOut(ctx context.Context, p []byte) (int, error) {
 		t.lastTID.Store(binary.LittleEndian.Uint32(p[8:]))
 	}
 	n, err := t.out.WriteContext(cctx, p)
-	return n, t.transferErr("bulk out", cctx, t.out.Desc.Address, err)
+	return n, t.transferErr(cctx, "bulk out", t.out.Desc.Address, err)
 }
 
 // BulkIn reads up to len(p) bytes of one transfer; a short count ends the transfer. An empty
@@ -231,7 +237,7 @@ func (t *Transport) BulkIn(ctx context.Context, p []byte) (int, error) {
 			copy(p, buf[:n])
 		}
 	}
-	return n, t.transferErr("bulk in", cctx, t.in.Desc.Address, err)
+	return n, t.transferErr(cctx, "bulk in", t.in.Desc.Address, err)
 }
 
 // Interrupt reads one event packet. It re-submits its read every 250 ms until one completes or ctx
@@ -243,6 +249,14 @@ func (t *Transport) Interrupt(ctx context.Context, p []byte) (int, error) {
 		return 0, fmt.Errorf("interrupt in: %w", err)
 	}
 	defer done()
+	if t.evt == nil {
+		// An interface without an interrupt endpoint reports no events.
+		<-cctx.Done()
+		if t.closeCtx.Err() != nil {
+			return 0, fmt.Errorf("interrupt in: %w", t.closedErr())
+		}
+		return 0, fmt.Errorf("interrupt in: %w", cctx.Err())
+	}
 	buf := p
 	if len(p) < t.evtPacket {
 		buf = make([]byte, t.evtPacket)
@@ -271,7 +285,7 @@ func (t *Transport) Interrupt(ctx context.Context, p []byte) (int, error) {
 		if errors.Is(err, gousb.TransferCancelled) && sliceOver && cctx.Err() == nil {
 			continue // our own slice ended: re-submit
 		}
-		return n, t.transferErr("interrupt in", cctx, t.evt.Desc.Address, err)
+		return n, t.transferErr(cctx, "interrupt in", t.evt.Desc.Address, err)
 	}
 }
 
@@ -348,7 +362,7 @@ func (t *Transport) waitReady(ctx context.Context) error {
 		}
 		for off := 4; off+4 <= length; off += 4 {
 			ep := gousb.EndpointAddress(binary.LittleEndian.Uint32(buf[off:]))
-			if ep == t.in.Desc.Address || ep == t.out.Desc.Address || ep == t.evt.Desc.Address {
+			if ep == t.in.Desc.Address || ep == t.out.Desc.Address || (t.evt != nil && ep == t.evt.Desc.Address) {
 				t.halted.Store(ep, struct{}{})
 			}
 		}

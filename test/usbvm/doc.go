@@ -22,6 +22,17 @@
 // (go test -tags usbvm) runs every scenario on both host controllers, and `make bench-usb`
 // (cmd/usbbench) compares Cradle's transfers with libmtp's in the same guest.
 //
+// Adding a scenario: a TestXxx in test/usbvm/guest (build tag usbvmguest) that works in the
+// device folder Xxx and asks the host for what it needs (call(t, "unplug"), hostHash), and a
+// Scenario{Name: "TestXxx", Setup: ..., Check: ...} in usbvm_test.go. A scenario that runs the
+// cradle binary in the guest adds it to the image with HarnessOptions.Programs
+// ({"/usbvm/cradle": "."}) and runs it with os/exec from its guest test.
+//
+// Environment of `make test-usb`: CRADLE_USBVM_WORK keeps the build and each run's files
+// (initrd, qemu.log) in a folder of your choice; console.log there holds every guest console and
+// host action, also on stderr with CRADLE_USBVM_VERBOSE=1; CRADLE_USBVM_TRACE=usb_mtp_* enables
+// QEMU trace events.
+//
 // What QEMU 7.2's usb-mtp does that a real device does not (the tests work with it, not around
 // the code under test):
 //   - It ends a data-out phase only at a transfer whose size is not a multiple of 64 bytes, and it

@@ -25,12 +25,25 @@ var (
 	harness     *Harness
 	harnessErr  error
 	consolePath string
+	tempWork    string // the work folder when the test made it: removed after a passing run
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tempWork != "" {
+		if code == 0 {
+			os.RemoveAll(tempWork)
+		} else {
+			fmt.Fprintf(os.Stderr, "usbvm: the guest consoles and QEMU logs are kept in %s\n", tempWork)
+		}
+	}
+	os.Exit(code)
+}
+
 // testHarness builds the guest once. Guest consoles and host actions go to console.log in the
-// work folder (CRADLE_USBVM_WORK, default a fresh temporary folder), and to stderr as well with
-// CRADLE_USBVM_VERBOSE=1. CRADLE_USBVM_TRACE=usb_mtp_*,usb_xhci_* enables QEMU trace events,
-// written to qemu.log in each run's folder.
+// work folder (CRADLE_USBVM_WORK, default a temporary folder removed after a passing run), and
+// to stderr as well with CRADLE_USBVM_VERBOSE=1. CRADLE_USBVM_TRACE=usb_mtp_*,usb_xhci_* enables
+// QEMU trace events, written to qemu.log in each run's folder.
 func testHarness(t *testing.T) *Harness {
 	t.Helper()
 	harnessOnce.Do(func() {
@@ -40,6 +53,7 @@ func testHarness(t *testing.T) *Harness {
 			if harnessErr != nil {
 				return
 			}
+			tempWork = work
 		}
 		if harnessErr = os.MkdirAll(work, 0o755); harnessErr != nil {
 			return
