@@ -2,6 +2,8 @@ package ui
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -856,5 +858,75 @@ func TestConflictPreviews(t *testing.T) {
 	}
 	if !seen["picture"] || !seen["contact"] {
 		t.Errorf("the dialog showed %v, want the picture and the contact", seen)
+	}
+}
+
+// TestUnplugDuringSync unplugs the phone in the middle of a sync: the header says it is not
+// connected and the row says what happened and what to do.
+func TestUnplugDuringSync(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	big := filepath.Join(h.demo.DesktopDir, "Documents", "big.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	id := h.part(demo.Documents)
+	r := h.row(demo.Documents)
+	test.Tap(r.syncButton)
+	h.pump("bytes to move", func() bool {
+		p := w.statuses[id].Progress
+		return p != nil && p.BytesDone > 0
+	})
+	h.demo.Monitor.Detach(h.demo.DeviceDir)
+	h.pump("the row to say the phone went away", func() bool {
+		st := w.statuses[id]
+		return st.State != manager.StateSyncing && st.State != manager.StateQueued && strings.Contains(r.status.Text, "disconnected")
+	})
+	if !strings.Contains(r.status.Text, "\nPlug ") || !strings.Contains(r.status.Text, "resumes where it stopped") {
+		t.Errorf("row status = %q, want what happened and that plugging it in again resumes the sync", r.status.Text)
+	}
+	if got := w.header.state.Text; got != "Not connected" {
+		t.Errorf("header state = %q, want Not connected", got)
+	}
+	if !w.syncButton.Disabled() {
+		t.Errorf("Sync Now is enabled with the phone unplugged")
+	}
+}
+
+// failingMonitor stands for a kind of device that cannot be watched at all (libusb missing): its
+// Run fails when told to.
+type failingMonitor struct{ fail chan error }
+
+func (m failingMonitor) Run(ctx context.Context, _ func(device.Presence)) error {
+	select {
+	case err := <-m.fail:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// TestManagerErrorBanner checks that an error the manager reports about no partnership in
+// particular shows above the window until dismissed.
+func TestManagerErrorBanner(t *testing.T) {
+	mon := failingMonitor{fail: make(chan error, 1)}
+	h := newHarness(t, manager.Config{Dir: t.TempDir(), Service: true, NoPlugins: true, Monitors: []device.Monitor{mon}})
+	w := h.w
+	if w.banner.box.Visible() {
+		t.Fatalf("the banner shows before anything went wrong")
+	}
+	mon.fail <- errors.New("libusb cannot be initialised: no USB support in this kernel")
+	h.pump("the banner", func() bool { return w.banner.box.Visible() })
+	if !strings.Contains(w.banner.text.Text, "libusb cannot be initialised") {
+		t.Errorf("banner = %q, want the manager's message", w.banner.text.Text)
+	}
+	test.Tap(w.banner.close)
+	if w.banner.box.Visible() {
+		t.Errorf("the banner is still shown after closing it")
 	}
 }
