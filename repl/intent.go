@@ -208,6 +208,12 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 			if untouched {
 				break // the batch stopped before this item
 			}
+			if rec != nil && rec.GID != in.gid {
+				// Another item is recorded here now: another computer synced the device
+				// meanwhile and took what it found for a new item. It is no partial
+				// write to remove quietly any more; the sessions settle it like any item.
+				break
+			}
 			if in.prior != "" && in.prior != in.name {
 				if _, ok, err := lookup(in.prior); err != nil {
 					return err

@@ -468,14 +468,28 @@ func runHistory(t *rapid.T, dir string, three bool) {
 	w.checkConverged()
 }
 
+// rounds is how many times a property runs rapid's checks (-rapid.checks, 100 by default, each
+// time): a few rounds in a plain `go test` (seconds), one round of a large -rapid.checks in a
+// torture run (CRADLE_TORTURE=1 go test -run Property -rapid.checks=20000 ./repl/).
+func rounds() int {
+	if os.Getenv("CRADLE_TORTURE") != "" {
+		return 1
+	}
+	return 5
+}
+
 func TestPropertyTwoReplicas(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		runHistory(rt, t.TempDir(), false)
-	})
+	for range rounds() {
+		rapid.Check(t, func(rt *rapid.T) {
+			runHistory(rt, t.TempDir(), false)
+		})
+	}
 }
 
 func TestPropertyThreeReplicas(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		runHistory(rt, t.TempDir(), true)
-	})
+	for range rounds() {
+		rapid.Check(t, func(rt *rapid.T) {
+			runHistory(rt, t.TempDir(), true)
+		})
+	}
 }

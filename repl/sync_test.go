@@ -552,3 +552,64 @@ func TestOneWaySessions(t *testing.T) {
 	w.sync()
 	wantSame(t, w.a, w.b)
 }
+
+// TestNameClash: two different items, both known to both sides, want the same name.
+func TestNameClash(t *testing.T) {
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	w.put(w.a, "one.txt", "first item")
+	w.put(w.a, "two.txt", "second item")
+	w.sync()
+	// The desktop moves one.txt to shared.txt while the device moves two.txt there.
+	if err := w.a.Rename("one.txt", "shared.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.b.Rename("two.txt", "shared.txt"); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	fa := w.a.Files()
+	if len(fa) != 2 {
+		t.Fatalf("desktop holds %s, want both items (one of them under a conflict name)", show(fa))
+	}
+	contents := map[string]bool{}
+	for _, c := range fa {
+		contents[c] = true
+	}
+	if !contents["first item"] || !contents["second item"] {
+		t.Errorf("an item was lost in a name clash: %s", show(fa))
+	}
+	wantSame(t, w.a, w.b)
+}
+
+func TestForecastReportsMassDelete(t *testing.T) {
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	for i := 0; i < 12; i++ {
+		w.put(w.a, fmt.Sprintf("f%02d", i), "x")
+	}
+	w.sync()
+	for i := 0; i < 10; i++ {
+		w.remove(w.b, fmt.Sprintf("f%02d", i))
+	}
+	a, b := w.sides()
+	fc, err := w.hf.Forecast(context.Background(), a, b, w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.MassDelete == nil || fc.MassDelete.Side != "desktop" || fc.MassDelete.Deletes != 10 {
+		t.Errorf("Forecast.MassDelete = %+v, want 10 deletes on the desktop", fc.MassDelete)
+	}
+	if n := fc.Counts["desktop"][repl.ActDelete]; n != 10 {
+		t.Errorf("forecast counts %d deletes, want 10", n)
+	}
+}
+
+func TestChangeSetShutdown(t *testing.T) {
+	cs := repl.NewChangeSet()
+	if !cs.Pending() {
+		t.Error("a new ChangeSet does not ask for a first full pass")
+	}
+	cs.Notify(repl.Notification{Kind: repl.Shutdown})
+	if !errors.Is(cs.Gone(), repl.ErrGone) {
+		t.Errorf("Gone after a Shutdown without an error = %v, want ErrGone", cs.Gone())
+	}
+}
