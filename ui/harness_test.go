@@ -84,7 +84,29 @@ func newDemoHarness(t *testing.T) *harness {
 	cfg.DebounceDelay = 200 * time.Millisecond
 	h := newHarness(t, cfg, d.DeviceKey())
 	h.demo = d
+	h.quiet()
 	return h
+}
+
+// quiet waits until no session runs or waits and none has started for a while: the manager may
+// start one on its own (a change noticed, a schedule due), and a test that taps Sync must not
+// tap Stop instead.
+func (h *harness) quiet() {
+	h.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		h.settle(400 * time.Millisecond)
+		busy := false
+		for _, st := range h.w.statuses {
+			busy = busy || st.State == manager.StateSyncing || st.State == manager.StateQueued
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the manager did not settle within %v", waitLimit)
+		}
+	}
 }
 
 // pump runs what the window queued for the UI goroutine until cond holds.
@@ -172,18 +194,24 @@ func (h *harness) hasSent(title string) bool {
 	return false
 }
 
+// writeFile writes a file as an editor saves it (a temporary file renamed into place), so a
+// watcher never reads it half written.
 func writeFile(t *testing.T, path, content string, mod time.Time) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(filepath.Dir(path), ".~"+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if !mod.IsZero() {
-		if err := os.Chtimes(path, mod, mod); err != nil {
+		if err := os.Chtimes(tmp, mod, mod); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -87,15 +87,15 @@ func findProgressBar(o any) *widget.ProgressBar {
 	return found
 }
 
-// TestSyncNowSyncs taps Sync Now on the demo and checks that the files arrive on both sides, the
-// button turns into Stop while the sessions run, and the rows say so when they are done.
+// TestSyncNowSyncs taps Sync Now on the demo and checks that the files arrive on both sides and
+// the rows say so when they are done.
 func TestSyncNowSyncs(t *testing.T) {
 	h := newDemoHarness(t)
 	w := h.w
 	ids := []string{h.part(demo.Documents), h.part(demo.Photos), h.part(demo.Contacts)}
 	start := time.Now()
 	test.Tap(w.syncButton)
-	h.pump("the button to turn into Stop", func() bool { return w.syncButton.Text == "Stop" })
+	// (Stop shows while the sessions run, if that is longer than an update: TestStopStopsASync.)
 	h.pump("the three partnerships to sync", func() bool { return h.syncedAfter(start, ids...) })
 	h.pump("the button to come back", func() bool { return w.syncButton.Text == "Sync Now" })
 
@@ -656,6 +656,7 @@ func TestSettingsDialog(t *testing.T) {
 	d.language.SetSelected("Português")
 	test.Tap(d.save)
 	h.pump("the settings to be saved", func() bool { return w.settingsDlg == nil })
+	h.quiet() // a 15-minute schedule makes the partnerships never synced due now
 	s := h.m.Settings()
 	want := manager.Settings{SyncOnConnect: true, Interval: 15 * time.Minute, RetryInterval: 0, MassDeleteThreshold: 0.25, KeepInTray: s.KeepInTray, Language: "pt"}
 	if s != want {
