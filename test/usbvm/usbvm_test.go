@@ -70,7 +70,8 @@ func testHarness(t *testing.T) *Harness {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{}, log)
+		// The guest gets the cradle command too, for the scenarios that run it.
+		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{Programs: map[string]string{"/usbvm/cradle": "."}}, log)
 		if harnessErr == nil && os.Getenv("CRADLE_USBVM_TRACE") != "" {
 			harness.Trace = strings.Split(os.Getenv("CRADLE_USBVM_TRACE"), ",")
 		}
@@ -119,6 +120,35 @@ func checkFiles(dir, scenarioDir string, want map[string]int64) error {
 		}
 		if want := ContentHash(path.Join(scenarioDir, name), size); h != want || n != size {
 			errs = append(errs, fmt.Sprintf("%s: %d bytes with hash %s, want %d bytes with hash %s", name, n, h, size, want))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("host side: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// checkContent verifies files on the host side by content hash, each against the content its
+// writer generated: path -> content name and size.
+func checkContent(dir string, want map[string]struct {
+	name string
+	size int64
+}) error {
+	var errs []string
+	for p, w := range want {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		h, n, err := HashReader(f)
+		f.Close()
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if h != ContentHash(w.name, w.size) || n != w.size {
+			errs = append(errs, fmt.Sprintf("%s: %d bytes with hash %s, want %d bytes of %s", p, n, h, w.size, w.name))
 		}
 	}
 	if len(errs) > 0 {
@@ -183,6 +213,29 @@ var scenarios = []Scenario{
 		},
 	},
 	{Name: "TestHotplug"},
+	{
+		Name: "TestCradle",
+		Setup: func(dir string) error {
+			for name, size := range map[string]int64{"Docs/d.bin": 2<<20 + 3, "Docs/old.txt": 10} {
+				if err := writeFixture(dir, "Cradle", name, size); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		Check: func(dir string) error {
+			type c = struct {
+				name string
+				size int64
+			}
+			return checkContent(filepath.Join(dir, "Docs"), map[string]c{
+				"a.txt": {"desk/a.txt", 5}, "sub/b.bin": {"desk/sub/b.bin", 700<<10 + 1},
+				"while-away.txt": {"desk/while-away.txt", 77}, "big.bin": {"desk/big.bin", 160<<20 + 1},
+				"d.bin": {"Cradle/Docs/d.bin", 2<<20 + 3}, "old.txt": {"Cradle/Docs/old.txt", 10},
+				"from-host.bin": {"Cradle/Docs/from-host.bin", 12345},
+			})
+		},
+	},
 	{
 		Name:  "TestUnplug",
 		Setup: func(dir string) error { return writeFixture(dir, "Unplug", "source.bin", 48<<20) },
