@@ -102,7 +102,6 @@ func (w *Window) showAdd(serial string) {
 	})
 	w.addDlg = d
 	d.chooser()
-	d.dlg.Resize(fyne.NewSize(min(w.win.Canvas().Size().Width-20, 680), min(w.win.Canvas().Size().Height-20, 580)))
 	d.dlg.Show()
 }
 
@@ -124,6 +123,13 @@ func (d *addDialog) chooser() {
 	d.holder.Objects = []fyne.CanvasObject{container.NewVScroll(container.NewVBox(rows...))}
 	d.holder.Refresh()
 	d.dlg.SetButtons([]fyne.CanvasObject{d.cancel})
+	d.resize(660, 120+60*float32(len(provs)))
+}
+
+// resize makes the dialog w by h, within the window.
+func (d *addDialog) resize(w, h float32) {
+	c := d.w.win.Canvas().Size()
+	d.dlg.Resize(fyne.NewSize(min(c.Width-20, w), min(c.Height-20, h)))
 }
 
 // providerTitle is a provider's name for people: "Files", "Photos".
@@ -214,6 +220,7 @@ func (d *addDialog) choose(p manager.Provider) {
 	d.holder.Objects = []fyne.CanvasObject{container.NewVScroll(container.NewVBox(objs...))}
 	d.holder.Refresh()
 	d.dlg.SetButtons([]fyne.CanvasObject{d.back, d.cancel, d.create})
+	d.resize(680, 600)
 	d.setBusy(false)
 }
 
