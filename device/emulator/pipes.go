@@ -171,20 +171,31 @@ func (e *Emulator) newTransfer(abort <-chan struct{}) *transferWriter {
 func (w *transferWriter) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, w.chunk)
-		}
+		w.grow(len(b))
 		n := copy(w.buf[len(w.buf):cap(w.buf)], b)
 		w.buf = w.buf[:len(w.buf)+n]
 		b = b[n:]
 		written += n
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == w.chunk {
 			if err := w.flush(); err != nil {
 				return written, err
 			}
 		}
 	}
 	return written, nil
+}
+
+// grow makes room in the transfer's buffer for n more bytes, up to a whole chunk: a dataset or a
+// small file gets a buffer of its size, not a chunk (a sync of many small files would otherwise
+// allocate a chunk for each of them).
+func (w *transferWriter) grow(n int) {
+	want := min(len(w.buf)+n, w.chunk)
+	if cap(w.buf) >= want {
+		return
+	}
+	b := make([]byte, len(w.buf), want)
+	copy(b, w.buf)
+	w.buf = b
 }
 
 func (w *transferWriter) flush() error {

@@ -40,6 +40,8 @@ type responder struct {
 	abort <-chan struct{}
 	tid   uint32
 	op    mtp.OpCode
+	// recvBuf receives uploads, reused from one to the next (the responder is one goroutine).
+	recvBuf []byte
 }
 
 // answer is a response to send: a code and its parameters.
@@ -213,6 +215,9 @@ func (r *responder) sendData(size int64, fill func(w *transferWriter) error) err
 	if size+mtp.HeaderSize < mtp.LengthUnknown {
 		length = uint32(size + mtp.HeaderSize)
 	}
+	if size >= 0 {
+		w.grow(int(min(size+mtp.HeaderSize, int64(w.chunk))))
+	}
 	hdr, _ := mtp.Header{Length: length, Type: mtp.ContainerData, Code: uint16(r.op), TransactionID: r.tid}.AppendBinary(nil)
 	if _, err := w.Write(hdr); err != nil {
 		return err
@@ -235,9 +240,7 @@ func (r *responder) sendBytes(b []byte) error {
 // file that ends early is padded with zeros and reported.
 func (w *transferWriter) readFrom(f io.Reader, n int64) (short bool, err error) {
 	for n > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, w.chunk)
-		}
+		w.grow(int(min(n, int64(w.chunk))))
 		room := min(int64(cap(w.buf)-len(w.buf)), n)
 		part := w.buf[len(w.buf) : len(w.buf)+int(room)]
 		got, rerr := io.ReadFull(f, part)
@@ -247,7 +250,7 @@ func (w *transferWriter) readFrom(f io.Reader, n int64) (short bool, err error) 
 		}
 		w.buf = w.buf[:len(w.buf)+int(room)]
 		n -= room
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == w.chunk {
 			if err := w.flush(); err != nil {
 				return short, err
 			}
@@ -932,7 +935,10 @@ func (r *responder) receiveFile(f *os.File) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	buf := make([]byte, 1<<20)
+	if r.recvBuf == nil {
+		r.recvBuf = make([]byte, 1<<20)
+	}
+	buf := r.recvBuf
 	var written int64
 	for {
 		n, rerr := io.ReadFull(d, buf)
