@@ -17,7 +17,8 @@ import (
 
 // Benchmarks (run with `go test -run XXX -bench . -benchtime 5x ./repl/`; make bench runs them):
 //
-//   - BenchmarkEnumerate: the memory store's bare enumeration, the baseline.
+//   - BenchmarkEnumerate: the memory store's bare enumeration, the baseline, in random order
+//     (matched by a hash join) and in handle order like a folder walk (merged with a cursor).
 //   - BenchmarkDetectUnchanged: full change detection of the same unchanged store (goal: little
 //     over the baseline).
 //   - BenchmarkNotifiedChange: one notified change detected and synced, in a 1k and a 100k store
@@ -49,62 +50,76 @@ func benchFile(b *testing.B) *repl.HandleFile {
 
 var sizes = []int{1_000, 100_000}
 
+// orders are the two enumeration orders benchmarked.
+var orders = []struct {
+	name   string
+	sorted bool
+}{{"random", false}, {"sorted", true}}
+
 func BenchmarkEnumerate(b *testing.B) {
-	for _, n := range sizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := memstore.New(memstore.Options{})
-			fill(b, s, n)
-			ctx := context.Background()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				it, err := s.Enumerate(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				count := 0
-				for {
-					e, err := it.Next(ctx)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					if s.IsItemReplicated(e) {
-						count++
-					}
-				}
-				it.Close()
-				if count != n+100 {
-					b.Fatalf("enumerated %d items, want %d", count, n+100)
-				}
+	for _, o := range orders {
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("%s/%d", o.name, n), func(b *testing.B) { benchEnumerate(b, n, o.sorted) })
+		}
+	}
+}
+
+func benchEnumerate(b *testing.B, n int, sorted bool) {
+	s := memstore.New(memstore.Options{Sorted: sorted})
+	fill(b, s, n)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		it, err := s.Enumerate(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		count := 0
+		for {
+			e, err := it.Next(ctx)
+			if err == io.EOF {
+				break
 			}
-		})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s.IsItemReplicated(e) {
+				count++
+			}
+		}
+		it.Close()
+		if count != n+100 {
+			b.Fatalf("enumerated %d items, want %d", count, n+100)
+		}
 	}
 }
 
 func BenchmarkDetectUnchanged(b *testing.B) {
-	for _, n := range sizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s := memstore.New(memstore.Options{})
-			fill(b, s, n)
-			hf := benchFile(b)
-			side := repl.Side{Name: "desktop", Store: s}
-			if _, err := hf.Detect(context.Background(), side); err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				rep, err := hf.Detect(context.Background(), side)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if rep.Changes() != 0 || rep.Seen != n+100 {
-					b.Fatalf("detection of an unchanged store: %+v", rep)
-				}
-			}
-		})
+	for _, o := range orders {
+		for _, n := range sizes {
+			b.Run(fmt.Sprintf("%s/%d", o.name, n), func(b *testing.B) { benchDetect(b, n, o.sorted) })
+		}
+	}
+}
+
+func benchDetect(b *testing.B, n int, sorted bool) {
+	s := memstore.New(memstore.Options{Sorted: sorted})
+	fill(b, s, n)
+	hf := benchFile(b)
+	side := repl.Side{Name: "desktop", Store: s}
+	if _, err := hf.Detect(context.Background(), side); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := hf.Detect(context.Background(), side)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Changes() != 0 || rep.Seen != n+100 {
+			b.Fatalf("detection of an unchanged store: %+v", rep)
+		}
 	}
 }
 

@@ -322,7 +322,9 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 					continue
 				}
 				for tok, names := range pre[r] {
-					if (d.Dropped.Exists && w.written[tok].Unix() == d.Dropped.ModTime.Unix()) || slices.Contains(names, d.Name) {
+					dropped := d.Dropped.Exists && (w.written[tok].Unix() == d.Dropped.ModTime.Unix() ||
+						(slices.Contains(names, d.Dropped.Handle) && int64(len(tok)) == d.Dropped.Size))
+					if dropped || slices.Contains(names, d.Name) {
 						w.allowed[tok] = true
 					}
 				}

@@ -51,6 +51,9 @@ type Options struct {
 	Replicated func(e repl.Entry) bool
 	// Now gives the time of items written or put without a modification time; nil is time.Now.
 	Now func() time.Time
+	// Sorted makes Enumerate report items in handle order, like a folder walk (otherwise the
+	// order is random).
+	Sorted bool
 }
 
 // Op names an operation, for fault injection.
@@ -233,6 +236,9 @@ func (s *Store) Enumerate(ctx context.Context) (repl.Iterator, error) {
 	entries := make([]repl.Entry, 0, len(s.items))
 	for name, it := range s.items {
 		entries = append(entries, s.entryLocked(name, it))
+	}
+	if s.opts.Sorted {
+		slices.SortFunc(entries, func(a, b repl.Entry) int { return strings.Compare(a.Handle, b.Handle) })
 	}
 	return &iterator{s: s, entries: entries}, nil
 }
