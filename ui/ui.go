@@ -725,23 +725,24 @@ func (w *Window) removePartnership(id string) {
 			name = p.Name
 		}
 	}
-	msg := widget.NewLabel(tr("Cradle stops syncing \"{{.Name}}\" and forgets what it knew about it. The files stay as they are, on this computer and on the device.", map[string]any{"Name": name}))
-	msg.Wrapping = fyne.TextWrapWord
-	d := dialog.NewCustomConfirm(tr("Remove partnership?"), tr("Remove"), tr("Cancel"),
-		container.NewGridWrap(fyne.NewSize(380, 90), msg), func(ok bool) {
-			if !ok {
-				return
-			}
-			w.background(func(ctx context.Context) func() {
-				err := w.m.RemovePartnership(ctx, id)
-				return func() {
-					if err != nil {
-						w.showError(tr("The partnership could not be removed"), err)
-					}
-					w.requestRefresh(true)
+	msg := tr("Cradle stops syncing \"{{.Name}}\" and forgets what it knew about it. The files stay as they are, on this computer and on the device.", map[string]any{"Name": name})
+	d := dialog.NewConfirm(tr("Remove partnership?"), msg, func(ok bool) {
+		if !ok {
+			return
+		}
+		w.background(func(ctx context.Context) func() {
+			err := w.m.RemovePartnership(ctx, id)
+			return func() {
+				if err != nil {
+					w.showError(tr("The partnership could not be removed"), err)
 				}
-			})
-		}, w.win)
+				w.requestRefresh(true)
+			}
+		})
+	}, w.win)
+	d.SetConfirmText(tr("Remove"))
+	d.SetDismissText(tr("Cancel"))
+	d.SetConfirmImportance(widget.DangerImportance)
 	d.Show()
 }
 
@@ -759,9 +760,8 @@ func (w *Window) background(fn func(ctx context.Context) func()) {
 
 // showError shows an error dialog with a message a person can act on.
 func (w *Window) showError(title string, err error) {
-	msg := widget.NewLabel(sentence(err.Error()))
-	msg.Wrapping = fyne.TextWrapWord
-	d := dialog.NewCustom(title, tr("Close"), container.NewGridWrap(fyne.NewSize(420, 110), msg), w.win)
+	d := dialog.NewInformation(title, sentence(err.Error()), w.win)
+	d.SetDismissText(tr("Close"))
 	d.Show()
 }
 
@@ -800,17 +800,17 @@ func (w *Window) offerSetup(devs []manager.DeviceInfo) {
 		}
 		w.offered[d.Serial] = true
 		serial := d.Serial
-		msg := widget.NewLabel(tr("{{.Device}} is connected for the first time. Choose what to keep in step with it: a folder, the camera roll, the contacts.", map[string]any{"Device": d.Label}))
-		msg.Wrapping = fyne.TextWrapWord
-		dlg := dialog.NewCustomConfirm(tr("New device"), tr("Set it up"), tr("Not now"),
-			container.NewGridWrap(fyne.NewSize(400, 80), msg), func(ok bool) {
-				w.offerDlg = nil
-				if ok {
-					w.selected, w.userPicked = serial, true
-					w.render()
-					w.showAdd(serial)
-				}
-			}, w.win)
+		msg := tr("{{.Device}} is connected for the first time. Choose what to keep in step with it: a folder, the camera roll, the contacts.", map[string]any{"Device": d.Label})
+		dlg := dialog.NewConfirm(tr("New device"), msg, func(ok bool) {
+			w.offerDlg = nil
+			if ok {
+				w.selected, w.userPicked = serial, true
+				w.render()
+				w.showAdd(serial)
+			}
+		}, w.win)
+		dlg.SetConfirmText(tr("Set it up"))
+		dlg.SetDismissText(tr("Not now"))
 		w.offerDlg = dlg
 		dlg.Show()
 		if w.hidden {

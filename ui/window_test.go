@@ -931,3 +931,35 @@ func TestManagerErrorBanner(t *testing.T) {
 		t.Errorf("the banner is still shown after closing it")
 	}
 }
+
+// TestRemovePartnership removes a partnership from its row's menu: after confirming, the row is
+// gone and the files stay on both sides.
+func TestRemovePartnership(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	id := h.part(demo.Photos)
+	w.removePartnership(id)
+	confirm := findButton(h.overlayTop(), "Remove")
+	if confirm == nil {
+		t.Fatal("removing asks nothing")
+	}
+	test.Tap(confirm)
+	h.pump("the row to go", func() bool { return w.rows[id] == nil && len(w.rows) == 2 })
+	if _, err := h.m.Partnership(demo.Photos); err == nil {
+		t.Errorf("the manager still has the partnership")
+	}
+	if n := countPictures(filepath.Join(h.demo.DeviceDir, "DCIM")); n != 4 {
+		t.Errorf("%d pictures left on the phone, want the 4 untouched", n)
+	}
+}
+
+func countPictures(dir string) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".jpg") {
+			n++
+		}
+		return nil
+	})
+	return n
+}
