@@ -33,8 +33,9 @@ var snapshotMagic = []byte("CRADLE-SNAPSHOT\n")
 
 const snapshotFormat = 1
 
-// MaxSnapshotSize bounds what ImportReplica reads (a device could hold anything in .cradle/).
-const MaxSnapshotSize = 1 << 30
+// MaxSnapshotSize bounds what ImportReplica reads (a device could hold anything in .cradle/); a
+// snapshot of two million items fits.
+const MaxSnapshotSize = 256 << 20
 
 // ErrBadSnapshot is matched by errors about a snapshot that cannot be used.
 var ErrBadSnapshot = errors.New("bad replica snapshot")
