@@ -163,32 +163,67 @@ func (u *uploads) clean(ctx context.Context, dev device.Device) ([]string, error
 	return deleted, errors.Join(errs...)
 }
 
-// journaled is a device whose uploads go through the journal. It is what Monitor reports; Unwrap
-// returns the device underneath (an *mtp.Device) for abilities beyond device.Device.
-type journaled struct {
+// attached is the device a Monitor reports: the MTP device, with its uploads recorded in the
+// journal and its events passed on, so the Monitor learns when the device stopped answering while
+// it is still plugged in. Unwrap returns the device underneath (an *mtp.Device) for abilities
+// beyond device.Device.
+type attached struct {
 	device.Device
 	uploads *uploads
 	log     *slog.Logger
+
+	events    chan device.Event
+	closing   chan struct{}
+	closeOnce sync.Once
+}
+
+// attach wraps dev and starts passing its events on; gone is called (once, from the forwarding
+// goroutine) when the device reports DeviceGone. The goroutine ends when dev's events end, which
+// Close brings about.
+func attach(dev device.Device, u *uploads, log *slog.Logger, gone func()) *attached {
+	a := &attached{Device: dev, uploads: u, log: log, events: make(chan device.Event, 64), closing: make(chan struct{})}
+	go func() {
+		defer close(a.events)
+		for ev := range dev.Events() {
+			if ev.Kind == device.DeviceGone {
+				gone()
+			}
+			select {
+			case a.events <- ev:
+			case <-a.closing: // nobody reads any more: drain until the device closes its channel
+			}
+		}
+	}()
+	return a
 }
 
 // Unwrap returns the device underneath.
-func (d *journaled) Unwrap() device.Device { return d.Device }
+func (a *attached) Unwrap() device.Device { return a.Device }
+
+// Events reports the device's events (see device.Device).
+func (a *attached) Events() <-chan device.Event { return a.events }
+
+// Close closes the device; it is safe to call more than once.
+func (a *attached) Close() error {
+	a.closeOnce.Do(func() { close(a.closing) })
+	return a.Device.Close()
+}
 
 // Create records the upload before it starts and forgets it once the device confirmed it, or once
 // it failed while the device still answered (the MTP layer then removed what it wrote).
-func (d *journaled) Create(ctx context.Context, s device.StorageID, path string, size int64, modTime time.Time, r io.Reader) (device.Object, error) {
-	id, jerr := d.uploads.begin(upload{Serial: d.Info().Serial, Storage: s, Path: path, Size: size})
-	o, err := d.Device.Create(ctx, s, path, size, modTime, r)
+func (a *attached) Create(ctx context.Context, s device.StorageID, path string, size int64, modTime time.Time, r io.Reader) (device.Object, error) {
+	id, jerr := a.uploads.begin(upload{Serial: a.Info().Serial, Storage: s, Path: path, Size: size})
+	o, err := a.Device.Create(ctx, s, path, size, modTime, r)
 	if jerr != nil {
 		// Without an entry an unplug may leave a truncated file behind; the upload itself is fine.
-		d.log.Warn("usb: upload journal", "err", jerr)
+		a.log.Warn("usb: upload journal", "err", jerr)
 		return o, err
 	}
 	if err != nil && errors.Is(err, device.ErrDisconnected) {
 		return o, err // settled at the next session
 	}
-	if derr := d.uploads.done(id); derr != nil {
-		d.log.Warn("usb: upload journal", "err", derr)
+	if derr := a.uploads.done(id); derr != nil {
+		a.log.Warn("usb: upload journal", "err", derr)
 	}
 	return o, err
 }

@@ -18,7 +18,7 @@ import (
 
 // openEmulated opens an emulated MTP device on dir with the real initiator, wrapped as the
 // Monitor wraps devices; the emulator is returned for fault injection.
-func openEmulated(t *testing.T, dir string, u *uploads) (*journaled, *emulator.Emulator) {
+func openEmulated(t *testing.T, dir string, u *uploads) (*attached, *emulator.Emulator) {
 	t.Helper()
 	opts := emulator.Options{}
 	e, err := emulator.New(dir, opts)
@@ -29,8 +29,9 @@ func openEmulated(t *testing.T, dir string, u *uploads) (*journaled, *emulator.E
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
-	return &journaled{Device: d, uploads: u, log: slog.New(slog.NewTextHandler(io.Discard, nil))}, e
+	a := attach(d, u, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	t.Cleanup(func() { a.Close() })
+	return a, e
 }
 
 func storageOf(t *testing.T, d device.Device) device.StorageID {
@@ -174,5 +175,81 @@ func TestJournalDamaged(t *testing.T) {
 	}
 	if ps, err := (&uploads{path: p}).pending("s"); err != nil || len(ps) != 1 || ps[0].ID != id {
 		t.Errorf("a new reader sees %+v, %v, want the one entry", ps, err)
+	}
+}
+
+// TestAttachPassesEvents: the device a Monitor reports passes the device's events on, tells the
+// Monitor when the device is gone, and closes its channel after that; Close alone is not "gone".
+func TestAttachPassesEvents(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := emulator.Options{}
+	e, err := emulator.New(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := mtp.Open(ctx, e, opts.MTPOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := make(chan struct{}, 2)
+	a := attach(d, &uploads{}, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { gone <- struct{}{} })
+	defer a.Close()
+	s := storageOf(t, a)
+	if _, err := a.List(ctx, s, ""); err != nil { // the emulator reports changes in listed folders
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "new.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-a.Events():
+		if ev.Kind != device.ObjectAdded || ev.Path != "new.txt" {
+			t.Errorf("event %+v, want ObjectAdded new.txt", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for a file added on the device")
+	}
+	e.Unplug()
+	sawGone := false
+	timeout := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case ev, ok := <-a.Events():
+			if !ok {
+				open = false
+				break
+			}
+			sawGone = sawGone || ev.Kind == device.DeviceGone
+		case <-timeout:
+			t.Fatal("events not closed 10s after the device left")
+		}
+	}
+	if !sawGone {
+		t.Errorf("events closed without DeviceGone")
+	}
+	select {
+	case <-gone:
+	default:
+		t.Errorf("the Monitor was not told the device is gone")
+	}
+
+	// A device closed by its owner is not reported gone.
+	d2, err := emulator.OpenDevice(ctx, t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	a2 := attach(d2, &uploads{}, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { called = true })
+	if err := a2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range a2.Events() {
+	}
+	if called {
+		t.Errorf("Close was taken for the device leaving")
+	}
+	if err := a2.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
 	}
 }

@@ -88,6 +88,12 @@ type probeResult struct {
 	err error
 }
 
+// goneSignal says the device of an attachment reported DeviceGone.
+type goneSignal struct {
+	key string
+	gen int
+}
+
 // Run reports presence changes until ctx is done: first one Presence for each MTP device (or
 // phone without MTP) already attached, then changes as they happen. report is called from Run's
 // goroutine, one call at a time, and should return quickly. A device's Connected Presence carries
@@ -102,6 +108,9 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 
 	pctx, stopProbes := context.WithCancel(ctx)
 	results := make(chan probeResult)
+	// goneCh carries DeviceGone from reported devices. A signal that does not fit is dropped:
+	// the device then stays reported until it is unplugged, as without the signal.
+	goneCh := make(chan goneSignal, 16)
 	var probes sync.WaitGroup
 	known := map[string]*slot{}
 	gen := 0
@@ -126,7 +135,12 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 		probes.Add(1)
 		go func(f Found, g int) {
 			defer probes.Done()
-			dev, err := m.probe(pctx, f)
+			dev, err := m.probe(pctx, f, func() {
+				select {
+				case goneCh <- goneSignal{key: f.Key, gen: g}:
+				default:
+				}
+			})
 			select {
 			case results <- probeResult{key: f.Key, gen: g, dev: dev, err: err}:
 			case <-pctx.Done():
@@ -214,7 +228,8 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 			return
 		}
 		if errors.Is(r.err, device.ErrDisconnected) || errors.Is(r.err, context.Canceled) {
-			return // gone: the next scan says so
+			s.retry = true // gone, and the next scan says so; or it came back, and is tried again
+			return
 		}
 		s.retry = !(errors.Is(r.err, device.ErrLocked) && !s.found.MTP)
 		if s.reported && s.diag == r.err.Error() {
@@ -235,6 +250,19 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 			return nil
 		case r := <-results:
 			handle(r)
+		case g := <-goneCh:
+			// The device stopped answering while still plugged in (its MTP service failed, or it
+			// reset itself): report it gone, and let the next scan open it afresh.
+			// An unplug also ends here, a moment before the device leaves the bus: the slot is
+			// tried again only after Retry, by which time a scan has seen it go.
+			if s, ok := known[g.key]; ok && s.gen == g.gen && s.dev != nil {
+				if err := s.dev.Close(); err != nil {
+					log.Debug("usb: close a device that stopped answering", "device", s.found.Label, "err", err)
+				}
+				s.dev, s.reported, s.diag = nil, false, ""
+				s.retry, s.lastTry = true, time.Now()
+				report(device.Presence{Key: g.key, Connected: false, Label: s.found.Label})
+			}
 		case <-tick.C:
 			if err := scan(); err != nil {
 				if ctx.Err() != nil {
@@ -246,8 +274,9 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 	}
 }
 
-// probe opens f and checks it is usable; errors are diagnoses where one applies.
-func (m *Monitor) probe(ctx context.Context, f Found) (device.Device, error) {
+// probe opens f and checks it is usable; errors are diagnoses where one applies. gone is called
+// when the opened device later reports DeviceGone.
+func (m *Monitor) probe(ctx context.Context, f Found, gone func()) (device.Device, error) {
 	ctx, cancel := context.WithTimeout(ctx, durationOr(m.OpenTimeout, 30*time.Second))
 	defer cancel()
 	t, err := OpenTransport(ctx, f, m.RulePath)
@@ -285,7 +314,7 @@ func (m *Monitor) probe(ctx context.Context, f Found) (device.Device, error) {
 	} else if len(deleted) > 0 {
 		m.logger().Info("usb: removed uploads an unplug cut off", "device", f.Label, "paths", deleted)
 	}
-	return &journaled{Device: dev, uploads: m.uploads, log: m.logger()}, nil
+	return attach(dev, m.uploads, m.logger(), gone), nil
 }
 
 func isDiagnosis(err error) bool {

@@ -52,6 +52,12 @@
 //     session, from inotify, the newest first; its DeviceInfo lists none. Uploads raise them too.
 //   - On xHCI an interrupt transfer left pending for long never completes: the transport
 //     re-submits its interrupt read every 250 ms.
+//   - Objects created by SendObject are registered when inotify reports them, asynchronously: a
+//     GetObjectInfo right after the transfer can still answer InvalidObjectHandle (libmtp's
+//     mtp-sendfile then fails with "Could not retrieve updated metadata").
+//   - Behind usb-ehci, QEMU has crashed (SIGSEGV) when the device left in the middle of a large
+//     upload and was added back; libmtp's uploads through usb-ehci abort it on an assertion.
+//     TestCradleUnplug runs on xHCI only, and the benchmark times no libmtp upload on EHCI.
 //   - Handles are renumbered at every session, files starting with '.' are hidden, sizes of files
 //     changed on the host go stale until the next session, and GetObjectPropList and
 //     SetObjectPropValue are not supported (no renames, no setting dates).

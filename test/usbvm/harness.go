@@ -26,6 +26,21 @@ type Scenario struct {
 	Setup func(dir string) error
 	// Check inspects the scenario's folder after the guest powered off (nil: nothing to check).
 	Check func(dir string) error
+	// HCDs limits the scenario to these host controllers (nil: every one).
+	HCDs []string
+}
+
+// On reports whether the scenario runs behind host controller hcd.
+func (s Scenario) On(hcd string) bool {
+	if len(s.HCDs) == 0 {
+		return true
+	}
+	for _, h := range s.HCDs {
+		if h == hcd {
+			return true
+		}
+	}
+	return false
 }
 
 // Dir is the scenario's folder inside the device's root folder.
@@ -210,12 +225,15 @@ func (h *Harness) Boot(ctx context.Context, name string, opt RunOptions) (*Resul
 }
 
 // RunScenarios prepares each scenario's folder under root, boots one machine on hcd that runs the
-// scenarios' guest tests, and returns each test's result. The error is about the machine (QEMU died
+// guest tests of the scenarios that run on hcd, and returns each test's result. The error is about the machine (QEMU died
 // or hung, no exit marker); a failed guest test is in its result, not in the error.
 func (h *Harness) RunScenarios(ctx context.Context, hcd, root string, scenarios []Scenario, timeout time.Duration) (map[string]GuestResult, *Result, error) {
-	names := make([]string, len(scenarios))
-	for i, s := range scenarios {
-		names[i] = s.Name
+	var names []string
+	for _, s := range scenarios {
+		if !s.On(hcd) {
+			continue
+		}
+		names = append(names, s.Name)
 		dir := filepath.Join(root, s.Dir())
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, nil, err

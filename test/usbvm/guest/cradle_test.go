@@ -89,9 +89,8 @@ type deviceJSON struct {
 }
 
 // TestCradle runs the cradle command against QEMU's device over real USB: devices, a two-way sync
-// of a files partnership checked by content hash on both sides, `cradle watch` syncing by itself
-// when the host adds a file to the device and when the device is plugged back in, and a sync cut
-// off by an unplug in the middle of a large upload, then completed by the next one.
+// of a files partnership checked by content hash on both sides, and `cradle watch` syncing by
+// itself when the host adds a file to the device and when the device is plugged back in.
 func TestCradle(t *testing.T) {
 	const dir = "Cradle/Docs" // on the device; the host put d.bin and old.txt there
 	c := cradleEnv{config: filepath.Join(t.TempDir(), "config"), desk: filepath.Join(t.TempDir(), "desk")}
@@ -209,56 +208,6 @@ func TestCradle(t *testing.T) {
 		t.Logf("plugged back in, the device got the desktop's change after %s", d.Round(time.Millisecond))
 		stop()
 	})
-
-	t.Run("UnplugMidSync", func(t *testing.T) {
-		const big = "big.bin"
-		const size = 160<<20 + 1
-		if err := writeLocal(filepath.Join(c.desk, big), "desk/"+big, size); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, CradleBinary, "--config", c.config, "sync")
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Pull the device as soon as the upload shows on the host side.
-		waitFor(t, 2*time.Minute, "the upload to start", func() bool {
-			return hostHash(t, dir+"/"+big) != "absent"
-		})
-		call(t, "unplug")
-		err := cmd.Wait()
-		t.Logf("cradle sync across the unplug: %v\n%s", err, out.String())
-		if err == nil {
-			t.Errorf("cradle sync whose device left mid-upload exited 0, want an error")
-		}
-		if got := c.deskHash(t, big); got != want("desk/"+big, size) {
-			t.Errorf("the desktop's %s changed: %s", big, got)
-		}
-		t.Logf("after the unplug the host has %s as %s", big, hostHash(t, dir+"/"+big))
-		call(t, "plug")
-		findQEMU(t, 15*time.Second) // plugged in before the user runs the next sync
-		// The next sync completes it; nothing partial stays visible on either side.
-		if out, err := c.run(t, 5*time.Minute, "sync", "--json"); err != nil {
-			t.Fatalf("cradle sync after the re-plug: %v; printed %s", err, out)
-		}
-		if got, w := hostHash(t, dir+"/"+big), want("desk/"+big, size); got != w {
-			t.Errorf("host has %s as %s after the second sync, want %s", big, got, w)
-		}
-		names := strings.Fields(call(t, "list", dir))
-		deskNames, err := os.ReadDir(c.desk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("device folder: %v; desktop folder: %d entries", names, len(deskNames))
-		for _, e := range deskNames {
-			if strings.Contains(e.Name(), "partial") || strings.HasPrefix(e.Name(), ".") && e.Name() != ".cradle" {
-				t.Errorf("desktop folder holds %s after the syncs", e.Name())
-			}
-		}
-	})
 }
 
 func writeLocal(p, name string, size int64) error {
@@ -271,4 +220,67 @@ func writeLocal(p, name string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// TestCradleUnplug pulls the device out in the middle of a large upload of `cradle sync`: the sync
+// fails with a message, the desktop file is untouched, and once the device is back the next sync
+// completes the file and nothing partial stays visible. (xHCI only: QEMU 7.2's usb-ehci can crash
+// when a device leaves in the middle of a transfer.)
+func TestCradleUnplug(t *testing.T) {
+	const dir = "CradleUnplug/Docs"
+	c := cradleEnv{config: filepath.Join(t.TempDir(), "config"), desk: filepath.Join(t.TempDir(), "desk")}
+	if err := os.MkdirAll(c.desk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.run(t, time.Minute, "partner", "add", "--name", "big", "--provider", "files",
+		"--desktop", c.desk, "--device-path", dir); err != nil {
+		t.Fatalf("cradle partner add: %v", err)
+	}
+	const big = "big.bin"
+	const size = 160<<20 + 1
+	if err := writeLocal(filepath.Join(c.desk, big), "desk/"+big, size); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, CradleBinary, "--config", c.config, "sync")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Pull the device as soon as the upload shows on the host side.
+	waitFor(t, 2*time.Minute, "the upload to start", func() bool {
+		return hostHash(t, dir+"/"+big) != "absent"
+	})
+	call(t, "unplug")
+	err := cmd.Wait()
+	t.Logf("cradle sync across the unplug: %v\n%s", err, out.String())
+	if err == nil {
+		t.Errorf("cradle sync whose device left mid-upload exited 0, want an error")
+	}
+	if got := c.deskHash(t, big); got != want("desk/"+big, size) {
+		t.Errorf("the desktop's %s changed: %s", big, got)
+	}
+	t.Logf("after the unplug the host has %s as %s", big, hostHash(t, dir+"/"+big))
+	call(t, "plug")
+	findQEMU(t, 15*time.Second) // plugged in before the user runs the next sync
+	// The next sync completes it; nothing partial stays visible on either side.
+	if out, err := c.run(t, 5*time.Minute, "sync", "--json"); err != nil {
+		t.Fatalf("cradle sync after the re-plug: %v; printed %s", err, out)
+	}
+	if got, w := hostHash(t, dir+"/"+big), want("desk/"+big, size); got != w {
+		t.Errorf("host has %s as %s after the second sync, want %s", big, got, w)
+	}
+	names := strings.Fields(call(t, "list", dir))
+	deskNames, err := os.ReadDir(c.desk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("device folder: %v; desktop folder: %d entries", names, len(deskNames))
+	for _, e := range deskNames {
+		if strings.Contains(e.Name(), "partial") || strings.HasPrefix(e.Name(), ".") && e.Name() != ".cradle" {
+			t.Errorf("desktop folder holds %s after the syncs", e.Name())
+		}
+	}
 }
