@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,15 @@ func (a *applier) dst() Side       { return a.p.dst }
 func (a *applier) counts() *Counts { return a.p.s.rep.counts(a.p.dst.Name) }
 func (a *applier) now() time.Time  { return a.p.s.cfg.Now() }
 
+// tracef, when set (by tests), is told each decision the applier takes.
+var tracef func(format string, args ...any)
+
+func (a *applier) trace(format string, args ...any) {
+	if tracef != nil {
+		tracef("%s->%s: "+format, append([]any{a.src().Name, a.dst().Name}, args...)...)
+	}
+}
+
 // apply brings one source change to the destination.
 func (a *applier) apply(ctx context.Context, ref changeRef) error {
 	c, err := a.rs.byGID(ref.gid)
@@ -57,6 +67,22 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		return err
 	}
 	a.asked = false
+	a.trace("apply %v %q ver %v tomb %v merged %v; local %s", c.GID, c.Name, c.Ver, c.Tomb, c.Merged, describe(l))
+	if c.live() && l != nil && l.Tomb && !l.Merged.IsZero() && !l.V.Contains(c.Ver) {
+		// A change of an item merged here into another, made before the source knew: it is a
+		// change of the survivor.
+		w, err := a.survivor(l)
+		if err != nil {
+			return err
+		}
+		if w.live() && w.GID.Compare(c.GID) < 0 {
+			a.trace("  change of an item merged into %v", w.GID)
+			if err := a.mergeIdentity(ctx, c, w, l); err != nil {
+				return err
+			}
+			return a.settled(c)
+		}
+	}
 	if c.live() && (l == nil || ((l.Tomb || l.Missing) && !l.V.Contains(c.Ver))) {
 		// The item is new here, or gone here: the same item may be here under another ID.
 		var m *record
@@ -64,6 +90,7 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 			return err
 		}
 		if m != nil {
+			a.trace("  merge identity with local %v %q", m.GID, m.Name)
 			err = a.mergeIdentity(ctx, c, m, l)
 		} else {
 			err = a.settle(ctx, c, l)
@@ -74,6 +101,12 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 	if err != nil {
 		return err
 	}
+	return a.settled(c)
+}
+
+// settled records that c was dealt with: its version is learned, unless a conflict was left to
+// the user.
+func (a *applier) settled(c *record) error {
 	if a.asked {
 		// A conflict left to the user: c's version is not learned, so every session meets it
 		// again (updating the record, never adding one) until the user or a later change
@@ -84,6 +117,13 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 	}
 	a.rd.learn(c.Ver)
 	return a.p.s.hf.dropConflict(a.tx, a.p.s.a.Name, a.p.s.b.Name, c.GID)
+}
+
+func describe(r *record) string {
+	if r == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%v %q ver %v V %v tomb %v missing %v", r.GID, r.Name, r.Ver, r.V, r.Tomb, r.Missing)
 }
 
 // settle decides between the source's version c and the destination's l (nil when the item is
@@ -455,6 +495,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 			nameFromSrc = true
 		}
 	}
+	a.trace("  concurrent: content from source %v (identical %v), name from source %v", contentFromSrc, identical, nameFromSrc)
 	return a.merge(ctx, c, l, contentFromSrc, identical, nameFromSrc)
 }
 
@@ -609,6 +650,7 @@ func state(r *record) ItemState {
 // byPolicy settles two different versions of a live item.
 func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 	pol := a.p.s.cfg.Policy
+	a.trace("  by policy %v: local wins %v", pol.Rule, a.localWins(c, l))
 	switch pol.Rule {
 	case Ask:
 		return a.recordConflict(c, l)
@@ -636,7 +678,7 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	now := a.now()
 	if a.localWins(c, l) {
 		// The source's version becomes a new item here, beside ours.
-		name, done, err := a.findCopy(l.Name, a.src().Name, now, c.Stamp)
+		name, done, err := a.findCopy(ctx, l.Name, a.src().Name, now, c.Stamp, a.src().Store, c.Handle)
 		if err != nil {
 			return err
 		}
@@ -659,7 +701,7 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	}
 	// Ours is older: copy it aside first (nothing is lost if we stop half-way: the next attempt
 	// finds the copy), then take theirs.
-	name, done, err := a.findCopy(l.Name, a.dst().Name, now, l.Stamp)
+	name, done, err := a.findCopy(ctx, l.Name, a.dst().Name, now, l.Stamp, a.dst().Store, l.Handle)
 	if err != nil {
 		return err
 	}
@@ -699,10 +741,10 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	return nil
 }
 
-// findCopy looks for a conflict copy of the version st describes that an earlier, interrupted
-// attempt already saved: a recorded item under one of the copy names with the same size and
-// modification time.
-func (a *applier) findCopy(name, side string, now time.Time, st Stamp) (string, bool, error) {
+// findCopy looks for a conflict copy of the version st describes (the item at handle in store) that
+// an earlier, interrupted attempt already saved: a recorded item under one of the copy names with
+// the same size and modification time, and the same content.
+func (a *applier) findCopy(ctx context.Context, name, side string, now time.Time, st Stamp, store Store, handle string) (string, bool, error) {
 	for n := 1; n <= maxCopies; n++ {
 		cn := copyName(name, side, now, n)
 		rec, err := a.rd.byHandle(cn)
@@ -713,11 +755,40 @@ func (a *applier) findCopy(name, side string, now time.Time, st Stamp) (string, 
 			return "", false, nil
 		}
 		d := rec.Stamp.ModTime - st.ModTime
-		if !rec.Missing && rec.Stamp.Kind == st.Kind && rec.Stamp.Size == st.Size && d > -modSlack && d < modSlack {
+		if rec.Missing || rec.Stamp.Kind != st.Kind || rec.Stamp.Size != st.Size || d <= -modSlack || d >= modSlack {
+			continue
+		}
+		if st.Kind == KindFolder {
+			return cn, true, nil
+		}
+		x, err := contentHash(ctx, a.dst().Store, rec.Handle)
+		if err != nil {
+			return "", false, a.dstErr("read", rec.Handle, err)
+		}
+		y, err := contentHash(ctx, store, handle)
+		if err != nil {
+			return "", false, &storeError{side: side, op: "read", name: handle, err: err, dst: store == a.dst().Store}
+		}
+		if x == y {
 			return cn, true, nil
 		}
 	}
 	return "", false, nil
+}
+
+// contentHash reads an item through and returns the SHA-256 of its content (one stream at a
+// time: a device may not serve two at once).
+func contentHash(ctx context.Context, st Store, handle string) ([32]byte, error) {
+	rc, err := st.Open(ctx, handle)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(h.Sum(nil)), nil
 }
 
 // newItem records an item the engine created in the destination (a conflict copy) as a change of
@@ -938,15 +1009,30 @@ func (a *applier) mergeCandidate(c *record) (*record, error) {
 		if m.GID == c.GID || m.Missing {
 			continue
 		}
-		seen, err := a.rs.byGID(m.GID)
+		seen, err := a.sourceSaw(m.GID)
 		if err != nil {
 			return nil, err
 		}
-		if seen == nil {
+		if !seen {
 			return m, nil
 		}
 	}
 	return nil, nil
+}
+
+// sourceSaw tells whether the source has a record of the item gid, under that ID or under one
+// that was merged into it here.
+func (a *applier) sourceSaw(gid Version) (bool, error) {
+	for _, id := range append([]Version{gid}, a.rd.mergedInto(gid)...) {
+		rec, err := a.rs.byGID(id)
+		if err != nil {
+			return false, err
+		}
+		if rec != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // mergeIdentity makes the new c and the local m one item. The smaller global ID survives, so every
@@ -998,6 +1084,20 @@ func (a *applier) mergeIdentity(ctx context.Context, c, m, l *record) error {
 	}
 	a.lineage = c.V
 	return a.concurrent(ctx, c, rk)
+}
+
+// survivor follows a merged tombstone's chain to the record of the item it was merged into here
+// (nil when that item is unknown here).
+func (a *applier) survivor(t *record) (*record, error) {
+	id := t.Merged
+	for range 64 {
+		w, err := a.rd.byGID(id)
+		if err != nil || w == nil || !w.Tomb || w.Merged.IsZero() || w.Merged == t.GID {
+			return w, err
+		}
+		id = w.Merged
+	}
+	return nil, nil
 }
 
 // freshLineage returns r under the global ID gid with a history of one new version of this

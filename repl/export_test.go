@@ -50,3 +50,6 @@ func SetReplicaIDs(next func() ReplicaID) (restore func()) {
 	newReplicaID = next
 	return func() { newReplicaID = old }
 }
+
+// SetTrace makes the applier report its decisions to f (nil stops it).
+func SetTrace(f func(format string, args ...any)) { tracef = f }

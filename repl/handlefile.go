@@ -95,6 +95,7 @@ var (
 	bucketV    = []byte("v") // change version -> global ID
 	bucketK    = []byte("k") // natural key + 0 + global ID -> (live items)
 	bucketI    = []byte("i") // intents: target name -> intent
+	bucketM    = []byte("m") // merged into + global ID -> (tombstones of items merged into another)
 )
 
 // Open opens the handle file at path, creating it when missing. Another process holding it gives
@@ -221,6 +222,7 @@ type rtx struct {
 	hf               *HandleFile
 	tx               *bolt.Tx
 	b, h, g, v, k, i *bolt.Bucket
+	m                *bolt.Bucket
 	dirty            bool
 }
 
@@ -281,15 +283,15 @@ func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, 
 		if err := b.Put(keyCreated, u64(uint64(time.Now().UnixNano()))); err != nil {
 			return nil, err
 		}
-		for _, nb := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketI} {
+		for _, nb := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketI, bucketM} {
 			if _, err := b.CreateBucket(nb); err != nil {
 				return nil, err
 			}
 		}
 	}
 	r := &rtx{hf: hf, tx: tx, b: b, replicaState: &replicaState{name: name, know: &Knowledge{}}}
-	r.h, r.g, r.v, r.k, r.i = b.Bucket(bucketH), b.Bucket(bucketG), b.Bucket(bucketV), b.Bucket(bucketK), b.Bucket(bucketI)
-	if r.h == nil || r.g == nil || r.v == nil || r.k == nil || r.i == nil {
+	r.h, r.g, r.v, r.k, r.i, r.m = b.Bucket(bucketH), b.Bucket(bucketG), b.Bucket(bucketV), b.Bucket(bucketK), b.Bucket(bucketI), b.Bucket(bucketM)
+	if r.h == nil || r.g == nil || r.v == nil || r.k == nil || r.i == nil || r.m == nil {
 		return nil, fmt.Errorf("replica %q lacks a bucket: %w", name, errMalformed)
 	}
 	id, author := b.Get(keyID), b.Get(keyAuthor)
@@ -444,6 +446,11 @@ func (r *rtx) put(old, rec *record) error {
 		if err := r.g.Put(gk, append([]byte{1}, enc...)); err != nil {
 			return err
 		}
+		if rec.Tomb && !rec.Merged.IsZero() {
+			if err := r.m.Put(append(rec.Merged.key(), gk...), nil); err != nil {
+				return err
+			}
+		}
 	} else {
 		if prev := r.h.Get([]byte(rec.Handle)); prev != nil {
 			if err := r.displace(rec); err != nil {
@@ -502,6 +509,11 @@ func (r *rtx) unindex(old *record) error {
 	if err := r.v.Delete(old.Ver.key()); err != nil {
 		return err
 	}
+	if old.Tomb && !old.Merged.IsZero() {
+		if err := r.m.Delete(append(old.Merged.key(), old.GID.key()...)); err != nil {
+			return err
+		}
+	}
 	if !old.inline() {
 		r.count--
 		r.dirty = true
@@ -513,6 +525,19 @@ func (r *rtx) unindex(old *record) error {
 		}
 	}
 	return nil
+}
+
+// mergedInto returns the global IDs of the items merged into gid here.
+func (r *rtx) mergedInto(gid Version) []Version {
+	prefix := gid.key()
+	var out []Version
+	c := r.m.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if v, ok := versionFromKey(k[len(prefix):]); ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // byKey returns the live records whose natural key is key.

@@ -450,6 +450,10 @@ func (w *propWorld) checkConverged() {
 }
 
 func runHistory(t *rapid.T, dir string, three bool) {
+	if propDebug {
+		repl.SetTrace(func(format string, args ...any) { fmt.Printf("  "+format+"\n", args...) })
+		defer repl.SetTrace(nil)
+	}
 	// Replica IDs decide which of two merged items survives: draw them, so a failure replays.
 	seed := rapid.Uint64().Draw(t, "replica id seed")
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))

@@ -200,7 +200,7 @@ func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Read
 
 // replaceWith drops the replica's items and takes the snapshot's.
 func (r *rtx) replaceWith(snap *snapshot) error {
-	for _, name := range [][]byte{bucketH, bucketG, bucketV, bucketK} {
+	for _, name := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketM} {
 		if err := r.b.DeleteBucket(name); err != nil {
 			return err
 		}
@@ -217,6 +217,8 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 			r.v = nb
 		case string(bucketK):
 			r.k = nb
+		case string(bucketM):
+			r.m = nb
 		}
 	}
 	r.count = 0

@@ -2,11 +2,17 @@ package repl_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/memstore"
+	"pgregory.net/rapid"
 )
 
 // unitWorld syncs two stores whose items are made of change units (contact cards).
@@ -128,4 +134,98 @@ func mustConflicts(t *testing.T, hf *repl.HandleFile) []repl.Conflict {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestPropertyUnits: random field edits of contact cards on two unit stores, random sessions and
+// policies; afterwards both sides hold the same cards, and an edit made on one side only is never
+// lost (it is in the final card unless a later edit of the same field replaced it).
+func TestPropertyUnits(t *testing.T) {
+	fields := []string{"N", "TEL", "EMAIL", "NOTE"}
+	cards := []string{"ada", "bob", "cy"}
+	for range rounds() {
+		rapid.Check(t, func(rt *rapid.T) {
+			policy := rapid.SampledFrom(propPolicies).Draw(rt, "policy")
+			hf, err := repl.Open(filepath.Join(t.TempDir(), "u.dat"), repl.Options{NoSync: true})
+			if err != nil {
+				rt.Fatal(err)
+			}
+			defer hf.Close()
+			stores := []*memstore.UnitStore{memstore.NewUnits(memstore.Options{}), memstore.NewUnits(memstore.Options{})}
+			names := []string{"desktop", "device"}
+			token := 0
+			// last[card][field] is the last value written by a user, and on which side.
+			type write struct {
+				val  string
+				side int
+			}
+			last := map[string]map[string]write{}
+			sync := func() *repl.Report {
+				rep, err := hf.Sync(context.Background(), repl.Side{Name: "desktop", Store: stores[0]}, repl.Side{Name: "device", Store: stores[1]},
+					repl.Config{Policy: policy, AllowMassDelete: true, Now: func() time.Time { return time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) }})
+				if err != nil {
+					rt.Fatalf("Sync: %v", err)
+				}
+				return rep
+			}
+			steps := rapid.IntRange(3, 30).Draw(rt, "steps")
+			for i := 0; i < steps; i++ {
+				if rapid.IntRange(0, 3).Draw(rt, "op") == 0 {
+					sync()
+					continue
+				}
+				side := rapid.IntRange(0, 1).Draw(rt, "side")
+				card := rapid.SampledFrom(cards).Draw(rt, "card")
+				field := rapid.SampledFrom(fields).Draw(rt, "field")
+				u, err := stores[side].ReadUnits(context.Background(), card)
+				if err != nil {
+					u = repl.Units{}
+				}
+				token++
+				val := fmt.Sprintf("v%d", token)
+				u[field] = []byte(val)
+				if err := stores[side].PutUnits(card, u); err != nil {
+					rt.Fatal(err)
+				}
+				if last[card] == nil {
+					last[card] = map[string]write{}
+				}
+				last[card][field] = write{val, side}
+			}
+			for round := 0; ; round++ {
+				if round == 10 {
+					rt.Fatalf("no convergence:\ndesktop %v\ndevice %v", stores[0].Files(), stores[1].Files())
+				}
+				rep := sync()
+				confs, err := hf.Conflicts()
+				if err != nil {
+					rt.Fatal(err)
+				}
+				for _, c := range confs {
+					if err := hf.Resolve(context.Background(), c.ID, "desktop"); err != nil {
+						rt.Fatal(err)
+					}
+				}
+				if quiet(rep) && len(confs) == 0 {
+					break
+				}
+			}
+			if a, b := stores[0].Files(), stores[1].Files(); !maps.Equal(a, b) {
+				rt.Fatalf("cards differ:\ndesktop %v\ndevice %v", a, b)
+			}
+			// Only the Ask and KeepBoth policies promise to keep every value; under them, the
+			// last value written to a field is in some card of the final state.
+			if policy.Rule != repl.Ask && policy.Rule != repl.KeepBoth {
+				return
+			}
+			all := strings.Join(slices.Collect(maps.Values(stores[0].Files())), "\n")
+			for card, fs := range last {
+				for field, w := range fs {
+					enc, _ := memstore.EncodeUnits(repl.Units{field: []byte(w.val)})
+					if !strings.Contains(all, strings.TrimSpace(string(enc))) && policy.Rule == repl.KeepBoth {
+						rt.Fatalf("the last %s of %s (%s, written on the %s) is nowhere in the final cards:\n%v", field, card, w.val, names[w.side], stores[0].Files())
+					}
+				}
+			}
+		})
+	}
 }
