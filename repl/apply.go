@@ -1050,18 +1050,27 @@ func (a *applier) mergeIdentity(ctx context.Context, c, m, l *record) error {
 	a.across = true
 	defer func() { a.across, a.lineage = false, nil }()
 	if m.GID.Compare(c.GID) < 0 {
+		a.lineage = m.V
+		if err := a.concurrent(ctx, c, m); err != nil {
+			return err
+		}
+		// c's ID becomes a tombstone merged into m's. It includes c's version only if the
+		// survivor took c in (or a policy settled it): a conflict left to the user must not
+		// make c's holders drop their copy.
+		if a.asked && l != nil && l.Tomb && l.Merged == m.GID {
+			return nil // already recorded as merged; the conflict waits for the user
+		}
 		v := a.rd.mint()
-		hist := c.V
+		hist := Vector{}
+		if !a.asked {
+			hist = c.V
+		}
 		if l != nil {
 			hist = hist.Merge(l.V)
 		}
 		t := &record{GID: c.GID, Ver: v, CVer: c.CVer, NVer: c.NVer, V: hist.With(v), Tomb: true, Merged: m.GID,
 			Handle: m.Handle, Name: c.Name, Key: c.Key, Stamp: c.Stamp, When: now}
-		if err := a.rd.put(l, t); err != nil {
-			return err
-		}
-		a.lineage = m.V
-		return a.concurrent(ctx, c, m)
+		return a.rd.put(l, t)
 	}
 	if l != nil {
 		// The local record of c's ID (a tombstone, or data the engine removed) gives way.

@@ -15,7 +15,7 @@ import (
 	"github.com/cradle-sync/cradle/repl/memstore"
 )
 
-// Benchmarks (run with `go test -run XXX -bench . -benchtime 5x ./repl/`; make bench runs them):
+// Benchmarks (run with `go test -run XXX -bench . -benchtime 10x ./repl/`):
 //
 //   - BenchmarkEnumerate: the memory store's bare enumeration, the baseline, in random order
 //     (matched by a hash join) and in handle order like a folder walk (merged with a cursor).

@@ -93,7 +93,7 @@ var (
 	bucketH    = []byte("h") // handle -> live record
 	bucketG    = []byte("g") // global ID -> 0 + handle (live) or 1 + record (tombstone)
 	bucketV    = []byte("v") // change version -> global ID
-	bucketK    = []byte("k") // natural key + 0 + global ID -> (live items)
+	bucketK    = []byte("k") // natural key (escaped) + 0 1 + global ID -> (live items)
 	bucketI    = []byte("i") // intents: target name -> intent
 	bucketM    = []byte("m") // merged into + global ID -> (tombstones of items merged into another)
 )
