@@ -149,9 +149,17 @@ const deviceWait = 20 * time.Second
 // open starts a manager for a one-shot command (service: false) or for watch and the window
 // (service: true), and waits until the devices attached at start are known.
 func (c *cli) open(service bool) (*manager.Manager, error) {
+	m, _, err := c.openSubscribed(service, 0)
+	return m, err
+}
+
+// openSubscribed is open with a subscription to the events in mask (none when mask is 0) made
+// before any device attaches, so that the events of the devices attached at start (their
+// connection, the session on plug-in) are not missed however quickly they come.
+func (c *cli) openSubscribed(service bool, mask manager.EventType) (*manager.Manager, *manager.Subscription, error) {
 	dir, err := c.configDir()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	level := slog.LevelWarn
 	if service {
@@ -160,19 +168,48 @@ func (c *cli) open(service bool) (*manager.Manager, error) {
 	log := c.logger(level)
 	monitors, keys, err := c.monitors(dir, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	// The monitors wait behind a gate until the subscription exists.
+	gate := make(chan struct{})
+	for i, mon := range monitors {
+		monitors[i] = gatedMonitor{Monitor: mon, gate: gate}
 	}
 	m, err := manager.New(c.ctx, manager.Config{Dir: dir, Monitors: monitors, Service: service, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var sub *manager.Subscription
+	if mask != 0 {
+		sub = m.Subscribe(mask)
+	}
+	close(gate)
 	ctx, cancel := context.WithTimeout(c.ctx, deviceWait)
 	defer cancel()
 	if err := m.WaitDevices(ctx, keys...); err != nil {
+		if sub != nil {
+			sub.Close()
+		}
 		m.Close()
-		return nil, fmt.Errorf("waiting for the devices: %w", err)
+		return nil, nil, fmt.Errorf("waiting for the devices: %w", err)
 	}
-	return m, nil
+	return m, sub, nil
+}
+
+// gatedMonitor is a device monitor that starts once its gate is closed.
+type gatedMonitor struct {
+	device.Monitor
+	gate <-chan struct{}
+}
+
+// Run waits for the gate, then runs the monitor.
+func (g gatedMonitor) Run(ctx context.Context, report func(device.Presence)) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return nil
+	}
+	return g.Monitor.Run(ctx, report)
 }
 
 // monitors returns the device monitors of this run and the presence keys to wait for.

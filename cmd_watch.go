@@ -19,22 +19,18 @@ func cmdWatch(c *cli, args []string) error {
 	if len(rest) > 0 {
 		return usageError("watch takes no arguments")
 	}
-	m, err := c.open(true)
+	// Subscribed before the devices attach: the connection and the session on plug-in of those
+	// attached at start come as events too.
+	m, sub, err := c.openSubscribed(true, manager.EventAll&^(manager.SessionProgress|manager.StatusChanged))
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	sub := m.Subscribe(manager.EventAll &^ (manager.SessionProgress | manager.StatusChanged))
 	defer sub.Close()
 	for _, e := range m.PluginErrors() {
 		c.say("%s", e)
 	}
 	c.line("watching: %d partnerships; stop with Ctrl+C", len(m.Partnerships()))
-	for _, d := range m.Devices() {
-		if d.Connected() {
-			c.line("device connected: %s (%s)", d.Label, d.Serial)
-		}
-	}
 	for {
 		select {
 		case <-c.ctx.Done():
