@@ -62,8 +62,10 @@ lint: vet staticcheck
 test: deps-headless lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
-bench: deps
-	scripts/bench
+# Benchmarks against their baselines (test/bench), medians of several runs, written to
+# docs/performance.md; about 15 minutes. BENCHFLAGS passes flags (-only P1,P4 -runs 3 -usb ...).
+bench: deps-headless
+	scripts/bench $(BENCHFLAGS)
 
 fuzz: deps
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz
