@@ -48,8 +48,20 @@ const (
 type Options struct {
 	// SDCard, when set, is a second folder served as a second storage, "SD card".
 	SDCard string
-	// HideDotFiles leaves out names starting with '.', as QEMU does (Android shows them).
+	// HideDotFiles leaves out names starting with '.', as QEMU does (Android shows them): they
+	// are never objects, not even those the initiator creates (SendObjectInfo answers a handle
+	// the device never honours, as QEMU's does).
 	HideDotFiles bool
+	// LateObjects makes the device give the objects the initiator creates (folders by
+	// SendObjectInfo, files by SendObject) their handle only this long afterwards, as QEMU's
+	// usb-mtp does: it registers a new object when inotify reports it, and only in a folder the
+	// session listed. Until then GetObjectInfo of the handle SendObjectInfo answered is
+	// InvalidObjectHandle, listings leave the object out and sending into a new folder is
+	// refused. That handle is only the device's guess of its next free one: when it registers
+	// the object (raising ObjectAdded in a folder the initiator listed; otherwise at the
+	// folder's next listing), the object may get another handle, and the guess another object.
+	// 0 registers new objects at once.
+	LateObjects time.Duration
 	// ShuffleHandles gives objects random handles, as Android does after a media rescan, instead
 	// of 1, 2, 3...
 	ShuffleHandles bool
@@ -95,10 +107,16 @@ type Options struct {
 
 // QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
 // dot-files hidden, no zero-length packets sent and those received stalled, no property lists,
-// 32-bit partial reads only, no renames or moves.
+// 32-bit partial reads only, no renames or moves, new objects registered late (QEMULate).
 func QEMU() Options {
-	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true, ReadOnlyProps: true}
+	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true,
+		ReadOnlyProps: true, LateObjects: QEMULate}
 }
+
+// QEMULate is the LateObjects of QEMU(): long enough that an initiator asking about a new object
+// right after creating it always meets the late registration (QEMU's inotify usually takes less,
+// but not always), short enough for fast tests.
+const QEMULate = 20 * time.Millisecond
 
 // MTPOptions returns the initiator options for a device emulated with these options: the
 // quirks a USB transport would set from the device's identity.

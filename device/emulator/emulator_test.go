@@ -392,3 +392,119 @@ func TestResetDuringTransfer(t *testing.T) {
 	}
 	r.response(3)
 }
+
+// send runs a transaction with a data phase to the device (payload in one transfer) and returns
+// the response.
+func (r *raw) send(op mtp.OpCode, tid uint32, payload []byte, params ...uint32) mtp.Container {
+	r.t.Helper()
+	r.command(op, tid, params...)
+	hdr, _ := mtp.Header{Length: uint32(mtp.HeaderSize + len(payload)), Type: mtp.ContainerData, Code: uint16(op), TransactionID: tid}.AppendBinary(nil)
+	if _, err := r.e.BulkOut(r.ctx, append(hdr, payload...)); err != nil {
+		r.t.Fatalf("BulkOut(data of %v): %v", op, err)
+	}
+	return r.response(tid)
+}
+
+// objectInfo asks about handle h and returns the answer's code and, when OK, the dataset.
+func (r *raw) objectInfo(tid, h uint32) (mtp.ResponseCode, mtp.ObjectInfo) {
+	r.t.Helper()
+	r.command(mtp.OpGetObjectInfo, tid, h)
+	var oi mtp.ObjectInfo
+	b := r.in(4096)
+	if hdr, err := mtp.ParseHeader(b); err == nil && hdr.Type == mtp.ContainerResponse {
+		var c mtp.Container
+		c.UnmarshalBinary(b)
+		return mtp.ResponseCode(c.Code), oi
+	}
+	if err := oi.UnmarshalBinary(b[mtp.HeaderSize:]); err != nil {
+		r.t.Fatalf("ObjectInfo of %d: %v", h, err)
+	}
+	return mtp.ResponseCode(r.response(tid).Code), oi
+}
+
+// With LateObjects, what the initiator creates has no handle until the device notices it, as on
+// QEMU's usb-mtp: the handle SendObjectInfo answers is unknown at first, a new folder cannot be
+// sent into, and the object appears later with an ObjectAdded event (in a listed folder). A
+// hidden name never gets a handle.
+func TestLateObjects(t *testing.T) {
+	const late = 150 * time.Millisecond
+	r := newRaw(t, Options{LateObjects: late, HideDotFiles: true}, func(dir string) {
+		os.WriteFile(filepath.Join(dir, "old.txt"), []byte("old"), 0o644)
+	})
+	r.session() // lists the root: it is watched
+	root := uint32(0xFFFFFFFF)
+	start := time.Now()
+	newFile := func(tid uint32, parent uint32, name string, data []byte) (mtp.ResponseCode, uint32) {
+		t.Helper()
+		oi := mtp.ObjectInfo{StorageID: 0x00010001, ObjectFormat: mtp.FormatText, CompressedSize: uint32(len(data)), Filename: name}
+		b, _ := oi.MarshalBinary()
+		c := r.send(mtp.OpSendObjectInfo, tid, b, 0x00010001, parent)
+		if mtp.ResponseCode(c.Code) != mtp.RespOK {
+			return mtp.ResponseCode(c.Code), 0
+		}
+		if c := r.send(mtp.OpSendObject, tid+1, data); mtp.ResponseCode(c.Code) != mtp.RespOK {
+			t.Fatalf("SendObject(%s) = %v", name, mtp.ResponseCode(c.Code))
+		}
+		return mtp.RespOK, c.Param(2)
+	}
+
+	code, h := newFile(2, root, "new.txt", []byte("hello"))
+	if code != mtp.RespOK {
+		t.Fatalf("SendObjectInfo(new.txt) = %v", code)
+	}
+	if code, _ := r.objectInfo(4, h); code != mtp.RespInvalidObjectHandle && time.Since(start) < late {
+		t.Errorf("GetObjectInfo(answered handle) right after the upload = %v, want InvalidObjectHandle", code)
+	}
+	if _, err := os.Stat(filepath.Join(r.e.Dir(), "new.txt")); err != nil {
+		t.Errorf("new.txt is not on the host after SendObject: %v", err)
+	}
+	folder := mtp.ObjectInfo{StorageID: 0x00010001, ObjectFormat: mtp.FormatAssociation, AssociationType: mtp.AssociationGenericFolder, Filename: "dir"}
+	b, _ := folder.MarshalBinary()
+	c := r.send(mtp.OpSendObjectInfo, 5, b, 0x00010001, root)
+	if mtp.ResponseCode(c.Code) != mtp.RespOK {
+		t.Fatalf("SendObjectInfo(dir) = %v", mtp.ResponseCode(c.Code))
+	}
+	if code, _ := newFile(6, c.Param(2), "inside.txt", []byte("x")); code == mtp.RespOK && time.Since(start) < late {
+		t.Errorf("sending into a folder the device has not registered = OK, want a refusal")
+	}
+	hidden, _ := newFile(8, root, ".hidden", []byte("dot"))
+	if hidden != mtp.RespOK {
+		t.Fatalf("SendObjectInfo(.hidden) = %v", hidden)
+	}
+
+	// The device notices new.txt and dir: ObjectAdded for each, with handles that work.
+	added := map[string]bool{}
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	tid := uint32(20)
+	for len(added) < 2 {
+		buf := make([]byte, 64)
+		n, err := r.e.Interrupt(ctx, buf)
+		if err != nil {
+			t.Fatalf("waiting for ObjectAdded (got %v): %v", added, err)
+		}
+		var ev mtp.Container
+		if err := ev.UnmarshalBinary(buf[:n]); err != nil || mtp.EventCode(ev.Code) != mtp.EventObjectAdded {
+			t.Fatalf("event = %+v, %v; want ObjectAdded", ev, err)
+		}
+		code, oi := r.objectInfo(tid, ev.Param(0))
+		tid++
+		if code != mtp.RespOK {
+			t.Fatalf("GetObjectInfo(%d) after ObjectAdded = %v", ev.Param(0), code)
+		}
+		added[oi.Filename] = true
+	}
+	if !added["new.txt"] || !added["dir"] {
+		t.Errorf("ObjectAdded for %v, want new.txt and dir", added)
+	}
+	if time.Since(start) < late {
+		t.Errorf("objects registered after %s, want %s or more", time.Since(start), late)
+	}
+	r.command(mtp.OpGetObjectHandles, tid, 0xFFFFFFFF, 0, root)
+	data := r.in(512)
+	r.response(tid)
+	hs, _ := mtp.UnmarshalHandles(data[mtp.HeaderSize:])
+	if len(hs) != 3 {
+		t.Errorf("root holds %d objects, want old.txt, new.txt and dir (.hidden never shows)", len(hs))
+	}
+}

@@ -54,6 +54,9 @@ type table struct {
 	stale    bool // a session a crashed program left open
 	pending  *pendingSend
 	sessions int
+	// held are the host paths of objects the initiator created that get no handle before the
+	// time they map to (Options.LateObjects).
+	held map[string]time.Time
 }
 
 // pendingSend is what SendObjectInfo announced, waiting for SendObject.
@@ -87,6 +90,7 @@ func (t *table) clear() {
 	t.byHandle = map[uint32]*object{}
 	t.next = 1
 	t.pending = nil
+	t.held = nil
 }
 
 // newHandle returns an unused handle: the next number, or a random one with ShuffleHandles.
@@ -105,6 +109,58 @@ func (t *table) newHandle() uint32 {
 	h := t.next
 	t.next++
 	return h
+}
+
+// peekHandle returns the handle newHandle would give next without taking it: the guess a device
+// that registers new objects late answers SendObjectInfo with.
+func (t *table) peekHandle() uint32 {
+	if t.e.opts.ShuffleHandles {
+		for {
+			h := t.rnd.Uint32()
+			if h != 0 && h != 0xFFFFFFFF && t.byHandle[h] == nil {
+				return h
+			}
+		}
+	}
+	h := t.next
+	for t.byHandle[h] != nil || h == 0 || h == 0xFFFFFFFF {
+		h++
+	}
+	return h
+}
+
+// late tells whether the object the initiator just created at host path (a child of parent
+// called name) gets its handle later, or never (a hidden name), instead of now. A late object is
+// held back until Options.LateObjects has passed; then the watcher registers it if parent is
+// watched, else parent's next listing does. The caller holds e.mu.
+func (t *table) late(parent *object, name, path string) bool {
+	if !t.visible(name) {
+		return true
+	}
+	d := t.e.opts.LateObjects
+	if d <= 0 {
+		return false
+	}
+	if t.held == nil {
+		t.held = map[string]time.Time{}
+	}
+	t.held[path] = time.Now().Add(d)
+	w := t.e.watch
+	time.AfterFunc(d, func() { w.touch(parent) })
+	return true
+}
+
+// isHeld tells whether the object at host path is still held back; the caller holds e.mu.
+func (t *table) isHeld(path string) bool {
+	until, ok := t.held[path]
+	if !ok {
+		return false
+	}
+	if time.Now().Before(until) {
+		return true
+	}
+	delete(t.held, path)
+	return false
 }
 
 // renumber gives every known object a new handle; the old ones become invalid.
@@ -204,7 +260,8 @@ func (t *table) forget(o *object) {
 
 // readDir returns the visible files and folders in o, by name.
 func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
-	entries, err := os.ReadDir(t.path(o))
+	dir := t.path(o)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +269,9 @@ func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 	for _, de := range entries {
 		name := de.Name()
 		if !t.visible(name) || !(de.Type().IsDir() || de.Type().IsRegular()) {
+			continue
+		}
+		if len(t.held) > 0 && t.isHeld(filepath.Join(dir, name)) {
 			continue
 		}
 		fi, err := de.Info()

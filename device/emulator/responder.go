@@ -826,7 +826,9 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	if !validName(oi.Filename) {
 		return fail(mtp.RespInvalidParameter), nil
 	}
-	if parent.children == nil {
+	if parent.children == nil && e.opts.LateObjects <= 0 {
+		// (A device that registers objects late does not read the folder for this, as QEMU's
+		// does not: what the initiator creates there has no handle until the folder is listed.)
 		if err := t.enumerate(parent); err != nil {
 			return fail(mtp.RespInvalidParentObject), nil
 		}
@@ -851,6 +853,10 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 		if err != nil {
 			return fail(mtp.RespGeneralError), nil
 		}
+		t.pending = nil
+		if t.late(parent, oi.Filename, target) {
+			return ok(st.id, parentParam, t.peekHandle()), nil
+		}
 		o := t.add(parent, oi.Filename, fi)
 		o.children = map[string]*object{}
 		t.pending = nil
@@ -864,7 +870,11 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	if e.opts.FreeSpaceZero || (err == nil && size > 0 && uint64(size) > free) {
 		return fail(mtp.RespStoreFull), nil
 	}
-	t.pending = &pendingSend{handle: t.newHandle(), parent: parent, name: oi.Filename, size: size, mtime: oi.ModificationDate}
+	h := t.peekHandle()
+	if e.opts.LateObjects <= 0 && t.visible(oi.Filename) {
+		h = t.newHandle()
+	}
+	t.pending = &pendingSend{handle: h, parent: parent, name: oi.Filename, size: size, mtime: oi.ModificationDate}
 	if e.opts.IgnoreDates {
 		t.pending.mtime = time.Time{}
 	}
@@ -968,13 +978,15 @@ func (r *responder) receiveFile(f *os.File) (int64, error) {
 }
 
 // install renames an upload into place, keeps its modification date and gives it the handle
-// SendObjectInfo announced.
+// SendObjectInfo announced; a device that registers objects late (or never, for hidden names)
+// leaves that to later.
 func (r *responder) install(ps *pendingSend, tmp string) answer {
 	e := r.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := &e.tab
 	target := filepath.Join(t.path(ps.parent), ps.name)
+	late := t.late(ps.parent, ps.name, target)
 	if err := os.Rename(tmp, target); err != nil {
 		e.log.Warn("emulator: cannot install an upload", "path", target, "err", err)
 		return fail(mtp.RespGeneralError)
@@ -990,6 +1002,9 @@ func (r *responder) install(ps *pendingSend, tmp string) answer {
 	}
 	if old := ps.parent.children[ps.name]; old != nil {
 		t.remove(old)
+	}
+	if late {
+		return ok() // registered later, or never (a hidden name)
 	}
 	if t.byHandle[ps.handle] != nil {
 		ps.handle = t.newHandle() // renumbered meanwhile

@@ -80,6 +80,20 @@ func (w *watcher) remove(o *object) {
 	}
 }
 
+// touch makes the watcher look at folder o again soon, as if the host had changed it: objects
+// held back (Options.LateObjects) are registered then. Nothing happens when o is not watched.
+func (w *watcher) touch(o *object) {
+	w.mu.Lock()
+	_, ok := w.objs[o]
+	if ok {
+		w.dirty[o] = true
+	}
+	w.mu.Unlock()
+	if ok {
+		signal(w.kick)
+	}
+}
+
 // run watches until the device is gone.
 func (w *watcher) run() {
 	if w.n == nil {

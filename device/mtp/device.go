@@ -77,6 +77,9 @@ type Device struct {
 	cache   *cache
 	// skippedHandles are the objects already counted in skipped.
 	skippedHandles map[uint32]bool
+	// lateObjects is set once the device did not show a new object behind the handle
+	// SendObjectInfo answered: it registers new objects late (see created).
+	lateObjects bool
 
 	events   chan device.Event
 	overflow bool // guarded by the event loop: the next event to send is EventOverflow
@@ -233,20 +236,34 @@ func (d *Device) lock(ctx context.Context) error {
 func (d *Device) unlock() { <-d.sem }
 
 // locked runs fn under the lock. When the device answers that a handle is invalid (it
-// renumbered its objects behind Cradle's back), the path cache is dropped and fn runs once more.
+// renumbered its objects behind Cradle's back), the path cache is dropped and fn runs once more,
+// unless fn returned a *final error (it did something that must not be done twice).
 func (d *Device) locked(ctx context.Context, fn func() error) error {
 	if err := d.lock(ctx); err != nil {
 		return err
 	}
 	defer d.unlock()
 	err := fn()
+	if f, ok := err.(*final); ok {
+		return f.err
+	}
 	if isResponse(err, RespInvalidObjectHandle, RespInvalidParentObject) {
 		d.log.Info("mtp: the device renumbered its objects; forgetting cached handles", "err", err)
 		d.cache.reset()
 		err = fn()
+		if f, ok := err.(*final); ok {
+			return f.err
+		}
 	}
 	return err
 }
+
+// final is an error after which locked must not run its function again: a data phase was sent,
+// so its reader is consumed and the device may hold the object already.
+type final struct{ err error }
+
+func (e *final) Error() string { return e.err.Error() }
+func (e *final) Unwrap() error { return e.err }
 
 // Storages returns the device's storages. Storages without media (an empty card slot) are left
 // out; free space is never reported above capacity. A phone that is locked or set to "charging
@@ -846,7 +863,9 @@ func (d *Device) mkdirAll(ctx context.Context, s device.StorageID, p string) (*n
 }
 
 // mkdir creates the folder name in parent with SendObjectInfo (an association needs no
-// SendObject).
+// SendObject). The handle the device answers is not trusted (see created); once the folder is
+// found, it is listed, so that a device that registers only objects in folders it has read
+// (QEMU's usb-mtp) knows it and what is sent into it.
 func (d *Device) mkdir(ctx context.Context, parent *node, name string) (*node, error) {
 	oi := ObjectInfo{
 		StorageID:        uint32(parent.storage),
@@ -860,9 +879,137 @@ func (d *Device) mkdir(ctx context.Context, parent *node, name string) (*node, e
 	if err != nil {
 		return nil, err
 	}
-	n := d.cache.add(parent, entry{handle: h, storage: parent.storage, name: name, dir: true})
-	n.children, n.listed = map[string]*node{}, time.Now()
+	e, err := d.created(ctx, parent, h, name, true, 0)
+	if err != nil {
+		return nil, err
+	}
+	n := d.cache.add(parent, e)
+	if _, err := d.listDir(ctx, n, false); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+// Finding a new object. The handle SendObjectInfo answers is not trusted: some devices register
+// a new object only when they notice it (QEMU's usb-mtp, when inotify reports it, and only in a
+// folder the session listed), so that handle is their guess of the next free one, unknown for a
+// moment, unknown for good, or given to another object in the meantime (QEMU also answers with
+// an existing object's handle when the new name is a prefix of its name). The initiator checks
+// the object behind it and otherwise looks for the new object by name in fresh listings of its
+// folder, waiting a little between them.
+const (
+	// findFirstWait is the first wait between two looks; each next one doubles, up to
+	// findMaxWait.
+	findFirstWait = 5 * time.Millisecond
+	findMaxWait   = 250 * time.Millisecond
+)
+
+// Bounds of the searches (variables for tests).
+var (
+	// createdWait bounds the search for an object the device accepted: past it, the device
+	// is taken not to show the object at all (QEMU never shows names starting with a dot).
+	createdWait = 5 * time.Second
+	// partialWait bounds the search for what a failed upload left behind on a device that
+	// registers new objects late; on others one look is enough.
+	partialWait = 2 * time.Second
+)
+
+// ErrNotShown is wrapped by the error of Create and Mkdir when the device accepted the new object
+// but does not show it: it hides such names (QEMU's usb-mtp hides names starting with a dot), or
+// it never registered the object. Nothing can then be done with the object over MTP.
+var ErrNotShown = errors.New("the device does not show the new object")
+
+// created finds the object just made in parent called name: a folder when dir, else a file that
+// must hold size bytes. h is the handle SendObjectInfo answered. It runs under the lock. A file
+// found with another size past createdWait is an ErrProtocol error (the device stored part of
+// it); an object not found at all is ErrNotShown.
+func (d *Device) created(ctx context.Context, parent *node, h uint32, name string, dir bool, size int64) (entry, error) {
+	var wrong *entry
+	e, found, first, err := d.find(ctx, parent, h, name, dir, createdWait, func(e entry) bool {
+		if dir || e.size == size {
+			return true
+		}
+		wrong = &e
+		return false
+	})
+	if err == nil && (!found || !first) && !d.lateObjects {
+		d.lateObjects = true
+		d.log.Debug("mtp: the device registers new objects late; looking for them by name", "name", name)
+	}
+	switch {
+	case err != nil:
+		return entry{}, err
+	case found:
+		return e, nil
+	case wrong != nil:
+		return *wrong, fmt.Errorf("%w: the device stored %d of %d bytes", ErrProtocol, wrong.size, size)
+	}
+	what := "file"
+	if dir {
+		what = "folder"
+	}
+	return entry{}, fmt.Errorf("the device accepted the %s %q but does not show it after %s; "+
+		"it may hide such names (QEMU hides names starting with a dot): %w", what, name, createdWait, ErrNotShown)
+}
+
+// find looks for parent's child called name (a folder when dir, else a file) for which ok holds:
+// first the object behind h, then in listings of parent, until wait has passed. It runs under
+// the lock and reports whether it found one, and whether at the first look at h.
+func (d *Device) find(ctx context.Context, parent *node, h uint32, name string, dir bool, wait time.Duration,
+	ok func(entry) bool) (e entry, found, first bool, err error) {
+	is := func(e entry) bool {
+		if e.name != name || e.dir != dir || e.storage != parent.storage {
+			return false
+		}
+		if parent.isRoot() {
+			// The root's children name it 0 or 0xFFFFFFFF (QEMU: the root's own handle).
+			if n := d.cache.byHandle[e.parent]; !isRootParent(e.parent) && n != nil {
+				return false
+			}
+		} else if e.parent != parent.handle {
+			return false
+		}
+		return ok(e)
+	}
+	deadline := time.Now().Add(wait)
+	pause := findFirstWait
+	for look := 0; ; look++ {
+		e, err := d.objectInfo(ctx, h)
+		if err == nil && is(e) {
+			return e, true, look == 0, nil
+		}
+		if err != nil && !isResponse(err, RespInvalidObjectHandle) {
+			return entry{}, false, false, err
+		}
+		entries, err := d.listDir(ctx, parent, true)
+		if err != nil {
+			return entry{}, false, false, err
+		}
+		for _, l := range entries {
+			if l.name != name {
+				continue
+			}
+			// Ask afresh: a listing may hold what the cache knew of the object (no size).
+			e, err := d.objectInfo(ctx, l.handle)
+			if err == nil && is(e) {
+				return e, true, false, nil
+			}
+			if err != nil && !isResponse(err, RespInvalidObjectHandle) {
+				return entry{}, false, false, err
+			}
+		}
+		if !time.Now().Add(pause).Before(deadline) {
+			return entry{}, false, false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return entry{}, false, false, ctx.Err()
+		case <-d.conn.goneCh:
+			return entry{}, false, false, d.conn.gone()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, findMaxWait)
+	}
 }
 
 // parentField is the ParentObject to put in an ObjectInfo sent for a child of n.
@@ -954,21 +1101,21 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 		if err != nil {
 			return err
 		}
+		// From here on r is (being) consumed: whatever happens, this does not run again.
 		if _, err := d.conn.do(ctx, call{op: OpSendObject, send: r, sendSize: size}); err != nil {
-			d.cleanup(h, p)
-			return err
+			d.cleanup(parent, h, name, p)
+			return &final{err}
 		}
-		e, err := d.objectInfo(ctx, h)
+		e, err := d.created(ctx, parent, h, name, false, size)
 		if err != nil {
-			return err
-		}
-		if e.size != size {
-			d.cleanup(h, p)
-			return fmt.Errorf("%w: the device stored %d of %d bytes", ErrProtocol, e.size, size)
+			if errors.Is(err, ErrProtocol) && e.handle != 0 {
+				d.remove(ctx, parent, e, p)
+			}
+			return &final{err}
 		}
 		if !modTime.IsZero() && !e.mtime.Equal(modTime.Truncate(time.Second)) && d.setDate &&
 			d.devInfo.Supports(OpSetObjectPropValue) {
-			err := d.setProp(ctx, h, PropDateModified, StringValue(FormatDate(modTime)))
+			err := d.setProp(ctx, e.handle, PropDateModified, StringValue(FormatDate(modTime)))
 			switch {
 			case err == nil:
 				e.mtime = modTime.Truncate(time.Second)
@@ -976,7 +1123,8 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 				d.log.Info("mtp: the device does not keep modification times", "err", err)
 				d.setDate = false
 			default:
-				return err
+				d.cache.add(parent, e)
+				return &final{err}
 			}
 		}
 		d.cache.add(parent, e)
@@ -989,16 +1137,40 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 	return obj, nil
 }
 
-// cleanup deletes what a failed transfer left, if the device still answers.
-func (d *Device) cleanup(h uint32, p string) {
+// cleanup deletes what a failed upload of name into parent (path p) left, if the device still
+// answers: the object behind h when it is that file, else the file of that name found in
+// listings of parent (h may be a guess the device never honoured). Nothing of that name was
+// there before the upload.
+func (d *Device) cleanup(parent *node, h uint32, name, p string) {
 	if d.conn.gone() != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resetWait)
+	wait := time.Duration(0)
+	if d.lateObjects {
+		wait = partialWait
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait+resetWait)
 	defer cancel()
-	_, err := d.conn.do(ctx, call{op: OpDeleteObject, params: []uint32{h, 0}})
+	e, found, _, err := d.find(ctx, parent, h, name, false, wait, func(entry) bool { return true })
+	switch {
+	case err != nil:
+		d.log.Warn("mtp: could not look for a partial object after a failed transfer", "path", p, "err", err)
+	case !found:
+		d.log.Debug("mtp: the failed transfer left no object the device shows", "path", p)
+	default:
+		d.remove(ctx, parent, e, p)
+	}
+}
+
+// remove deletes the object e in parent (path p) after a failed upload, logging a failure.
+func (d *Device) remove(ctx context.Context, parent *node, e entry, p string) {
+	_, err := d.conn.do(ctx, call{op: OpDeleteObject, params: []uint32{e.handle, 0}})
 	if err != nil && !isResponse(err, RespInvalidObjectHandle) {
 		d.log.Warn("mtp: could not delete a partial object after a failed transfer", "path", p, "err", err)
+		return
+	}
+	if n := parent.children[e.name]; n != nil && n.handle == e.handle {
+		d.cache.remove(n)
 	}
 }
 
