@@ -454,7 +454,7 @@ func (r *devReader) Read(p []byte) (int, error) {
 func (r *devReader) Close() error { return r.rc.Close() }
 
 // WritesAtomic reports whether the device can rename, which makes updates atomic (repl.Atomicity).
-// The first call may probe the device (create, rename and delete an empty temporary object).
+// The first call may probe the device (see canRename).
 func (s *DeviceStore) WritesAtomic() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -462,7 +462,13 @@ func (s *DeviceStore) WritesAtomic() bool {
 	return err == nil && ok
 }
 
-// canRename tells whether the device renames objects, probing it once.
+// canRename tells whether the device renames objects, finding out once. A device that cannot
+// says so when asked to rename an object that does not exist (device/mtp checks what the device
+// offers first), which leaves nothing on it. One that may be able to is probed: an empty
+// temporary object is created, renamed and deleted. A probe that fails for any reason but an
+// unplug or the end of ctx counts as "cannot rename" (updates are then made without a swap,
+// which is safe) and is not tried again, so that a device which does not show what is created
+// (QEMU hides names starting with a dot) does not collect a probe object at every write.
 func (s *DeviceStore) canRename(ctx context.Context) (bool, error) {
 	s.probeMu.Lock()
 	defer s.probeMu.Unlock()
@@ -473,31 +479,69 @@ func (s *DeviceStore) canRename(ctx context.Context) (bool, error) {
 		s.probed, s.renameOK = true, true
 		return true, nil
 	}
+	a := s.full(TempPrefix + "probe-" + rand.Text()[:12])
+	b := s.full(TempPrefix + "probe-" + rand.Text()[:12])
+	err := s.dev.Rename(ctx, s.storage, a, b)
+	switch {
+	case errors.Is(err, device.ErrUnsupported):
+		s.probed, s.renameOK = true, false
+		return false, nil
+	case err != nil && !errors.Is(err, device.ErrNotFound):
+		if transient(ctx, err) {
+			return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
+		}
+		s.logf("files: the device's answer to a rename is unclear; updating without renames: %v", err)
+		s.probed, s.renameOK = true, false
+		return false, nil
+	}
 	if s.base != "" {
 		if _, err := s.dev.Mkdir(ctx, s.storage, s.base); err != nil {
 			return false, fmt.Errorf("create %s on the device: %w", s.describeBase(), MapDeviceError(err))
 		}
 	}
-	a := s.full(TempPrefix + "probe-" + rand.Text()[:12])
-	b := s.full(TempPrefix + "probe-" + rand.Text()[:12])
 	if _, err := s.dev.Create(ctx, s.storage, a, 0, time.Now(), strings.NewReader("")); err != nil {
-		return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
+		s.removeProbe(a)
+		if transient(ctx, err) {
+			return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
+		}
+		s.logf("files: could not create an object to check whether the device can rename; updating without renames: %v", err)
+		s.probed, s.renameOK = true, false
+		return false, nil
 	}
-	err := s.dev.Rename(ctx, s.storage, a, b)
+	err = s.dev.Rename(ctx, s.storage, a, b)
 	left := a
+	if err == nil {
+		left = b
+	}
+	s.removeProbe(left)
 	switch {
 	case err == nil:
-		s.probed, s.renameOK, left = true, true, b
-	case errors.Is(err, device.ErrUnsupported):
+		s.probed, s.renameOK = true, true
+	case transient(ctx, err):
+		return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
+	default:
+		if !errors.Is(err, device.ErrUnsupported) {
+			s.logf("files: the device could not rename a new object; updating without renames: %v", err)
+		}
 		s.probed, s.renameOK = true, false
 	}
-	if derr := s.dev.Delete(ctx, s.storage, left); derr != nil && !errors.Is(derr, device.ErrNotFound) {
-		s.logf("files: could not remove the probe %s from the device: %v", left, derr)
-	}
-	if !s.probed {
-		return false, fmt.Errorf("check whether the device can rename: %w", MapDeviceError(err))
-	}
 	return s.renameOK, nil
+}
+
+// removeProbe deletes the rename probe at p, if the device shows it. It has its own time limit:
+// the probe goes even when the caller's ctx ended.
+func (s *DeviceStore) removeProbe(p string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.dev.Delete(ctx, s.storage, p); err != nil && !errors.Is(err, device.ErrNotFound) {
+		s.logf("files: could not remove the probe %s from the device: %v", p, err)
+	}
+}
+
+// transient tells whether err may not happen again: the device went away, or ctx ended.
+func transient(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, device.ErrDisconnected) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, device.ErrBusy)
 }
 
 // current returns the item at handle: the device's object, or a kept item (KeepDeleted), and
