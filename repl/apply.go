@@ -68,9 +68,10 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 	}
 	a.asked = false
 	a.trace("apply %v %q ver %v tomb %v merged %v; local %s", c.GID, c.Name, c.Ver, c.Tomb, c.Merged, describe(l))
-	if c.live() && l != nil && l.Tomb && !l.Merged.IsZero() && !l.V.Contains(c.Ver) {
+	if c.live() && l != nil && l.Tomb && !l.Merged.IsZero() && !l.V.Contains(c.Ver) && !c.V.Contains(l.Ver) {
 		// A change of an item merged here into another, made before the source knew: it is a
-		// change of the survivor.
+		// change of the survivor. (A source that knew of the merge and still has the item
+		// kept it as an item of its own: that is settled as usual.)
 		w, err := a.survivor(l)
 		if err != nil {
 			return err
