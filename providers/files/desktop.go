@@ -2,7 +2,6 @@ package files
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -206,6 +205,10 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 			it.s.skippedLinks.Add(1) // symbolic link, socket, pipe, device
 			continue
 		}
+		if t == 0 && strings.HasPrefix(name, TempPrefix) {
+			it.removeStale(name)
+			continue
+		}
 		if it.s.ig.IgnoredName(it.dir, name, isDir) {
 			continue
 		}
@@ -238,6 +241,21 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 			it.s.skippedLinks.Add(1) // replaced by something else since the folder was read
 		}
 	}
+}
+
+// removeStale removes a temporary file of the folder being read when the process that was
+// writing it no longer runs (a Cradle killed in the middle of a write): nobody will finish or
+// remove it otherwise. A full enumeration is the first thing a session after such a crash does.
+func (it *desktopIter) removeStale(name string) {
+	if !StaleTemp(name) || it.f == nil {
+		return
+	}
+	p := filepath.Join(it.s.dir, it.dir, name)
+	if err := unix.Unlinkat(it.fd, name, 0); err != nil && !errors.Is(err, syscall.ENOENT) {
+		it.s.logf("files: cannot remove %s, left by an interrupted write: %v", p, err)
+		return
+	}
+	it.s.logf("files: removed %s, left by an interrupted write", p)
 }
 
 func (it *desktopIter) closeDir() {
@@ -586,7 +604,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 
 // writeTemp copies req.Data into a new temporary file in dir, syncs it and sets its time.
 func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.WriteRequest) (string, error) {
-	tmp := filepath.Join(dir, TempPrefix+rand.Text()[:16])
+	tmp := filepath.Join(dir, TempName())
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", MapFSError(err)

@@ -1,14 +1,47 @@
 package files
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
+	"os"
 	"path"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // TempPrefix starts the names of the temporary files the files provider writes before renaming
 // them into place, on the desktop and on the device. They are always ignored.
 const TempPrefix = ".cradle-part-"
+
+// TempName returns a new name for a temporary file of this process: TempPrefix, the process ID,
+// a dash and a random part. A process killed in the middle of a write leaves such a file behind;
+// the process ID tells, later, that nobody will finish it (StaleTemp).
+func TempName() string {
+	return TempPrefix + strconv.Itoa(os.Getpid()) + "-" + rand.Text()[:16]
+}
+
+// StaleTemp tells whether name is a temporary file (TempName) of a process that no longer runs:
+// what a killed Cradle left in the middle of a write, which may be removed. Names without a
+// process ID, and those of running processes (this one included), are not stale.
+func StaleTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, TempPrefix)
+	if !ok {
+		return false
+	}
+	id, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(id)
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	// Signal 0 checks that the process exists: ESRCH means it does not (EPERM: it does, as
+	// another user's).
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
 
 // MetaDir is the folder at the top of a device where Cradle keeps its replica metadata. It is
 // never synced, at any depth.

@@ -2,7 +2,6 @@ package files
 
 import (
 	"bufio"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,7 +19,7 @@ import (
 // WriteFileAtomic replaces path with data: temporary file, fsync, rename, fsync of the folder.
 func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	tmp := filepath.Join(dir, TempPrefix+rand.Text()[:16])
+	tmp := filepath.Join(dir, TempName())
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
