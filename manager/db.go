@@ -256,9 +256,12 @@ func (d *db) prunePreviews(partnership string, keep map[string]bool) error {
 }
 
 // exportMark is what the manager remembers of the last device snapshot it wrote for a
-// partnership: its object name on the device.
+// partnership: its object name on the device; or, with Local, that the device cannot keep the
+// device metadata (see exportMeta), as found at Checked.
 type exportMark struct {
-	Object string `json:"object"`
+	Object  string    `json:"object"`
+	Local   bool      `json:"local,omitempty"`
+	Checked time.Time `json:"checked,omitzero"`
 }
 
 func (d *db) exportMark(partnership string) (exportMark, bool) {

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +33,17 @@ import (
 
 // metaDir is the hidden folder on the device.
 const metaDir = files.MetaDir
+
+// Some devices cannot keep the device metadata: QEMU's usb-mtp, like other devices that hide
+// names starting with a dot, accepts .cradle but never shows it (and refuses it as "store full"
+// once it exists). The device replica's metadata then stays in this computer's handle file only
+// (as for a read-only storage): sessions go on without an error, the manager logs it once, and it
+// tries the device again after metaLocalRecheck.
+const metaLocalRecheck = 24 * time.Hour
+
+// metaSpareSpace is the free space under which a device that answers "full" is taken at its
+// word, rather than as a device that cannot keep the metadata.
+const metaSpareSpace = 1 << 20
 
 const snapshotSuffix = ".snapshot"
 
@@ -167,18 +180,26 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	if err != nil {
 		return err
 	}
+	var free uint64 = math.MaxUint64
 	if st, err := dev.Storages(ctx); err == nil {
 		for _, s := range st {
 			if s.ID == storage && s.ReadOnly {
 				return nil // nothing can be written there; the next session re-detects the device
 			}
+			if s.ID == storage {
+				free = s.Free
+			}
 		}
+	}
+	mark, marked := m.db.exportMark(p.ID)
+	if marked && mark.Local && time.Since(mark.Checked) < metaLocalRecheck && !mark.Checked.After(time.Now()) {
+		return nil // the device cannot keep it (found recently): the local copy is all there is
 	}
 	snaps, err := listSnapshots(ctx, dev, storage, prefix)
 	if err != nil {
 		return fmt.Errorf("list %s on the device: %w", metaDir, err)
 	}
-	if mark, ok := m.db.exportMark(p.ID); ok && !changed && len(snaps) > 0 && snaps[0].name == mark.Object {
+	if marked && !mark.Local && !changed && len(snaps) > 0 && snaps[0].name == mark.Object {
 		return nil // the newest snapshot on the device is the one written last here: still current
 	}
 	var buf bytes.Buffer
@@ -195,10 +216,13 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	}
 	name := fmt.Sprintf("%s-%010d-%s%s", prefix, info.Gen, w, snapshotSuffix)
 	target := path.Join(metaDir, name)
-	if _, err := dev.Mkdir(ctx, storage, metaDir); err != nil {
-		return fmt.Errorf("create %s on the device: %w", metaDir, err)
-	}
 	size := int64(buf.Len())
+	local := func(cause error) error {
+		return m.keepMetaLocal(ctx, p, mark, marked, free, size, cause)
+	}
+	if _, err := dev.Mkdir(ctx, storage, metaDir); err != nil {
+		return local(fmt.Errorf("create %s on the device: %w", metaDir, err))
+	}
 	_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
 	if errors.Is(err, device.ErrExists) {
 		// Left by an earlier attempt that was not confirmed: replace it.
@@ -208,7 +232,21 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 		_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
 	}
 	if err != nil {
-		return fmt.Errorf("write %s on the device: %w", target, err)
+		return local(fmt.Errorf("write %s on the device: %w", target, err))
+	}
+	// What the next session reads must be there: a device may accept the snapshot and not show it.
+	shown, err := listSnapshots(ctx, dev, storage, prefix)
+	if err != nil {
+		return fmt.Errorf("list %s on the device: %w", metaDir, err)
+	}
+	if !slices.ContainsFunc(shown, func(s snapshotObject) bool { return s.name == name }) {
+		if err := dev.Delete(ctx, storage, target); err != nil && !errors.Is(err, device.ErrNotFound) {
+			m.log.Debug("manager: remove a snapshot the device does not show", "partnership", p.ID, "err", err)
+		}
+		return local(fmt.Errorf("the device does not show %s after writing it", target))
+	}
+	if marked && mark.Local {
+		m.log.Info("manager: the device keeps the sync state again", "partnership", p.ID, "device", p.Device)
 	}
 	if err := hf.ConfirmExport(sideDevice, info); err != nil {
 		return err
@@ -227,6 +265,30 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("remove older snapshots on the device: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// keepMetaLocal decides, after cause made writing the device metadata fail (creating .cradle or
+// the snapshot in it, or the snapshot did not show afterwards), whether the device cannot keep it
+// rather than failing now: unless the device went away or is busy, ctx ended, or the device is
+// full (it answered so with less than size and metaSpareSpace free), it records that the device
+// replica's metadata stays on this computer, logs that the first time, and returns nil.
+// Otherwise it returns cause.
+func (m *Manager) keepMetaLocal(ctx context.Context, p Partnership, mark exportMark, marked bool, free uint64, size int64, cause error) error {
+	if ctx.Err() != nil || errors.Is(cause, device.ErrDisconnected) || errors.Is(cause, device.ErrBusy) ||
+		(errors.Is(cause, device.ErrNoSpace) && free < uint64(size)+metaSpareSpace) {
+		return cause
+	}
+	if !marked || !mark.Local {
+		m.log.Warn("manager: the device cannot keep Cradle's sync state in "+metaDir+"; it is kept on this computer only "+
+			"(another computer syncing this device starts by comparing its content)",
+			"partnership", p.ID, "device", p.Device, "reason", cause)
+	} else {
+		m.log.Debug("manager: the device still cannot keep the sync state", "partnership", p.ID, "reason", cause)
+	}
+	if err := m.db.putExportMark(p.ID, exportMark{Local: true, Checked: time.Now()}); err != nil {
+		m.log.Warn("manager: remember that the device keeps no sync state", "err", err)
 	}
 	return nil
 }
