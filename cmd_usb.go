@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
+	"github.com/cradle-sync/cradle/assets"
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/usb"
 )
@@ -22,10 +25,54 @@ func usbMonitor(ctx context.Context, configDir string, log *slog.Logger) (device
 	for _, f := range found {
 		keys = append(keys, f.Key)
 	}
+	return newUSBMonitor(configDir, log), keys
+}
+
+// newUSBMonitor returns the monitor of USB MTP devices for the config folder configDir.
+func newUSBMonitor(configDir string, log *slog.Logger) *usb.Monitor {
+	rule, err := writeUdevRule(configDir)
+	if err != nil {
+		// The permission diagnosis then names the rule's place in Cradle's sources.
+		log.Debug("usb: could not write the udev rule into the config folder", "err", err)
+	}
 	return &usb.Monitor{
 		// Uploads cut off by an unplug are removed at the device's next session, even in a later
 		// run of Cradle.
 		Journal: filepath.Join(configDir, "usb-uploads.journal"),
-		Logger:  log,
-	}, keys
+		// A device this user may not open is diagnosed with a `sudo install` of this file.
+		RulePath: rule,
+		Logger:   log,
+	}
+}
+
+// writeUdevRule puts Cradle's udev rule (assets.UdevRule) into the config folder, unless it is
+// there already as this version ships it, and returns its path: the message about a device this
+// user may not open prints a `sudo install` of that file, which must work as printed.
+func writeUdevRule(configDir string) (string, error) {
+	p := filepath.Join(configDir, usb.RuleName)
+	if b, err := os.ReadFile(p); err == nil && string(b) == assets.UdevRule {
+		return p, nil
+	}
+	if err := os.MkdirAll(configDir, 0o700); err != nil {
+		return "", fmt.Errorf("write %s: %w", p, err)
+	}
+	tmp, err := os.CreateTemp(configDir, usb.RuleName+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", p, err)
+	}
+	_, err = tmp.WriteString(assets.UdevRule)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("write %s: %w", p, err)
+	}
+	return p, nil
 }
