@@ -206,8 +206,9 @@ func checkHandle(h string) error {
 }
 
 // recover finishes the swaps an interrupted session left in the journal: when the final object is
-// gone and the uploaded one is there, the uploaded one takes its place; when the final object is
-// still there, the upload is removed (the old content stands and the engine sends it again).
+// gone and the uploaded one is there, complete, the uploaded one takes its place; when the final
+// object is still there, the upload is removed (the old content stands and the engine sends it
+// again).
 func (s *DeviceStore) recover(ctx context.Context) error {
 	list, err := s.journal.load()
 	if err != nil || len(list) == 0 {
@@ -215,12 +216,18 @@ func (s *DeviceStore) recover(ctx context.Context) error {
 	}
 	for _, sw := range list {
 		_, ferr := s.dev.Stat(ctx, s.storage, sw.Final)
-		_, terr := s.dev.Stat(ctx, s.storage, sw.Tmp)
+		to, terr := s.dev.Stat(ctx, s.storage, sw.Tmp)
 		switch {
 		case errors.Is(terr, device.ErrNotFound):
 			// Nothing uploaded is left: either the swap finished or never began.
 		case terr != nil:
 			return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, MapDeviceError(terr))
+		case errors.Is(ferr, device.ErrNotFound) && sw.Sized && to.Size != sw.Size:
+			// An upload cut off (a device that keeps what it got) and the old version deleted
+			// on the device meanwhile: the upload is not a version of the file.
+			if err := s.dev.Delete(ctx, s.storage, sw.Tmp); err != nil && !errors.Is(err, device.ErrNotFound) {
+				return fmt.Errorf("remove an unfinished upload %s: %w", sw.Tmp, MapDeviceError(err))
+			}
 		case errors.Is(ferr, device.ErrNotFound):
 			if err := s.dev.Rename(ctx, s.storage, sw.Tmp, sw.Final); err != nil {
 				return fmt.Errorf("finish an interrupted update of %s: %w", sw.Final, MapDeviceError(err))
@@ -827,17 +834,26 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	}
 	tmpName += TempPrefix + rand.Text()[:16]
 	tmp := s.full(tmpName)
-	if _, err := s.dev.Create(ctx, s.storage, tmp, size, req.ModTime, data); err != nil {
-		return repl.Entry{}, MapDeviceError(err)
+	// Journaled before the upload begins: a device pulled out at any point from here on leaves
+	// no upload behind that the next session does not finish or remove (recover).
+	sw := swap{Tmp: tmp, Final: old, Size: size, Sized: true}
+	if err := s.journal.add(sw); err != nil {
+		return repl.Entry{}, err
 	}
 	committed := false
 	defer func() {
 		if !committed {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			_ = s.dev.Delete(dctx, s.storage, tmp) // best effort; a leftover is ignored and journaled
+			err := s.dev.Delete(dctx, s.storage, tmp)
 			cancel()
+			if err == nil || errors.Is(err, device.ErrNotFound) {
+				_ = s.journal.done(sw) // else the next session removes it
+			}
 		}
 	}()
+	if _, err := s.dev.Create(ctx, s.storage, tmp, size, req.ModTime, data); err != nil {
+		return repl.Entry{}, MapDeviceError(err)
+	}
 	// The last look before the swap: the user may have changed the file meanwhile.
 	if _, _, err := s.checkExpected(ctx, req); err != nil {
 		return repl.Entry{}, err
@@ -845,12 +861,7 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	if err := ctx.Err(); err != nil {
 		return repl.Entry{}, err
 	}
-	sw := swap{Tmp: tmp, Final: old}
-	if err := s.journal.add(sw); err != nil {
-		return repl.Entry{}, err
-	}
 	if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-		_ = s.journal.done(sw)
 		return repl.Entry{}, MapDeviceError(err)
 	}
 	committed = true // from here on the upload is the item: never delete it

@@ -50,9 +50,10 @@ func WriteFileAtomic(path string, data []byte) error {
 }
 
 // swapJournal records device-side swaps in progress: an updated file uploaded under a temporary
-// name, about to replace the old one (delete old, rename temporary). If the session dies between
-// the two steps, the record tells the next one to finish the swap, so that the item is never
-// taken for deleted. It lives in the partnership's state folder.
+// name, about to replace the old one (delete old, rename temporary). A swap is recorded before its
+// upload begins: if the session dies at any step, the record tells the next one to finish the
+// swap or remove the upload, so that the item is never taken for deleted and no upload is left
+// behind. It lives in the partnership's state folder.
 type swapJournal struct {
 	path string // "" when there is no state folder: no journal
 	mu   sync.Mutex
@@ -61,6 +62,10 @@ type swapJournal struct {
 type swap struct {
 	Tmp   string `json:"tmp"`   // device path of the uploaded content
 	Final string `json:"final"` // device path it replaces
+	// Size is the upload's size when Sized (journals of earlier versions have none): an upload
+	// of another size was cut off.
+	Size  int64 `json:"size,omitempty"`
+	Sized bool  `json:"sized,omitempty"`
 }
 
 func (j *swapJournal) load() ([]swap, error) {
