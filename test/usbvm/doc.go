@@ -31,7 +31,8 @@
 // Environment of `make test-usb`: CRADLE_USBVM_WORK keeps the build and each run's files
 // (initrd, qemu.log) in a folder of your choice; console.log there holds every guest console and
 // host action, also on stderr with CRADLE_USBVM_VERBOSE=1; CRADLE_USBVM_TRACE=usb_mtp_* enables
-// QEMU trace events.
+// QEMU trace events; CRADLE_USBVM_SCENARIOS=TestNewFolders,TestCradle and
+// CRADLE_USBVM_HCDS=usb-ehci run only those scenarios behind those controllers.
 //
 // What QEMU 7.2's usb-mtp does that a real device does not (the tests work with it, not around
 // the code under test):
@@ -42,11 +43,19 @@
 //     The tests use other sizes.
 //   - A data-out transfer that crosses one of its 512 KiB buffer boundaries loses the bytes past
 //     it: initiators must write in pieces that divide 512 KiB, the header inside the first.
-//   - SendObjectInfo for a folder made inside a folder the session never listed answers with a
-//     handle QEMU never registers: the new folder's handle is only learnt by listing its parent
-//     (QEMU registers objects when it reads a folder or when inotify reports them in a folder it
-//     read). Sending into that handle leaves QEMU waiting for a data phase it will never take,
-//     until a cancel request.
+//   - The handle SendObjectInfo answers is QEMU's guess of the next one it will give out (or,
+//     when the new name is a prefix of an existing object's name, that object's handle). It
+//     registers the new object only when inotify reports it in a folder the session listed
+//     (asynchronously, usually within milliseconds), or when the folder is first listed; until
+//     then the handle is unknown, and another object may get it. A folder made inside a folder
+//     the session never listed is therefore unknown until its parent is listed. SendObjectInfo
+//     into an unknown parent answers InvalidObjectHandle and still waits for the data phase, of
+//     which it takes only the header ("accepted 12 of 112 bytes" on xHCI, a stalled bulk-in on
+//     EHCI) until a cancel request. device/mtp finds every new object by name in listings of
+//     its folder and lists a new folder before it sends anything into it.
+//   - Names starting with '.' never become objects, also those the initiator creates: a folder
+//     .cradle is made on the host and never shown, and making it again answers StoreFull (the
+//     host's mkdir fails with EEXIST). Cradle then keeps the device metadata on the computer.
 //   - No zero-length packet ends a data-in phase that fills the initiator's read exactly.
 //   - Events (ObjectAdded, ObjectRemoved, ObjectInfoChanged) come for folders listed in the
 //     session, from inotify, the newest first; its DeviceInfo lists none. Uploads raise them too.
@@ -54,7 +63,8 @@
 //     re-submits its interrupt read every 250 ms.
 //   - Objects created by SendObject are registered when inotify reports them, asynchronously: a
 //     GetObjectInfo right after the transfer can still answer InvalidObjectHandle (libmtp's
-//     mtp-sendfile then fails with "Could not retrieve updated metadata").
+//     mtp-sendfile then fails with "Could not retrieve updated metadata"). device/emulator's
+//     Options.LateObjects (in emulator.QEMU()) reproduces this for fast tests.
 //   - Behind usb-ehci, QEMU has crashed (SIGSEGV) when the device left in the middle of a large
 //     upload and was added back; libmtp's uploads through usb-ehci abort it on an assertion.
 //     TestCradleUnplug runs on xHCI only, and the benchmark times no libmtp upload on EHCI.

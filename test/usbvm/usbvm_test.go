@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,6 +158,31 @@ func checkContent(dir string, want map[string]struct {
 	return nil
 }
 
+// noLeftovers checks that cradle left nothing the device does not show (QEMU hides names that
+// start with a dot) in the scenario's folder dir or in .cradle at the device's root: no rename
+// probe, no partial upload, no device metadata. (QEMU refuses to make .cradle once it exists, so
+// an empty one may stay: nothing can be written into it.)
+func noLeftovers(dir string) error {
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".cradle-") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	meta, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".cradle", "*"))
+	if found = append(found, meta...); len(found) > 0 {
+		return fmt.Errorf("host side: cradle left objects the device does not show: %s", strings.Join(found, ", "))
+	}
+	return nil
+}
+
 // Scenarios, in the order the guest runs them.
 var scenarios = []Scenario{
 	{
@@ -199,6 +225,9 @@ var scenarios = []Scenario{
 	{
 		Name: "TestNewFolders",
 		Check: func(dir string) error {
+			if err := noLeftovers(dir); err != nil {
+				return err
+			}
 			if fi, err := os.Stat(filepath.Join(dir, "made", "here", "and", "there")); err != nil || !fi.IsDir() {
 				return fmt.Errorf("host side: made/here/and/there is not a folder: %v", err)
 			}
@@ -228,6 +257,9 @@ var scenarios = []Scenario{
 				name string
 				size int64
 			}
+			if err := noLeftovers(dir); err != nil {
+				return err
+			}
 			return checkContent(filepath.Join(dir, "Docs"), map[string]c{
 				"a.txt": {"desk/a.txt", 5}, "sub/b.bin": {"desk/sub/b.bin", 700<<10 + 1},
 				"while-away.txt": {"desk/while-away.txt", 77},
@@ -247,6 +279,9 @@ var scenarios = []Scenario{
 				name string
 				size int64
 			}
+			if err := noLeftovers(dir); err != nil {
+				return err
+			}
 			return checkContent(filepath.Join(dir, "Docs"), map[string]c{
 				"big.bin": {"desk/big.bin", 160<<20 + 1}, "small.txt": {"CradleUnplug/Docs/small.txt", 10},
 			})
@@ -261,9 +296,37 @@ var scenarios = []Scenario{
 	},
 }
 
+// selected returns the scenarios and host controllers to run: every one, or those named in
+// CRADLE_USBVM_SCENARIOS (TestCradle,TestUnplug) and CRADLE_USBVM_HCDS (qemu-xhci,usb-ehci),
+// for working on one scenario.
+func selected(t *testing.T) ([]Scenario, []string) {
+	ss, hcds := scenarios, []string{XHCI, EHCI}
+	if names := os.Getenv("CRADLE_USBVM_SCENARIOS"); names != "" {
+		ss = nil
+		for _, n := range strings.Split(names, ",") {
+			i := slices.IndexFunc(scenarios, func(s Scenario) bool { return s.Name == strings.TrimSpace(n) })
+			if i < 0 {
+				t.Fatalf("CRADLE_USBVM_SCENARIOS names %q, which is no scenario", n)
+			}
+			ss = append(ss, scenarios[i])
+		}
+	}
+	if names := os.Getenv("CRADLE_USBVM_HCDS"); names != "" {
+		hcds = nil
+		for _, n := range strings.Split(names, ",") {
+			if n = strings.TrimSpace(n); n != XHCI && n != EHCI {
+				t.Fatalf("CRADLE_USBVM_HCDS names %q; the host controllers are %s and %s", n, XHCI, EHCI)
+			}
+			hcds = append(hcds, n)
+		}
+	}
+	return ss, hcds
+}
+
 func TestUSB(t *testing.T) {
 	h := testHarness(t)
-	for _, hcd := range []string{XHCI, EHCI} {
+	scenarios, hcds := selected(t)
+	for _, hcd := range hcds {
 		t.Run(hcd, func(t *testing.T) {
 			root := t.TempDir()
 			// QEMU runs as this user and must be able to write the folder.

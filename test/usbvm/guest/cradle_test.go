@@ -24,6 +24,12 @@ const CradleBinary = "/usbvm/cradle"
 // cradleEnv is a cradle config folder and a desktop folder in the guest.
 type cradleEnv struct {
 	config, desk string
+	// said collects what every cradle command of the test wrote on stderr.
+	said *strings.Builder
+}
+
+func newCradleEnv(t *testing.T) cradleEnv {
+	return cradleEnv{config: filepath.Join(t.TempDir(), "config"), desk: filepath.Join(t.TempDir(), "desk"), said: &strings.Builder{}}
 }
 
 // run runs a cradle command to its end and returns its stdout; stderr goes to the test log.
@@ -37,7 +43,46 @@ func (c cradleEnv) run(t *testing.T, timeout time.Duration, args ...string) (str
 	start := time.Now()
 	err := cmd.Run()
 	t.Logf("cradle %s: %v in %s; stderr:\n%s", strings.Join(args, " "), err, time.Since(start).Round(time.Millisecond), strings.TrimSpace(stderr.String()))
+	c.said.Write(stderr.Bytes())
 	return stdout.String(), err
+}
+
+// syncJSON runs `cradle sync --json` and checks that every session ended well and without an
+// error, the device metadata included (QEMU's device cannot keep .cradle: that is no error).
+func (c cradleEnv) syncJSON(t *testing.T) {
+	t.Helper()
+	out, err := c.run(t, 5*time.Minute, "sync", "--json")
+	if err != nil {
+		t.Fatalf("cradle sync: %v; printed %s", err, out)
+	}
+	var sessions []struct {
+		Partnership string   `json:"partnership"`
+		Outcome     string   `json:"outcome"`
+		Errors      []string `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &sessions); err != nil || len(sessions) == 0 {
+		t.Fatalf("cradle sync --json printed %s (%v), want the sessions", out, err)
+	}
+	for _, s := range sessions {
+		if s.Outcome != "ok" || len(s.Errors) > 0 {
+			t.Errorf("session of %s: outcome %q, errors %q; want ok without errors", s.Partnership, s.Outcome, s.Errors)
+		}
+	}
+}
+
+// checkSaid checks what the cradle commands said: the device's inability to keep the sync state
+// in .cradle is told once (where a command met it first), and never as a failure.
+func (c cradleEnv) checkSaid(t *testing.T, atMost int) {
+	t.Helper()
+	said := c.said.String()
+	if n := strings.Count(said, "cannot keep Cradle's sync state"); n > atMost {
+		t.Errorf("cradle said %d times that the device cannot keep the sync state, want at most %d:\n%s", n, atMost, said)
+	}
+	for _, bad := range []string{"write the device metadata", "could not remove the probe", "check whether the device can rename"} {
+		if strings.Contains(said, bad) {
+			t.Errorf("cradle said %q:\n%s", bad, said)
+		}
+	}
 }
 
 // deskHash is the hash and size of a desktop file, or "absent".
@@ -80,6 +125,7 @@ type deviceJSON struct {
 	Model        string `json:"model"`
 	Kind         string `json:"kind"`
 	State        string `json:"state"`
+	Problem      string `json:"problem"`
 	Storages     []struct {
 		ID          uint32 `json:"id"`
 		Description string `json:"description"`
@@ -93,7 +139,8 @@ type deviceJSON struct {
 // itself when the host adds a file to the device and when the device is plugged back in.
 func TestCradle(t *testing.T) {
 	const dir = "Cradle/Docs" // on the device; the host put d.bin and old.txt there
-	c := cradleEnv{config: filepath.Join(t.TempDir(), "config"), desk: filepath.Join(t.TempDir(), "desk")}
+	c := newCradleEnv(t)
+	defer c.checkSaid(t, 1)
 	for name, size := range map[string]int64{"a.txt": 5, "sub/b.bin": 700<<10 + 1} {
 		p := filepath.Join(c.desk, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -131,10 +178,7 @@ func TestCradle(t *testing.T) {
 			"--desktop", c.desk, "--device-path", dir); err != nil {
 			t.Fatalf("cradle partner add: %v", err)
 		}
-		out, err := c.run(t, 5*time.Minute, "sync", "--json")
-		if err != nil {
-			t.Fatalf("cradle sync: %v; printed %s", err, out)
-		}
+		c.syncJSON(t)
 		// Desktop to device, checked on the host side of the device's folder.
 		for name, size := range map[string]int64{"a.txt": 5, "sub/b.bin": 700<<10 + 1} {
 			if got, w := hostHash(t, dir+"/"+name), want("desk/"+name, size); got != w {
@@ -184,6 +228,7 @@ func TestCradle(t *testing.T) {
 			}
 			b, _ := os.ReadFile(logPath)
 			t.Logf("cradle watch said:\n%s", b)
+			c.said.Write(b)
 		}
 		defer stop()
 
@@ -228,7 +273,7 @@ func writeLocal(p, name string, size int64) error {
 // when a device leaves in the middle of a transfer.)
 func TestCradleUnplug(t *testing.T) {
 	const dir = "CradleUnplug/Docs"
-	c := cradleEnv{config: filepath.Join(t.TempDir(), "config"), desk: filepath.Join(t.TempDir(), "desk")}
+	c := newCradleEnv(t)
 	if err := os.MkdirAll(c.desk, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +311,8 @@ func TestCradleUnplug(t *testing.T) {
 	call(t, "plug")
 	findQEMU(t, 15*time.Second) // plugged in before the user runs the next sync
 	// The next sync completes it; nothing partial stays visible on either side.
-	if out, err := c.run(t, 5*time.Minute, "sync", "--json"); err != nil {
-		t.Fatalf("cradle sync after the re-plug: %v; printed %s", err, out)
-	}
+	c.syncJSON(t)
+	c.checkSaid(t, 1)
 	if got, w := hostHash(t, dir+"/"+big), want("desk/"+big, size); got != w {
 		t.Errorf("host has %s as %s after the second sync, want %s", big, got, w)
 	}

@@ -5,6 +5,7 @@ package guest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cradle-sync/cradle/assets"
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/usb"
 )
@@ -152,6 +154,9 @@ func TestDiagnosis(t *testing.T) {
 			}
 		}
 		t.Logf("permission: %s", out)
+		// The cradle command names a copy of the rule in its config folder, which exists: the
+		// printed command works as is.
+		cradlePermission(t)
 		// Granting access the way the udev rule's uaccess would (here: the mode) makes it work.
 		if err := os.Chmod(found.Node, 0o666); err != nil {
 			t.Fatal(err)
@@ -161,4 +166,42 @@ func TestDiagnosis(t *testing.T) {
 			t.Errorf("OpenTransport as uid 65534 with access = %q, want ok", out)
 		}
 	})
+}
+
+// cradlePermission runs `cradle devices --json` as a user who may not open the device: the device
+// is listed with a problem whose `sudo install` names the udev rule in the user's config folder,
+// which holds the rule Cradle ships.
+func cradlePermission(t *testing.T) {
+	t.Helper()
+	// (Not t.TempDir: its parent folder is root's alone.)
+	home, err := os.MkdirTemp("", "cradle-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(home)
+	if err := os.Chown(home, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(home, "config")
+	cmd := exec.Command(CradleBinary, "--config", config, "devices", "--json")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cradle devices as uid 65534: %v; stderr:\n%s", err, stderr.String())
+	}
+	var ds []deviceJSON
+	if err := json.Unmarshal(out, &ds); err != nil || len(ds) != 1 {
+		t.Fatalf("cradle devices --json as uid 65534 printed %s (%v), want QEMU's device with a problem", out, err)
+	}
+	rule := filepath.Join(config, usb.RuleName)
+	want := "sudo install -m 644 " + rule + " /etc/udev/rules.d/" + usb.RuleName
+	if !strings.Contains(ds[0].Problem, want) {
+		t.Errorf("cradle's permission problem %q does not say %q", ds[0].Problem, want)
+	}
+	if b, err := os.ReadFile(rule); err != nil || string(b) != assets.UdevRule {
+		t.Errorf("%s, which the message installs, holds %q, %v; want the rule Cradle ships", rule, b, err)
+	}
+	t.Logf("cradle devices as uid 65534: %s", ds[0].Problem)
 }
