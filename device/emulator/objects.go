@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,31 @@ import (
 
 // partPrefix starts the names of uploads in progress; they are never objects.
 const partPrefix = ".cradle-emu-part-"
+
+// partName starts the name of an upload in progress of process pid for the object handle h
+// (os.CreateTemp adds a random part). The process ID tells a leftover of a process killed in the
+// middle of an upload (stalePart), which nobody will finish.
+func partName(pid int, h uint32) string {
+	return partPrefix + strconv.Itoa(pid) + "-" + strconv.FormatUint(uint64(h), 16) + "-"
+}
+
+// stalePart tells whether name is an upload in progress of a process that no longer runs. Names
+// without a process ID and those of running processes (this one included) are not stale.
+func stalePart(name string) bool {
+	rest, ok := strings.CutPrefix(name, partPrefix)
+	if !ok {
+		return false
+	}
+	id, rest, ok := strings.Cut(rest, "-")
+	if !ok || !strings.Contains(rest, "-") {
+		return false
+	}
+	pid, err := strconv.Atoi(id)
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return processGone(pid)
+}
 
 // storage is one folder served as an MTP storage.
 type storage struct {
@@ -268,6 +294,13 @@ func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 	out := make(map[string]fs.FileInfo, len(entries))
 	for _, de := range entries {
 		name := de.Name()
+		if de.Type().IsRegular() && stalePart(name) {
+			// An upload that a killed process left unfinished: a device discards it.
+			if err := os.Remove(filepath.Join(dir, name)); err == nil {
+				t.e.log.Info("emulator: removed an unfinished upload", "path", filepath.Join(dir, name))
+			}
+			continue
+		}
 		if !t.visible(name) || !(de.Type().IsDir() || de.Type().IsRegular()) {
 			continue
 		}

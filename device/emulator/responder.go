@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -901,7 +900,7 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 		}
 		return fail(mtp.RespNoValidObjectInfo), nil
 	}
-	tmp, err := os.CreateTemp(dir, partPrefix+strconv.FormatUint(uint64(ps.handle), 16)+"-")
+	tmp, err := os.CreateTemp(dir, partName(os.Getpid(), ps.handle))
 	if err != nil {
 		e.log.Warn("emulator: cannot create a file", "dir", dir, "err", err)
 		if err := r.discardData(); err != nil && !errors.Is(err, errIncomplete) {
