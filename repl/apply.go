@@ -194,6 +194,27 @@ func (a *applier) delete(ctx context.Context, c, l *record) error {
 	return a.rd.put(l, tombFrom(c, l))
 }
 
+// deleteOver deletes l's item for the concurrent tombstone c whose deleter saw l's content, and
+// keeps a tombstone with a version that includes both, so the delete goes back over l's history.
+func (a *applier) deleteOver(ctx context.Context, c, l *record) error {
+	v := a.rd.mint()
+	t := tombFrom(c, l)
+	t.Ver, t.V = v, a.joinV(c, l).With(v)
+	if !l.Missing {
+		err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp)
+		switch {
+		case err == nil:
+			a.counts().Deleted++
+		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotEmpty):
+			return a.keepLocal(c, l, "the folder holds new items")
+		default:
+			return a.dstErr("delete", l.Handle, err)
+		}
+	}
+	return a.rd.put(l, t)
+}
+
 // update writes c's content and name over l's item (or only its versions when neither changed)
 // and records it with version ver and made-with knowledge v.
 func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Version) error {
@@ -453,8 +474,21 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		if !c.Merged.IsZero() {
 			return a.mergedTomb(ctx, c, l, false)
 		}
+		if c.V.Contains(l.CVer) && c.V.Contains(l.NVer) && l.Stamp.Kind != KindFolder {
+			// What changed here since is versions only: the deleter saw this content under
+			// this name, so the delete stands (and carries both histories back).
+			return a.deleteOver(ctx, c, l)
+		}
 		return a.keepLocal(c, l, "an edit beats a delete")
 	case l.Tomb:
+		if l.V.Contains(c.CVer) && l.V.Contains(c.NVer) && c.Stamp.Kind != KindFolder {
+			// The source changed versions only, on content and a name the deletion here saw:
+			// the delete stands, and goes back over the source's item.
+			v := a.rd.mint()
+			rec := *l
+			rec.Ver, rec.V = v, a.joinV(c, l).With(v)
+			return a.rd.put(l, &rec)
+		}
 		v := a.rd.mint()
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
 			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
