@@ -1,0 +1,149 @@
+package torture
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// user changes both sides between syncs, as a person would, and keeps the model of what the
+// folders must hold once synced.
+type user struct {
+	r       *rand.Rand
+	m       model
+	made    map[string]bool // the hash of every content the user ever wrote
+	clk     *clock
+	desktop string // the desktop folder
+	device  string // the partnership's folder on the device
+	batch   int
+	// large is the percentage of large files (256 KiB to 2 MiB) among new and edited ones.
+	large int
+	// batchBytes counts the bytes written since the last edit began.
+	batchBytes int64
+}
+
+func newUser(r *rand.Rand, desktop, device string) *user {
+	return &user{r: r, m: model{}, made: map[string]bool{}, clk: newClock(), desktop: desktop, device: device, large: 3}
+}
+
+// dir returns the folder of side ("desktop" or "device").
+func (u *user) dir(side string) string {
+	if side == "desktop" {
+		return u.desktop
+	}
+	return u.device
+}
+
+// create writes a new file on one side.
+func (u *user) create(side, rel string) error {
+	return u.put(side, rel, content(u.r, rel, u.large))
+}
+
+// createSize writes a new file of n bytes of random content on one side.
+func (u *user) createSize(side, rel string, n int) error {
+	c := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		v := u.r.Uint64()
+		for k := 0; k < 8 && i+k < n; k++ {
+			c[i+k] = byte(v >> (8 * k))
+		}
+	}
+	return u.put(side, rel, c)
+}
+
+// put writes content to rel on one side and records it.
+func (u *user) put(side, rel string, c []byte) error {
+	u.batchBytes += int64(len(c))
+	if err := writeAt(filepath.Join(u.dir(side), filepath.FromSlash(rel)), c, u.clk.next()); err != nil {
+		return err
+	}
+	u.m[rel] = c
+	u.made[hash(c)] = true
+	return nil
+}
+
+// populate makes the starting tree: files on the desktop and on the device, in folders two
+// levels deep.
+func (u *user) populate(desktopFiles, deviceFiles int) error {
+	for i := range desktopFiles {
+		if err := u.create("desktop", fmt.Sprintf("d%02d/s%d/file%04d.bin", i%40, i%3, i)); err != nil {
+			return err
+		}
+	}
+	for i := range deviceFiles {
+		if err := u.create("device", fmt.Sprintf("p%02d/photo%04d.jpg", i%10, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// edit makes one batch of changes on both sides: new files (sometimes in a new folder), edits,
+// renames and deletions, each file touched on one side only (a file changed on both sides
+// would be a conflict, which is another test's business). scale multiplies the counts.
+func (u *user) edit(scale int) error {
+	u.batch++
+	u.batchBytes = 0
+	files := slices.Sorted(func(yield func(string) bool) {
+		for k := range u.m {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	u.r.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+	take := func(n int) []string {
+		n = min(n, len(files)/4)
+		out := files[:n]
+		files = files[n:]
+		return out
+	}
+	for _, side := range []string{"desktop", "device"} {
+		dir := u.dir(side)
+		// New files, some in a new folder.
+		for i := range scale * (5 + u.r.IntN(20)) {
+			folder := fmt.Sprintf("d%02d", u.r.IntN(40))
+			if side == "device" {
+				folder = fmt.Sprintf("p%02d", u.r.IntN(10))
+			}
+			if u.r.IntN(4) == 0 {
+				folder = fmt.Sprintf("new-%s-%d", side, u.batch)
+			}
+			if err := u.create(side, fmt.Sprintf("%s/b%d-%s-%d.dat", folder, u.batch, side, i)); err != nil {
+				return err
+			}
+		}
+		// Edits.
+		for _, rel := range take(scale * (2 + u.r.IntN(10))) {
+			if err := u.create(side, rel); err != nil {
+				return err
+			}
+		}
+		// Renames within the same folder.
+		for _, rel := range take(scale * u.r.IntN(4)) {
+			to := strings.TrimSuffix(rel, filepath.Ext(rel)) + fmt.Sprintf("-r%d%s", u.batch, filepath.Ext(rel))
+			if _, taken := u.m[to]; taken {
+				continue
+			}
+			if err := os.Rename(filepath.Join(dir, rel), filepath.Join(dir, to)); err != nil {
+				return err
+			}
+			u.m[to] = u.m[rel]
+			delete(u.m, rel)
+		}
+		// Deletions.
+		for _, rel := range take(scale * (1 + u.r.IntN(5))) {
+			if err := os.Remove(filepath.Join(dir, rel)); err != nil {
+				return err
+			}
+			delete(u.m, rel)
+		}
+	}
+	return nil
+}
+
+// count returns how many files the model holds.
+func (u *user) count() int { return len(u.m) }
