@@ -69,13 +69,14 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err := checkWritable(dir); err != nil {
 		return nil, err
 	}
-	d, err := openDB(dir)
+	// The settings first: a file that cannot be read stops everything before anything in the
+	// folder is written (the database's commit, the lock).
+	conf, err := loadConfig(filepath.Join(dir, SettingsFile))
 	if err != nil {
 		return nil, err
 	}
-	conf, err := loadConfig(filepath.Join(dir, SettingsFile))
+	d, err := openDB(dir)
 	if err != nil {
-		d.close(dir)
 		return nil, err
 	}
 	m := &Manager{
@@ -522,12 +523,22 @@ func (m *Manager) stateDir(id string) string   { return filepath.Join(m.dir, "st
 // openHandleFile opens the partnership's handle file (caller holds m.mu or owns ps alone). A
 // damaged one is moved aside and replaced by a fresh one, and the user is told: the next session
 // rebuilds the metadata by matching items, without duplicates.
+// openState opens a partnership's handle file. An empty one is damage (a handle file is never
+// empty: it is created with its first pages), which the handle file itself would take for a new
+// file and silently start again.
+func openState(path string) (*repl.HandleFile, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, &repl.CorruptError{Path: path, Err: errors.New("the file is empty")}
+	}
+	return repl.Open(path, repl.Options{})
+}
+
 func (m *Manager) openHandleFile(ps *partState) {
 	if ps.hf != nil {
 		return
 	}
 	path := m.handlePath(ps.id)
-	hf, err := repl.Open(path, repl.Options{})
+	hf, err := openState(path)
 	if errors.Is(err, repl.ErrCorrupt) {
 		aside, merr := repl.MoveAside(path)
 		if merr != nil {

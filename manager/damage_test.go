@@ -1,0 +1,126 @@
+package manager
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cradle-sync/cradle/device/emulator"
+)
+
+// folderPrint hashes every file below dir with its modification time and size, so that a test
+// can tell that nothing was written.
+func folderPrint(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = fmt.Sprintf("%x %d %d", sha256.Sum256(b), fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSettingsErrorWritesNothing: New with a settings file it cannot read writes nothing in the
+// config folder: not the settings file, not the history database, not the lock.
+func TestSettingsErrorWritesNothing(t *testing.T) {
+	w := newWorld(t)
+	m := w.open(false)
+	w.waitDevice(m)
+	w.addDocs(m)
+	m.Close()
+	path := filepath.Join(w.config, SettingsFile)
+	if err := os.WriteFile(path, []byte("version = 1\n[settings\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := folderPrint(t, w.config)
+	_, err := New(ctxT(t), Config{Dir: w.config, NoPlugins: true})
+	var se *SettingsError
+	if !errors.As(err, &se) {
+		t.Fatalf("New with a damaged settings file = %v, want a *SettingsError", err)
+	}
+	after := folderPrint(t, w.config)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s was written by New with a damaged settings file", k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("%s was created by New with a damaged settings file", k)
+		}
+	}
+}
+
+// damageLog collects a manager's log.
+type damageLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *damageLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *damageLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestEmptyStateFile: a partnership's state file found empty (a disk that filled up, a file
+// system that lost it) is damage like any other: it is moved aside and the user is told, not
+// silently taken for a new partnership.
+func TestEmptyStateFile(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "a.txt"), "a")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	state := filepath.Join(w.config, "state", p.ID+".repl")
+	if err := os.Truncate(state, 0); err != nil {
+		t.Fatal(err)
+	}
+	var log damageLog
+	w.mon = emulator.NewMonitor(emulator.Options{}, w.phone)
+	m2, err := New(ctxT(t), Config{Dir: w.config, Monitors: nil, NoPlugins: true,
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	aside, _ := filepath.Glob(state + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Errorf("the empty state file was not moved aside (found %v)", aside)
+	}
+	if !strings.Contains(log.String(), "damaged") {
+		t.Errorf("nothing said about the empty state file; log:\n%s", log.String())
+	}
+}
