@@ -62,6 +62,11 @@ type Options struct {
 	// folder's next listing), the object may get another handle, and the guess another object.
 	// 0 registers new objects at once.
 	LateObjects time.Duration
+	// PrefixNames makes the device compare a new object's name with only as many characters of
+	// the names it knows, as QEMU's usb-mtp does: SendObjectInfo of "pre" in a folder holding
+	// "pre-existing.txt" answers that object's handle, and once the folder was listed the new
+	// object is not registered until the next session (the device takes it for a repeat).
+	PrefixNames bool
 	// ShuffleHandles gives objects random handles, as Android does after a media rescan, instead
 	// of 1, 2, 3...
 	ShuffleHandles bool
@@ -107,10 +112,11 @@ type Options struct {
 
 // QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
 // dot-files hidden, no zero-length packets sent and those received stalled, no property lists,
-// 32-bit partial reads only, no renames or moves, new objects registered late (QEMULate).
+// 32-bit partial reads only, no renames or moves, new objects registered late (QEMULate) and
+// names compared by their start (PrefixNames).
 func QEMU() Options {
 	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true,
-		ReadOnlyProps: true, LateObjects: QEMULate}
+		ReadOnlyProps: true, LateObjects: QEMULate, PrefixNames: true}
 }
 
 // QEMULate is the LateObjects of QEMU(): long enough that an initiator asking about a new object

@@ -508,3 +508,42 @@ func TestLateObjects(t *testing.T) {
 		t.Errorf("root holds %d objects, want old.txt, new.txt and dir (.hidden never shows)", len(hs))
 	}
 }
+
+// With PrefixNames, a new object whose name starts a known sibling's (as QEMU's usb-mtp compares
+// names) is answered with that sibling's handle and gets none until the next session.
+func TestPrefixNames(t *testing.T) {
+	r := newRaw(t, Options{PrefixNames: true}, func(dir string) {
+		os.WriteFile(filepath.Join(dir, "pre-existing.txt"), []byte("old"), 0o644)
+	})
+	old := r.session() // lists the root
+	oi := mtp.ObjectInfo{StorageID: 0x00010001, ObjectFormat: mtp.FormatText, CompressedSize: 3, Filename: "pre"}
+	b, _ := oi.MarshalBinary()
+	c := r.send(mtp.OpSendObjectInfo, 2, b, 0x00010001, 0xFFFFFFFF)
+	if mtp.ResponseCode(c.Code) != mtp.RespOK || c.Param(2) != old {
+		t.Fatalf("SendObjectInfo(pre) = %v with handle %d, want OK with pre-existing.txt's %d", mtp.ResponseCode(c.Code), c.Param(2), old)
+	}
+	if c := r.send(mtp.OpSendObject, 3, []byte("new")); mtp.ResponseCode(c.Code) != mtp.RespOK {
+		t.Fatalf("SendObject(pre) = %v", mtp.ResponseCode(c.Code))
+	}
+	count := func(tid uint32) int {
+		r.command(mtp.OpGetObjectHandles, tid, 0xFFFFFFFF, 0, 0xFFFFFFFF)
+		data := r.in(512)
+		r.response(tid)
+		hs, _ := mtp.UnmarshalHandles(data[mtp.HeaderSize:])
+		return len(hs)
+	}
+	time.Sleep(300 * time.Millisecond) // the watcher has looked at the folder again
+	if n := count(4); n != 1 {
+		t.Errorf("the root lists %d objects in the session that made pre, want pre-existing.txt alone", n)
+	}
+	if code, oi := r.objectInfo(5, old); code != mtp.RespOK || oi.Filename != "pre-existing.txt" {
+		t.Errorf("GetObjectInfo(%d) = %v %q, want pre-existing.txt", old, code, oi.Filename)
+	}
+	r.command(mtp.OpCloseSession, 6)
+	r.response(6)
+	r.command(mtp.OpOpenSession, 0, 1)
+	r.response(0)
+	if n := count(1); n != 2 {
+		t.Errorf("the root lists %d objects in a new session, want pre and pre-existing.txt", n)
+	}
+}

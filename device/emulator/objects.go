@@ -158,22 +158,52 @@ func (t *table) peekHandle() uint32 {
 // late tells whether the object the initiator just created at host path (a child of parent
 // called name) gets its handle later, or never (a hidden name), instead of now. A late object is
 // held back until Options.LateObjects has passed; then the watcher registers it if parent is
-// watched, else parent's next listing does. The caller holds e.mu.
+// watched, else parent's next listing does. With Options.PrefixNames, one whose name starts a
+// known sibling's in a listed folder is held back until the session ends. The caller holds e.mu.
 func (t *table) late(parent *object, name, path string) bool {
 	if !t.visible(name) {
+		return true
+	}
+	if t.held == nil {
+		t.held = map[string]time.Time{}
+	}
+	if parent.watched && t.prefixOf(parent, name) != nil {
+		t.held[path] = time.Now().Add(100 * 365 * 24 * time.Hour) // cleared with the session
 		return true
 	}
 	d := t.e.opts.LateObjects
 	if d <= 0 {
 		return false
 	}
-	if t.held == nil {
-		t.held = map[string]time.Time{}
-	}
 	t.held[path] = time.Now().Add(d)
 	w := t.e.watch
 	time.AfterFunc(d, func() { w.touch(parent) })
 	return true
+}
+
+// prefixOf returns, with Options.PrefixNames, the known child of parent whose name name starts
+// (and is not): the object QEMU's usb-mtp confuses a new object called name with. The caller
+// holds e.mu.
+func (t *table) prefixOf(parent *object, name string) *object {
+	if !t.e.opts.PrefixNames {
+		return nil
+	}
+	for _, c := range sortedChildren(parent) {
+		if c.name != name && strings.HasPrefix(c.name, name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// guess is the handle a device that registers new objects late answers SendObjectInfo with for
+// a new child of parent called name: the next free one, or the one of the sibling whose name it
+// starts (Options.PrefixNames). The caller holds e.mu.
+func (t *table) guess(parent *object, name string) uint32 {
+	if c := t.prefixOf(parent, name); c != nil {
+		return c.handle
+	}
+	return t.peekHandle()
 }
 
 // isHeld tells whether the object at host path is still held back; the caller holds e.mu.

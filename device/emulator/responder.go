@@ -853,8 +853,9 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 			return fail(mtp.RespGeneralError), nil
 		}
 		t.pending = nil
+		guess := t.guess(parent, oi.Filename)
 		if t.late(parent, oi.Filename, target) {
-			return ok(st.id, parentParam, t.peekHandle()), nil
+			return ok(st.id, parentParam, guess), nil
 		}
 		o := t.add(parent, oi.Filename, fi)
 		o.children = map[string]*object{}
@@ -869,8 +870,8 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	if e.opts.FreeSpaceZero || (err == nil && size > 0 && uint64(size) > free) {
 		return fail(mtp.RespStoreFull), nil
 	}
-	h := t.peekHandle()
-	if e.opts.LateObjects <= 0 && t.visible(oi.Filename) {
+	h := t.guess(parent, oi.Filename)
+	if e.opts.LateObjects <= 0 && t.visible(oi.Filename) && t.prefixOf(parent, oi.Filename) == nil {
 		h = t.newHandle()
 	}
 	t.pending = &pendingSend{handle: h, parent: parent, name: oi.Filename, size: size, mtime: oi.ModificationDate}

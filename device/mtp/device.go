@@ -80,6 +80,8 @@ type Device struct {
 	// lateObjects is set once the device did not show a new object behind the handle
 	// SendObjectInfo answered: it registers new objects late (see created).
 	lateObjects bool
+	// session counts the sessions renewed since Open: handles from an earlier one mean nothing.
+	session uint64
 
 	events   chan device.Event
 	overflow bool // guarded by the event loop: the next event to send is EventOverflow
@@ -683,8 +685,9 @@ func (d *Device) Open(ctx context.Context, s device.StorageID, p string, offset 
 		return nil, err
 	}
 	var (
-		h    uint32
-		size int64
+		h       uint32
+		size    int64
+		session uint64
 	)
 	err = d.locked(ctx, func() error {
 		n, err := d.resolve(ctx, s, p)
@@ -698,7 +701,7 @@ func (d *Device) Open(ctx context.Context, s device.StorageID, p string, offset 
 		if err == nil && e.name != n.name {
 			err = &ResponseError{Op: OpGetObjectInfo, Code: RespInvalidObjectHandle}
 		}
-		h, size = n.handle, e.size
+		h, size, session = n.handle, e.size, d.session
 		return err
 	})
 	if err == nil && (offset < 0 || offset > size) {
@@ -709,9 +712,9 @@ func (d *Device) Open(ctx context.Context, s device.StorageID, p string, offset 
 	}
 	switch {
 	case d.devInfo.Supports(OpGetPartialObject64):
-		return &partialReader{ctx: ctx, d: d, path: p, handle: h, size: size, off: offset, wide: true}, nil
+		return &partialReader{ctx: ctx, d: d, storage: s, path: p, handle: h, session: session, size: size, off: offset, wide: true}, nil
 	case d.devInfo.Supports(OpGetPartialObject) && size < 0xFFFFFFFF:
-		return &partialReader{ctx: ctx, d: d, path: p, handle: h, size: size, off: offset}, nil
+		return &partialReader{ctx: ctx, d: d, storage: s, path: p, handle: h, session: session, size: size, off: offset}, nil
 	}
 	return d.stream(ctx, p, h, size, offset), nil
 }
@@ -720,8 +723,10 @@ func (d *Device) Open(ctx context.Context, s device.StorageID, p string, offset 
 type partialReader struct {
 	ctx     context.Context // the Open call's: a reader outlives no more than its caller wants
 	d       *Device
+	storage device.StorageID
 	path    string
 	handle  uint32
+	session uint64 // the Device's session handle belongs to
 	size    int64
 	off     int64
 	wide    bool
@@ -750,18 +755,30 @@ func (r *partialReader) Read(p []byte) (int, error) {
 
 func (r *partialReader) fetch() error {
 	want := min(int64(partialChunk), r.size-r.off)
-	op, params := OpGetPartialObject, []uint32{r.handle, uint32(r.off), uint32(want)}
+	op := OpGetPartialObject
 	if r.wide {
-		op, params = OpGetPartialObject64, []uint32{r.handle, uint32(r.off), uint32(r.off >> 32), uint32(want)}
+		op = OpGetPartialObject64
 	}
-	r.buf.Reset()
 	var resp Container
+	stale := false
 	err := r.d.locked(r.ctx, func() error {
+		if stale || r.session != r.d.session {
+			// The device renumbered its objects, or a new session did: find the object again.
+			if err := r.refind(); err != nil {
+				return err
+			}
+		}
+		params := []uint32{r.handle, uint32(r.off), uint32(want)}
+		if r.wide {
+			params = []uint32{r.handle, uint32(r.off), uint32(r.off >> 32), uint32(want)}
+		}
+		r.buf.Reset()
 		var err error
 		resp, err = r.d.conn.do(r.ctx, call{op: op, params: params, expect: want, recv: func(rd io.Reader) error {
 			_, err := io.Copy(&r.buf, io.LimitReader(rd, want))
 			return err
 		}})
+		stale = isResponse(err, RespInvalidObjectHandle)
 		return err
 	})
 	if err != nil {
@@ -776,6 +793,25 @@ func (r *partialReader) fetch() error {
 	}
 	r.pending = r.buf.Bytes()
 	r.off += got
+	return nil
+}
+
+// refind looks up the reader's object by its path after its handle went stale, and takes the
+// new handle if the object is the same size (else it changed: the read fails). It runs under the
+// lock.
+func (r *partialReader) refind() error {
+	n, err := r.d.resolve(r.ctx, r.storage, r.path)
+	if err != nil {
+		return err
+	}
+	e, err := r.d.objectInfo(r.ctx, n.handle)
+	if err != nil {
+		return err
+	}
+	if e.dir || e.name != n.name || e.size != r.size {
+		return fmt.Errorf("the object changed on the device while it was read: %w", io.ErrUnexpectedEOF)
+	}
+	r.handle, r.session = n.handle, r.d.session
 	return nil
 }
 
@@ -879,7 +915,7 @@ func (d *Device) mkdir(ctx context.Context, parent *node, name string) (*node, e
 	if err != nil {
 		return nil, err
 	}
-	e, err := d.created(ctx, parent, h, name, true, 0)
+	parent, e, err := d.created(ctx, parent, h, name, true, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -909,6 +945,9 @@ var (
 	// createdWait bounds the search for an object the device accepted: past it, the device
 	// is taken not to show the object at all (QEMU never shows names starting with a dot).
 	createdWait = 5 * time.Second
+	// renewAfter is how long the search goes on in the session that created the object
+	// before it renews the session (see created).
+	renewAfter = time.Second
 	// partialWait bounds the search for what a failed upload left behind on a device that
 	// registers new objects late; on others one look is enough.
 	partialWait = 2 * time.Second
@@ -919,42 +958,89 @@ var (
 // it never registered the object. Nothing can then be done with the object over MTP.
 var ErrNotShown = errors.New("the device does not show the new object")
 
+// partError is the error of created for a file the device shows with another size than was sent.
+type partError struct {
+	e    entry // the object the device shows
+	size int64 // the size sent
+}
+
+func (e *partError) Error() string {
+	return fmt.Sprintf("%v: the device stored %d of %d bytes", ErrProtocol, e.e.size, e.size)
+}
+
+func (e *partError) Unwrap() error { return ErrProtocol }
+
 // created finds the object just made in parent called name: a folder when dir, else a file that
-// must hold size bytes. h is the handle SendObjectInfo answered. It runs under the lock. A file
-// found with another size past createdWait is an ErrProtocol error (the device stored part of
-// it); an object not found at all is ErrNotShown.
-func (d *Device) created(ctx context.Context, parent *node, h uint32, name string, dir bool, size int64) (entry, error) {
+// must hold size bytes. h is the handle SendObjectInfo answered. It runs under the lock, and
+// returns the object and its folder's node.
+//
+// An object not found within renewAfter may never be registered while the session lasts (QEMU's
+// usb-mtp compares a new name with only as many characters of the names it knows, and takes the
+// report of "pre" next to "pre-existing.txt" for a repeat): the session is renewed once, which
+// makes the device read its folders afresh, and the search goes on in the new session (where the
+// cache, and so parent, are new). A file still found with another size after createdWait is a
+// *partError (the device stored part of it); an object not found at all is ErrNotShown.
+func (d *Device) created(ctx context.Context, parent *node, h uint32, name string, dir bool, size int64) (*node, entry, error) {
 	var wrong *entry
-	e, found, first, err := d.find(ctx, parent, h, name, dir, createdWait, func(e entry) bool {
+	ok := func(e entry) bool {
 		if dir || e.size == size {
 			return true
 		}
 		wrong = &e
 		return false
-	})
+	}
+	start := time.Now()
+	e, found, first, err := d.find(ctx, parent, h, name, dir, min(renewAfter, createdWait), ok)
 	if err == nil && (!found || !first) && !d.lateObjects {
 		d.lateObjects = true
 		d.log.Debug("mtp: the device registers new objects late; looking for them by name", "name", name)
 	}
+	if err == nil && !found && wrong == nil && renewAfter < createdWait {
+		d.log.Info("mtp: the device does not show a new object; opening a new session, where it reads its folders afresh",
+			"name", device.SafeName(name))
+		storage, dirPath := parent.storage, parent.path()
+		if err = d.renewSession(ctx); err == nil {
+			if parent, err = d.resolve(ctx, storage, dirPath); err == nil {
+				e, found, _, err = d.find(ctx, parent, 0, name, dir, createdWait-time.Since(start), ok)
+			}
+		}
+	}
 	switch {
 	case err != nil:
-		return entry{}, err
+		return parent, entry{}, err
 	case found:
-		return e, nil
+		return parent, e, nil
 	case wrong != nil:
-		return *wrong, fmt.Errorf("%w: the device stored %d of %d bytes", ErrProtocol, wrong.size, size)
+		return parent, entry{}, &partError{e: *wrong, size: size}
 	}
 	what := "file"
 	if dir {
 		what = "folder"
 	}
-	return entry{}, fmt.Errorf("the device accepted the %s %q but does not show it after %s; "+
-		"it may hide such names (QEMU hides names starting with a dot): %w", what, name, createdWait, ErrNotShown)
+	return parent, entry{}, fmt.Errorf("the device accepted the %s %q but does not show it after %s, "+
+		"even in a new session; it may hide such names (QEMU hides names starting with a dot): %w", what, name, createdWait, ErrNotShown)
+}
+
+// renewSession closes the session and opens a new one: the device forgets every handle (and, as
+// QEMU's usb-mtp does, reads its folders afresh when they are listed). The path cache is dropped;
+// readers in progress find their objects again by path. It runs under the lock.
+func (d *Device) renewSession(ctx context.Context) error {
+	if _, err := d.conn.do(ctx, call{op: OpCloseSession}); err != nil && !isResponse(err, RespSessionNotOpen) {
+		return fmt.Errorf("close the session to open a new one: %w", err)
+	}
+	d.conn.inSess = false
+	d.session++
+	d.cache.reset()
+	d.skippedHandles = map[uint32]bool{}
+	if err := d.openSession(ctx); err != nil {
+		return fmt.Errorf("open a new session: %w", err)
+	}
+	return nil
 }
 
 // find looks for parent's child called name (a folder when dir, else a file) for which ok holds:
-// first the object behind h, then in listings of parent, until wait has passed. It runs under
-// the lock and reports whether it found one, and whether at the first look at h.
+// first the object behind h (unless h is 0), then in listings of parent, until wait has passed.
+// It runs under the lock and reports whether it found one, and whether at the first look at h.
 func (d *Device) find(ctx context.Context, parent *node, h uint32, name string, dir bool, wait time.Duration,
 	ok func(entry) bool) (e entry, found, first bool, err error) {
 	is := func(e entry) bool {
@@ -974,12 +1060,14 @@ func (d *Device) find(ctx context.Context, parent *node, h uint32, name string, 
 	deadline := time.Now().Add(wait)
 	pause := findFirstWait
 	for look := 0; ; look++ {
-		e, err := d.objectInfo(ctx, h)
-		if err == nil && is(e) {
-			return e, true, look == 0, nil
-		}
-		if err != nil && !isResponse(err, RespInvalidObjectHandle) {
-			return entry{}, false, false, err
+		if h != 0 {
+			e, err := d.objectInfo(ctx, h)
+			if err == nil && is(e) {
+				return e, true, look == 0, nil
+			}
+			if err != nil && !isResponse(err, RespInvalidObjectHandle) {
+				return entry{}, false, false, err
+			}
 		}
 		entries, err := d.listDir(ctx, parent, true)
 		if err != nil {
@@ -1106,10 +1194,10 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 			d.cleanup(parent, h, name, p)
 			return &final{err}
 		}
-		e, err := d.created(ctx, parent, h, name, false, size)
+		parent, e, err := d.created(ctx, parent, h, name, false, size)
 		if err != nil {
-			if errors.Is(err, ErrProtocol) && e.handle != 0 {
-				d.remove(ctx, parent, e, p)
+			if pe := (*partError)(nil); errors.As(err, &pe) {
+				d.remove(ctx, parent, pe.e, p)
 			}
 			return &final{err}
 		}

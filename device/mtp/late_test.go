@@ -211,3 +211,53 @@ func TestLateUploadFailureCleansUp(t *testing.T) {
 		t.Errorf("Create after the failure: %v", err)
 	}
 }
+
+// QEMU's usb-mtp takes a new name for a repeat of an existing name it starts ("pre" next to
+// "pre-existing.txt") and does not register the new object in the session: Create renews the
+// session, where the device reads its folders afresh, and finds it. A reader in progress finds
+// its object again in the new session.
+func TestCreateNameStartingAnother(t *testing.T) {
+	big := random(t, 9<<20+5)
+	opts := emulator.QEMU()
+	opts.ShuffleHandles = true // so that handles of the first session mean nothing in the next
+	f := newFixture(t, opts, func(dir string) {
+		write(t, filepath.Join(dir, "Docs/pre-existing.txt"), []byte("older one"), time.Time{})
+		write(t, filepath.Join(dir, "Docs/Old-stuff/keep.txt"), []byte("keep"), time.Time{})
+		write(t, filepath.Join(dir, "big.bin"), big, time.Time{})
+	})
+	r, err := f.dev.Open(f.ctx, f.sid, "big.bin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatalf("reading the start of big.bin: %v", err)
+	}
+	if _, err := f.dev.List(f.ctx, f.sid, "Docs"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    string
+		data []byte
+	}{{"Docs/pre", []byte("new one")}, {"Docs/Old/x.txt", []byte("inside")}} {
+		o, err := f.dev.Create(f.ctx, f.sid, c.p, int64(len(c.data)), time.Time{}, newOnceReader(t, c.p, c.data))
+		if err != nil || o.Size != int64(len(c.data)) || o.Path != c.p {
+			t.Errorf("Create(%s) = %+v, %v; want a %d-byte file", c.p, o, err, len(c.data))
+			continue
+		}
+		if got := readAll(t, f, c.p, 0); !bytes.Equal(got, c.data) {
+			t.Errorf("reading back %s = %q, want %q", c.p, got, c.data)
+		}
+	}
+	if got := readAll(t, f, "Docs/pre-existing.txt", 0); string(got) != "older one" {
+		t.Errorf("Docs/pre-existing.txt = %q after pre was created, want it unchanged", got)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("reading the rest of big.bin across the new session: %v", err)
+	}
+	if !bytes.Equal(append(head, rest...), big) {
+		t.Errorf("big.bin read across the new session differs (%d bytes, want %d)", len(head)+len(rest), len(big))
+	}
+}
