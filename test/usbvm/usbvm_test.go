@@ -224,6 +224,12 @@ var scenarios = []Scenario{
 	},
 	{
 		Name: "TestNewFolders",
+		Setup: func(dir string) error {
+			if err := os.Mkdir(filepath.Join(dir, "Docs-old"), 0o755); err != nil {
+				return err
+			}
+			return writeFixture(dir, "NewFolders", "pre-existing.txt", 9)
+		},
 		Check: func(dir string) error {
 			if err := noLeftovers(dir); err != nil {
 				return err
@@ -231,7 +237,8 @@ var scenarios = []Scenario{
 			if fi, err := os.Stat(filepath.Join(dir, "made", "here", "and", "there")); err != nil || !fi.IsDir() {
 				return fmt.Errorf("host side: made/here/and/there is not a folder: %v", err)
 			}
-			return checkFiles(dir, "NewFolders", map[string]int64{"one/a.bin": 1<<20 + 3, "two/levels/b.bin": 300<<10 + 1, "one/again/c.txt": 3})
+			return checkFiles(dir, "NewFolders", map[string]int64{"one/a.bin": 1<<20 + 3, "two/levels/b.bin": 300<<10 + 1, "one/again/c.txt": 3,
+				"pre": 7, "Docs/x.txt": 4, "pre-existing.txt": 9})
 		},
 	},
 	{

@@ -319,6 +319,25 @@ func TestNewFolders(t *testing.T) {
 			t.Errorf("reading back %s differs", c.p)
 		}
 	}
+	// QEMU matches a new name against the start of existing names (its lookup compares only the
+	// new name's length): "pre" meets "pre-existing.txt", "Docs" meets "Docs-old". Such objects
+	// must still be found.
+	for _, c := range []struct {
+		p    string
+		size int64
+	}{{dir + "/pre", 7}, {dir + "/Docs/x.txt", 4}} {
+		o, err := d.Create(ctx, s, c.p, c.size, fixtureTime, usbvm.Content(c.p, c.size))
+		if err != nil || o.Size != c.size || o.Path != c.p {
+			t.Errorf("Create(%s) next to a name it starts = %+v, %v; want a %d-byte file", c.p, o, err, c.size)
+			continue
+		}
+		if got := readAll(t, d, s, c.p, 0); !bytes.Equal(got, contentOf(t, c.p, c.size)) {
+			t.Errorf("reading back %s differs", c.p)
+		}
+	}
+	if got := readAll(t, d, s, dir+"/pre-existing.txt", 0); !bytes.Equal(got, contentOf(t, dir+"/pre-existing.txt", 9)) {
+		t.Errorf("pre-existing.txt reads differently after pre was created next to it")
+	}
 	for _, p := range []string{dir + "/made", dir + "/made/here/and/there"} {
 		if o, err := d.Mkdir(ctx, s, p); err != nil || !o.Dir || o.Path != p {
 			t.Errorf("Mkdir(%s) = %+v, %v, want the folder", p, o, err)
@@ -334,7 +353,7 @@ func TestNewFolders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.Join(names(objs), " "), "made/ one/ two/"; got != want {
+	if got, want := strings.Join(names(objs), " "), "Docs-old/ Docs/ made/ one/ pre pre-existing.txt two/"; got != want {
 		t.Errorf("List(%s) = %s, want %s", dir, got, want)
 	}
 }
