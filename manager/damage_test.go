@@ -124,3 +124,30 @@ func TestEmptyStateFile(t *testing.T) {
 		t.Errorf("nothing said about the empty state file; log:\n%s", log.String())
 	}
 }
+
+// TestMissingStateFile: a partnership's state file found missing after the partnership has
+// synced (someone deleted it) is rebuilt, and the user is told.
+func TestMissingStateFile(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "a.txt"), "a")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if err := os.Remove(filepath.Join(w.config, "state", p.ID+".repl")); err != nil {
+		t.Fatal(err)
+	}
+	var log damageLog
+	m2, err := New(ctxT(t), Config{Dir: w.config, NoPlugins: true,
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	if !strings.Contains(log.String(), "missing") {
+		t.Errorf("nothing said about the missing state file; log:\n%s", log.String())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -520,9 +521,6 @@ func (m *Manager) BrowseDevice(ctx context.Context, serial string, storage uint3
 func (m *Manager) handlePath(id string) string { return filepath.Join(m.dir, "state", id+".repl") }
 func (m *Manager) stateDir(id string) string   { return filepath.Join(m.dir, "state", id) }
 
-// openHandleFile opens the partnership's handle file (caller holds m.mu or owns ps alone). A
-// damaged one is moved aside and replaced by a fresh one, and the user is told: the next session
-// rebuilds the metadata by matching items, without duplicates.
 // openState opens a partnership's handle file. An empty one is damage (a handle file is never
 // empty: it is created with its first pages), which the handle file itself would take for a new
 // file and silently start again.
@@ -533,11 +531,20 @@ func openState(path string) (*repl.HandleFile, error) {
 	return repl.Open(path, repl.Options{})
 }
 
+// openHandleFile opens the partnership's handle file (caller holds m.mu or owns ps alone). A
+// damaged one is moved aside and replaced by a fresh one, and the user is told: the next session
+// rebuilds the metadata by matching items, without duplicates. So is one found missing after
+// the partnership has synced (someone deleted it).
 func (m *Manager) openHandleFile(ps *partState) {
 	if ps.hf != nil {
 		return
 	}
 	path := m.handlePath(ps.id)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && ps.hasLast {
+		msg := fmt.Sprintf("The sync state of partnership %s (%s) is missing; it will be rebuilt at the next sync by matching the items of both sides (nothing is duplicated or lost; items that differ become conflicts).", ps.id, path)
+		m.log.Warn("manager: " + msg)
+		m.bus.publish(Error, "", ps.id, msg)
+	}
 	hf, err := openState(path)
 	if errors.Is(err, repl.ErrCorrupt) {
 		aside, merr := repl.MoveAside(path)
