@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
 )
 
@@ -149,5 +152,87 @@ func TestMissingStateFile(t *testing.T) {
 	defer m2.Close()
 	if !strings.Contains(log.String(), "missing") {
 		t.Errorf("nothing said about the missing state file; log:\n%s", log.String())
+	}
+}
+
+// TestStateDamagedMidSession: damage the handle file cannot see when it opens (a page of the
+// desktop replica's records) is found in the middle of a session; the session moves the file
+// aside, says so, and syncs again with a rebuilt state, instead of failing at every sync.
+func TestStateDamagedMidSession(t *testing.T) {
+	w := newWorld(t)
+	for i := range 60 {
+		writeFile(t, filepath.Join(w.desktop, fmt.Sprintf("f%02d.txt", i)), strings.Repeat("x", i))
+	}
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	state := filepath.Join(w.config, "state", p.ID+".repl")
+	damagePage(t, state, "replicas", "desktop")
+	var log damageLog
+	w.mon = emulator.NewMonitor(emulator.Options{}, w.phone)
+	m2, err := New(ctxT(t), Config{Dir: w.config, Monitors: []device.Monitor{w.mon}, NoPlugins: true,
+		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	w.waitDevice(m2)
+	ss, err := m2.Sync(ctxT(t), SyncOptions{}, p.ID)
+	if err != nil || len(ss) != 1 || ss[0].Outcome != OutcomeOK {
+		t.Fatalf("sync with a handle file damaged inside = %+v, %v; want it rebuilt and the session ok", ss, err)
+	}
+	if aside, _ := filepath.Glob(state + ".corrupt-*"); len(aside) != 1 {
+		t.Errorf("the damaged state file was not moved aside (found %v)", aside)
+	}
+	if !strings.Contains(log.String(), "damaged") {
+		t.Errorf("nothing said about the damaged state file; log:\n%s", log.String())
+	}
+	if got := readFile(t, filepath.Join(w.phone, "Documents", "f59.txt")); got != strings.Repeat("x", 59) {
+		t.Errorf("f59.txt on the device = %q after the rebuild", got)
+	}
+}
+
+// damagePage overwrites the root page of the bucket at path (bucket names, outermost first)
+// with garbage, leaving the pages bbolt reads when it opens the file intact.
+func damagePage(t *testing.T, file string, buckets ...string) {
+	t.Helper()
+	db, err := bolt.Open(file, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pgid uint64
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(buckets[0]))
+		for _, name := range buckets[1:] {
+			if b == nil {
+				break
+			}
+			b = b.Bucket([]byte(name))
+		}
+		if b == nil {
+			return fmt.Errorf("no bucket %v", buckets)
+		}
+		pgid = uint64(b.Root())
+		return nil
+	})
+	size := db.Info().PageSize
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid == 0 {
+		t.Fatalf("bucket %v is inline: no page of its own to damage", buckets)
+	}
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte(strings.Repeat("\xa5", size)), int64(pgid)*int64(size)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -521,6 +521,31 @@ func (m *Manager) BrowseDevice(ctx context.Context, serial string, storage uint3
 func (m *Manager) handlePath(id string) string { return filepath.Join(m.dir, "state", id+".repl") }
 func (m *Manager) stateDir(id string) string   { return filepath.Join(m.dir, "state", id) }
 
+// setAside moves a damaged handle file aside and tells the user; the next open starts a new one,
+// which the next session rebuilds.
+func (m *Manager) setAside(id, path string) error {
+	aside, err := repl.MoveAside(path)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("The sync state of partnership %s was damaged; it was moved to %s and will be rebuilt at the next sync (nothing is duplicated or lost).", id, aside)
+	m.log.Warn("manager: " + msg)
+	m.bus.publish(Error, "", id, msg)
+	return nil
+}
+
+// discardDamaged closes a partnership's handle file found damaged in the middle of a session and
+// moves it aside (caller holds m.mu); the next session opens a new one and rebuilds it.
+func (m *Manager) discardDamaged(ps *partState) error {
+	if ps.hf != nil {
+		if err := ps.hf.Close(); err != nil {
+			m.log.Debug("manager: close a damaged handle file", "err", err)
+		}
+		ps.hf = nil
+	}
+	return m.setAside(ps.id, m.handlePath(ps.id))
+}
+
 // openState opens a partnership's handle file. An empty one is damage (a handle file is never
 // empty: it is created with its first pages), which the handle file itself would take for a new
 // file and silently start again.
@@ -547,14 +572,10 @@ func (m *Manager) openHandleFile(ps *partState) {
 	}
 	hf, err := openState(path)
 	if errors.Is(err, repl.ErrCorrupt) {
-		aside, merr := repl.MoveAside(path)
-		if merr != nil {
+		if merr := m.setAside(ps.id, path); merr != nil {
 			ps.hfErr = fmt.Errorf("%v; moving it aside failed: %w", err, merr)
 			return
 		}
-		msg := fmt.Sprintf("The sync state of partnership %s was damaged; it was moved to %s and will be rebuilt at the next sync (nothing is duplicated or lost).", ps.id, aside)
-		m.log.Warn("manager: " + msg)
-		m.bus.publish(Error, "", ps.id, msg)
 		hf, err = repl.Open(path, repl.Options{})
 	}
 	if errors.Is(err, repl.ErrInUse) {

@@ -563,6 +563,16 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	m.mu.Unlock()
 
 	res := m.session(sctx, ds, p, ps, j.opts, trigger)
+	if errors.Is(res.err, repl.ErrCorrupt) && sctx.Err() == nil {
+		// Damage the handle file could not see when it opened, met in the middle of the
+		// session: set it aside and sync again at once, with a state rebuilt by matching.
+		m.mu.Lock()
+		err := m.discardDamaged(ps)
+		m.mu.Unlock()
+		if err == nil {
+			res = m.session(sctx, ds, p, ps, j.opts, trigger)
+		}
+	}
 
 	end := time.Now()
 	sess.End = end.UTC()
