@@ -51,11 +51,14 @@
 //
 // Every item carries its made-with knowledge: the versions of that item its current version
 // includes. Two versions conflict when neither includes the other. Identical content is never a
-// conflict; an edit beats a concurrent delete; a rename on one side and an edit on the other
-// merge; change units edited on different sides merge. The rest is settled by the Policy: Ask
-// records a Conflict and changes nothing until Resolve; Wins (a named side), Newest and KeepBoth
-// decide at once and say so in Report.Decisions. Items found on both sides without metadata (a
-// first sync, a rebuild) are matched by natural key and merged into one item, never duplicated.
+// conflict; an edit beats a concurrent delete (a delete whose author saw the content beats a
+// change of versions only); a rename on one side and an edit on the other merge; change units
+// edited on different sides merge. The rest is settled by the Policy: Ask records a Conflict and
+// changes nothing until Resolve (carried out at once when both stores are given, else by the next
+// Sync); Wins (a named side), Newest and KeepBoth decide at once and say so in Report.Decisions.
+// Items found on both sides without metadata (a first sync, a rebuild) are matched by natural key
+// and merged into one item, never duplicated: the smaller global ID survives everywhere, the other
+// becomes a tombstone that says so, and the two histories are never compared with each other.
 //
 // Forecast tells what a session would do without writing to either store. A session that would
 // delete more than Config.MassDeleteThreshold of a replica's items (replicas under
