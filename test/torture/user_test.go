@@ -2,6 +2,7 @@ package torture
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ type user struct {
 	r       *rand.Rand
 	m       model
 	made    map[string]bool // the hash of every content the user ever wrote
+	// gone holds the last content of each path the user deleted or renamed away.
+	gone    map[string][]byte
+	renamed map[string]bool // paths renamed away (in gone too)
 	clk     *clock
 	desktop string // the desktop folder
 	device  string // the partnership's folder on the device
@@ -26,7 +30,7 @@ type user struct {
 }
 
 func newUser(r *rand.Rand, desktop, device string) *user {
-	return &user{r: r, m: model{}, made: map[string]bool{}, clk: newClock(), desktop: desktop, device: device, large: 3}
+	return &user{r: r, m: model{}, made: map[string]bool{}, gone: map[string][]byte{}, renamed: map[string]bool{}, clk: newClock(), desktop: desktop, device: device, large: 3}
 }
 
 // dir returns the folder of side ("desktop" or "device").
@@ -41,6 +45,15 @@ func (u *user) dir(side string) string {
 func (u *user) create(side, rel string) error {
 	return u.put(side, rel, content(u.r, rel, u.large))
 }
+
+// sides says what an edit batch touches.
+type sides int
+
+const (
+	bothSides sides = iota
+	desktopOnly
+	deviceOnly
+)
 
 // createSize writes a new file of n bytes of random content on one side.
 func (u *user) createSize(side, rel string, n int) error {
@@ -84,7 +97,10 @@ func (u *user) populate(desktopFiles, deviceFiles int) error {
 // edit makes one batch of changes on both sides: new files (sometimes in a new folder), edits,
 // renames and deletions, each file touched on one side only (a file changed on both sides
 // would be a conflict, which is another test's business). scale multiplies the counts.
-func (u *user) edit(scale int) error {
+func (u *user) edit(scale int) error { return u.editSides(scale, bothSides) }
+
+// editSides is edit on the sides chosen.
+func (u *user) editSides(scale int, which sides) error {
 	u.batch++
 	u.batchBytes = 0
 	files := slices.Sorted(func(yield func(string) bool) {
@@ -102,6 +118,9 @@ func (u *user) edit(scale int) error {
 		return out
 	}
 	for _, side := range []string{"desktop", "device"} {
+		if which == desktopOnly && side != "desktop" || which == deviceOnly && side != "device" {
+			continue
+		}
 		dir := u.dir(side)
 		// New files, some in a new folder.
 		for i := range scale * (5 + u.r.IntN(20)) {
@@ -132,6 +151,8 @@ func (u *user) edit(scale int) error {
 				return err
 			}
 			u.m[to] = u.m[rel]
+			u.gone[rel] = u.m[rel]
+			u.renamed[rel] = true
 			delete(u.m, rel)
 		}
 		// Deletions.
@@ -139,10 +160,77 @@ func (u *user) edit(scale int) error {
 			if err := os.Remove(filepath.Join(dir, rel)); err != nil {
 				return err
 			}
+			u.gone[rel] = u.m[rel]
 			delete(u.m, rel)
 		}
 	}
 	return nil
+}
+
+// outcome sorts what both sides hold against what the user made, for a sync that could not tell
+// every change (its state was lost): files lost (their latest content on neither side), files
+// whose two sides differ (a conflict keeps both versions), deletions undone (a file the user
+// deleted back with the content it had), renames that left the old name back too, copies (a
+// file the user made, again under a name nobody made) and anything else.
+type outcome struct {
+	lost, differ, undone, renamedBack, copies, other []string
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("%d lost, %d differ between the sides, %d deletions undone, %d renames with the old name back, %d copies, %d other files",
+		len(o.lost), len(o.differ), len(o.undone), len(o.renamedBack), len(o.copies), len(o.other))
+}
+
+func (u *user) outcome(desktop, device string) (outcome, error) {
+	var o outcome
+	var snaps [2]snapshot
+	for i, dir := range []string{desktop, device} {
+		s, err := scan(dir)
+		if err != nil {
+			return o, err
+		}
+		snaps[i] = s
+		for _, t := range s.temps {
+			o.other = append(o.other, t)
+		}
+	}
+	byContent := map[string]string{}
+	for rel, c := range u.m {
+		byContent[hash(c)] = rel
+	}
+	for rel, c := range u.m {
+		h := hash(c)
+		a, b := snaps[0].items[rel], snaps[1].items[rel]
+		switch {
+		case a != h && b != h:
+			o.lost = append(o.lost, rel)
+		case a != b:
+			o.differ = append(o.differ, rel)
+		}
+	}
+	extra := map[string]string{}
+	for _, s := range snaps {
+		for rel, h := range s.items {
+			if _, ok := u.m[rel]; ok || strings.HasSuffix(rel, "/") {
+				continue
+			}
+			extra[rel] = h
+		}
+	}
+	for _, rel := range slices.Sorted(maps.Keys(extra)) {
+		h := extra[rel]
+		switch old, ok := u.gone[rel]; {
+		case ok && hash(old) == h && u.renamed[rel]:
+			o.renamedBack = append(o.renamedBack, rel)
+		case ok && hash(old) == h:
+			o.undone = append(o.undone, rel)
+		case byContent[h] != "":
+			o.copies = append(o.copies, rel)
+		default:
+			o.other = append(o.other, rel)
+		}
+	}
+	return o, nil
 }
 
 // count returns how many files the model holds.
