@@ -190,9 +190,7 @@ func (u *user) outcome(desktop, device string) (outcome, error) {
 			return o, err
 		}
 		snaps[i] = s
-		for _, t := range s.temps {
-			o.other = append(o.other, t)
-		}
+		o.other = append(o.other, s.temps...)
 	}
 	byContent := map[string]string{}
 	for rel, c := range u.m {
