@@ -65,9 +65,12 @@
 //     GetObjectInfo right after the transfer can still answer InvalidObjectHandle (libmtp's
 //     mtp-sendfile then fails with "Could not retrieve updated metadata"). device/emulator's
 //     Options.LateObjects (in emulator.QEMU()) reproduces this for fast tests.
-//   - Behind usb-ehci, QEMU has crashed (SIGSEGV) when the device left in the middle of a large
-//     upload and was added back; libmtp's uploads through usb-ehci abort it on an assertion.
-//     TestCradleUnplug runs on xHCI only, and the benchmark times no libmtp upload on EHCI.
+//   - Behind usb-ehci, once the device left in the middle of a transfer (a download or an
+//     upload) and was added back, QEMU crashes (SIGSEGV in a main-loop callback, about every
+//     other run) during the next large upload. The scenarios that unplug mid-transfer run last;
+//     behind usb-ehci only TestUnplug (a download cut) runs, and nothing is uploaded after it:
+//     TestCradleUnplug and TestUnplugUpload run on xHCI only. libmtp's uploads through
+//     usb-ehci abort QEMU on an assertion, so the benchmark times no libmtp upload on EHCI.
 //   - Handles are renumbered at every session, files starting with '.' are hidden, sizes of files
 //     changed on the host go stale until the next session, and GetObjectPropList and
 //     SetObjectPropValue are not supported (no renames, no setting dates).

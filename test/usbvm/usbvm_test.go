@@ -294,11 +294,24 @@ var scenarios = []Scenario{
 			})
 		},
 	},
+	// The scenarios that pull the device in the middle of a transfer come last: QEMU 7.2's
+	// usb-ehci crashes (SIGSEGV in a main-loop callback) in a large upload that follows such an
+	// unplug and the device's return, so behind it nothing is uploaded after TestUnplug.
 	{
 		Name:  "TestUnplug",
 		Setup: func(dir string) error { return writeFixture(dir, "Unplug", "source.bin", 48<<20) },
 		Check: func(dir string) error {
-			return checkFiles(dir, "Unplug", map[string]int64{"source.bin": 48 << 20, "upload.bin": 64<<20 + 5})
+			return checkFiles(dir, "Unplug", map[string]int64{"source.bin": 48 << 20})
+		},
+	},
+	{
+		Name: "TestUnplugUpload",
+		HCDs: []string{XHCI},
+		Check: func(dir string) error {
+			if err := noLeftovers(dir); err != nil {
+				return err
+			}
+			return checkFiles(dir, "UnplugUpload", map[string]int64{"upload.bin": 64<<20 + 5})
 		},
 	},
 }

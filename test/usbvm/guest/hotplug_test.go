@@ -3,6 +3,7 @@
 package guest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -151,72 +152,77 @@ func (u *unplugAfter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// TestUnplug pulls the device in the middle of a download and of an upload. The transfers fail
-// with ErrDisconnected, nothing is left half-written on the device once it is back (the Monitor
-// cleans the cut-off upload at the next session), and sending again completes the file.
+// TestUnplug pulls the device in the middle of a download: the read fails with ErrDisconnected,
+// the Monitor reports the device gone, and plugged back in it is reported again and works.
 func TestUnplug(t *testing.T) {
 	const dir = "Unplug"
-	journal := filepath.Join(t.TempDir(), "uploads.json")
-	mon := startMonitor(t, &usb.Monitor{Journal: journal})
-	p := mon.arrival(t, 15*time.Second)
-	dev := p.Device
+	mon := startMonitor(t, &usb.Monitor{Journal: filepath.Join(t.TempDir(), "uploads.json")})
+	dev := mon.arrival(t, 15*time.Second).Device
 	s := storage(t, dev)
 	ctx := context.Background()
+	r, err := dev.Open(ctx, s, dir+"/source.bin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unplugAfter{r: r, n: 8 << 20, done: make(chan error, 1)}
+	n, err := io.Copy(io.Discard, u)
+	r.Close()
+	if !errors.Is(err, device.ErrDisconnected) {
+		t.Errorf("reading while the device left = %d bytes, %v; want ErrDisconnected", n, err)
+	}
+	t.Logf("download cut after %d of %d bytes: %v", n, 48<<20, err)
+	if err := <-u.done; err != nil {
+		t.Fatalf("unplug: %v", err)
+	}
+	if gone := mon.next(t, 10*time.Second, "the device to leave"); gone.Connected {
+		t.Fatalf("report %+v, want the device gone", gone)
+	}
+	call(t, "plug")
+	dev = mon.arrival(t, 15*time.Second).Device
+	if got := readAll(t, dev, s, dir+"/source.bin", 48<<20-5); !bytes.Equal(got, contentOf(t, dir+"/source.bin", 48<<20)[48<<20-5:]) {
+		t.Errorf("the end of source.bin reads differently after the re-plug")
+	}
+}
 
-	t.Run("Download", func(t *testing.T) {
-		r, err := dev.Open(ctx, s, dir+"/source.bin", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unplugAfter{r: r, n: 8 << 20, done: make(chan error, 1)}
-		n, err := io.Copy(io.Discard, u)
-		r.Close()
-		if !errors.Is(err, device.ErrDisconnected) {
-			t.Errorf("reading while the device left = %d bytes, %v; want ErrDisconnected", n, err)
-		}
-		t.Logf("download cut after %d of %d bytes: %v", n, 48<<20, err)
-		if err := <-u.done; err != nil {
-			t.Fatalf("unplug: %v", err)
-		}
-		if gone := mon.next(t, 10*time.Second, "the device to leave"); gone.Connected {
-			t.Fatalf("report %+v, want the device gone", gone)
-		}
-		call(t, "plug")
-		p = mon.arrival(t, 15*time.Second)
-		dev = p.Device
-	})
-
+// TestUnplugUpload pulls the device in the middle of an upload: Create fails with
+// ErrDisconnected, nothing is left half-written on the device once it is back (the Monitor cleans
+// the cut-off upload at the next session), and sending again completes the file. (xHCI only:
+// QEMU 7.2's usb-ehci crashes in a large upload after a device left in the middle of a transfer.)
+func TestUnplugUpload(t *testing.T) {
+	const dir = "UnplugUpload"
+	journal := filepath.Join(t.TempDir(), "uploads.json")
+	mon := startMonitor(t, &usb.Monitor{Journal: journal})
+	dev := mon.arrival(t, 15*time.Second).Device
+	s := storage(t, dev)
+	ctx := context.Background()
 	const up = dir + "/upload.bin"
 	const size = 64<<20 + 5
-	t.Run("Upload", func(t *testing.T) {
-		u := &unplugAfter{r: usbvm.Content(up, size), n: 8 << 20, done: make(chan error, 1)}
-		_, err := dev.Create(ctx, s, up, size, fixtureTime, u)
-		if !errors.Is(err, device.ErrDisconnected) {
-			t.Errorf("Create while the device left = %v, want ErrDisconnected", err)
-		}
-		if err := <-u.done; err != nil {
-			t.Fatalf("unplug: %v", err)
-		}
-		t.Logf("upload cut: %v; the host has %s", err, hostHash(t, up))
-		if gone := mon.next(t, 10*time.Second, "the device to leave"); gone.Connected {
-			t.Fatalf("report %+v, want the device gone", gone)
-		}
-		call(t, "plug")
-		p = mon.arrival(t, 15*time.Second)
-		dev = p.Device
-		// The Monitor removed the truncated upload before it reported the device.
-		if got := hostHash(t, up); got != "absent" {
-			t.Errorf("host has the cut-off upload after the device came back: %s, want it removed", got)
-		}
-		if _, err := dev.Stat(ctx, s, up); !errors.Is(err, device.ErrNotFound) {
-			t.Errorf("Stat(cut-off upload) = %v, want ErrNotFound", err)
-		}
-		// Sending again completes it.
-		if _, err := dev.Create(ctx, s, up, size, fixtureTime, usbvm.Content(up, size)); err != nil {
-			t.Fatalf("Create again: %v", err)
-		}
-		if got, want := hostHash(t, up), usbvm.ContentHash(up, size)+" "+itoa(size); got != want {
-			t.Errorf("host has %s after sending again, want %s", got, want)
-		}
-	})
+	u := &unplugAfter{r: usbvm.Content(up, size), n: 8 << 20, done: make(chan error, 1)}
+	_, err := dev.Create(ctx, s, up, size, fixtureTime, u)
+	if !errors.Is(err, device.ErrDisconnected) {
+		t.Errorf("Create while the device left = %v, want ErrDisconnected", err)
+	}
+	if err := <-u.done; err != nil {
+		t.Fatalf("unplug: %v", err)
+	}
+	t.Logf("upload cut: %v; the host has %s", err, hostHash(t, up))
+	if gone := mon.next(t, 10*time.Second, "the device to leave"); gone.Connected {
+		t.Fatalf("report %+v, want the device gone", gone)
+	}
+	call(t, "plug")
+	dev = mon.arrival(t, 15*time.Second).Device
+	// The Monitor removed the truncated upload before it reported the device.
+	if got := hostHash(t, up); got != "absent" {
+		t.Errorf("host has the cut-off upload after the device came back: %s, want it removed", got)
+	}
+	if _, err := dev.Stat(ctx, s, up); !errors.Is(err, device.ErrNotFound) {
+		t.Errorf("Stat(cut-off upload) = %v, want ErrNotFound", err)
+	}
+	// Sending again completes it.
+	if _, err := dev.Create(ctx, s, up, size, fixtureTime, usbvm.Content(up, size)); err != nil {
+		t.Fatalf("Create again: %v", err)
+	}
+	if got, want := hostHash(t, up), usbvm.ContentHash(up, size)+" "+itoa(size); got != want {
+		t.Errorf("host has %s after sending again, want %s", got, want)
+	}
 }
