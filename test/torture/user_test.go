@@ -13,9 +13,9 @@ import (
 // user changes both sides between syncs, as a person would, and keeps the model of what the
 // folders must hold once synced.
 type user struct {
-	r       *rand.Rand
-	m       model
-	made    map[string]bool // the hash of every content the user ever wrote
+	r    *rand.Rand
+	m    model
+	made map[string]bool // the hash of every content the user ever wrote
 	// gone holds the last content of each path the user deleted or renamed away.
 	gone    map[string][]byte
 	renamed map[string]bool // paths renamed away (in gone too)
