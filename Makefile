@@ -70,6 +70,13 @@ bench: deps-headless
 fuzz: deps
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz
 
+# The reliability campaign (test/torture with CRADLE_TORTURE=1: kills, unplugs, hostile names,
+# damaged state, full disks, mass deletions; then every Fuzz target for FUZZTIME, 30s by default),
+# written to docs/reliability.md; about 20 minutes. Mounts tmpfs file systems: run as root. `make
+# test` runs its short form (go test ./test/torture/).
+torture: deps
+	FUZZTIME=$${FUZZTIME:-30s} scripts/torture
+
 package: deps
 	$(GO) tool fyne package -os linux -name Cradle --app-id io.github.cradle_sync.cradle -icon assets/icon.png
 	@mkdir -p dist && mv -f Cradle.tar.xz dist/ && echo "dist/Cradle.tar.xz"
