@@ -77,8 +77,11 @@ fuzz: deps
 torture: deps
 	FUZZTIME=$${FUZZTIME:-30s} scripts/torture
 
+# fyne package bumps the build number in FyneApp.toml; keep the committed file as it is.
 package: deps
-	$(GO) tool fyne package -os linux -name Cradle --app-id io.github.cradle_sync.cradle -icon assets/icon.png
+	@cp FyneApp.toml .FyneApp.toml.keep
+	$(GO) tool fyne package -os linux -name Cradle --app-id io.github.cradle_sync.cradle -icon assets/icon.png; \
+	  rc=$$?; mv -f .FyneApp.toml.keep FyneApp.toml; exit $$rc
 	@mkdir -p dist && mv -f Cradle.tar.xz dist/ && echo "dist/Cradle.tar.xz"
 
 clean:
