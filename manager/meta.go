@@ -176,6 +176,10 @@ func (m *Manager) importMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 // exportMeta writes the device replica's snapshot to the device when it changed (or when the
 // snapshot this computer wrote last is no longer there), then removes the older ones.
 func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev device.Device, p Partnership, changed bool) error {
+	mark, marked := m.db.exportMark(p.ID)
+	if marked && mark.Local && time.Since(mark.Checked) < metaLocalRecheck && !mark.Checked.After(time.Now()) {
+		return nil // the device cannot keep it (found recently): the local copy is all there is
+	}
 	storage, prefix, err := metaLocation(ctx, dev, p)
 	if err != nil {
 		return err
@@ -190,10 +194,6 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 				free = s.Free
 			}
 		}
-	}
-	mark, marked := m.db.exportMark(p.ID)
-	if marked && mark.Local && time.Since(mark.Checked) < metaLocalRecheck && !mark.Checked.After(time.Now()) {
-		return nil // the device cannot keep it (found recently): the local copy is all there is
 	}
 	snaps, err := listSnapshots(ctx, dev, storage, prefix)
 	if err != nil {

@@ -78,9 +78,12 @@ func (c cradleEnv) checkSaid(t *testing.T, atMost int) {
 	if n := strings.Count(said, "cannot keep Cradle's sync state"); n > atMost {
 		t.Errorf("cradle said %d times that the device cannot keep the sync state, want at most %d:\n%s", n, atMost, said)
 	}
-	for _, bad := range []string{"write the device metadata", "could not remove the probe", "check whether the device can rename"} {
-		if strings.Contains(said, bad) {
-			t.Errorf("cradle said %q:\n%s", bad, said)
+	for _, line := range strings.Split(said, "\n") {
+		for _, bad := range []string{"write the device metadata", "could not remove the probe", "check whether the device can rename"} {
+			// (A session the test cuts short by an unplug may fail to write anything.)
+			if strings.Contains(line, bad) && !strings.Contains(line, "disconnected") {
+				t.Errorf("cradle said %q: %s", bad, line)
+			}
 		}
 	}
 }
