@@ -534,8 +534,9 @@ func (m *Manager) setAside(id, path string) error {
 	return nil
 }
 
-// discardDamaged closes a partnership's handle file found damaged in the middle of a session and
-// moves it aside (caller holds m.mu); the next session opens a new one and rebuilds it.
+// discardDamaged closes a partnership's handle file found damaged in the middle of a session,
+// moves it aside and opens a new one in its place (caller holds m.mu); the next session
+// rebuilds it.
 func (m *Manager) discardDamaged(ps *partState) error {
 	if ps.hf != nil {
 		if err := ps.hf.Close(); err != nil {
@@ -543,7 +544,17 @@ func (m *Manager) discardDamaged(ps *partState) error {
 		}
 		ps.hf = nil
 	}
-	return m.setAside(ps.id, m.handlePath(ps.id))
+	path := m.handlePath(ps.id)
+	if err := m.setAside(ps.id, path); err != nil {
+		return err
+	}
+	hf, err := repl.Open(path, repl.Options{})
+	if err != nil {
+		ps.hfErr = fmt.Errorf("open the sync state %s: %w", path, err)
+		return err
+	}
+	ps.hf, ps.hfErr = hf, nil
+	return nil
 }
 
 // openState opens a partnership's handle file. An empty one is damage (a handle file is never
