@@ -149,6 +149,8 @@ type Stats struct {
 	// ZLPOut counts zero-length packets the initiator sent; MissingZLP counts data phases that
 	// ended on a packet boundary without one.
 	ZLPOut, MissingZLP int64
+	// FolderReads counts the folders the device read from the host to answer the initiator.
+	FolderReads int64
 }
 
 // Emulator is an emulated MTP device. It implements mtp.Transport: hand it to mtp.Open (or use
@@ -184,7 +186,7 @@ type Emulator struct {
 	halted      bool // bulk out stalled until Reset
 
 	stats struct {
-		transactions, largestIn, largestOut, zlpOut, missingZLP atomic.Int64
+		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads atomic.Int64
 	}
 
 	// mu guards the object table, shared by the responder and the watcher.
@@ -296,6 +298,7 @@ func (e *Emulator) Stats() Stats {
 		LargestOut:   e.stats.largestOut.Load(),
 		ZLPOut:       e.stats.zlpOut.Load(),
 		MissingZLP:   e.stats.missingZLP.Load(),
+		FolderReads:  e.stats.folderReads.Load(),
 	}
 }
 

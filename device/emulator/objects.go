@@ -77,12 +77,20 @@ type table struct {
 	rnd      *rand.Rand
 	session  uint32 // 0 when no session is open
 	lastTID  uint32
+	// listing is what the last GetObjectHandles read (see responder.listFolder).
+	listing  listing
 	stale    bool // a session a crashed program left open
 	pending  *pendingSend
 	sessions int
 	// held are the host paths of objects the initiator created that get no handle before the
 	// time they map to (Options.LateObjects).
 	held map[string]time.Time
+}
+
+// listing is the folders one GetObjectHandles transaction read.
+type listing struct {
+	session, tid uint32
+	folders      []*object
 }
 
 // pendingSend is what SendObjectInfo announced, waiting for SendObject.
@@ -316,6 +324,7 @@ func (t *table) forget(o *object) {
 
 // readDir returns the visible files and folders in o, by name.
 func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
+	t.e.stats.folderReads.Add(1)
 	dir := t.path(o)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

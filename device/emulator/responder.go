@@ -567,7 +567,7 @@ func (r *responder) selectObjects(sid, format, parent uint32) ([]*object, answer
 			}
 			continue
 		case 0xFFFFFFFF:
-			if err := t.enumerate(st.root); err != nil {
+			if err := r.listFolder(st.root); err != nil {
 				return nil, fail(mtp.RespStoreNotAvailable)
 			}
 			for _, c := range sortedChildren(st.root) {
@@ -581,7 +581,7 @@ func (r *responder) selectObjects(sid, format, parent uint32) ([]*object, answer
 			if !o.dir || (sid != 0xFFFFFFFF && o.st != st) {
 				return nil, fail(mtp.RespInvalidParentObject)
 			}
-			if err := t.enumerate(o); err != nil {
+			if err := r.listFolder(o); err != nil {
 				return nil, fail(mtp.RespInvalidObjectHandle)
 			}
 			for _, c := range sortedChildren(o) {
@@ -591,6 +591,30 @@ func (r *responder) selectObjects(sid, format, parent uint32) ([]*object, answer
 		}
 	}
 	return out, ok()
+}
+
+// listFolder brings folder o's children up to date for the command running (under e.mu). An
+// initiator lists a folder with GetObjectHandles and asks for its objects' properties with
+// GetObjectPropList in the very next transaction: like a phone answering from its object
+// database, the device reads the folder once for both (a change on the host in between reaches
+// the initiator as an event, as it would from a phone). Every other listing reads the folder.
+func (r *responder) listFolder(o *object) error {
+	t := &r.e.tab
+	l := &t.listing
+	if r.op == mtp.OpGetObjectPropList && l.session == t.session && t.session != 0 && l.tid+1 == t.lastTID &&
+		slices.Contains(l.folders, o) && o.children != nil {
+		return nil
+	}
+	if err := t.enumerate(o); err != nil {
+		return err
+	}
+	if r.op == mtp.OpGetObjectHandles {
+		if l.session != t.session || l.tid != t.lastTID {
+			*l = listing{session: t.session, tid: t.lastTID}
+		}
+		l.folders = append(l.folders, o)
+	}
+	return nil
 }
 
 func (r *responder) getObjectHandles(p []uint32) (answer, error) {
