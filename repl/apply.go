@@ -452,6 +452,12 @@ func (a *applier) keepLocal(c, l *record, reason string) error {
 	v := a.rd.mint()
 	rec := *l
 	rec.Ver, rec.V = v, a.joinV(c, l).With(v)
+	if c.Tomb && !a.across {
+		// An edit that beats a delete goes over the delete only: the deleter's history may
+		// hold content this edit never saw, and claiming it would let this edit overwrite
+		// that content where it still lives.
+		rec.V = l.V.With(c.Ver).With(v)
+	}
 	if reason != "" {
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
 			Kept: a.dst().Name, Lost: a.src().Name, Reason: reason})
@@ -492,7 +498,12 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		v := a.rd.mint()
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.p.s.cfg.Policy.Rule,
 			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
-		return a.create(ctx, c, l, a.joinV(c, l).With(v), v)
+		// The edit goes over the delete only, not over content the deleter had seen.
+		cv := c.V.With(l.Ver).With(v)
+		if a.across {
+			cv = a.joinV(c, l).With(v)
+		}
+		return a.create(ctx, c, l, cv, v)
 	}
 	// Content and name are settled apart: an edit on one side and a rename on the other merge.
 	// Across two merged items nothing is known of a common past: both count as edited.

@@ -183,3 +183,58 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 		t.Errorf("refused snapshots created replicas %+v", reps)
 	}
 }
+
+// An edit that beats a delete goes over the delete only. Here the device saw work's edit before
+// deleting the file, and home edited the original without seeing work's edit: home's edit beats
+// the delete, but it must not pass for a successor of work's edit, which lives on at work under
+// a new name. Work's edit and home's edit are concurrent and neither is dropped silently.
+func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
+	d := &device{store: memstore.New(memstore.Options{})}
+	home, work := newComputer(t, "home"), newComputer(t, "work")
+	put := func(s *memstore.Store, name, content string) {
+		t.Helper()
+		if err := s.Put(name, []byte(content), nextTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync := func(c *computer) *repl.Report {
+		t.Helper()
+		rep, err := c.syncWith(t, d, repl.Config{}, true)
+		if err != nil {
+			t.Fatalf("%s: Sync: %v", c.name, err)
+		}
+		return rep
+	}
+	put(home.desktop, "x.txt", "original")
+	mustSync(home)
+	mustSync(work)
+
+	put(work.desktop, "x.txt", "work edit")
+	mustSync(work)
+	if err := work.desktop.Rename("x.txt", "y.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.store.Remove("x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	put(home.desktop, "x.txt", "home edit")
+	rep := mustSync(home) // home's edit beats the device's delete
+	wantFiles(t, "device after home", d.store, map[string]string{"x.txt": "home edit"})
+	if len(rep.Conflicts) != 0 {
+		t.Errorf("home: conflicts %+v for an edit against a delete", rep.Conflicts)
+	}
+
+	rep = mustSync(work)
+	if len(rep.Conflicts) != 1 {
+		t.Fatalf("work: conflicts %+v decisions %+v, want one conflict between the two edits", rep.Conflicts, rep.Decisions)
+	}
+	found := map[string]bool{}
+	for _, s := range []*memstore.Store{work.desktop, d.store} {
+		for _, content := range s.Files() {
+			found[content] = true
+		}
+	}
+	if !found["work edit"] || !found["home edit"] {
+		t.Errorf("after work's session, work has %v and the device %v: an edit was lost", work.desktop.Files(), d.store.Files())
+	}
+}
