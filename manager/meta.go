@@ -144,6 +144,11 @@ func (m *Manager) importMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	if err != nil {
 		return false, fmt.Errorf("list %s on the device: %w", metaDir, err)
 	}
+	if len(snaps) > 0 && writtenHere(hf, snaps[0].name) {
+		// The newest is this handle file's own: the local copy is at least as new (ImportReplica
+		// would say so too, after reading all of it from the device).
+		return false, nil
+	}
 	var bad []error
 	for _, s := range snaps {
 		rc, err := dev.Open(ctx, storage, path.Join(metaDir, s.name), 0)
@@ -171,6 +176,29 @@ func (m *Manager) importMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 		return false, fmt.Errorf("every snapshot on the device is damaged: %w", errors.Join(bad...))
 	}
 	return false, nil
+}
+
+// writtenHere tells whether the snapshot named name was written by this handle file: its name
+// ends with the first 12 hex digits of the writer, which is the device replica's local author.
+func writtenHere(hf *repl.HandleFile, name string) bool {
+	rest, ok := strings.CutSuffix(name, snapshotSuffix)
+	if !ok {
+		return false
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 || len(rest)-i-1 != 12 {
+		return false
+	}
+	replicas, err := hf.Replicas()
+	if err != nil {
+		return false
+	}
+	for _, r := range replicas {
+		if r.Name == sideDevice && !r.Author.IsZero() {
+			return r.Author.String()[:12] == rest[i+1:]
+		}
+	}
+	return false
 }
 
 // exportMeta writes the device replica's snapshot to the device when it changed (or when the
