@@ -52,7 +52,8 @@
 // Every item carries its made-with knowledge: the versions of that item its current version
 // includes. Two versions conflict when neither includes the other. Identical content is never a
 // conflict; an edit beats a concurrent delete (a delete whose author saw the content beats a
-// change of versions only); a rename on one side and an edit on the other merge; change units
+// change of versions only), and the surviving edit goes over the delete alone, not over what the
+// deleter had seen, so it still conflicts with other concurrent edits; a rename on one side and an edit on the other merge; change units
 // edited on different sides merge. The rest is settled by the Policy: Ask records a Conflict and
 // changes nothing until Resolve (carried out at once when both stores are given, else by the next
 // Sync); Wins (a named side), Newest and KeepBoth decide at once and say so in Report.Decisions.
