@@ -706,8 +706,15 @@ func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *
 	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
 	if trigger != TriggerChange {
 		// Only sessions started by notifications look at the notified items alone; the others
-		// enumerate both sides, catching what no notification reported.
-		changes = [2]*repl.ChangeSet{}
+		// enumerate both sides, catching what no notification reported. A watched side's change
+		// set is made to ask for that full pass too and given to the session, which then empties
+		// it: the next change-triggered session looks only at what changed after this one (a new
+		// watcher's set asks for a full pass, which the first edit would otherwise pay for).
+		for _, cs := range changes {
+			if cs != nil {
+				cs.Notify(repl.Notification{Kind: repl.Overflow})
+			}
+		}
 	}
 	if err != nil {
 		res.err = err
