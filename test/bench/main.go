@@ -135,8 +135,8 @@ func run(ctx context.Context, c *config) error {
 		part string
 		fn   func(context.Context) error
 	}{
-		{"P1", b.p1},
 		{"P5", b.p5}, // its first sync also sets up P1's and P2's 100k partnership
+		{"P1", b.p1},
 		{"P2", b.p2},
 		{"P4", b.p4},
 		{"P3", b.p3},

@@ -57,6 +57,18 @@ func verdict(ok bool) string {
 }
 
 func (r *report) markdown(c *config) string {
+	// Report order, whatever order the parts ran in.
+	rank := map[string]int{"P1": 1, "P2": 2, "P3": 3, "P4": 4, "P5": 5}
+	slices.SortStableFunc(r.sections, func(a, b *section) int {
+		ra, rb := rank[a.id], rank[b.id]
+		if ra == 0 {
+			ra = 99
+		}
+		if rb == 0 {
+			rb = 99
+		}
+		return ra - rb
+	})
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# Performance: Cradle against its baselines\n\n")
