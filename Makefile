@@ -74,7 +74,8 @@ fuzz: deps
 # damaged state, full disks, mass deletions; then every Fuzz target for FUZZTIME, 30s by default),
 # written to docs/reliability.md; about 20 minutes. Mounts tmpfs file systems: run as root. `make
 # test` runs its short form (go test ./test/torture/).
-torture: deps
+# TORTURE_USB=1 adds R2 over real USB (QEMU's usb-mtp pulled out with device_del).
+torture: deps $(if $(filter 1,$(TORTURE_USB)),deps-usbvm)
 	FUZZTIME=$${FUZZTIME:-30s} scripts/torture
 
 # fyne package bumps the build number in FyneApp.toml; keep the committed file as it is.

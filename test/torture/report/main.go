@@ -251,10 +251,11 @@ func render(recs []record, fz *fuzzRun, fuzzTime, started, command string) strin
 			}
 		}
 		if id == "R2" {
-			w("Over real USB, test/usbvm's scenario TestCradleUnplug (`make test-usb`) runs `cradle sync` in a\n")
-			w("QEMU guest against QEMU's usb-mtp device and pulls the device out over QMP (device_del) in the\n")
-			w("middle of a 160 MB upload: the sync fails with a message, the desktop file is untouched, and after\n")
-			w("device_add the next sync completes the file with nothing partial left on either side.\n\n")
+			w("Over real USB, `TORTURE_USB=1 make torture` adds test/torture/realusb: `cradle sync` in a QEMU\n")
+			w("guest against QEMU's usb-mtp device, pulled out over QMP (device_del) at a random moment of an\n")
+			w("upload, several times, each followed by device_add and a sync that must complete (checked by hash on\n")
+			w("the host). test/usbvm's scenario TestCradleUnplug (`make test-usb`) does the same once with a\n")
+			w("160 MB upload.\n\n")
 		}
 		if id == "R3" && fz != nil {
 			w("Fuzzing: `FUZZTIME=%s scripts/fuzz`, every Fuzz target of the module one after another, each\n", orDash(fuzzTime))
