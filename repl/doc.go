@@ -75,7 +75,10 @@
 // ImportReplica reads one back (defensively: it comes from a device), importing it only when it
 // is newer than the local copy, so a device partnered with two computers keeps one identity and
 // knowledge. Each handle file mints versions under author IDs of its own, so two computers never
-// mint the same version.
+// mint the same version. When the imported snapshot lacks versions minted here (this computer's
+// last snapshot never reached the device, and the other computer has since written one), the
+// local items built on those versions give up their claims on them and meet the device's items
+// as concurrent versions in the next session.
 //
 // # Concurrency
 //

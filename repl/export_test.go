@@ -24,7 +24,7 @@ func DumpReplica(hf *HandleFile, name string) string {
 				fmt.Fprintf(&b, "  %v: %v\n", gid, err)
 				return nil
 			}
-			fmt.Fprintf(&b, "  %v: ver %v cver %v V %v tomb %v missing %v merged %v handle %q name %q key %q size %d\n", gid, rec.Ver, rec.CVer, rec.V, rec.Tomb, rec.Missing, rec.Merged, rec.Handle, rec.Name, rec.Key, rec.Stamp.Size)
+			fmt.Fprintf(&b, "  %v: ver %v cver %v nver %v V %v tomb %v missing %v merged %v handle %q name %q key %q size %d\n", gid, rec.Ver, rec.CVer, rec.NVer, rec.V, rec.Tomb, rec.Missing, rec.Merged, rec.Handle, rec.Name, rec.Key, rec.Stamp.Size)
 			return nil
 		})
 		return nil
@@ -53,3 +53,24 @@ func SetReplicaIDs(next func() ReplicaID) (restore func()) {
 
 // SetTrace makes the applier report its decisions to f (nil stops it).
 func SetTrace(f func(format string, args ...any)) { tracef = f }
+
+// ItemVector returns the made-with knowledge of the item at handle in replica name.
+func ItemVector(hf *HandleFile, name, handle string) (Vector, error) {
+	var v Vector
+	err := hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, name, false)
+		if err != nil {
+			return err
+		}
+		rec, err := r.byHandle(handle)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			return fmt.Errorf("no item at %q in %s", handle, name)
+		}
+		v = rec.V
+		return nil
+	})
+	return v, err
+}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -186,10 +188,18 @@ func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Read
 				return nil // stale
 			}
 		}
+		oldAuthor := r.author
 		if err := r.replaceWith(snap); err != nil {
 			return err
 		}
 		imported = true
+		if r.author != oldAuthor {
+			// The local copy had versions the snapshot lacks: what was learned from them here
+			// no longer holds.
+			if err := hf.dropOrphans(tx, name, oldAuthor, r.know); err != nil {
+				return err
+			}
+		}
 		return r.save()
 	})
 	if err != nil {
@@ -336,4 +346,112 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 	snap.info.Sum = [32]byte(sum)
 	snap.info.Items = len(snap.records)
 	return snap, nil
+}
+
+// dropOrphans is run when an imported snapshot replaced a local copy of replica name that had
+// versions the snapshot lacks (a session here changed the device, then the snapshot it wrote never
+// reached the device, and another computer has since written a newer one): those versions, the
+// orphans, are a branch of the replica's history nobody else will see. The partner replicas' items
+// built on them claim, through the orphans, versions the other computer may have settled
+// otherwise: a device item this computer took for edited may have been moved away there and live
+// on under another name. Such items keep their content and name but get a new version that
+// claims nothing of the replica's old author: the next session compares them with the replica's
+// items as concurrent versions (identical content merges quietly, the rest goes to the policy),
+// never as versions that include the other side. Conflicts forget the orphan versions they saw.
+// know is the replica's knowledge after the import.
+func (hf *HandleFile) dropOrphans(tx *bolt.Tx, name string, author ReplicaID, know *Knowledge) error {
+	first := know.vec.Get(author) + 1 // the first orphan: an author's versions are a run from 1
+	for know.Contains(Version{author, first}) {
+		first++
+	}
+	orphan := func(v Version) bool { return v.Replica == author && v.Tick >= first }
+	var partners []string
+	if err := tx.Bucket(bucketReplicas).ForEachBucket(func(k []byte) error {
+		if string(k) != name {
+			partners = append(partners, string(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, pn := range partners {
+		p, err := hf.openReplica(tx, pn, false)
+		if err != nil {
+			return err
+		}
+		var touched []*record
+		collect := func(b []byte) error {
+			rec, err := decodeRecord(b)
+			if err != nil {
+				return err
+			}
+			if rec.V.Get(author) >= first {
+				touched = append(touched, rec)
+			}
+			return nil
+		}
+		if err := p.h.ForEach(func(_, v []byte) error { return collect(v) }); err != nil {
+			return err
+		}
+		if err := p.g.ForEach(func(_, v []byte) error {
+			if len(v) > 0 && v[0] == 1 {
+				return collect(v[1:])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, old := range touched {
+			rec := *old
+			v := p.mint()
+			rec.Ver, rec.V = v, old.V.without(author)
+			// Content, name and units set by the old author become this version's: a vector
+			// cannot claim one of that author's versions without the ones before it.
+			for _, x := range []*Version{&rec.CVer, &rec.NVer} {
+				if x.Replica == author {
+					*x = v
+				}
+			}
+			rec.V = rec.V.With(v)
+			rec.Units = slices.Clone(old.Units)
+			for i := range rec.Units {
+				if rec.Units[i].Ver.Replica == author {
+					rec.Units[i].Ver = v
+				}
+			}
+			if err := p.put(old, &rec); err != nil {
+				return err
+			}
+		}
+		if err := p.save(); err != nil {
+			return err
+		}
+	}
+	all := tx.Bucket(bucketConflicts)
+	changed := map[uint64]*Conflict{}
+	if err := all.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return nil
+		}
+		id := binary.BigEndian.Uint64(k)
+		c, err := decodeConflict(id, v)
+		if err != nil {
+			return err
+		}
+		for i := range c.Sides {
+			if orphan(c.Sides[i].ver) {
+				c.Sides[i].ver = Version{}
+				changed[id] = c
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, c := range changed {
+		if err := all.Put(u64(id), c.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -238,3 +238,78 @@ func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
 		t.Errorf("after work's session, work has %v and the device %v: an edit was lost", work.desktop.Files(), d.store.Files())
 	}
 }
+
+// A session whose snapshot never reached the device leaves this computer's copy of the device
+// replica with versions nobody else will see once another computer has synced the device and
+// written its own snapshot. Importing that newer snapshot drops them, and the desktop's items
+// built on them give up their claims on the dropped branch: the next session meets them as
+// concurrent versions (identical here, so quietly).
+func TestImportDropsOrphanClaims(t *testing.T) {
+	ctx := context.Background()
+	d := &device{store: memstore.New(memstore.Options{})}
+	home, work := newComputer(t, "home"), newComputer(t, "work")
+	put := func(s *memstore.Store, name, content string) {
+		t.Helper()
+		if err := s.Put(name, []byte(content), nextTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync := func(c *computer) *repl.Report {
+		t.Helper()
+		rep, err := c.syncWith(t, d, repl.Config{}, true)
+		if err != nil {
+			t.Fatalf("%s: Sync: %v", c.name, err)
+		}
+		if len(rep.Conflicts)+len(rep.Decisions) != 0 {
+			t.Errorf("%s: conflicts %+v decisions %+v", c.name, rep.Conflicts, rep.Decisions)
+		}
+		return rep
+	}
+	deviceAuthor := func(c *computer) repl.ReplicaID {
+		t.Helper()
+		infos, err := c.hf.Replicas()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range infos {
+			if in.Name == "device" {
+				return in.Author
+			}
+		}
+		t.Fatalf("%s has no device replica", c.name)
+		return repl.ReplicaID{}
+	}
+	put(home.desktop, "x.txt", "original")
+	mustSync(home)
+	mustSync(work)
+
+	put(d.store, "x.txt", "device edit")
+	if _, err := home.syncWith(t, d, repl.Config{}, false); err != nil {
+		t.Fatal(err)
+	}
+	orphans := deviceAuthor(home)
+	if v, err := repl.ItemVector(home.hf, "desktop", "x.txt"); err != nil || v.Get(orphans) == 0 {
+		t.Fatalf("setup: home's x.txt has %v (%v), want a version of the device's author", v, err)
+	}
+	mustSync(work)
+
+	if ok, err := home.hf.ImportReplica(ctx, "device", bytes.NewReader(d.snap)); err != nil || !ok {
+		t.Fatalf("ImportReplica = %v, %v; want the newer snapshot imported", ok, err)
+	}
+	if deviceAuthor(home) == orphans {
+		t.Fatalf("home goes on minting under the author of the dropped branch")
+	}
+	v, err := repl.ItemVector(home.hf, "desktop", "x.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Get(orphans) != 0 {
+		t.Errorf("home's x.txt still claims the dropped branch: %v\n%s", v, repl.DumpReplica(home.hf, "desktop"))
+	}
+	mustSync(home)
+	mustSync(work)
+	want := map[string]string{"x.txt": "device edit"}
+	wantFiles(t, "home", home.desktop, want)
+	wantFiles(t, "work", work.desktop, want)
+	wantFiles(t, "device", d.store, want)
+}

@@ -127,6 +127,15 @@ func (vv *Vector) raise(v Version) {
 	*vv = slices.Insert(*vv, i, v)
 }
 
+// without returns a copy of vv with no entry for r.
+func (vv Vector) without(r ReplicaID) Vector {
+	out := slices.Clone(vv)
+	if i, ok := out.find(r); ok {
+		out = slices.Delete(out, i, i+1)
+	}
+	return out
+}
+
 // Merge returns the entry-wise maximum of vv and o.
 func (vv Vector) Merge(o Vector) Vector {
 	out := make(Vector, 0, max(len(vv), len(o)))
