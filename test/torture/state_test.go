@@ -27,7 +27,7 @@ func randomBytes(r *rand.Rand, n int) []byte {
 	return b
 }
 
-// overwrite writes n random bytes at off (negative: from the end) of the file.
+// overwrite writes n random bytes at offset off of the file (negative: in its middle).
 func overwrite(off int64, n int) func(r *rand.Rand, path string) error {
 	return func(r *rand.Rand, path string) error {
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -35,14 +35,15 @@ func overwrite(off int64, n int) func(r *rand.Rand, path string) error {
 			return err
 		}
 		defer f.Close()
-		if off < 0 || off > 0 && off < 1 {
+		at := off
+		if at < 0 {
 			fi, err := f.Stat()
 			if err != nil {
 				return err
 			}
-			off = fi.Size() / 2
+			at = fi.Size() / 2
 		}
-		_, err = f.WriteAt(randomBytes(r, n), off)
+		_, err = f.WriteAt(randomBytes(r, n), at)
 		return err
 	}
 }
