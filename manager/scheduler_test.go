@@ -310,3 +310,59 @@ func TestWatchWithoutSyncOnConnect(t *testing.T) {
 		t.Errorf("change session = %+v, want new.txt sent", s2)
 	}
 }
+
+// TestDesktopFolderMovedAway: the computer's folder of a partnership is moved away while it is
+// watched. The session fails with what is wrong and how to fix it, not "the device was
+// disconnected", and touches nothing on the phone; once the folder is back the sync goes on.
+func TestDesktopFolderMovedAway(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.phone, "Documents", "a.txt"), "a")
+	m := w.open(true)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	ev := m.collect(t, SessionFinished)
+	ev.none(5*m.debounce, "", func(Event) bool { return false })
+	if err := os.Rename(w.desktop, w.desktop+".away"); err != nil {
+		t.Fatal(err)
+	}
+	// Let the desktop watcher see the folder go first: that order once reported the phone as
+	// unplugged.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.mu.Lock()
+		cs := m.parts[p.ID].changes[0]
+		m.mu.Unlock()
+		if cs != nil && cs.Gone() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the desktop watcher did not notice its folder going away")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := m.SyncNow(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := ev.next(30*time.Second, "the failed session", finished(TriggerManual)).Data.(Session)
+	st := m.Status()[0]
+	if s.Outcome != OutcomeFailed || st.State != StateError || !strings.Contains(st.Error, w.desktop) ||
+		strings.Contains(st.Error, "disconnected") || strings.Contains(st.Fix, "plug") {
+		t.Errorf("session %v, status %q (fix %q); want it failed with the missing desktop folder named", s.Outcome, st.Error, st.Fix)
+	}
+	if got := readFile(t, filepath.Join(w.phone, "Documents", "a.txt")); got != "a" {
+		t.Errorf("the phone's a.txt = %q after the desktop folder went away", got)
+	}
+	if err := os.Rename(w.desktop+".away", w.desktop); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(w.desktop, "b.txt"), "b")
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatalf("sync with the folder back: %v", err)
+	}
+	if got := readFile(t, filepath.Join(w.phone, "Documents", "b.txt")); got != "b" {
+		t.Errorf("the phone's b.txt = %q after the folder came back, want b", got)
+	}
+}

@@ -314,6 +314,14 @@ func (m *Manager) prepare(ctx context.Context, ds *devState, p Partnership, ps *
 	m.openHandleFile(ps)
 	hf, hfErr := ps.hf, ps.hfErr
 	var old *providers.Instance
+	// A store whose watcher saw it go away (a desktop folder moved or its drive unmounted, a
+	// plugin that crashed) is opened again: the provider then says what is wrong with that side,
+	// or finds it back, instead of the session reporting the device as disconnected.
+	for _, cs := range ps.changes {
+		if cs != nil && cs.Gone() != nil {
+			ps.reopen = true
+		}
+	}
 	if ps.inst != nil && (ps.instDevice != ds.dev || ps.reopen) {
 		if ps.watchCancel != nil {
 			ps.watchCancel()
@@ -611,7 +619,8 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	case userStop || m.closed:
 		sess.Outcome = OutcomeStopped
 		sess.Errors = append([]string{"stopped before it finished; the next sync resumes where it stopped"}, sess.Errors...)
-	case devGone || errors.Is(err, device.ErrDisconnected) || errors.Is(err, repl.ErrGone) && !isProviderStop(err):
+	case devGone || errors.Is(err, device.ErrDisconnected) ||
+		errors.Is(err, repl.ErrGone) && !isProviderStop(err) && repl.ErrorSide(err) != sideDesktop:
 		sess.Outcome = OutcomeStopped
 		errMsg = fmt.Sprintf("%s was disconnected during the sync", ds.info.Label)
 		fix = errorFix(device.ErrDisconnected, p, ds.info.Label)

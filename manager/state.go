@@ -191,6 +191,8 @@ func errorFix(err error, p Partnership, dev string) string {
 		return "check the permissions of the folder and sync again"
 	case errors.Is(err, repl.ErrReadOnly), errors.Is(err, device.ErrReadOnly):
 		return "the storage is read-only: unlock it or choose a direction that does not write to it"
+	case errors.Is(err, repl.ErrGone) && repl.ErrorSide(err) == sideDesktop:
+		return "put the folder back (or mount its drive) and sync again, or change the partnership's folder"
 	case errors.Is(err, repl.ErrGone), errors.Is(err, device.ErrDisconnected):
 		return "plug " + dev + " in again; the sync resumes where it stopped"
 	case errors.Is(err, device.ErrBusy):

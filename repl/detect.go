@@ -167,7 +167,12 @@ func (hf *HandleFile) intentNames(side Side) (map[string]struct{}, error) {
 }
 
 // detect runs a full or incremental pass; allowIncremental lets it use side.Changes.
-func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bool) (DetectReport, error) {
+func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bool) (_ DetectReport, err error) {
+	defer func() {
+		if err != nil && ErrorSide(err) == "" {
+			err = &sideError{name: side.Name, err: err}
+		}
+	}()
 	start := time.Now()
 	if side.Changes != nil {
 		if err := side.Changes.Gone(); err != nil {
@@ -184,10 +189,7 @@ func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bo
 	} else if side.Changes != nil {
 		side.Changes.take()
 	}
-	var (
-		rep DetectReport
-		err error
-	)
+	var rep DetectReport
 	if full {
 		rep, err = hf.detectFull(ctx, side)
 	} else {

@@ -106,6 +106,9 @@ func TestStoreErrorsStopWithClearMessages(t *testing.T) {
 			if !strings.Contains(err.Error(), "big/movie.mkv") {
 				t.Errorf("error %q does not name the item", err)
 			}
+			if _, b := w.sides(); repl.ErrorSide(err) != b.Name {
+				t.Errorf("ErrorSide(%v) = %q, want %q: the caller must tell which replica failed", err, repl.ErrorSide(err), b.Name)
+			}
 		})
 	}
 	// Other errors skip the item, report it, and the next session retries it.
@@ -371,8 +374,8 @@ func TestIncrementalDetection(t *testing.T) {
 	// Shutdown: the engine stops using the store.
 	w.a.Shutdown(errUnplugged)
 	waitFor(t, func() bool { return cs.Gone() != nil })
-	if _, err := w.hf.Sync(context.Background(), sideA, sideB, w.cfg); !isGone(err) {
-		t.Errorf("Sync after the store shut down = %v, want ErrGone", err)
+	if _, err := w.hf.Sync(context.Background(), sideA, sideB, w.cfg); !isGone(err) || repl.ErrorSide(err) != sideA.Name {
+		t.Errorf("Sync after the store shut down = %v (side %q), want ErrGone from %q", err, repl.ErrorSide(err), sideA.Name)
 	}
 }
 

@@ -775,7 +775,8 @@ func (e *storeError) Error() string {
 	return fmt.Sprintf("%s %q in %s: %v", e.op, e.name, e.side, e.err)
 }
 
-func (e *storeError) Unwrap() error { return e.err }
+func (e *storeError) Unwrap() error   { return e.err }
+func (e *storeError) errSide() string { return e.side }
 
 // deferrable: the destination item is not as detection saw it; look again and retry.
 func (e *storeError) deferrable() bool {

@@ -219,6 +219,27 @@ var (
 	ErrPermission  = errors.New("permission denied")
 )
 
+// ErrorSide names the side (Side.Name) whose store an error of Sync came from, or "" when the
+// error is not tied to one side. A caller tells by it which replica went away (ErrGone): a
+// device unplugged is not a desktop folder moved.
+func ErrorSide(err error) string {
+	var s interface{ errSide() string }
+	if errors.As(err, &s) {
+		return s.errSide()
+	}
+	return ""
+}
+
+// sideError attributes an error of detection to its side; its text is the wrapped error's.
+type sideError struct {
+	name string
+	err  error
+}
+
+func (e *sideError) Error() string   { return e.err.Error() }
+func (e *sideError) Unwrap() error   { return e.err }
+func (e *sideError) errSide() string { return e.name }
+
 // Stater is a Store that describes one item without a full enumeration. The engine uses it for
 // incremental detection (only the notified handles are looked at) and to re-detect an item that a
 // Write or Delete refused with ErrChanged. A Store without it gets a full pass instead.
