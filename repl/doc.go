@@ -63,7 +63,8 @@
 //
 // Forecast tells what a session would do without writing to either store. A session that would
 // delete more than Config.MassDeleteThreshold of a replica's items (replicas under
-// MassDeleteMinItems items are not guarded) stops before changing anything with a
+// MassDeleteMinItems items are not guarded, unless the session would empty them) stops before
+// changing anything with a
 // *MassDeleteError (errors.Is ErrMassDelete), unless Config.AllowMassDelete. Progress reports
 // items and bytes at a bounded rate. Detect runs detection alone; Conflicts lists what waits for
 // the user.

@@ -83,8 +83,10 @@ type Config struct {
 	// MassDeleteThreshold is the fraction of a replica's items a session may delete before the
 	// guard stops it; 0 means 0.5, a negative value disables the guard.
 	MassDeleteThreshold float64
-	// MassDeleteMinItems: replicas with fewer live items are never guarded (deleting 6 of 10
-	// files is an ordinary clean-up); 0 means 10.
+	// MassDeleteMinItems: replicas with fewer live items are not guarded by the threshold
+	// (deleting 6 of 10 files is an ordinary clean-up); 0 means 10. Emptying a replica of two
+	// or more items is always guarded (a phone reset or a card swapped looks like that, and a
+	// small folder is no less precious).
 	MassDeleteMinItems int
 	// AllowMassDelete lets a session past the guard (the user confirmed).
 	AllowMassDelete bool
@@ -398,10 +400,11 @@ func (s *session) guard(plans []plannedPass) error {
 		return nil
 	}
 	for _, pl := range plans {
-		if pl.live < s.cfg.MassDeleteMinItems {
+		emptied := pl.live >= 2 && pl.deletes >= pl.live
+		if pl.live < s.cfg.MassDeleteMinItems && !emptied {
 			continue
 		}
-		if float64(pl.deletes) > s.cfg.MassDeleteThreshold*float64(pl.live) {
+		if emptied || float64(pl.deletes) > s.cfg.MassDeleteThreshold*float64(pl.live) {
 			return &MassDeleteError{Side: pl.to, Deletes: pl.deletes, Items: pl.live}
 		}
 	}

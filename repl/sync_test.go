@@ -358,7 +358,7 @@ func TestMassDeleteGuard(t *testing.T) {
 		t.Errorf("device has %d files after the allowed sync, want 6", len(w.b.Files()))
 	}
 
-	// Small replicas are not guarded.
+	// Small replicas are not guarded by the threshold...
 	s := newWorld(t, memstore.Options{}, memstore.Options{})
 	for i := 0; i < 5; i++ {
 		s.put(s.a, fmt.Sprintf("f%d", i), "x")
@@ -369,6 +369,23 @@ func TestMassDeleteGuard(t *testing.T) {
 	}
 	s.sync()
 	wantSame(t, s.a, s.b)
+	// ...but emptying one is: a phone whose folder was wiped must not wipe the computer's.
+	s.put(s.b, "f5", "y")
+	s.sync()
+	s.remove(s.b, "f4")
+	s.remove(s.b, "f5")
+	before = s.a.Files()
+	_, err = s.syncErr()
+	if !errors.As(err, &md) || md.Side != "desktop" || md.Deletes != 2 || md.Items != 2 {
+		t.Fatalf("Sync emptying the desktop's 2 items = %v, want a MassDeleteError for the desktop, 2 of 2", err)
+	}
+	wantFiles(t, "desktop after the guard stopped the sync", s.a, before)
+	s.cfg.AllowMassDelete = true
+	s.sync()
+	wantSame(t, s.a, s.b)
+	if n := len(s.a.Files()); n != 0 {
+		t.Errorf("desktop has %d files after the allowed sync, want none", n)
+	}
 }
 
 func TestForecastChangesNothing(t *testing.T) {
