@@ -56,3 +56,59 @@ func TestFullSessionCatchesUpWatchers(t *testing.T) {
 		t.Errorf("the edit on the device = %q, %v", got, err)
 	}
 }
+
+// TestOwnWritesNotPending: the files a session writes come back from the watchers as
+// notifications; the window must not then say "N changes waiting" for them. A real edit made
+// afterwards is shown while it waits, as one change however many events the watcher saw.
+func TestOwnWritesNotPending(t *testing.T) {
+	w := newWorld(t)
+	for i := range 40 {
+		writeFile(t, filepath.Join(w.desktop, fmt.Sprintf("to-phone-%02d.txt", i)), "desktop")
+		writeFile(t, filepath.Join(w.phone, "Documents", fmt.Sprintf("to-desktop-%02d.txt", i)), "phone")
+	}
+	m := w.open(true)
+	m.mu.Lock()
+	m.conf.Settings.SyncOnConnect = false
+	m.debounce = time.Second
+	m.mu.Unlock()
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	ev := m.collect(t, SessionFinished)
+	for range 2 {
+		if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(3 * m.debounce); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if st := m.Status()[0]; st.Pending != 0 {
+				t.Fatalf("%d changes waiting after a sync that wrote 40 files each way and changed nothing else", st.Pending)
+			}
+		}
+		for i := range 40 {
+			writeFile(t, filepath.Join(w.desktop, fmt.Sprintf("to-phone-%02d.txt", i)), "desktop, edited")
+			writeFile(t, filepath.Join(w.phone, "Documents", fmt.Sprintf("to-desktop-%02d.txt", i)), "phone, edited")
+		}
+		ev.next(10*time.Second, "the session after the edits", finished(TriggerChange))
+	}
+	// Let the echo sessions go by.
+	for quiet := false; !quiet; {
+		select {
+		case <-ev.sub.C():
+		case <-time.After(2 * m.debounce):
+			quiet = true
+		}
+	}
+	writeFile(t, filepath.Join(w.desktop, "edit.txt"), "edit") // a create and a write: one change
+	var seen []int
+	for deadline := time.Now().Add(m.debounce); ; time.Sleep(20 * time.Millisecond) {
+		st := m.Status()[0]
+		if st.Pending == 1 {
+			break
+		}
+		if len(seen) == 0 || seen[len(seen)-1] != st.Pending {
+			seen = append(seen, st.Pending)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("changes waiting after one new file: %v, want 1", seen)
+		}
+	}
+}

@@ -295,7 +295,7 @@ func (m *Manager) runJob(ctx context.Context, ds *devState, j *job) {
 		m.mu.Lock()
 		if ps := m.parts[j.part]; ps != nil && err == nil {
 			ps.forecast = n
-			ps.notified = 0
+			clear(ps.notified)
 			m.publishStatusLocked(j.part)
 		}
 		m.mu.Unlock()
@@ -419,6 +419,10 @@ func (m *Manager) watchLocked(ds *devState, p Partnership, ps *partState) {
 	}
 }
 
+// maxNotified bounds the changes counted as waiting (the count is for show; past it, the session
+// finds them all).
+const maxNotified = 10_000
+
 // maxDebounceWait bounds how long a stream of notifications may postpone a session.
 const maxDebounceFactor = 10
 
@@ -445,10 +449,14 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 	}
 	// Notifications during a session are mostly the echo of its own writes: they still start a
 	// session after the quiet period (which finds nothing to do if so), but are not shown as
-	// pending changes.
-	if !ps.running {
-		ps.notified++
-		if ps.notified == 1 {
+	// pending changes. A file written several times is one change waiting.
+	if !ps.running && len(ps.notified) < maxNotified {
+		if ps.notified == nil {
+			ps.notified = map[string]struct{}{}
+		}
+		n0 := len(ps.notified)
+		ps.notified[n.Handle] = struct{}{}
+		if n0 == 0 && len(ps.notified) == 1 {
 			m.publishStatusLocked(id)
 		}
 	}
@@ -552,7 +560,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	ps.cancel, ps.running, ps.queued, ps.stopped = cancel, true, false, false
 	ps.progress = &Progress{Phase: string(repl.PhaseDetecting), Started: start, ETA: -1}
 	ps.syncStart = time.Time{}
-	ps.notified = 0
+	clear(ps.notified)
 	if trigger == TriggerManual || trigger == TriggerResolve {
 		ps.paused = false
 	}
@@ -642,7 +650,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 		ps.errMsg = "the sync stopped before it finished"
 	}
 	ps.skipped = sess.Skipped
-	ps.notified = 0
+	clear(ps.notified)
 	ps.forecast = -1
 	ps.conflicts = res.conflicts
 	if res.paused {

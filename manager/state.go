@@ -44,8 +44,10 @@ type partState struct {
 
 	conflicts int
 	skipped   int // items the last session skipped
-	notified  int // changes notified since the last session started
-	forecast  int // changes a Refresh forecast; -1 when not known
+	// notified holds the items notified as changed since the last session started (at most
+	// maxNotified; "" stands for "something, not said what").
+	notified map[string]struct{}
+	forecast int // changes a Refresh forecast; -1 when not known
 
 	debounce, schedule, retry *time.Timer
 	firstNotify               time.Time // first notification the debounce timer waits out
@@ -119,9 +121,9 @@ func (m *Manager) statusLocked(p Partnership) Status {
 	}
 	st.NextSync = ps.nextSync
 	st.Conflicts = ps.conflicts
-	st.Pending = ps.skipped + ps.notified
+	st.Pending = ps.skipped + len(ps.notified)
 	if ps.forecast >= 0 {
-		st.Pending = ps.forecast + ps.notified
+		st.Pending = ps.forecast + len(ps.notified)
 	}
 	st.Error, st.Fix = ps.errMsg, ps.fix
 	st.Paused = ps.paused
