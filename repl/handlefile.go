@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -105,11 +108,18 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 	if timeout == 0 {
 		timeout = 2 * time.Second
 	}
+	// bbolt reads the file through a memory map: a page it trusts that lies past the end of a
+	// truncated file faults. Faults become panics here (recovered below), and a file shorter
+	// than its own header says is not handed to bbolt at all.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			hf, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("%v", p)}
 		}
 	}()
+	if err := checkLength(path); err != nil {
+		return nil, &CorruptError{Path: path, Err: err}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if err != nil {
 		switch {
@@ -154,6 +164,62 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 	return hf, nil
 }
 
+// checkLength refuses a bbolt file cut short: the meta page bbolt would use (the valid one with
+// the highest transaction) says how many pages the file holds; a file shorter than that (a disk
+// that filled, a copy that stopped) would make bbolt read past its end. A missing or empty file,
+// or one whose meta pages are both invalid, is left to bbolt (it creates or rejects it).
+func checkLength(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() == 0 {
+		return nil
+	}
+	type meta struct{ pageSize, freelist, pages, txid uint64 }
+	read := func(off int64) (meta, bool) {
+		// A page header (16 bytes), then magic, version, page size, flags (4 bytes each), the
+		// root bucket (16), the freelist page, the page count, the transaction id and an FNV-64a
+		// checksum of what precedes it (8 bytes each).
+		var b [16 + 64]byte
+		if _, err := f.ReadAt(b[:], off); err != nil && !errors.Is(err, io.EOF) {
+			return meta{}, false
+		}
+		m := b[16:]
+		le := binary.LittleEndian
+		h := fnv.New64a()
+		h.Write(m[:56])
+		if le.Uint32(m[0:]) != 0xED0CDAED || le.Uint32(m[4:]) != 2 || h.Sum64() != le.Uint64(m[56:]) {
+			return meta{}, false
+		}
+		return meta{pageSize: uint64(le.Uint32(m[8:])), freelist: le.Uint64(m[32:]), pages: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}, true
+	}
+	m0, ok0 := read(0)
+	off1 := int64(os.Getpagesize()) // where bbolt looks for the second meta when the first is bad
+	if ok0 {
+		off1 = int64(m0.pageSize)
+	}
+	m1, ok1 := read(off1)
+	m := m0
+	switch {
+	case ok1 && (!ok0 || m1.txid > m0.txid):
+		m = m1
+	case !ok0:
+		return nil
+	}
+	const noFreelist = ^uint64(0)
+	switch {
+	case m.pageSize == 0 || m.pages < 2 || m.pages > uint64(fi.Size())/m.pageSize:
+		return fmt.Errorf("the file is %d bytes, shorter than the %d pages of %d bytes its header counts (it was cut short)",
+			fi.Size(), m.pages, m.pageSize)
+	case m.freelist != noFreelist && m.freelist >= m.pages:
+		return fmt.Errorf("its header puts the list of free pages at page %d, past its %d pages", m.freelist, m.pages)
+	}
+	return nil
+}
+
 // Path returns the file's path.
 func (hf *HandleFile) Path() string { return hf.path }
 
@@ -168,11 +234,13 @@ func (hf *HandleFile) Close() error {
 // view and update run fn in a transaction; a panic inside bbolt (a damaged page) or a malformed
 // record becomes a *CorruptError naming the file.
 func (hf *HandleFile) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer hf.recoverCorrupt(&err)
 	return hf.wrap(hf.db.View(fn))
 }
 
 func (hf *HandleFile) update(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer hf.recoverCorrupt(&err)
 	return hf.wrap(hf.db.Update(fn))
 }
