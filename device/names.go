@@ -12,9 +12,10 @@ const MaxNameBytes = 255
 
 // CheckName refuses a single path component that a device reported and that must never become
 // part of a desktop path: the empty name, "." and "..", names holding '/', '\\', NUL or another
-// control character (C0, DEL or C1), names that are not valid UTF-8, names Windows reserves (CON,
-// PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$, CONOUT$, with or without an extension) and names longer
-// than MaxNameBytes bytes. The error wraps ErrUnsafeName and says why.
+// control character (C0, DEL or C1) or a bidirectional text control, names that are not valid
+// UTF-8, names Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9, CONIN$, CONOUT$, with or
+// without an extension) and names longer than MaxNameBytes bytes. The error wraps ErrUnsafeName
+// and says why.
 //
 // Every implementation of Device passes the names it reports through CheckName: an object whose
 // name fails is skipped (and logged), never mapped to another path silently.
@@ -41,6 +42,8 @@ func CheckName(name string) error {
 			return bad("holds a NUL character")
 		case isControl(r):
 			return bad("holds a control character")
+		case isBidiControl(r):
+			return bad("holds a bidirectional text control, which can disguise its extension (\"\u202etxt.exe\" shows as \"exe.txt\")")
 		}
 	}
 	if ReservedName(name) {
@@ -102,7 +105,7 @@ func SafeName(name string) string {
 		switch {
 		case r == utf8.RuneError && size <= 1:
 			b.WriteByte('_')
-		case r == '/' || r == '\\' || r == 0 || isControl(r):
+		case r == '/' || r == '\\' || r == 0 || isControl(r) || isBidiControl(r):
 			b.WriteByte('_')
 		default:
 			b.WriteString(name[i : i+size])
@@ -136,6 +139,12 @@ func SafeName(name string) string {
 // isControl tells whether r is a C0 or C1 control character or DEL.
 func isControl(r rune) bool {
 	return r < 0x20 || (r >= 0x7f && r <= 0x9f)
+}
+
+// isBidiControl reports the Unicode bidirectional embedding, override and isolate controls
+// (U+202A-U+202E, U+2066-U+2069): in a file name they reorder what a user sees.
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.

@@ -35,6 +35,9 @@ func TestCheckName(t *testing.T) {
 		{"line\nfeed", false},
 		{"del\x7f", false},
 		{"c1\u0085", false},
+		{"\u202etxt.exe", false}, // shows as "exe.txt"
+		{"a\u2066b\u2069.mp3", false},
+		{"שלום.txt", true}, // right-to-left letters are names, not controls
 		{"bad\xffutf8", false},
 		{"CON", false},
 		{"con", false},
@@ -95,6 +98,7 @@ func TestSafeName(t *testing.T) {
 		{"bad\xffutf8", "bad_utf8"},
 		{"CON", "CON_"},
 		{"con.txt", "con_.txt"},
+		{"\u202etxt.exe", "_txt.exe"},
 		{"AUX .x", "AUX_.x"},
 	}
 	for _, tt := range tests {
