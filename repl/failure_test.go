@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -398,5 +399,21 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestClassifyKeepsTheMessage: a store's error marked with a sentinel matches both, and reads as
+// the store wrote it (a disk-full message once ended "no space left on device: no space left").
+func TestClassifyKeepsTheMessage(t *testing.T) {
+	cause := fmt.Errorf("write notes.txt: %w", syscall.ENOSPC)
+	err := repl.Classify(cause, repl.ErrNoSpace)
+	if !errors.Is(err, repl.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Classify: errors.Is ErrNoSpace %v, ENOSPC %v; want both", errors.Is(err, repl.ErrNoSpace), errors.Is(err, syscall.ENOSPC))
+	}
+	if err.Error() != cause.Error() {
+		t.Errorf("Classify text = %q, want %q", err, cause)
+	}
+	if repl.Classify(nil, repl.ErrNoSpace) != nil {
+		t.Error("Classify(nil) is not nil")
 	}
 }

@@ -213,7 +213,7 @@ type MassDeleteError struct {
 }
 
 func (e *MassDeleteError) Error() string {
-	return fmt.Sprintf("this sync would delete %d of the %d items in %s, so it was stopped before changing anything; "+
+	return fmt.Sprintf("this sync would delete %d of the %d items on the %s side, so it was stopped before changing anything; "+
 		"if the deletions are intended, sync again and allow them", e.Deletes, e.Items, e.Side)
 }
 

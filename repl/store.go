@@ -219,6 +219,21 @@ var (
 	ErrPermission  = errors.New("permission denied")
 )
 
+// Classify marks err as one of the sentinel errors above: errors.Is(result, kind) holds, and
+// the text stays err's own (a store's message already says what happened and what to do; the
+// sentinel is for the engine, and repeating its words would only stutter). A nil err stays nil.
+func Classify(err, kind error) error {
+	if err == nil || errors.Is(err, kind) {
+		return err
+	}
+	return &classified{err: err, kind: kind}
+}
+
+type classified struct{ err, kind error }
+
+func (e *classified) Error() string   { return e.err.Error() }
+func (e *classified) Unwrap() []error { return []error{e.err, e.kind} }
+
 // ErrorSide names the side (Side.Name) whose store an error of Sync came from, or "" when the
 // error is not tied to one side. A caller tells by it which replica went away (ErrGone): a
 // device unplugged is not a desktop folder moved.

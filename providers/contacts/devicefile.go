@@ -195,17 +195,17 @@ func storageMatches(s device.Storage, name string) bool {
 func devErr(err error) error {
 	switch {
 	case errors.Is(err, device.ErrNotFound):
-		return fmt.Errorf("%w: %w", repl.ErrNotFound, err)
+		return repl.Classify(err, repl.ErrNotFound)
 	case errors.Is(err, device.ErrDisconnected):
-		return fmt.Errorf("%w: %w", repl.ErrGone, err)
+		return repl.Classify(err, repl.ErrGone)
 	case errors.Is(err, device.ErrNoSpace):
-		return fmt.Errorf("%w: %w", repl.ErrNoSpace, err)
+		return repl.Classify(err, repl.ErrNoSpace)
 	case errors.Is(err, device.ErrReadOnly):
-		return fmt.Errorf("%w: %w", repl.ErrReadOnly, err)
+		return repl.Classify(err, repl.ErrReadOnly)
 	case errors.Is(err, device.ErrPermission), errors.Is(err, device.ErrLocked):
-		return fmt.Errorf("%w: %w", repl.ErrPermission, err)
+		return repl.Classify(err, repl.ErrPermission)
 	case errors.Is(err, device.ErrExists):
-		return fmt.Errorf("%w: %w", repl.ErrExists, err)
+		return repl.Classify(err, repl.ErrExists)
 	}
 	return err
 }

@@ -76,13 +76,13 @@ func fsErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w: %w", repl.ErrNotFound, err)
+		return repl.Classify(err, repl.ErrNotFound)
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w: %w", repl.ErrPermission, err)
+		return repl.Classify(err, repl.ErrPermission)
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return fmt.Errorf("%w: %w", repl.ErrNoSpace, err)
+		return repl.Classify(err, repl.ErrNoSpace)
 	case errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%w: %w", repl.ErrReadOnly, err)
+		return repl.Classify(err, repl.ErrReadOnly)
 	}
 	return err
 }

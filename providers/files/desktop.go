@@ -742,10 +742,7 @@ func MapFSError(err error) error {
 	default:
 		return err
 	}
-	if errors.Is(err, target) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, target)
+	return repl.Classify(err, target)
 }
 
 // ctxReader stops a copy when its context is done.

@@ -1018,7 +1018,7 @@ func MapDeviceError(err error) error {
 	default:
 		return err
 	}
-	return fmt.Errorf("%w: %w", err, target)
+	return repl.Classify(err, target)
 }
 
 // parentOf returns the folder part of a relative path ("" at the top).
