@@ -1107,13 +1107,16 @@ func (s *suite) testNotify(t *testing.T) {
 		})
 	}()
 	<-started
-	// A watcher may need a moment to start; keep editing until a notification arrives.
-	wait := func(what string, match func(repl.Notification) bool, edit func()) {
+	// A watcher may need a moment to start (Watch may not see an edit made before it was
+	// called): keep editing, on every tick, until a notification arrives. edit is told which
+	// attempt it is; one that cannot be repeated acts on the first only.
+	wait := func(what string, match func(repl.Notification) bool, edit func(try int)) {
 		t.Helper()
 		deadline := time.After(timeout)
 		tick := time.NewTicker(timeout / 10)
 		defer tick.Stop()
-		edit()
+		try := 0
+		edit(try)
 		for {
 			select {
 			case x := <-ch:
@@ -1126,6 +1129,8 @@ func (s *suite) testNotify(t *testing.T) {
 					t.Fatalf("Watch returned early: %v", err)
 				default:
 				}
+				try++
+				edit(try)
 			case <-deadline:
 				t.Fatalf("no notification for %s within %v", what, timeout)
 			}
@@ -1135,13 +1140,16 @@ func (s *suite) testNotify(t *testing.T) {
 	var h1 string
 	wait("a created item", func(x repl.Notification) bool {
 		return (x.Kind == repl.ItemCreated || x.Kind == repl.ItemModified) && x.Handle == h1
-	}, func() { h1 = s.put(t, ed, 1, 0, baseTime) })
+	}, func(try int) { h1 = s.put(t, ed, 1, try, baseTime.Add(time.Duration(try)*time.Minute)) })
 	wait("a modified item", func(x repl.Notification) bool {
 		return (x.Kind == repl.ItemModified || x.Kind == repl.ItemCreated) && x.Handle == h0
-	}, func() { v++; s.put(t, ed, 0, v, baseTime.Add(time.Duration(v)*time.Minute)) })
+	}, func(int) { v++; s.put(t, ed, 0, v, baseTime.Add(time.Duration(v)*time.Minute)) })
 	wait("a deleted item", func(x repl.Notification) bool {
 		return x.Kind == repl.ItemDeleted && x.Handle == h1
-	}, func() {
+	}, func(try int) {
+		if try > 0 {
+			return
+		}
 		if err := ed.Remove(h1); err != nil {
 			t.Fatal(err)
 		}
