@@ -347,8 +347,8 @@ func TestMassDeleteGuard(t *testing.T) {
 	if md.Side != "device" || md.Deletes != 15 || md.Items != 20 {
 		t.Errorf("MassDeleteError = %+v, want device 15 of 20", md)
 	}
-	if !strings.Contains(err.Error(), "15 of the 20") {
-		t.Errorf("message %q does not say how many", err)
+	if !strings.Contains(err.Error(), "15 of the 20 items on the device side") {
+		t.Errorf("message %q does not say how many, and where", err)
 	}
 	wantFiles(t, "device after the guard stopped the sync", w.b, before)
 	w.cfg.AllowMassDelete = true
