@@ -410,9 +410,23 @@ func line21(key string, f *vcard.Field) string {
 		w.Binary = true // line breaks in the value become =0D=0A
 		_, _ = w.Write([]byte(strings.ReplaceAll(v, "\n", "\r\n")))
 		_ = w.Close()
-		return b.String() + ";CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:" + q.String() + "\r\n"
+		return b.String() + ";CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:" + guardQPLines(q.String()) + "\r\n"
 	}
 	return b.String() + ":" + v + "\r\n"
+}
+
+// guardQPLines encodes the first character of a soft-broken quoted-printable line that would
+// read as a card boundary ("BEGIN:VCARD" in a note, broken just before it): readers, ours
+// included, take such a line for the start or end of a card.
+func guardQPLines(q string) string {
+	parts := strings.Split(q, "=\r\n")
+	for i := 1; i < len(parts); i++ {
+		up := strings.ToUpper(parts[i])
+		if strings.HasPrefix(up, "BEGIN:") || strings.HasPrefix(up, "END:") {
+			parts[i] = fmt.Sprintf("=%02X", parts[i][0]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "=\r\n")
 }
 
 // needsQP tells whether a 2.1 value must be quoted-printable: anything but printable ASCII.
