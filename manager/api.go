@@ -435,6 +435,25 @@ type kindError struct {
 	msg   string
 	kind  error
 	cause error
+	field string // the partnership field it concerns, if one (see InvalidField)
+}
+
+// InvalidField names the field of a Partnership that a validation error concerns: "name",
+// "provider", "device", "direction", "on-conflict", "interval", or "option:" and the option's
+// name; "" when the error names none. A form puts the message beside that field.
+func InvalidField(err error) string {
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return ke.field
+	}
+	return ""
+}
+
+// fieldf is kindf(ErrInvalid, ...) for the given field.
+func fieldf(field, format string, args ...any) error {
+	err := kindf(ErrInvalid, format, args...)
+	err.(*kindError).field = field
+	return err
 }
 
 func (e *kindError) Error() string { return e.msg }

@@ -90,18 +90,18 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 	if q.OnConflict == "" {
 		q.OnConflict = PolicyAsk
 	}
-	invalid := func(format string, args ...any) (Partnership, error) {
-		return Partnership{}, kindf(ErrInvalid, "%s", fmt.Sprintf(format, args...))
+	invalid := func(field, format string, args ...any) (Partnership, error) {
+		return Partnership{}, fieldf(field, "%s", fmt.Sprintf(format, args...))
 	}
 	if q.Name == "" {
-		return invalid("a partnership needs a name")
+		return invalid("name", "a partnership needs a name")
 	}
 	if q.Provider == "" {
-		return invalid("a partnership needs a provider; the providers are: %s", strings.Join(providers.Names(), ", "))
+		return invalid("provider", "a partnership needs a provider; the providers are: %s", strings.Join(providers.Names(), ", "))
 	}
 	prov, err := providers.Lookup(q.Provider)
 	if err != nil {
-		return Partnership{}, kindf(ErrInvalid, "%v", err)
+		return Partnership{}, fieldf("provider", "%v", err)
 	}
 	if q.Direction == "" {
 		q.Direction = TwoWay
@@ -110,26 +110,26 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 		}
 	}
 	if q.Device == "" {
-		return invalid("a partnership needs a device serial (see \"cradle devices\")")
+		return invalid("device", "a partnership needs a device serial (see \"cradle devices\")")
 	}
 	if !known {
 		return Partnership{}, kindf(ErrUnknownDevice, "no device with serial %q is connected or known; connect it and check the serial with \"cradle devices\"", q.Device)
 	}
 	if !slices.Contains(providersDirections(), q.Direction) {
-		return invalid("direction %q is not one of: two-way, to-device, to-desktop", q.Direction)
+		return invalid("direction", "direction %q is not one of: two-way, to-device, to-desktop", q.Direction)
 	}
 	if !prov.SupportsDirection(q.Direction) {
 		var ds []string
 		for _, d := range prov.Directions {
 			ds = append(ds, string(d))
 		}
-		return invalid("provider %s syncs only %s, not %s", prov.Name, strings.Join(ds, ", "), q.Direction)
+		return invalid("direction", "provider %s syncs only %s, not %s", prov.Name, strings.Join(ds, ", "), q.Direction)
 	}
 	if !slices.Contains(ConflictPolicies, q.OnConflict) {
-		return invalid("conflict policy %q is not one of: ask, desktop, device, newest, keep-both", q.OnConflict)
+		return invalid("on-conflict", "conflict policy %q is not one of: ask, desktop, device, newest, keep-both", q.OnConflict)
 	}
 	if q.Interval > 0 && q.Interval < time.Minute {
-		return invalid("the sync interval must be at least a minute")
+		return invalid("interval", "the sync interval must be at least a minute")
 	}
 	opts, err := prov.Validate(q.Options)
 	if err != nil {
@@ -141,7 +141,7 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 			continue
 		}
 		if !utf8.ValidString(v) {
-			return invalid("option %s: the value is not valid UTF-8 text", o.Name)
+			return invalid("option:"+o.Name, "option %s: the value is not valid UTF-8 text", o.Name)
 		}
 		if o.Kind != providers.KindFolder || v == "" {
 			continue
@@ -170,16 +170,16 @@ func checkFolder(o providers.Option, v string) (string, error) {
 	}
 	abs, err := filepath.Abs(v)
 	if err != nil {
-		return "", kindf(ErrInvalid, "%s %q: %v", strings.ToLower(o.Label), v, err)
+		return "", fieldf("option:"+o.Name, "%s %q: %v", strings.ToLower(o.Label), v, err)
 	}
 	st, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", kindf(ErrInvalid, "%s %s does not exist; create it or choose another folder", strings.ToLower(o.Label), abs)
+		return "", fieldf("option:"+o.Name, "%s %s does not exist; create it or choose another folder", strings.ToLower(o.Label), abs)
 	case err != nil:
-		return "", kindf(ErrInvalid, "%s %s cannot be used: %v", strings.ToLower(o.Label), abs, unwrapPathError(err))
+		return "", fieldf("option:"+o.Name, "%s %s cannot be used: %v", strings.ToLower(o.Label), abs, unwrapPathError(err))
 	case !st.IsDir():
-		return "", kindf(ErrInvalid, "%s %s is a file, not a folder", strings.ToLower(o.Label), abs)
+		return "", fieldf("option:"+o.Name, "%s %s is a file, not a folder", strings.ToLower(o.Label), abs)
 	}
 	return abs, nil
 }
@@ -195,7 +195,7 @@ func (m *Manager) checkDevicePath(ctx context.Context, ds *devState, prov Provid
 			continue
 		}
 		if _, _, err := files.ParseDevicePath(ctx, ds.dev, v); err != nil {
-			return kindf(ErrInvalid, "%s %q: %v", strings.ToLower(o.Label), v, err)
+			return fieldf("option:"+o.Name, "%s %q: %v", strings.ToLower(o.Label), v, err)
 		}
 	}
 	return nil

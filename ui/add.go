@@ -439,10 +439,32 @@ func (d *addDialog) showError(err error) {
 	text := sentence(msg)
 	lower := strings.ToLower(msg)
 	var target *widget.Label
+	// The manager says which field its error concerns; a provider's own validation may only
+	// name the option in its words, found below.
+	switch field := manager.InvalidField(err); {
+	case field == "name":
+		target = d.nameErr
+	case field == "direction":
+		target = d.dirErr
+	case field == "on-conflict":
+		target = d.policyErr
+	case strings.HasPrefix(field, "option:"):
+		for _, f := range d.fields {
+			if "option:"+f.opt.Name == field {
+				target = f.errMsg
+				if key := "option " + strings.ToLower(f.opt.Name) + ": "; strings.HasPrefix(lower, key) {
+					text = sentence(msg[len(key):])
+				}
+			}
+		}
+	}
 	// Options with the longest labels first: "device folder" before "folder".
 	fields := append([]*optionField(nil), d.fields...)
 	sort.SliceStable(fields, func(i, j int) bool { return len(fields[i].opt.Label) > len(fields[j].opt.Label) })
 	for _, f := range fields {
+		if target != nil {
+			break
+		}
 		key := "option " + strings.ToLower(f.opt.Name)
 		if i := strings.Index(lower, key+": "); i >= 0 {
 			target, text = f.errMsg, sentence(msg[i+len(key)+2:])
