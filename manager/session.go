@@ -454,9 +454,9 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 		if ps.notified == nil {
 			ps.notified = map[string]struct{}{}
 		}
-		n0 := len(ps.notified)
+		first := len(ps.notified) == 0
 		ps.notified[n.Handle] = struct{}{}
-		if n0 == 0 && len(ps.notified) == 1 {
+		if first {
 			m.publishStatusLocked(id)
 		}
 	}
