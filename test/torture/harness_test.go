@@ -1,7 +1,6 @@
 package torture
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,38 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cradle-sync/cradle/test/clitest"
 )
 
 // bin is the cradle binary, built once for the run.
 var bin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cradle-torture-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "cradle")
-	_, here, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Join(filepath.Dir(here), "..", "..")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cradle:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { clitest.Main(m, &bin) }
 
 // full tells whether the full campaign runs (CRADLE_TORTURE=1), not the short one.
 func full() bool { return os.Getenv("CRADLE_TORTURE") == "1" }
@@ -161,9 +142,7 @@ func (r result) String() string {
 
 // command returns the cradle command with this env's config folder and phone.
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--config", e.config, "--emulate", e.phone}, args...)...)
-	cmd.Env = append(os.Environ(), "CRADLE_NO_HARDWARE=1", "LANG=C.UTF-8")
-	return cmd
+	return clitest.Command(ctx, bin, append([]string{"--config", e.config, "--emulate", e.phone}, args...)...)
 }
 
 // run runs cradle to the end (at most 5 minutes).
@@ -171,15 +150,12 @@ func (e *env) run(args ...string) result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := e.command(ctx, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	var r result
+	var err error
 	t0 := time.Now()
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String(), wall: time.Since(t0)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
+	r.stdout, r.stderr, r.code, err = clitest.Run(e.command(ctx, args...))
+	r.wall = time.Since(t0)
+	if err != nil {
 		e.t.Fatalf("run cradle %v: %v", args, err)
 	}
 	return r
