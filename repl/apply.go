@@ -177,6 +177,20 @@ func (a *applier) supersede(ctx context.Context, c, l *record) error {
 
 // delete removes l's item from the destination store and keeps a tombstone.
 func (a *applier) delete(ctx context.Context, c, l *record) error {
+	return a.deleteAs(ctx, c, l, tombFrom(c, l))
+}
+
+// deleteOver deletes l's item for the concurrent tombstone c whose deleter saw l's content, and
+// keeps a tombstone with a version that includes both, so the delete goes back over l's history.
+func (a *applier) deleteOver(ctx context.Context, c, l *record) error {
+	v := a.rd.mint()
+	t := tombFrom(c, l)
+	t.Ver, t.V = v, a.joinV(c, l).With(v)
+	return a.deleteAs(ctx, c, l, t)
+}
+
+// deleteAs removes l's item from the destination store for c and keeps the tombstone t.
+func (a *applier) deleteAs(ctx context.Context, c, l, t *record) error {
 	if !l.Missing {
 		err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp)
 		switch {
@@ -186,27 +200,6 @@ func (a *applier) delete(ctx context.Context, c, l *record) error {
 			// Already gone: the user deleted it too.
 		case errors.Is(err, ErrNotEmpty):
 			// The folder holds items the source never saw: they win over the delete.
-			return a.keepLocal(c, l, "the folder holds new items")
-		default:
-			return a.dstErr("delete", l.Handle, err)
-		}
-	}
-	return a.rd.put(l, tombFrom(c, l))
-}
-
-// deleteOver deletes l's item for the concurrent tombstone c whose deleter saw l's content, and
-// keeps a tombstone with a version that includes both, so the delete goes back over l's history.
-func (a *applier) deleteOver(ctx context.Context, c, l *record) error {
-	v := a.rd.mint()
-	t := tombFrom(c, l)
-	t.Ver, t.V = v, a.joinV(c, l).With(v)
-	if !l.Missing {
-		err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp)
-		switch {
-		case err == nil:
-			a.counts().Deleted++
-		case errors.Is(err, ErrNotFound):
-		case errors.Is(err, ErrNotEmpty):
 			return a.keepLocal(c, l, "the folder holds new items")
 		default:
 			return a.dstErr("delete", l.Handle, err)
