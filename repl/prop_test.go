@@ -27,8 +27,8 @@ import (
 // cancelled context, a snapshot never written). They check:
 //
 //   - no lost update: whenever a session makes a version (a unique token written by a user)
-//     disappear from a store, the other side of that session had seen it (so the change that
-//     replaced it was made knowing it), or the session reported a policy decision dropping it
+//     disappear from a store, the other side of that session had seen it or a version written
+//     over it (so the change that replaced it was made knowing it), or the session reported a policy decision dropping it
 //     (Wins, Newest), or the user chose so in Resolve. Ask and KeepBoth never drop anything.
 //   - convergence: after the history, sessions without faults (and, under Ask, resolving every
 //     conflict) make all stores identical, with no conflict left, and one more session changes
@@ -72,12 +72,13 @@ type propWorld struct {
 	clock    time.Time
 	allowed  map[string]bool      // tokens a policy or the user chose to drop
 	shared   map[string]bool      // tokens written on two replicas on purpose, or renamed
+	over     map[string][]string  // token -> the tokens a user wrote over it (its successors)
 	written  map[string]time.Time // each token's modification time
 	sessions int
 }
 
 func newPropWorld(t *rapid.T, dir string, three bool) *propWorld {
-	w := &propWorld{t: t, allowed: map[string]bool{}, shared: map[string]bool{}, written: map[string]time.Time{},
+	w := &propWorld{t: t, allowed: map[string]bool{}, shared: map[string]bool{}, written: map[string]time.Time{}, over: map[string][]string{},
 		clock: time.Date(2026, 3, 1, 9, 0, 0, 123456789, time.UTC)}
 	w.policy = rapid.SampledFrom(propPolicies).Draw(t, "policy")
 	devOpts := memstore.Options{
@@ -139,14 +140,11 @@ func (w *propWorld) step() {
 		name := rapid.SampledFrom(propNames).Draw(t, "name")
 		tok := w.newToken()
 		w.written[tok] = w.now()
-		if r.store.Put(name, []byte(tok), w.written[tok]) == nil {
-			r.seen[tok] = true
-			if rapid.IntRange(0, 9).Draw(t, "same on another") == 0 {
-				o := rapid.SampledFrom(w.reps).Draw(t, "other replica")
-				if o != r && o.store.Put(name, []byte(tok), w.now()) == nil {
-					o.seen[tok] = true
-					w.shared[tok] = true
-				}
+		w.put(r, name, tok, w.written[tok])
+		if r.seen[tok] && rapid.IntRange(0, 9).Draw(t, "same on another") == 0 {
+			o := rapid.SampledFrom(w.reps).Draw(t, "other replica")
+			if o != r && w.put(o, name, tok, w.now()) {
+				w.shared[tok] = true
 			}
 		}
 	case 3: // delete a file or a whole folder
@@ -208,6 +206,39 @@ func (w *propWorld) step() {
 		dir := rapid.SampledFrom([]repl.Direction{repl.BothWays, repl.BothWays, repl.AToB, repl.BToA}).Draw(t, "direction")
 		w.session(f, dir, true)
 	}
+}
+
+// put writes tok at name on r, as a user would, remembering which version it replaced.
+func (w *propWorld) put(r *propReplica, name, tok string, mod time.Time) bool {
+	old, had := r.store.Get(name)
+	if r.store.Put(name, []byte(tok), mod) != nil {
+		return false
+	}
+	if had {
+		w.over[string(old)] = append(w.over[string(old)], tok)
+	}
+	r.seen[tok] = true
+	return true
+}
+
+// seenSuccessor tells whether r has seen a version written over tok, directly or later on: a
+// change from r that replaces tok then replaces an older version, not a lost one.
+func (w *propWorld) seenSuccessor(r *propReplica, tok string) bool {
+	next := slices.Clone(w.over[tok])
+	visited := map[string]bool{}
+	for len(next) > 0 {
+		s := next[len(next)-1]
+		next = next[:len(next)-1]
+		if visited[s] {
+			continue
+		}
+		visited[s] = true
+		if r.seen[s] {
+			return true
+		}
+		next = append(next, w.over[s]...)
+	}
+	return false
 }
 
 // fault describes an interruption injected into one session.
@@ -337,7 +368,7 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 		for tok := range pre[r] {
 			_, still := post[r][tok]
 			_, moved := post[other][tok] // kept on the other side (a conflict copy made there)
-			if still || moved || other.seen[tok] || w.allowed[tok] {
+			if still || moved || other.seen[tok] || w.allowed[tok] || w.seenSuccessor(other, tok) {
 				continue
 			}
 			t.Fatalf("session %d (%s, policy %v, fault %+v) lost %s's version %q of %v: %s never saw it and no policy dropped it\nreport %+v\n%s\n%s",
