@@ -196,11 +196,17 @@ func (w *propWorld) step() {
 			}
 		}
 		var sides []repl.Side
-		if rapid.Bool().Draw(t, "resolve with the stores at hand") {
+		atOnce := rapid.Bool().Draw(t, "resolve with the stores at hand")
+		if atOnce {
+			// Writing to the device now: its metadata is read first and written after.
+			w.readSnapshot(f)
 			sides = []repl.Side{{Name: "desktop", Store: f.desk.store}, {Name: "device", Store: f.dev.store}}
 		}
 		if err := f.hf.Resolve(context.Background(), c.ID, keep, sides...); err != nil && !errors.Is(err, repl.ErrGone) {
 			t.Fatalf("Resolve(%s, %s): %v", c.ID, keep, err)
+		}
+		if atOnce && f.snapshot {
+			w.writeSnapshot(f)
 		}
 		for _, r := range []*propReplica{f.desk, f.dev} {
 			for tok := range tokensOf(r.store) {
@@ -258,6 +264,34 @@ func (w *propWorld) renamedBefore(tok string) bool {
 		}
 	}
 	return false
+}
+
+// readSnapshot takes the device's metadata as the last computer wrote it, as the manager does
+// before it touches the device.
+func (w *propWorld) readSnapshot(f *propFile) {
+	if f.snapshot && w.devSnap != nil {
+		if _, err := f.hf.ImportReplica(context.Background(), "device", bytes.NewReader(w.devSnap)); err != nil {
+			w.t.Fatalf("ImportReplica: %v", err)
+		}
+	}
+}
+
+// writeSnapshot writes the device's metadata back, as the manager does after it changed the
+// device.
+func (w *propWorld) writeSnapshot(f *propFile) {
+	var buf bytes.Buffer
+	info, err := f.hf.ExportReplica("device", &buf)
+	switch {
+	case errors.Is(err, repl.ErrUnknownReplica):
+		// The session stopped before the device replica existed: nothing to write.
+	case err != nil:
+		w.t.Fatalf("ExportReplica: %v", err)
+	default:
+		w.devSnap = buf.Bytes()
+		if err := f.hf.ConfirmExport("device", info); err != nil {
+			w.t.Fatalf("ConfirmExport: %v", err)
+		}
+	}
 }
 
 // fault describes an interruption injected into one session.
@@ -323,11 +357,7 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 	}
 	pre := map[*propReplica]map[string][]string{f.desk: tokensOf(f.desk.store), f.dev: tokensOf(f.dev.store)}
 	preFiles := []map[string]string{f.desk.store.Files(), f.dev.store.Files()}
-	if f.snapshot && w.devSnap != nil {
-		if _, err := f.hf.ImportReplica(ctx, "device", bytes.NewReader(w.devSnap)); err != nil {
-			t.Fatalf("ImportReplica: %v", err)
-		}
-	}
+	w.readSnapshot(f)
 	cfg := repl.Config{Direction: dir, Policy: w.policy, BatchSize: 3, AllowMassDelete: true,
 		Now: func() time.Time { return time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC) }}
 	rep, err := f.hf.Sync(ctx, repl.Side{Name: "desktop", Store: f.desk.store}, repl.Side{Name: "device", Store: f.dev.store}, cfg)
@@ -343,19 +373,7 @@ func (w *propWorld) session(f *propFile, dir repl.Direction, faults bool) *repl.
 		w.snapshotLost = true
 	}
 	if write {
-		var buf bytes.Buffer
-		info, xerr := f.hf.ExportReplica("device", &buf)
-		switch {
-		case errors.Is(xerr, repl.ErrUnknownReplica):
-			// The session stopped before the device replica existed: nothing to write.
-		case xerr != nil:
-			t.Fatalf("ExportReplica: %v", xerr)
-		default:
-			w.devSnap = buf.Bytes()
-			if cerr := f.hf.ConfirmExport("device", info); cerr != nil {
-				t.Fatalf("ConfirmExport: %v", cerr)
-			}
-		}
+		w.writeSnapshot(f)
 	}
 	if propDebug {
 		fmt.Printf("%s%s", repl.DumpReplica(f.hf, "desktop"), repl.DumpReplica(f.hf, "device"))
