@@ -167,46 +167,107 @@ func (hf *HandleFile) intentNames(side Side) (map[string]struct{}, error) {
 }
 
 // detect runs a full or incremental pass; allowIncremental lets it use side.Changes.
-func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bool) (_ DetectReport, err error) {
+func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bool) (DetectReport, error) {
+	reps, err := hf.detectSides(ctx, []Side{side}, allowIncremental)
+	if err != nil {
+		return DetectReport{}, err
+	}
+	return reps[0], nil
+}
+
+// detection is one side's change detection, from taking its notifications to recording what it
+// found.
+type detection struct {
+	side    Side
+	start   time.Time
+	full    bool
+	handles []string // for an incremental pass: the notified handles
+	// For a full pass, what enumerate gathered.
+	entries []Entry
+	ignored map[string]struct{}
+}
+
+// detectSides detects changes on each side and records them, one side after the other, but
+// with the full enumerations run at once: they are independent (a folder walk, a device's
+// listing over USB), and the slower one sets the time. Each Store is still called from one
+// goroutine at a time. An enumeration that fails fails the detection of every side, with
+// nothing recorded, so the outcome does not depend on which of them finished first.
+func (hf *HandleFile) detectSides(ctx context.Context, sides []Side, allowIncremental bool) (_ []DetectReport, err error) {
+	var ds []*detection
+	done := 0
 	defer func() {
-		if err != nil && ErrorSide(err) == "" {
-			err = &sideError{name: side.Name, err: err}
+		if err == nil {
+			return
+		}
+		for _, d := range ds[done:] {
+			if d.side.Changes != nil {
+				d.side.Changes.putBack(d.handles, d.full)
+			}
 		}
 	}()
-	start := time.Now()
-	if side.Changes != nil {
-		if err := side.Changes.Gone(); err != nil {
-			return DetectReport{}, fmt.Errorf("detect changes in %s: the store went away (%v): %w", side.Name, err, ErrGone)
-		}
-	}
-	var (
-		handles []string
-		full    = true
-	)
-	_, canStat := side.Store.(Stater)
-	if allowIncremental && side.Changes != nil && canStat {
-		handles, full = side.Changes.take()
-	} else if side.Changes != nil {
-		side.Changes.take()
-	}
-	var rep DetectReport
-	if full {
-		rep, err = hf.detectFull(ctx, side)
-	} else {
-		rep, err = hf.detectHandles(ctx, side, handles)
-		if errors.Is(err, errNeedFull) {
-			rep, err = hf.detectFull(ctx, side)
-		}
-	}
-	if err != nil {
+	for _, side := range sides {
 		if side.Changes != nil {
-			side.Changes.putBack(handles, full)
+			if err := side.Changes.Gone(); err != nil {
+				return nil, &sideError{name: side.Name, err: fmt.Errorf("detect changes in %s: the store went away (%v): %w", side.Name, err, ErrGone)}
+			}
 		}
-		return rep, err
+		d := &detection{side: side, start: time.Now(), full: true}
+		_, canStat := side.Store.(Stater)
+		if allowIncremental && side.Changes != nil && canStat {
+			d.handles, d.full = side.Changes.take()
+		} else if side.Changes != nil {
+			side.Changes.take()
+		}
+		ds = append(ds, d)
 	}
-	rep.Side = side.Name
-	rep.Duration = time.Since(start)
-	return rep, nil
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		if d.full {
+			wg.Go(func() { errs[i] = hf.enumerate(ctx, d) })
+		}
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, onSide(ds[i].side, err)
+		}
+	}
+	reps := make([]DetectReport, len(ds))
+	for i, d := range ds {
+		rep, err := hf.finishDetect(ctx, d)
+		if err != nil {
+			return nil, onSide(d.side, err)
+		}
+		rep.Side = d.side.Name
+		rep.Duration = time.Since(d.start)
+		reps[i] = rep
+		done++
+	}
+	return reps, nil
+}
+
+// onSide says which side an error of detection came from, unless it already does.
+func onSide(side Side, err error) error {
+	if ErrorSide(err) == "" {
+		return &sideError{name: side.Name, err: err}
+	}
+	return err
+}
+
+// finishDetect matches what a full pass enumerated with the stored handles, or checks the
+// notified handles, and records the changes found.
+func (hf *HandleFile) finishDetect(ctx context.Context, d *detection) (DetectReport, error) {
+	if !d.full {
+		rep, err := hf.detectHandles(ctx, d.side, d.handles)
+		if !errors.Is(err, errNeedFull) {
+			return rep, err
+		}
+		if err := hf.enumerate(ctx, d); err != nil {
+			return DetectReport{}, err
+		}
+	}
+	return hf.detectFull(ctx, d)
 }
 
 var errNeedFull = errors.New("a full pass is needed")
@@ -224,32 +285,36 @@ type renaming struct {
 	e   Entry
 }
 
-// detectFull is the mark and sweep: enumerate everything, match each entry with its stored handle,
-// and only after an enumeration that finished infer deletions (what stayed unmatched). A store
-// that enumerates in handle order (a folder walk, nearly) is merged with a cursor over the stored
-// handles; another is matched through a hash of its handles, cheaper than sorting it.
-func (hf *HandleFile) detectFull(ctx context.Context, side Side) (DetectReport, error) {
-	rep := DetectReport{Full: true}
-	pending, err := hf.intentNames(side)
+// enumerate lists everything side's store holds, for a full pass. It only reads the handle file.
+func (hf *HandleFile) enumerate(ctx context.Context, d *detection) error {
+	pending, err := hf.intentNames(d.side)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	sizeHint := 0
 	if err := hf.view(func(tx *bolt.Tx) error {
-		if r, err := hf.openReplica(tx, side.Name, false); err == nil {
+		if r, err := hf.openReplica(tx, d.side.Name, false); err == nil {
 			sizeHint = int(r.count)
 		}
 		return nil
 	}); err != nil {
-		return rep, err
+		return err
 	}
-	entries, ignored, err := enumerateAll(ctx, side, pending, sizeHint)
-	if err != nil {
-		return rep, err
-	}
+	d.entries, d.ignored, err = enumerateAll(ctx, d.side, pending, sizeHint)
+	return err
+}
+
+// detectFull is the mark and sweep: with everything enumerated, match each entry with its stored
+// handle, and only after an enumeration that finished infer deletions (what stayed unmatched). A
+// store that enumerates in handle order (a folder walk, nearly) is merged with a cursor over the
+// stored handles; another is matched through a hash of its handles, cheaper than sorting it.
+func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectReport, error) {
+	rep := DetectReport{Full: true}
+	side, entries, ignored := d.side, d.entries, d.ignored
+	d.entries, d.ignored = nil, nil // the found lists keep what they need
 	rep.Seen = len(entries)
 	var f found
-	err = hf.view(func(tx *bolt.Tx) error {
+	err := hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
 		if errors.Is(err, ErrUnknownReplica) {
 			f.created = entries

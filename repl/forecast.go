@@ -49,13 +49,11 @@ func (hf *HandleFile) Forecast(ctx context.Context, a, b Side, cfg Config) (*For
 	if err != nil {
 		return nil, err
 	}
-	for _, side := range []Side{a, b} {
-		rep, err := hf.detect(ctx, side, true)
-		if err != nil {
-			return nil, err
-		}
-		s.rep.Detected = append(s.rep.Detected, rep)
+	reps, err := hf.detectSides(ctx, []Side{a, b}, true)
+	if err != nil {
+		return nil, err
 	}
+	s.rep.Detected = append(s.rep.Detected, reps...)
 	plans, err := s.plan(ctx)
 	if err != nil {
 		return nil, err

@@ -338,13 +338,11 @@ func (s *session) prepare(ctx context.Context) error {
 	if err := s.hf.recoverIntents(ctx, s.b, s.a); err != nil {
 		return err
 	}
-	for _, side := range []Side{s.a, s.b} {
-		rep, err := s.hf.detect(ctx, side, true)
-		if err != nil {
-			return err
-		}
-		s.rep.Detected = append(s.rep.Detected, rep)
+	reps, err := s.hf.detectSides(ctx, []Side{s.a, s.b}, true)
+	if err != nil {
+		return err
 	}
+	s.rep.Detected = append(s.rep.Detected, reps...)
 	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep)
 }
 
