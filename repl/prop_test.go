@@ -64,23 +64,23 @@ type propFile struct {
 }
 
 type propWorld struct {
-	t        *rapid.T
-	policy   repl.Policy
-	reps     []*propReplica
-	files    []*propFile
-	dev      *propReplica
-	devSnap  []byte
-	tokens   int
-	clock    time.Time
-	allowed  map[string]bool      // tokens a policy or the user chose to drop
-	shared   map[string]bool      // tokens written on two replicas on purpose, or renamed
-	over     map[string][]string  // token -> the tokens a user wrote over it (its successors)
+	t       *rapid.T
+	policy  repl.Policy
+	reps    []*propReplica
+	files   []*propFile
+	dev     *propReplica
+	devSnap []byte
+	tokens  int
+	clock   time.Time
+	allowed map[string]bool     // tokens a policy or the user chose to drop
+	shared  map[string]bool     // tokens written on two replicas on purpose, or renamed
+	over    map[string][]string // token -> the tokens a user wrote over it (its successors)
 	// snapshotLost: a session stopped and the device's metadata was not written back (unplugged);
 	// another computer then takes the device's changes since its last snapshot without their
 	// history, a rename as a delete and a create.
 	snapshotLost bool
-	written  map[string]time.Time // each token's modification time
-	sessions int
+	written      map[string]time.Time // each token's modification time
+	sessions     int
 }
 
 func newPropWorld(t *rapid.T, dir string, three bool) *propWorld {
