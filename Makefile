@@ -71,8 +71,9 @@ fuzz: deps
 	FUZZTIME=$${FUZZTIME:-60s} scripts/fuzz
 
 # The reliability campaign (test/torture with CRADLE_TORTURE=1: kills, unplugs, hostile names,
-# damaged state, full disks, mass deletions; then every Fuzz target for FUZZTIME, 30s by default),
-# written to docs/reliability.md; about 20 minutes. Mounts tmpfs file systems: run as root. `make
+# damaged state, full disks, mass deletions; then the engine's property tests for PROPCHECKS
+# random histories, 30000 by default; then every Fuzz target for FUZZTIME, 30s by default),
+# written to docs/reliability.md; about 30 minutes. Mounts tmpfs file systems: run as root. `make
 # test` runs its short form (go test ./test/torture/).
 # TORTURE_USB=1 adds R2 over real USB (QEMU's usb-mtp pulled out with device_del).
 torture: deps $(if $(filter 1,$(TORTURE_USB)),deps-usbvm)

@@ -3,13 +3,16 @@ package repl_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -549,7 +552,8 @@ func runHistory(t *rapid.T, dir string, three bool) {
 // rounds is how many times a property runs rapid's checks (-rapid.checks, 100 by default, each
 // time): a few rounds in a plain `go test` (seconds), one round of a large -rapid.checks in a
 // torture run: CRADLE_TORTURE=1 go test ./repl/ -run Property -rapid.checks=30000 (the package
-// before the flag go test does not know; about 5 minutes a property on 2 cores).
+// before the flag go test does not know; about 5 minutes a property on 2 cores). scripts/torture
+// runs that and puts the outcome in docs/reliability.md.
 func rounds() int {
 	if os.Getenv("CRADLE_TORTURE") != "" {
 		return 1
@@ -557,7 +561,47 @@ func rounds() int {
 	return 5
 }
 
+// reportProperty appends the property's outcome to CRADLE_TORTURE_REPORT, when set, as a record
+// of the reliability campaign (test/torture/report reads it).
+func reportProperty(t *testing.T, what string) {
+	path := os.Getenv("CRADLE_TORTURE_REPORT")
+	if path == "" {
+		return
+	}
+	start := time.Now()
+	t.Cleanup(func() {
+		checks, err := strconv.Atoi(flag.Lookup("rapid.checks").Value.String())
+		if err != nil {
+			t.Errorf("CRADLE_TORTURE_REPORT: -rapid.checks: %v", err)
+			return
+		}
+		failed := 0
+		if t.Failed() {
+			failed = 1
+		}
+		rec, err := json.Marshal(map[string]any{
+			"id": "R7", "test": t.Name(), "what": what, "full": os.Getenv("CRADLE_TORTURE") == "1",
+			"count": checks * rounds(), "failed": failed, "seconds": time.Since(start).Seconds(),
+			"notes": []string{"Each history: 5 to 40 random steps, each a user's write, delete (a file or a whole folder) or rename on one replica, a conflict resolved (now or at the next session), or a session (random direction and conflict policy, interrupted at random by a failing store, a cancelled context or a snapshot never written); then sessions without faults until the replicas agree. Checked after every session: no lost update; at the end: convergence and no duplicate (see repl/prop_test.go). A failing history stops the run and is shrunk to its smallest form, which the test log prints."},
+		})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Errorf("CRADLE_TORTURE_REPORT: %v", err)
+			return
+		}
+		defer f.Close()
+		if _, err := f.Write(append(rec, '\n')); err != nil {
+			t.Errorf("CRADLE_TORTURE_REPORT: %v", err)
+		}
+	})
+}
+
 func TestPropertyTwoReplicas(t *testing.T) {
+	reportProperty(t, "random histories of a desktop and a device")
 	for range rounds() {
 		rapid.Check(t, func(rt *rapid.T) {
 			runHistory(rt, t.TempDir(), false)
@@ -566,6 +610,7 @@ func TestPropertyTwoReplicas(t *testing.T) {
 }
 
 func TestPropertyThreeReplicas(t *testing.T) {
+	reportProperty(t, "random histories of a device synced with two desktops")
 	for range rounds() {
 		rapid.Check(t, func(rt *rapid.T) {
 			runHistory(rt, t.TempDir(), true)

@@ -49,6 +49,7 @@ var titles = map[string]string{
 	"R4": "damaged state and settings",
 	"R5": "no space left",
 	"R6": "mass deletion",
+	"R7": "the replication engine's random histories",
 }
 
 func main() {
@@ -195,9 +196,9 @@ func render(recs []record, fz *fuzzRun, fuzzTime, started, command string) strin
 		full = full && r.Full
 	}
 	w("# Reliability: the campaign and what it found\n\n")
-	w("Written by `make torture` (scripts/torture, which runs test/torture with CRADLE_TORTURE=1 and\n")
-	w("scripts/fuzz, then this report's program test/torture/report); do not edit by hand: the account\n")
-	w("of what was found comes from `test/torture/report/found.md`.\n\n")
+	w("Written by `make torture` (scripts/torture, which runs test/torture with CRADLE_TORTURE=1, repl's\n")
+	w("property tests and scripts/fuzz, then this report's program test/torture/report); do not edit by\n")
+	w("hand: the account of what was found comes from `test/torture/report/found.md`.\n\n")
 	when := time.Now().UTC()
 	if t, err := time.Parse(time.RFC3339, started); err == nil {
 		when = t.UTC()
@@ -231,7 +232,7 @@ func render(recs []record, fz *fuzzRun, fuzzTime, started, command string) strin
 	}
 	w("\n")
 
-	ids := []string{"R1", "R2", "R3", "R4", "R5", "R6"}
+	ids := []string{"R1", "R2", "R3", "R4", "R5", "R6", "R7"}
 	for _, id := range ids {
 		w("## %s: %s\n\n", id, titles[id])
 		for _, r := range recs {
@@ -256,6 +257,11 @@ func render(recs []record, fz *fuzzRun, fuzzTime, started, command string) strin
 			w("upload, several times, each followed by device_add and a sync that must complete (checked by hash on\n")
 			w("the host). test/usbvm's scenario TestCradleUnplug (`make test-usb`) does the same once with a\n")
 			w("160 MB upload.\n\n")
+		}
+		if id == "R7" {
+			w("The property tests of repl (`repl/prop_test.go`), with CRADLE_TORTURE=1 and a large\n")
+			w("-rapid.checks: random histories run against the engine with in-memory stores, each checked\n")
+			w("for lost updates after every session and for convergence and duplicates at the end.\n\n")
 		}
 		if id == "R3" && fz != nil {
 			w("Fuzzing: `FUZZTIME=%s scripts/fuzz`, every Fuzz target of the module one after another, each\n", orDash(fuzzTime))
@@ -284,6 +290,7 @@ func render(recs []record, fz *fuzzRun, fuzzTime, started, command string) strin
 	w("    go test ./test/torture/                        # the short campaign (part of make test)\n")
 	w("    CRADLE_TORTURE=1 go test -run TestKillDuringSync -v ./test/torture/   # one campaign, full\n")
 	w("    CRADLE_TORTURE_TRIALS=500 CRADLE_TORTURE_SEED=42 go test -run TestDeviceGone ./test/torture/\n")
+	w("    CRADLE_TORTURE=1 go test ./repl/ -run Property -count=1 -rapid.checks=30000   # R7\n")
 	return b.String()
 }
 
