@@ -100,7 +100,8 @@ type Device interface {
 	Rename(ctx context.Context, s StorageID, from, to string) error
 
 	// Events reports changes on the device; the channel is closed when the device is closed or
-	// gone. A slow reader loses events (counted), and then receives EventOverflow.
+	// gone. A slow reader loses events (counted), and then receives EventOverflow. There is one
+	// channel per device: readers that share a device subscribe through Subscribe instead.
 	Events() <-chan Event
 	// Close ends the session with the device. It is safe to call more than once.
 	Close() error

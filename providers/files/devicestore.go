@@ -947,7 +947,7 @@ func (s *DeviceStore) Delete(ctx context.Context, handle string, expected repl.S
 // Watch turns the device's events under the base folder into notifications, until ctx is done or
 // the device goes (a Shutdown). Events without a path, and lost events, are an Overflow.
 func (s *DeviceStore) Watch(ctx context.Context, notify func(repl.Notification)) error {
-	events, stop := SubscribeEvents(s.dev)
+	events, stop := device.Subscribe(s.dev)
 	defer stop()
 	for {
 		select {

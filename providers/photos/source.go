@@ -405,7 +405,7 @@ func (s *Source) Free(ctx context.Context, hash string) error {
 // Watch turns device events under the roots into notifications, until ctx is done or the device
 // goes away (a Shutdown).
 func (s *Source) Watch(ctx context.Context, notify func(repl.Notification)) error {
-	events, stop := files.SubscribeEvents(s.dev)
+	events, stop := device.Subscribe(s.dev)
 	defer stop()
 	for {
 		select {

@@ -1,18 +1,14 @@
-package files
+package device
 
-import (
-	"sync"
-
-	"github.com/cradle-sync/cradle/device"
-)
+import "sync"
 
 // A device has one Events channel, and a receive takes an event from every other reader. Every
-// store of this package that watches a device (several partnerships can share one phone) reads
-// through SubscribeEvents, which fans the channel out.
+// store that watches a device (several partnerships can share one phone) reads through Subscribe,
+// which fans the channel out.
 
 var (
 	hubsMu sync.Mutex
-	hubs   = map[device.Device]*hub{}
+	hubs   = map[Device]*hub{}
 )
 
 // hub reads one device's Events and copies each event to every subscriber.
@@ -22,22 +18,22 @@ type hub struct {
 }
 
 type subscriber struct {
-	ch       chan device.Event
+	ch       chan Event
 	overflow bool // an EventOverflow is owed
 	closed   bool
 }
 
 // subscriberBuffer is each subscriber's channel capacity; a subscriber that falls further behind
-// loses events and then receives device.EventOverflow.
+// loses events and then receives EventOverflow.
 const subscriberBuffer = 1024
 
-// SubscribeEvents returns a channel that receives every event of dev from now on, and a function
+// Subscribe returns a channel that receives every event of dev from now on, and a function
 // that ends the subscription (safe to call more than once). The channel is closed after the
 // device's own Events channel closes (after DeviceGone) or when the subscription ends. Anything
 // else in the process that reads dev.Events() directly competes with the subscribers for events:
-// read through SubscribeEvents instead.
-func SubscribeEvents(dev device.Device) (<-chan device.Event, func()) {
-	s := &subscriber{ch: make(chan device.Event, subscriberBuffer)}
+// read through Subscribe instead.
+func Subscribe(dev Device) (<-chan Event, func()) {
+	s := &subscriber{ch: make(chan Event, subscriberBuffer)}
 	hubsMu.Lock()
 	h := hubs[dev]
 	if h == nil {
@@ -64,7 +60,7 @@ func SubscribeEvents(dev device.Device) (<-chan device.Event, func()) {
 }
 
 // run forwards events until the device's channel closes, then closes every subscriber.
-func (h *hub) run(dev device.Device) {
+func (h *hub) run(dev Device) {
 	for ev := range dev.Events() {
 		h.mu.Lock()
 		for s := range h.subs {
@@ -87,13 +83,13 @@ func (h *hub) run(dev device.Device) {
 }
 
 // send delivers without blocking (the caller holds the hub's lock).
-func (s *subscriber) send(ev device.Event) {
+func (s *subscriber) send(ev Event) {
 	if s.closed {
 		return
 	}
 	if s.overflow {
 		select {
-		case s.ch <- device.Event{Kind: device.EventOverflow}:
+		case s.ch <- Event{Kind: EventOverflow}:
 			s.overflow = false
 		default:
 			return
