@@ -126,7 +126,7 @@ func (e vdirEditor) Remove(handle string) error {
 func TestDeviceConformance(t *testing.T) {
 	h := harness(func(t *testing.T) (repl.Store, repltest.Editor) {
 		root := t.TempDir()
-		dev, err := folder.Open(root, folder.Options{NoEvents: true, Logf: t.Logf})
+		dev, err := folder.Open(root, folder.Options{Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -151,4 +155,97 @@ func (s *Desktop) noteChange(name string) []repl.Notification {
 		out = append(out, repl.Notification{Kind: kind, Handle: newHandle})
 	}
 	return out
+}
+
+var _ repl.Notifier = (*DeviceFile)(nil)
+
+// Watch reports the cards created, changed and deleted on the device as it happens: when the
+// device says the contacts file changed (written by the phone, by another computer, deleted, its
+// folder removed), Watch reads the file again and compares each card with what was read before.
+// Cradle's own rewrites come back as events too, and find the file as it was written: nothing to
+// report, nothing downloaded. Watch reports Shutdown when the device or the file's storage goes
+// away, returns nil when ctx is done, and an error at once when the file cannot be read to start
+// with (the caller then relies on full passes).
+func (s *DeviceFile) Watch(ctx context.Context, notify func(repl.Notification)) error {
+	events, stop := device.Subscribe(s.dev) // before reading, so that no change is missed
+	defer stop()
+	s.mu.Lock()
+	err := s.ensure(ctx)
+	storage, file := s.storage, s.path
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("watch the contacts file %s: %w", s.where(), err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device went away: %w", repl.ErrGone)})
+				return nil
+			}
+			switch ev.Kind {
+			case device.DeviceGone:
+				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device was disconnected: %w", repl.ErrGone)})
+				return nil
+			case device.StorageRemoved:
+				if ev.Storage == storage {
+					notify(repl.Notification{Kind: repl.Shutdown,
+						Err: fmt.Errorf("storage %d was removed from the device: %w", storage, repl.ErrGone)})
+					return nil
+				}
+			case device.EventOverflow:
+				s.reread(ctx, notify)
+			case device.ObjectAdded, device.ObjectRemoved, device.ObjectChanged:
+				if ev.Storage != storage && ev.Storage != 0 {
+					continue
+				}
+				// An event without a path may be the file; one for a folder holding it (removed
+				// with the file in it) is.
+				if ev.Path == "" || ev.Path == file || strings.HasPrefix(file, ev.Path+"/") {
+					s.reread(ctx, notify)
+				}
+			}
+		}
+	}
+}
+
+// reread reads the contacts file again and notifies the cards created, changed and deleted since
+// the last read; an Overflow when it cannot be read (the next session finds out why).
+func (s *DeviceFile) reread(ctx context.Context, notify func(repl.Notification)) {
+	s.mu.Lock()
+	before := s.cardHashes()
+	err := s.ensure(ctx)
+	after := s.cardHashes()
+	s.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			notify(repl.Notification{Kind: repl.Overflow})
+		}
+		return
+	}
+	for _, h := range slices.Sorted(maps.Keys(after)) {
+		if old, ok := before[h]; !ok {
+			notify(repl.Notification{Kind: repl.ItemCreated, Handle: h})
+		} else if old != after[h] {
+			notify(repl.Notification{Kind: repl.ItemModified, Handle: h})
+		}
+	}
+	for _, h := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[h]; !ok {
+			notify(repl.Notification{Kind: repl.ItemDeleted, Handle: h})
+		}
+	}
+}
+
+// cardHashes maps each card of the file as last read to its hash. Called with s.mu held.
+func (s *DeviceFile) cardHashes() map[string]string {
+	m := map[string]string{}
+	if s.file != nil {
+		for h, d := range s.file.byHandle {
+			m[h] = d.hash
+		}
+	}
+	return m
 }
