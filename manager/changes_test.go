@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +111,44 @@ func TestOwnWritesNotPending(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("changes waiting after one new file: %v, want 1", seen)
 		}
+	}
+}
+
+// TestContactEditedOnPhone: a contact edited on the phone while it is connected reaches the
+// address book by itself, after the quiet period; the contacts file Cradle writes to the phone
+// starts no session of its own.
+func TestContactEditedOnPhone(t *testing.T) {
+	w := newWorld(t)
+	card := func(tel string) string {
+		return "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:ana-1\r\nN:Silva;Ana;;;\r\nFN:Ana Silva\r\nTEL;TYPE=cell:" + tel + "\r\nEND:VCARD\r\n"
+	}
+	desk := filepath.Join(w.desktop, "ana-1.vcf")
+	writeFile(t, desk, card("+351 910 000 000"))
+	// The desktop watcher reports cards changed just before it started (see providers/contacts):
+	// let the address book age, as a user's has.
+	time.Sleep(2500 * time.Millisecond)
+	m := w.open(true)
+	ev := m.collect(t, SessionStarted|SessionFinished)
+	w.waitDevice(m)
+	if _, err := m.AddPartnership(ctxT(t), Partnership{Name: "Contacts", Provider: "contacts", Device: w.serial(),
+		Options: map[string]string{"desktop": w.desktop}}); err != nil {
+		t.Fatal(err)
+	}
+	first := ev.next(10*time.Second, "the first session (on adding the partnership)", finished(TriggerConnect)).Data.(Session)
+	if first.Outcome != OutcomeOK || first.ToDevice.Created != 1 {
+		t.Fatalf("first session = %+v, want the card created on the phone", first)
+	}
+	ev.none(3*m.debounce, "a session after the first, with nothing changed but the contacts file Cradle wrote",
+		func(e Event) bool { return e.Type == SessionStarted })
+
+	devFile := filepath.Join(w.phone, "Contacts", "contacts.vcf")
+	writeFile(t, devFile, card("+351 922 222 222")) // the phone's contacts app
+	ev.next(10*time.Second, "a session after the edit on the phone", started(TriggerChange))
+	fin := ev.next(20*time.Second, "its end", finished(TriggerChange)).Data.(Session)
+	if fin.Outcome != OutcomeOK || fin.ToDesktop.Updated != 1 {
+		t.Errorf("the session after the edit = %+v, want the card updated on the desktop", fin)
+	}
+	if got, err := os.ReadFile(desk); err != nil || !strings.Contains(string(got), "922 222 222") {
+		t.Errorf("address book after the edit on the phone = %q, %v", got, err)
 	}
 }
