@@ -401,6 +401,10 @@ func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *recor
 		if err != nil {
 			return e, a.dstErr("write", name, err)
 		}
+		// No stream to count: the item's size is done at once (the plan counted it).
+		a.p.s.prog.BytesDone += st.Size
+		a.p.s.rep.Bytes += st.Size
+		a.p.s.progress(false)
 		return e, nil
 	}
 	rc, err := open()

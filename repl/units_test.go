@@ -97,6 +97,20 @@ func TestUnitsMergeFieldByField(t *testing.T) {
 	}
 }
 
+// A card copied by its units counts its size as done, as a file copied by its content does, so
+// that progress reaches its total.
+func TestUnitsCopyCountsBytes(t *testing.T) {
+	w := newUnitWorld(t, repl.Policy{Rule: repl.Ask})
+	w.set(w.a, "ada", repl.Units{"N": []byte("Ada Lovelace"), "TEL": []byte("111")})
+	e, err := w.a.Stat(context.Background(), "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := w.sync(); e.Size <= 0 || rep.Bytes != e.Size {
+		t.Errorf("first sync counted %d bytes, want the card's size %d", rep.Bytes, e.Size)
+	}
+}
+
 func TestUnitsSameFieldConflict(t *testing.T) {
 	t.Run("ask", func(t *testing.T) {
 		w := newUnitWorld(t, repl.Policy{Rule: repl.Ask})
