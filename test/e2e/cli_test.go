@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cradle-sync/cradle/test/clitest"
 )
 
 // TestBadInput: each mistake a user can make gives one clear line on stderr, a non-zero exit and
@@ -281,5 +283,25 @@ func TestFlagsAfterSubcommand(t *testing.T) {
 	}
 	if exists(filepath.Join(e.config, "state", "1.repl")) {
 		t.Errorf("the removed partnership's state is still there")
+	}
+}
+
+// TestNoDisplay: cradle started without a display to open its window on (over ssh, in a
+// console) says so and what to do instead, with no stack trace, and does not hang.
+func TestNoDisplay(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := clitest.Command(ctx, bin, "--config", e.config, "--emulate", e.phone)
+	cmd.Env = append(cmd.Env, "DISPLAY=:987", "WAYLAND_DISPLAY=") // no X server listens on :987
+	_, stderr, code, err := clitest.Run(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 1 || !strings.Contains(stderr, "the window cannot open") || !strings.Contains(stderr, `DISPLAY is ":987"`) {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and a message that the window cannot open on DISPLAY :987", code, stderr)
+	}
+	if strings.Contains(stderr, "goroutine ") {
+		t.Errorf("a stack trace on stderr:\n%s", stderr)
 	}
 }
