@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -176,39 +177,13 @@ func (s *DeviceFile) Watch(ctx context.Context, notify func(repl.Notification)) 
 	if err != nil {
 		return fmt.Errorf("watch the contacts file %s: %w", s.where(), err)
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device went away: %w", repl.ErrGone)})
-				return nil
-			}
-			switch ev.Kind {
-			case device.DeviceGone:
-				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device was disconnected: %w", repl.ErrGone)})
-				return nil
-			case device.StorageRemoved:
-				if ev.Storage == storage {
-					notify(repl.Notification{Kind: repl.Shutdown,
-						Err: fmt.Errorf("storage %d was removed from the device: %w", storage, repl.ErrGone)})
-					return nil
-				}
-			case device.EventOverflow:
-				s.reread(ctx, notify)
-			case device.ObjectAdded, device.ObjectRemoved, device.ObjectChanged:
-				if ev.Storage != storage && ev.Storage != 0 {
-					continue
-				}
-				// An event without a path may be the file; one for a folder holding it (removed
-				// with the file in it) is.
-				if ev.Path == "" || ev.Path == file || strings.HasPrefix(file, ev.Path+"/") {
-					s.reread(ctx, notify)
-				}
-			}
+	return devwatch.Run(ctx, events, storage, notify, func(ev device.Event) {
+		// An event without a path may be the file; one for a folder holding it (removed with
+		// the file in it) is.
+		if ev.Path == "" || ev.Path == file || strings.HasPrefix(file, ev.Path+"/") {
+			s.reread(ctx, notify)
 		}
-	}
+	})
 }
 
 // reread reads the contacts file again and notifies the cards created, changed and deleted since

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -949,48 +950,17 @@ func (s *DeviceStore) Delete(ctx context.Context, handle string, expected repl.S
 func (s *DeviceStore) Watch(ctx context.Context, notify func(repl.Notification)) error {
 	events, stop := device.Subscribe(s.dev)
 	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok {
-				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device went away: %w", repl.ErrGone)})
-				return nil
-			}
-			switch ev.Kind {
-			case device.DeviceGone:
-				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device was disconnected: %w", repl.ErrGone)})
-				return nil
-			case device.StorageRemoved:
-				if ev.Storage == s.storage {
-					notify(repl.Notification{Kind: repl.Shutdown,
-						Err: fmt.Errorf("storage %d was removed from the device: %w", s.storage, repl.ErrGone)})
-					return nil
-				}
-			case device.EventOverflow:
-				notify(repl.Notification{Kind: repl.Overflow})
-			case device.ObjectAdded, device.ObjectRemoved, device.ObjectChanged:
-				if ev.Storage != s.storage && ev.Storage != 0 {
-					continue
-				}
-				if ev.Path == "" {
-					notify(repl.Notification{Kind: repl.Overflow})
-					continue
-				}
-				rel, ok := s.rel(ev.Path)
-				if !ok || s.ig.Ignored(rel, false) && s.ig.Ignored(rel, true) {
-					continue
-				}
-				kind := map[device.EventKind]repl.NotifyKind{
-					device.ObjectAdded:   repl.ItemCreated,
-					device.ObjectRemoved: repl.ItemDeleted,
-					device.ObjectChanged: repl.ItemModified,
-				}[ev.Kind]
-				notify(repl.Notification{Kind: kind, Handle: rel})
-			}
+	return devwatch.Run(ctx, events, s.storage, notify, func(ev device.Event) {
+		if ev.Path == "" {
+			notify(repl.Notification{Kind: repl.Overflow})
+			return
 		}
-	}
+		rel, ok := s.rel(ev.Path)
+		if !ok || s.ig.Ignored(rel, false) && s.ig.Ignored(rel, true) {
+			return
+		}
+		notify(repl.Notification{Kind: devwatch.Kind(ev.Kind), Handle: rel})
+	})
 }
 
 // MapDeviceError wraps a device error with the repl sentinel it means (device.ErrNotFound ->

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -407,43 +408,13 @@ func (s *Source) Free(ctx context.Context, hash string) error {
 func (s *Source) Watch(ctx context.Context, notify func(repl.Notification)) error {
 	events, stop := device.Subscribe(s.dev)
 	defer stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-events:
-			if !ok || ev.Kind == device.DeviceGone {
-				notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("the device was disconnected: %w", repl.ErrGone)})
-				return nil
-			}
-			switch ev.Kind {
-			case device.StorageRemoved:
-				if ev.Storage == s.storage {
-					notify(repl.Notification{Kind: repl.Shutdown, Err: fmt.Errorf("storage %d was removed: %w", s.storage, repl.ErrGone)})
-					return nil
-				}
-			case device.EventOverflow:
-				notify(repl.Notification{Kind: repl.Overflow})
-			case device.ObjectAdded, device.ObjectChanged, device.ObjectRemoved:
-				if ev.Storage != s.storage && ev.Storage != 0 {
-					continue
-				}
-				if ev.Path == "" {
-					notify(repl.Notification{Kind: repl.Overflow})
-					continue
-				}
-				if !s.underRoots(ev.Path) || !IsMedia(ev.Path) {
-					continue
-				}
-				kind := repl.ItemModified
-				switch ev.Kind {
-				case device.ObjectAdded:
-					kind = repl.ItemCreated
-				case device.ObjectRemoved:
-					kind = repl.ItemDeleted
-				}
-				notify(repl.Notification{Kind: kind, Handle: ev.Path})
-			}
+	return devwatch.Run(ctx, events, s.storage, notify, func(ev device.Event) {
+		if ev.Path == "" {
+			notify(repl.Notification{Kind: repl.Overflow})
+			return
 		}
-	}
+		if s.underRoots(ev.Path) && IsMedia(ev.Path) {
+			notify(repl.Notification{Kind: devwatch.Kind(ev.Kind), Handle: ev.Path})
+		}
+	})
 }
