@@ -58,7 +58,7 @@ lint: vet staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
 # Every test, GUI tests included (widget tests on Fyne's test driver; the end-to-end window test
-# starts its own Xvfb). Fuzz targets run their seed corpus here and briefly in fuzz-short.
+# starts its own Xvfb). Fuzz targets run their seed corpus here; `make fuzz` fuzzes them.
 test: deps-headless lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 
