@@ -9,7 +9,9 @@
 //	err = m.WaitDevices(ctx, d.DeviceKey())
 //
 // Automatic sync on plug-in is off in the demo, so the window opens with work to do: Sync Now
-// imports the pictures and contacts and copies the documents.
+// imports the pictures. The watchers, which report what changed just before they started, send
+// the new document and the contacts within seconds of the window opening, as they would a user's
+// edits.
 package demo
 
 import (
@@ -153,7 +155,7 @@ func (d *Demo) prepare(ctx context.Context) (err error) {
 	if len(sessions) != 1 || sessions[0].Conflicts != 1 {
 		return fmt.Errorf("demo: the first sync of the documents left %v, want one conflict", sessions)
 	}
-	// Something new on the computer, for Sync Now to send.
+	// Something new on the computer, for the watcher (or Sync Now) to send.
 	note := "Packing list\n\n- passport\n- charger\n- the book for Ana\n"
 	if err := os.WriteFile(filepath.Join(d.DesktopDir, "Documents", "Packing list.txt"), []byte(note), 0o644); err != nil {
 		return fmt.Errorf("demo: %w", err)
