@@ -135,7 +135,7 @@ func (a *applier) settle(ctx context.Context, c, l *record) error {
 		if c.Tomb {
 			return a.rd.put(nil, tombFrom(c, nil))
 		}
-		return a.create(ctx, c, nil, c.V, c.Ver)
+		return a.create(ctx, c, nil, c.V, c.Ver, c.CVer)
 	case l.Missing:
 		return a.supersede(ctx, c, l) // nothing here to keep: the engine removed a partial write
 	case l.Ver == c.Ver:
@@ -170,7 +170,7 @@ func (a *applier) supersede(ctx context.Context, c, l *record) error {
 		return a.delete(ctx, c, l)
 	}
 	if l.Tomb || l.Missing {
-		return a.create(ctx, c, l, c.V, c.Ver)
+		return a.create(ctx, c, l, c.V, c.Ver, c.CVer)
 	}
 	return a.update(ctx, c, l, c.V, c.Ver)
 }
@@ -241,7 +241,7 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 
 // create writes c's item anew in the destination (l is nil, a tombstone, or a record whose data
 // the engine removed).
-func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver Version) error {
+func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver, cver Version) error {
 	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
 	if err != nil {
 		return err
@@ -254,7 +254,7 @@ func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver Versio
 	if name != c.Name {
 		nver = ver
 	}
-	rec := &record{GID: c.GID, Ver: ver, CVer: c.CVer, NVer: nver, V: v, Name: name, When: c.When}
+	rec := &record{GID: c.GID, Ver: ver, CVer: cver, NVer: nver, V: v, Name: name, When: c.When}
 	if err := a.fill(ctx, rec, e, c.Units); err != nil {
 		return err
 	}
@@ -443,6 +443,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// reassert: when an edit beats a delete whose deleter had seen content the edit never saw (the
+// deleter replaced the content, then deleted its own), the content that survives is given a new
+// content version. Its old one was replaced in the deleter's history; a replica still holding
+// the deleter's content would take that content for newer and write it over the survivor,
+// losing the edit. With a new content version the two meet as concurrent edits: a conflict, or
+// the policy's decision.
+
 // keepLocal keeps the destination's version and gives it a new version that includes c, so it
 // propagates back over c.
 func (a *applier) keepLocal(c, l *record, reason string) error {
@@ -454,6 +461,9 @@ func (a *applier) keepLocal(c, l *record, reason string) error {
 		// hold content this edit never saw, and claiming it would let this edit overwrite
 		// that content where it still lives.
 		rec.V = l.V.With(c.Ver).With(v)
+		if !rec.V.Covers(c.V) {
+			rec.CVer = v // see reassert
+		}
 	}
 	if reason != "" {
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
@@ -497,10 +507,13 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 			Kept: a.src().Name, Lost: a.dst().Name, Reason: "an edit beats a delete"})
 		// The edit goes over the delete only, not over content the deleter had seen.
 		cv := c.V.With(l.Ver).With(v)
+		cver := c.CVer
 		if a.across {
 			cv = a.joinV(c, l).With(v)
+		} else if !cv.Covers(l.V) {
+			cver = v // see reassert
 		}
-		return a.create(ctx, c, l, cv, v)
+		return a.create(ctx, c, l, cv, v, cver)
 	}
 	// Content and name are settled apart: an edit on one side and a rename on the other merge.
 	// Across two merged items nothing is known of a common past: both count as edited.

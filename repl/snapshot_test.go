@@ -239,6 +239,58 @@ func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
 	}
 }
 
+// The same with a rename in place of home's edit: the content that survives the delete is the
+// original, which the device had replaced with work's edit before deleting it. Work still holds
+// its edit; it must not take it for newer than the survivor and write it over the rename (found
+// by TestPropertyThreeReplicas). The two meet as concurrent edits.
+func TestEditBeatingDeleteKeepsItsContent(t *testing.T) {
+	d := &device{store: memstore.New(memstore.Options{})}
+	home, work := newComputer(t, "home"), newComputer(t, "work")
+	put := func(s *memstore.Store, name, content string) {
+		t.Helper()
+		if err := s.Put(name, []byte(content), nextTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSync := func(c *computer) *repl.Report {
+		t.Helper()
+		rep, err := c.syncWith(t, d, repl.Config{}, true)
+		if err != nil {
+			t.Fatalf("%s: Sync: %v", c.name, err)
+		}
+		return rep
+	}
+	put(home.desktop, "x.txt", "original")
+	mustSync(home)
+	mustSync(work)
+
+	put(work.desktop, "x.txt", "work edit")
+	mustSync(work)
+	if err := d.store.Remove("x.txt"); err != nil { // the device's user deletes work's edit
+		t.Fatal(err)
+	}
+	if err := home.desktop.Rename("x.txt", "y.txt"); err != nil { // home never saw work's edit
+		t.Fatal(err)
+	}
+	mustSync(home) // the rename beats the delete: the original lives on as y.txt
+	wantFiles(t, "device after home", d.store, map[string]string{"y.txt": "original"})
+
+	rep := mustSync(work)
+	found := map[string]bool{}
+	for _, s := range []*memstore.Store{work.desktop, d.store} {
+		for _, content := range s.Files() {
+			found[content] = true
+		}
+	}
+	if !found["original"] || !found["work edit"] {
+		t.Errorf("after work's session, work has %v and the device %v (conflicts %+v, decisions %+v): a version was lost",
+			work.desktop.Files(), d.store.Files(), rep.Conflicts, rep.Decisions)
+	}
+	if len(rep.Conflicts) != 1 {
+		t.Errorf("work: conflicts %+v decisions %+v, want one conflict between the original and work's edit", rep.Conflicts, rep.Decisions)
+	}
+}
+
 // A session whose snapshot never reached the device leaves this computer's copy of the device
 // replica with versions nobody else will see once another computer has synced the device and
 // written its own snapshot. Importing that newer snapshot drops them, and the desktop's items
