@@ -307,7 +307,9 @@ func InitScript(command string, env map[string]string) []byte {
 	var b bytes.Buffer
 	b.WriteString("#!/bin/sh\n")
 	b.WriteString("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\nmount -t devtmpfs devtmpfs /dev\n")
-	b.WriteString("mount -t tmpfs tmpfs /tmp\nmount -t tmpfs tmpfs /run\n")
+	// /tmp holds the tests' desktop folders: three quarters of the guest's memory, not the
+	// default half (TestTortureUnplug keeps up to about 530 MB of uploads there).
+	b.WriteString("mount -t tmpfs -o size=75% tmpfs /tmp\nmount -t tmpfs tmpfs /run\n")
 	b.WriteString("echo 1 > /proc/sys/kernel/printk\n") // keep kernel chatter off the console
 	for _, m := range USBModules {
 		fmt.Fprintf(&b, "insmod /lib/modules/%s.ko || echo 'usbvm: insmod %s failed'\n", m, m)
