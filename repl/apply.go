@@ -443,12 +443,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// reassert: when an edit beats a delete whose deleter had seen content the edit never saw (the
-// deleter replaced the content, then deleted its own), the content that survives is given a new
-// content version. Its old one was replaced in the deleter's history; a replica still holding
-// the deleter's content would take that content for newer and write it over the survivor,
-// losing the edit. With a new content version the two meet as concurrent edits: a conflict, or
-// the policy's decision.
+// reassert: the content that survives a delete (an edit beats a delete) gets a new content
+// version. The survivor claims the delete's version, and a version vector cannot claim one
+// version of a replica without the ones before it: a replica that kept its own content over the
+// same delete claims them too, and would take the survivor's old content version for one it has
+// replaced, and write over the survivor without a conflict. The deleter may also have replaced
+// the surviving content before deleting its own (then a replica holding that replacement would
+// take it for newer). With a new content version the survivor meets such content as a
+// concurrent edit: a conflict, or the policy's decision; a replica that did not touch the item
+// since simply takes it.
 
 // keepLocal keeps the destination's version and gives it a new version that includes c, so it
 // propagates back over c.
@@ -461,9 +464,7 @@ func (a *applier) keepLocal(c, l *record, reason string) error {
 		// hold content this edit never saw, and claiming it would let this edit overwrite
 		// that content where it still lives.
 		rec.V = l.V.With(c.Ver).With(v)
-		if !rec.V.Covers(c.V) {
-			rec.CVer = v // see reassert
-		}
+		rec.CVer = v // see reassert
 	}
 	if reason != "" {
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.p.s.cfg.Policy.Rule,
@@ -510,7 +511,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		cver := c.CVer
 		if a.across {
 			cv = a.joinV(c, l).With(v)
-		} else if !cv.Covers(l.V) {
+		} else {
 			cver = v // see reassert
 		}
 		return a.create(ctx, c, l, cv, v, cver)
