@@ -62,6 +62,24 @@ func (c *computer) syncWith(t *testing.T, d *device, cfg repl.Config, writeSnaps
 	return rep, err
 }
 
+// mustSync syncs c with d as the manager does, writing the snapshot, and fails on an error.
+func (c *computer) mustSync(t *testing.T, d *device) *repl.Report {
+	t.Helper()
+	rep, err := c.syncWith(t, d, repl.Config{}, true)
+	if err != nil {
+		t.Fatalf("%s: Sync: %v", c.name, err)
+	}
+	return rep
+}
+
+// putNow writes content at name in s, modified now (a clock that moves forward).
+func putNow(t *testing.T, s *memstore.Store, name, content string) {
+	t.Helper()
+	if err := s.Put(name, []byte(content), nextTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDeviceSharedByTwoComputers(t *testing.T) {
 	d := &device{store: memstore.New(memstore.Options{})}
 	home, work := newComputer(t, "home"), newComputer(t, "work")
@@ -191,40 +209,26 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
 	d := &device{store: memstore.New(memstore.Options{})}
 	home, work := newComputer(t, "home"), newComputer(t, "work")
-	put := func(s *memstore.Store, name, content string) {
-		t.Helper()
-		if err := s.Put(name, []byte(content), nextTime()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustSync := func(c *computer) *repl.Report {
-		t.Helper()
-		rep, err := c.syncWith(t, d, repl.Config{}, true)
-		if err != nil {
-			t.Fatalf("%s: Sync: %v", c.name, err)
-		}
-		return rep
-	}
-	put(home.desktop, "x.txt", "original")
-	mustSync(home)
-	mustSync(work)
+	putNow(t, home.desktop, "x.txt", "original")
+	home.mustSync(t, d)
+	work.mustSync(t, d)
 
-	put(work.desktop, "x.txt", "work edit")
-	mustSync(work)
+	putNow(t, work.desktop, "x.txt", "work edit")
+	work.mustSync(t, d)
 	if err := work.desktop.Rename("x.txt", "y.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.store.Remove("x.txt"); err != nil {
 		t.Fatal(err)
 	}
-	put(home.desktop, "x.txt", "home edit")
-	rep := mustSync(home) // home's edit beats the device's delete
+	putNow(t, home.desktop, "x.txt", "home edit")
+	rep := home.mustSync(t, d) // home's edit beats the device's delete
 	wantFiles(t, "device after home", d.store, map[string]string{"x.txt": "home edit"})
 	if len(rep.Conflicts) != 0 {
 		t.Errorf("home: conflicts %+v for an edit against a delete", rep.Conflicts)
 	}
 
-	rep = mustSync(work)
+	rep = work.mustSync(t, d)
 	if len(rep.Conflicts) != 1 {
 		t.Fatalf("work: conflicts %+v decisions %+v, want one conflict between the two edits", rep.Conflicts, rep.Decisions)
 	}
@@ -246,36 +250,22 @@ func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
 func TestEditBeatingDeleteKeepsItsContent(t *testing.T) {
 	d := &device{store: memstore.New(memstore.Options{})}
 	home, work := newComputer(t, "home"), newComputer(t, "work")
-	put := func(s *memstore.Store, name, content string) {
-		t.Helper()
-		if err := s.Put(name, []byte(content), nextTime()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustSync := func(c *computer) *repl.Report {
-		t.Helper()
-		rep, err := c.syncWith(t, d, repl.Config{}, true)
-		if err != nil {
-			t.Fatalf("%s: Sync: %v", c.name, err)
-		}
-		return rep
-	}
-	put(home.desktop, "x.txt", "original")
-	mustSync(home)
-	mustSync(work)
+	putNow(t, home.desktop, "x.txt", "original")
+	home.mustSync(t, d)
+	work.mustSync(t, d)
 
-	put(work.desktop, "x.txt", "work edit")
-	mustSync(work)
+	putNow(t, work.desktop, "x.txt", "work edit")
+	work.mustSync(t, d)
 	if err := d.store.Remove("x.txt"); err != nil { // the device's user deletes work's edit
 		t.Fatal(err)
 	}
 	if err := home.desktop.Rename("x.txt", "y.txt"); err != nil { // home never saw work's edit
 		t.Fatal(err)
 	}
-	mustSync(home) // the rename beats the delete: the original lives on as y.txt
+	home.mustSync(t, d) // the rename beats the delete: the original lives on as y.txt
 	wantFiles(t, "device after home", d.store, map[string]string{"y.txt": "original"})
 
-	rep := mustSync(work)
+	rep := work.mustSync(t, d)
 	found := map[string]bool{}
 	for _, s := range []*memstore.Store{work.desktop, d.store} {
 		for _, content := range s.Files() {

@@ -30,19 +30,37 @@ func ctxT(t *testing.T) context.Context {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// folderPhone is a folder device holding data as its contacts file.
-func folderPhone(t *testing.T, data []byte) (root string, dev *folder.Device) {
+// phoneFolder is a phone's storage, a folder holding data as its contacts file at path (no file
+// when data is nil).
+func phoneFolder(t *testing.T, data []byte) (root, path string) {
 	t.Helper()
 	root = t.TempDir()
+	path = filepath.Join(root, filepath.FromSlash(DefaultDevicePath))
 	if data != nil {
-		p := filepath.Join(root, filepath.FromSlash(DefaultDevicePath))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return root, path
+}
+
+// androidCards is a contacts file as an Android phone exports it (vCard 2.1, quoted-printable).
+func androidCards(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile("testdata/android21.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// folderPhone is a folder device holding data as its contacts file.
+func folderPhone(t *testing.T, data []byte) (root string, dev *folder.Device) {
+	t.Helper()
+	root, _ = phoneFolder(t, data)
 	dev, err := folder.Open(root, folder.Options{NoEvents: true, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
@@ -282,18 +300,8 @@ func TestDeviceConformanceMTP(t *testing.T) {
 // A rewrite cut short by an unplug between deleting the old file and creating the new one (a
 // device without rename) loses nothing: the next session puts the previous file back.
 func TestDeviceUnplugMidRewrite(t *testing.T) {
-	data, err := os.ReadFile("testdata/android21.vcf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	path := filepath.Join(root, filepath.FromSlash(DefaultDevicePath))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := androidCards(t)
+	root, path := phoneFolder(t, data)
 	state := t.TempDir()
 	emu, dev := emulatedPhone(t, root, emulator.QEMU())
 	s, err := NewDeviceFile(dev, DefaultDevicePath, state, t.Logf)
@@ -358,11 +366,7 @@ func TestDeviceUnplugMidRewrite(t *testing.T) {
 
 // On a device that renames, a rewrite swaps the files and leaves nothing beside them.
 func TestDeviceSwapLeavesNothing(t *testing.T) {
-	data, _ := os.ReadFile("testdata/android21.vcf")
-	root := t.TempDir()
-	path := filepath.Join(root, filepath.FromSlash(DefaultDevicePath))
-	_ = os.MkdirAll(filepath.Dir(path), 0o755)
-	_ = os.WriteFile(path, data, 0o644)
+	root, path := phoneFolder(t, androidCards(t))
 	state := t.TempDir()
 	_, dev := emulatedPhone(t, root, emulator.Options{})
 	s, _ := NewDeviceFile(dev, DefaultDevicePath, state, t.Logf)

@@ -15,18 +15,8 @@ import (
 // A phone's contacts app adding a card to the file is reported by the card's handle; files
 // elsewhere on the phone are not; unplugging stops the watch.
 func TestDeviceFileWatch(t *testing.T) {
-	data, err := os.ReadFile("testdata/android21.vcf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	path := filepath.Join(root, filepath.FromSlash(DefaultDevicePath))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := androidCards(t)
+	root, path := phoneFolder(t, data)
 	emu, dev := emulatedPhone(t, root, emulator.Options{})
 	s, err := NewDeviceFile(dev, DefaultDevicePath, t.TempDir(), t.Logf)
 	if err != nil {
