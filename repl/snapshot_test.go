@@ -202,19 +202,25 @@ func TestSnapshotRejectsDamage(t *testing.T) {
 	}
 }
 
+// workEditedOriginal is the start of the edit-beats-delete stories: x.txt "original" made at
+// home and synced by both computers, then edited at work ("work edit") and synced to the device.
+func workEditedOriginal(t *testing.T) (d *device, home, work *computer) {
+	d = &device{store: memstore.New(memstore.Options{})}
+	home, work = newComputer(t, "home"), newComputer(t, "work")
+	putNow(t, home.desktop, "x.txt", "original")
+	home.mustSync(t, d)
+	work.mustSync(t, d)
+	putNow(t, work.desktop, "x.txt", "work edit")
+	work.mustSync(t, d)
+	return d, home, work
+}
+
 // An edit that beats a delete goes over the delete only. Here the device saw work's edit before
 // deleting the file, and home edited the original without seeing work's edit: home's edit beats
 // the delete, but it must not pass for a successor of work's edit, which lives on at work under
 // a new name. Work's edit and home's edit are concurrent and neither is dropped silently.
 func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
-	d := &device{store: memstore.New(memstore.Options{})}
-	home, work := newComputer(t, "home"), newComputer(t, "work")
-	putNow(t, home.desktop, "x.txt", "original")
-	home.mustSync(t, d)
-	work.mustSync(t, d)
-
-	putNow(t, work.desktop, "x.txt", "work edit")
-	work.mustSync(t, d)
+	d, home, work := workEditedOriginal(t)
 	if err := work.desktop.Rename("x.txt", "y.txt"); err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +254,7 @@ func TestEditBeatingDeleteClaimsOnlyTheDelete(t *testing.T) {
 // its edit; it must not take it for newer than the survivor and write it over the rename (found
 // by TestPropertyThreeReplicas). The two meet as concurrent edits.
 func TestEditBeatingDeleteKeepsItsContent(t *testing.T) {
-	d := &device{store: memstore.New(memstore.Options{})}
-	home, work := newComputer(t, "home"), newComputer(t, "work")
-	putNow(t, home.desktop, "x.txt", "original")
-	home.mustSync(t, d)
-	work.mustSync(t, d)
-
-	putNow(t, work.desktop, "x.txt", "work edit")
-	work.mustSync(t, d)
+	d, home, work := workEditedOriginal(t)
 	if err := d.store.Remove("x.txt"); err != nil { // the device's user deletes work's edit
 		t.Fatal(err)
 	}
