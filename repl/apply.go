@@ -20,6 +20,8 @@ type applier struct {
 	tx     *bolt.Tx
 	retry  bool
 	asked  bool // the last settle recorded a conflict under Ask
+	// written is what the last write streamed (fill records it).
+	written writing
 	// across is set while two items found to be one (mergeIdentity) are settled: their
 	// histories are not comparable, so they meet as concurrent versions and the result
 	// carries lineage, the surviving ID's own history, instead of a union of both.
@@ -76,6 +78,21 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		if w.live() && w.GID.Compare(c.GID) < 0 {
 			a.trace("  change of an item merged into %v", w.GID)
 			if err := a.mergeIdentity(ctx, c, w, l); err != nil {
+				return err
+			}
+			return a.settled(c)
+		}
+	}
+	if a.retry {
+		// The change was refused because its name is taken here: by the same content, an
+		// earlier write of this item that was interrupted (a rename whose old name was never
+		// removed) or the same file made on both sides; then the two are one item.
+		if m, err := a.sameAtName(ctx, c, l); err != nil || m != nil {
+			if err != nil {
+				return err
+			}
+			a.trace("  name taken by the same content: one item with local %v %q", m.GID, m.Name)
+			if err := a.mergeIdentity(ctx, c, m, l); err != nil {
 				return err
 			}
 			return a.settled(c)
@@ -277,9 +294,21 @@ func (a *applier) writeNamed(ctx context.Context, name string, write func(name s
 	return cn, e, true, nil
 }
 
-// fill completes a destination record from the entry its store returned.
+// fill completes a destination record from the entry its store returned, and what the write
+// streamed: the content's hash, and whether the stamp is racily clean.
 func (a *applier) fill(ctx context.Context, rec *record, e Entry, srcUnits []unitRec) error {
 	rec.Handle, rec.Stamp = e.Handle, e.Stamp()
+	rec.Sum, rec.Racy = [32]byte{}, false
+	if a.written.ok && e.Kind == KindFile && e.Size == a.written.n {
+		rec.Sum = a.written.sum
+	}
+	if !a.written.start.IsZero() {
+		rec.Racy = racyAt(e, a.written.start, a.written.g)
+	} else {
+		g, now := clockOf(a.dst().Store)
+		rec.Racy = racyAt(e, now, g)
+	}
+	a.written = writing{}
 	key, err := a.dst().Store.NaturalKey(ctx, e)
 	if err != nil {
 		return a.dstErr("natural key of", e.Handle, err)
@@ -363,12 +392,28 @@ func (a *applier) write(ctx context.Context, c *record, name string, l *record) 
 			return u, nil
 		}
 	}
-	return a.writeFrom(ctx, c.Stamp, name, l, open, units)
+	e, err := a.writeFrom(ctx, c, a.src().Store, name, l, open, units)
+	if err == nil && a.written.ok {
+		err = a.learnSum(a.rs, c, a.written.sum)
+	}
+	return e, err
 }
 
-// writeFrom writes one item into the destination store from open (or units, when both stores
-// have change units).
-func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *record, open func() (io.ReadCloser, error), units func() (Units, error)) (Entry, error) {
+// writing is what the last write streamed: the hash of the content and the destination store's
+// time before it began (fill uses them for the destination's record).
+type writing struct {
+	sum   [32]byte
+	n     int64 // bytes streamed
+	ok    bool
+	start time.Time
+	g     time.Duration
+}
+
+// writeFrom writes the item src describes into the destination store from open (or units, when
+// both stores have change units). store is where open reads from, asked again at the end to
+// vouch for the content (nil for a copy the engine spooled itself).
+func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name string, l *record, open func() (io.ReadCloser, error), units func() (Units, error)) (Entry, error) {
+	st := src.Stamp
 	req := WriteRequest{Name: name, Kind: st.Kind, Size: st.Size}
 	if st.ModTime != 0 {
 		req.ModTime = time.Unix(0, st.ModTime)
@@ -380,6 +425,8 @@ func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *recor
 	}
 	a.p.s.prog.Current = name
 	dst := a.dst().Store
+	a.written = writing{}
+	a.written.g, a.written.start = clockOf(dst)
 	if st.Kind == KindFolder {
 		req.Size = 0
 		e, err := dst.Write(ctx, req)
@@ -409,7 +456,7 @@ func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *recor
 		return Entry{}, err
 	}
 	defer rc.Close()
-	r := &countingReader{r: rc, s: a.p.s}
+	r := newSourceReader(ctx, a.p.s, store, src, rc)
 	req.Data = r
 	e, err := dst.Write(ctx, req)
 	if r.err != nil {
@@ -418,24 +465,23 @@ func (a *applier) writeFrom(ctx context.Context, st Stamp, name string, l *recor
 	if err != nil {
 		return e, a.dstErr("write", name, err)
 	}
+	a.written.sum, a.written.ok = r.sum()
+	a.written.n = r.n
 	return e, nil
 }
 
-// countingReader counts content bytes for progress and remembers the source's read error, so a
-// failed write can be blamed on the right store.
-type countingReader struct {
-	r   io.Reader
-	s   *session
-	err error
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.s.prog.BytesDone += int64(n)
-	c.s.rep.Bytes += int64(n)
-	c.s.progress(false)
-	if err != nil && err != io.EOF {
-		c.err = err
+// learnSum records sum as the content hash of rec in replica r, when the replica still holds
+// rec as it is and did not know its hash.
+func (a *applier) learnSum(r *rtx, rec *record, sum [32]byte) error {
+	if rec.hasSum() || rec.Tomb || rec.Missing {
+		return nil
 	}
-	return n, err
+	cur, err := r.byGID(rec.GID)
+	if err != nil || cur == nil || cur.Ver != rec.Ver || cur.Stamp != rec.Stamp || cur.Handle != rec.Handle || cur.hasSum() || !cur.live() {
+		return err
+	}
+	n := *cur
+	n.Sum = sum
+	rec.Sum = sum
+	return r.put(cur, &n)
 }

@@ -98,6 +98,9 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 					}
 				}
 			}
+			if a.across && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFile {
+				return a.collide(ctx, c, l)
+			}
 			return a.byPolicy(ctx, c, l)
 		}
 		identical = true
@@ -159,7 +162,7 @@ func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, ident
 			units = func() (Units, error) { return u, nil }
 		}
 		var clashed bool
-		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.writeFrom(ctx, l.Stamp, n, l, sp.open, units) })
+		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.writeFrom(ctx, l, nil, n, l, sp.open, units) })
 		if clashed {
 			nver = a.rd.mint()
 			rec.Ver, rec.V = nver, rec.V.With(nver)
@@ -191,7 +194,7 @@ func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, ident
 }
 
 // sameContent reports whether c's and l's items hold the same content: the same content
-// version, the same hash, or the same size and bytes.
+// version, the same hash, or the same bytes. Hashes read on the way are kept in the records.
 func (a *applier) sameContent(ctx context.Context, c, l *record) (bool, error) {
 	if c.Stamp.Kind != l.Stamp.Kind {
 		return false, nil
@@ -208,6 +211,21 @@ func (a *applier) sameContent(ctx context.Context, c, l *record) (bool, error) {
 	if c.Units != nil && l.Units != nil && sameUnits(c.Units, l.Units) {
 		return true, nil
 	}
+	if c.hasSum() && l.hasSum() {
+		return c.Sum == l.Sum, nil
+	}
+	if c.Units == nil && l.Units == nil {
+		// Read what is not known yet: the hashes are worth keeping.
+		if err := a.learnContent(ctx, a.src().Store, a.rs, c, a.srcErr); err != nil {
+			return false, err
+		}
+		if err := a.learnContent(ctx, a.dst().Store, a.rd, l, a.dstErr); err != nil {
+			return false, err
+		}
+		if c.hasSum() && l.hasSum() {
+			return c.Sum == l.Sum, nil
+		}
+	}
 	rc, err := a.src().Store.Open(ctx, c.Handle)
 	if err != nil {
 		return false, a.srcErr("open", c.Handle, err)
@@ -223,6 +241,21 @@ func (a *applier) sameContent(ctx context.Context, c, l *record) (bool, error) {
 		return false, &storeError{side: a.src().Name + " and " + a.dst().Name, op: "compare", name: l.Name, err: err}
 	}
 	return same, nil
+}
+
+// learnContent reads rec's content from st and keeps its hash in rec (replica r), unless known.
+func (a *applier) learnContent(ctx context.Context, st Store, r *rtx, rec *record, blame func(op, name string, err error) error) error {
+	if rec.hasSum() || !rec.live() || rec.Stamp.Kind != KindFile {
+		return nil
+	}
+	sum, ok, err := readSum(ctx, st, entryOf(rec))
+	if err != nil {
+		return blame("read", rec.Handle, err)
+	}
+	if !ok {
+		return nil
+	}
+	return a.learnSum(r, rec, sum)
 }
 
 func sameStreams(x, y io.Reader) (bool, error) {
@@ -267,6 +300,21 @@ func state(r *record) ItemState {
 	return s
 }
 
+// collide settles two different files that took one name with no history joining them (made on
+// both sides between two syncs, or found after the metadata was lost): they are two items, so
+// both are kept under every policy; the policy only decides which keeps the name, and under Ask
+// the user does.
+func (a *applier) collide(ctx context.Context, c, l *record) error {
+	a.trace("  collision: two different items named %q", l.Name)
+	if a.p.s.cfg.Policy.Rule == Ask {
+		return a.recordConflictKind(c, l, ConflictCollision)
+	}
+	return a.keepBoth(ctx, c, l, reasonCollision)
+}
+
+// reasonCollision is the Decision.Reason of a collision settled by keeping both.
+const reasonCollision = "two different items with one name"
+
 // byPolicy settles two different versions of a live item.
 func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 	pol := a.p.s.cfg.Policy
@@ -275,7 +323,7 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 	case Ask:
 		return a.recordConflict(c, l)
 	case KeepBoth:
-		return a.keepBoth(ctx, c, l)
+		return a.keepBoth(ctx, c, l, "policy")
 	}
 	if a.localWins(c, l) {
 		if err := a.keepLocal(c, l, ""); err != nil {

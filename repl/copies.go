@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// keepBoth keeps the newer version under the name and saves the other beside it.
-func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
+// keepBoth keeps one version under the name (the one the policy picks: under KeepBoth and Ask the
+// newer) and saves the other beside it; reason says why, for the report.
+func (a *applier) keepBoth(ctx context.Context, c, l *record, reason string) error {
 	now := a.now()
 	if a.localWins(c, l) {
 		// The source's version becomes a new item here, beside ours.
@@ -34,8 +35,8 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 		if err := a.keepLocal(c, l, ""); err != nil {
 			return err
 		}
-		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: KeepBoth, Kept: a.dst().Name,
-			Lost: a.src().Name, Copy: name, Reason: "policy"})
+		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.keptRule(), Kept: a.dst().Name,
+			Lost: a.src().Name, Copy: name, Reason: reason})
 		return nil
 	}
 	// Ours is older: copy it aside first (nothing is lost if we stop half-way: the next attempt
@@ -62,7 +63,7 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 		}
 		var e Entry
 		name, e, err = writeCopy(l.Name, a.dst().Name, now, func(n string) (Entry, error) {
-			return a.writeFrom(ctx, l.Stamp, n, nil, spool.open, units)
+			return a.writeFrom(ctx, l, nil, n, nil, spool.open, units)
 		})
 		if err != nil {
 			return err
@@ -75,9 +76,18 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record) error {
 	if err := a.update(ctx, c, l, a.joinV(c, l).With(v), v); err != nil {
 		return err
 	}
-	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: KeepBoth, Kept: a.src().Name,
-		Lost: a.dst().Name, Copy: name, Reason: "policy"})
+	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: a.keptRule(), Kept: a.src().Name,
+		Lost: a.dst().Name, Copy: name, Reason: reason})
 	return nil
+}
+
+// keptRule is the rule a keep-both decision reports: the policy's (Ask keeps both only when the
+// user chose, which is no decision of a session).
+func (a *applier) keptRule() Rule {
+	if r := a.p.s.cfg.Policy.Rule; r != Ask {
+		return r
+	}
+	return KeepBoth
 }
 
 // findCopy looks for a conflict copy of the version st describes (the item at handle in store) that

@@ -2,7 +2,9 @@ package repl
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"time"
 )
 
 // mergeCandidate finds a live destination item that is the same item as the new c under another
@@ -27,6 +29,68 @@ func (a *applier) mergeCandidate(c *record) (*record, error) {
 		}
 	}
 	return nil, nil
+}
+
+// sameAtName returns the live destination item at c's name when it is another item than c but
+// holds c's content: what an interrupted write of c left (a rename that wrote the new name and
+// never removed the old one), or the same file made on both sides. When the destination still
+// holds c's item under its old name (l), that name is removed first, as the interrupted rename
+// would have: it holds the same content. It returns nil when the name holds anything else, or
+// when the old name changed since (then the usual clash settles it).
+func (a *applier) sameAtName(ctx context.Context, c, l *record) (*record, error) {
+	if !c.live() || c.Stamp.Kind != KindFile {
+		return nil, nil
+	}
+	m, err := a.rd.byHandle(c.Name)
+	if err != nil || m == nil || m.GID == c.GID || !m.live() || m.Stamp.Kind != KindFile || m.Stamp.Size != c.Stamp.Size {
+		return nil, err
+	}
+	same, err := a.sameContent(ctx, c, m)
+	if err != nil || !same {
+		return nil, err
+	}
+	if l.live() && l.Handle != m.Handle {
+		if l.Stamp.Kind != KindFile || l.Stamp.Size != c.Stamp.Size {
+			return nil, nil
+		}
+		if same, err := a.sameLocal(ctx, l, m); err != nil || !same {
+			return nil, err
+		}
+		if err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp); err != nil {
+			if errors.Is(err, ErrChanged) {
+				return nil, nil // edited meanwhile: two items after all
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return nil, a.dstErr("remove the old name", l.Handle, err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// sameLocal reports whether two destination items hold the same content.
+func (a *applier) sameLocal(ctx context.Context, x, y *record) (bool, error) {
+	if x.hasSum() && y.hasSum() {
+		return x.Sum == y.Sum, nil
+	}
+	sx, okx, err := readSum(ctx, a.dst().Store, entryOf(x))
+	if err != nil || !okx {
+		return false, err
+	}
+	sy, oky, err := readSum(ctx, a.dst().Store, entryOf(y))
+	if err != nil || !oky {
+		return false, err
+	}
+	return sx == sy, nil
+}
+
+// entryOf is the entry a live record describes.
+func entryOf(r *record) Entry {
+	e := Entry{Handle: r.Handle, Kind: r.Stamp.Kind, Size: r.Stamp.Size, Hash: r.Stamp.Hash}
+	if r.Stamp.ModTime != 0 {
+		e.ModTime = time.Unix(0, r.Stamp.ModTime)
+	}
+	return e
 }
 
 // sourceSaw tells whether the source has a record of the item gid, under that ID or under one

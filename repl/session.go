@@ -717,8 +717,9 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				fatal = err
 				break
 			}
-			if !atomicDst && !refusedUpFront(err) {
-				// A write that failed half-way may have left a partial item: remove it now.
+			if !atomicDst && !(se.dst && refusedUpFront(err)) {
+				// A write that failed half-way (the destination's error, or the source's
+				// mid-stream) may have left a partial item: remove it now.
 				if cerr := a.removePartial(ctx, c); cerr != nil {
 					fatal = fmt.Errorf("%w (while cleaning up after: %v)", cerr, err)
 					break

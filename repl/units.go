@@ -54,7 +54,7 @@ func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
 		case Ask:
 			return a.recordConflict(c, l)
 		case KeepBoth:
-			return a.keepBoth(ctx, c, l)
+			return a.keepBoth(ctx, c, l, "policy")
 		}
 		fromSrc := !a.localWins(c, l)
 		for _, name := range clashes {
