@@ -98,6 +98,9 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 			return a.settled(c)
 		}
 	}
+	if err := a.clearPath(ctx, c); err != nil {
+		return err
+	}
 	if c.live() && (l == nil || ((l.Tomb || l.Missing) && !l.V.Contains(c.Ver))) {
 		// The item is new here, or gone here: the same item may be here under another ID.
 		var m *record

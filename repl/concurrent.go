@@ -79,6 +79,10 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		}
 		return a.create(ctx, c, l, cv, v, cver)
 	}
+	if c.Stamp.Kind != l.Stamp.Kind {
+		// A file and a folder: no content to choose between, and the folder may hold items.
+		return a.keepBothAs(ctx, c, l, l.Stamp.Kind == KindFolder, reasonKindClash)
+	}
 	// Content and name are settled apart: an edit on one side and a rename on the other merge.
 	// Across two merged items nothing is known of a common past: both count as edited.
 	cEdited := a.across || !l.V.Contains(c.CVer) || c.Stamp.Kind != l.Stamp.Kind

@@ -15,8 +15,14 @@ import (
 // keepBoth keeps one version under the name (the one the policy picks: under KeepBoth and Ask the
 // newer) and saves the other beside it; reason says why, for the report.
 func (a *applier) keepBoth(ctx context.Context, c, l *record, reason string) error {
+	return a.keepBothAs(ctx, c, l, a.localWins(c, l), reason)
+}
+
+// keepBothAs keeps the destination's version under the name when localKeeps (else the source's)
+// and saves the other beside it under a conflict name.
+func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool, reason string) error {
 	now := a.now()
-	if a.localWins(c, l) {
+	if localKeeps {
 		// The source's version becomes a new item here, beside ours.
 		name, done, err := a.findCopy(ctx, l.Name, a.src().Name, now, c.Stamp, a.src().Store, c.Handle)
 		if err != nil {

@@ -782,7 +782,8 @@ func (e *storeError) errSide() string { return e.side }
 
 // deferrable: the destination item is not as detection saw it; look again and retry.
 func (e *storeError) deferrable() bool {
-	return e.dst && (errors.Is(e.err, ErrChanged) || errors.Is(e.err, ErrExists) || errors.Is(e.err, ErrNotFound))
+	return e.dst && (errors.Is(e.err, ErrChanged) || errors.Is(e.err, ErrExists) || errors.Is(e.err, ErrNotFound) ||
+		errors.Is(e.err, ErrNotEmpty)) // a folder becoming a file: its items' deletions come later in the pass
 }
 
 // fatal: nothing more can be done in this session.
