@@ -126,11 +126,12 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 // the user.
 func (a *applier) settled(c *record) error {
 	if a.asked {
-		// A conflict left to the user: c's version is not learned, so every session meets it
-		// again (updating the record, never adding one) until the user or a later change
-		// settles it. Knowledge that travels in a snapshot must never claim a version the
-		// item does not include, or another computer would inherit the conflict unseen.
-		a.p.pending = true
+		// A conflict left to the user: c's version stays unknown here (a hole in the knowledge
+		// once the pass learns the source's), so every session meets it again (updating the
+		// record, never adding one) until the user or a later change settles it. Knowledge
+		// that travels in a snapshot must never claim a version the item does not include, or
+		// another computer would inherit the conflict unseen.
+		a.p.holes = append(a.p.holes, c.Ver)
 		return nil
 	}
 	a.rd.learn(c.Ver)

@@ -153,6 +153,9 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 		} else if len(v) != 8 || (binary.BigEndian.Uint64(v) != fileFormat && binary.BigEndian.Uint64(v) != fileFormatV1) {
 			return fmt.Errorf("unknown handle file format %x: %w", v, errMalformed)
 		} else if binary.BigEndian.Uint64(v) == fileFormatV1 {
+			if err := upgradeV1(tx); err != nil {
+				return err
+			}
 			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
 				return err
 			}
@@ -173,6 +176,28 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 		return nil, &CorruptError{Path: path, Err: err}
 	}
 	return hf, nil
+}
+
+// upgradeV1 rewrites what format 2 encodes differently: each replica's knowledge gains its
+// (empty) list of holes. Records of format 1 are read as they are.
+func upgradeV1(tx *bolt.Tx) error {
+	all := tx.Bucket(bucketReplicas)
+	if all == nil {
+		return nil
+	}
+	return all.ForEachBucket(func(name []byte) error {
+		b := all.Bucket(name)
+		kb := b.Get(keyKnow)
+		if kb == nil {
+			return nil
+		}
+		var k Knowledge
+		if err := k.unmarshal(kb, false); err != nil {
+			return fmt.Errorf("replica %q: %w", name, err)
+		}
+		nb, _ := k.MarshalBinary()
+		return b.Put(keyKnow, nb)
+	})
 }
 
 // checkLength refuses a bbolt file cut short: the meta page bbolt would use (the valid one with

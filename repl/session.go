@@ -419,9 +419,9 @@ type pass struct {
 	// only marks a pass that sends chosen items, not all the source has: the destination then
 	// learns those items' versions only, never the source's whole knowledge.
 	only bool
-	// pending is set when a conflict was left to the user: its version is not learned, so the
-	// source's whole knowledge is not either.
-	pending bool
+	// holes are the versions of the changes a conflict left to the user: when the destination
+	// learns the source's knowledge, they stay unknown (Knowledge.Forget).
+	holes []Version
 	// learned is set when the last batch learned the source's whole knowledge in its own
 	// transaction (one commit fewer).
 	learned       bool
@@ -465,8 +465,16 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				return fmt.Errorf("replica %q: bad version index key: %w", rs.name, errMalformed)
 			}
 			if base := dk.vec.Get(ver.Replica); ver.Tick <= base {
-				k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
-				continue
+				// Known, but for the holes conflicts left: skip to the next one, or past the run.
+				h, ok := dk.nextHole(ver.Replica, ver.Tick)
+				switch {
+				case !ok || h.Tick > base:
+					k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
+					continue
+				case h.Tick > ver.Tick:
+					k, gk = c.Seek(h.key())
+					continue
+				}
 			}
 			if !dk.Contains(ver) {
 				gid, ok := versionFromKey(gk)
@@ -569,13 +577,17 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore
-	if !p.complete || p.only || p.pending || p.learned {
+	if !p.complete || p.only || p.learned {
 		return nil
 	}
 	// Nothing to send (or the last batch could not learn): learn the source's knowledge now,
 	// unless it brings nothing new.
 	var news bool
 	if err := p.s.hf.view(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if err != nil {
+			return err
+		}
 		rd, err := p.s.hf.openReplica(tx, p.dst.Name, false)
 		if errors.Is(err, ErrUnknownReplica) {
 			news = true
@@ -584,20 +596,50 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		if err != nil {
 			return err
 		}
-		news = !rd.know.Covers(p.srcKnow)
+		_, news = p.afterLearning(rs, rd)
 		return nil
 	}); err != nil || !news {
 		return err
 	}
 	return p.s.hf.update(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if err != nil {
+			return err
+		}
 		rd, err := p.s.hf.openReplica(tx, p.dst.Name, true)
 		if err != nil {
 			return err
 		}
-		rd.know.Merge(p.srcKnow)
-		rd.dirty = true
+		p.learnSource(rs, rd)
 		return rd.save()
 	})
+}
+
+// learnSource makes the destination know what the source knows, but the changes conflicts left
+// unapplied (the holes).
+func (p *pass) learnSource(rs, rd *rtx) {
+	if know, changed := p.afterLearning(rs, rd); changed {
+		rd.know = know
+		rd.dirty = true
+	}
+}
+
+// afterLearning returns the destination's knowledge once it learned the source's, and whether that is
+// news. A hole of an earlier session whose version the source itself made and has since replaced
+// is learned: nothing will ever send that version again (the item's later version includes it),
+// and knowledge must not grow with every conflict ever settled.
+func (p *pass) afterLearning(rs, rd *rtx) (*Knowledge, bool) {
+	know := rd.know.Clone()
+	know.Merge(p.srcKnow)
+	for _, h := range know.Holes() {
+		if h.Replica == rs.author && rs.v.Get(h.key()) == nil && !slices.Contains(p.holes, h) {
+			know.Add(h)
+		}
+	}
+	for _, h := range p.holes {
+		know.Forget(h)
+	}
+	return know, !know.Covers(rd.know) || !rd.know.Covers(know)
 }
 
 // pushItems sends chosen items of from to to at once (a resolved conflict, while both stores are
@@ -737,10 +779,9 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				return err
 			}
 		}
-		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.pending && !p.only {
+		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.only {
 			// The pass is complete: learn the source's whole knowledge with this batch.
-			rd.know.Merge(p.srcKnow)
-			rd.dirty = true
+			p.learnSource(rs, rd)
 			p.learned = true
 		}
 		if err := rs.save(); err != nil {

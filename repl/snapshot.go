@@ -357,14 +357,15 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("checksum mismatch (the file is damaged or incomplete): %w", ErrBadSnapshot)
 	}
 	d := decoder{b: body[len(snapshotMagic):]}
-	if f := d.byte(); f != snapshotFormat && f != snapshotFormatV1 {
+	f := d.byte()
+	if f != snapshotFormat && f != snapshotFormatV1 {
 		return nil, fmt.Errorf("snapshot format %d, this Cradle reads %d (update Cradle): %w", f, snapshotFormat, ErrBadSnapshot)
 	}
 	snap := &snapshot{}
 	snap.info.Replica = d.replica()
 	snap.info.Writer = d.replica()
 	snap.info.Gen = d.uvarint()
-	snap.know = d.knowledge()
+	snap.know = d.knowledge(f == snapshotFormat)
 	n := d.count(8)
 	for i := 0; i < n && d.err == nil; i++ {
 		size := d.count(1)
