@@ -54,6 +54,9 @@ func (a *applier) trace(format string, args ...any) {
 
 // apply brings one source change to the destination.
 func (a *applier) apply(ctx context.Context, ref changeRef) error {
+	if ref.forgotten {
+		return a.applyForgotten(ctx, ref)
+	}
 	c, err := a.rs.byGID(ref.gid)
 	if err != nil {
 		return err

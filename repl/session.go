@@ -90,6 +90,9 @@ type Config struct {
 	MassDeleteMinItems int
 	// AllowMassDelete lets a session past the guard (the user confirmed).
 	AllowMassDelete bool
+	// TombstoneAge is how long a tombstone is kept at most when not every partner has learned
+	// its delete; 0 means DefaultTombstoneAge, a negative value keeps them until they have.
+	TombstoneAge time.Duration
 	// Progress, if set, is called from the session's goroutine at most every ProgressInterval
 	// (0 means 200ms), and once at the end.
 	Progress         func(Progress)
@@ -113,6 +116,9 @@ func (c *Config) fill() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.TombstoneAge == 0 {
+		c.TombstoneAge = DefaultTombstoneAge
 	}
 }
 
@@ -242,6 +248,11 @@ func (hf *HandleFile) Sync(ctx context.Context, a, b Side, cfg Config) (*Report,
 		return nil, err
 	}
 	err = s.run(ctx)
+	if err == nil {
+		// What every partner has learned may be forgotten (an interrupted session leaves it
+		// to the next).
+		_, err = hf.forgetTombstones(time.Now(), s.cfg.TombstoneAge)
+	}
 	s.prog.Phase = PhaseDone
 	s.progress(true)
 	return s.rep, err
@@ -373,9 +384,12 @@ type changeRef struct {
 	name   string
 	tomb   bool
 	merged bool // a tombstone of an item merged into another: applied first
-	kind   Kind
-	size   int64
-	mod    int64 // modification time, Unix nanoseconds
+	// forgotten marks a delete the source forgot (a full comparison found it): the source has
+	// no record of the item.
+	forgotten bool
+	kind      Kind
+	size      int64
+	mod       int64 // modification time, Unix nanoseconds
 }
 
 // plan lists what each pass would send, from the metadata as it is after detection.
@@ -511,6 +525,15 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				}
 			}
 			k, gk = c.Next()
+		}
+		if rd != nil && !dk.Covers(rs.forgotten) {
+			// The destination has not learned all the source forgot: compare in full.
+			gone, err := forgottenDeletes(rs, rd)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, gone...)
+			pl.deletes += len(gone)
 		}
 		return nil
 	})
