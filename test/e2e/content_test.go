@@ -117,7 +117,9 @@ func TestSubSecondRoundsBothSides(t *testing.T) {
 	const files = 12
 	name := func(i int) string { return fmt.Sprintf("f%02d.txt", i) }
 	// Every content has one size: "fNN.txt round RR by desk" / "... by phon".
-	content := func(i, round int, side string) string { return fmt.Sprintf("%s round %02d by %s", name(i), round, side) }
+	content := func(i, round int, side string) string {
+		return fmt.Sprintf("%s round %02d by %s", name(i), round, side)
+	}
 	want := map[string]string{}
 	for i := range files {
 		want[name(i)] = content(i, 0, "desk")
