@@ -5,10 +5,13 @@ package e2e
 // wrote last under a name must survive, and both sides must end equal.
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -291,5 +294,115 @@ func TestSameNameNewFilesBothKept(t *testing.T) {
 			}
 			sameTrees(t, e.desktop, e.devDir())
 		})
+	}
+}
+
+// tornVersion is version v of the torn-upload test's file i: its size grows with v, and every
+// byte depends on (i, v), so a prefix of one version or a mix of two is none of the versions.
+func tornVersion(i, v int) []byte {
+	size := 1<<20 + v*4096 + i*512
+	line := fmt.Sprintf("file %d version %06d\n", i, v)
+	b := make([]byte, 0, size+len(line))
+	for len(b) < size {
+		b = append(b, line...)
+	}
+	return b[:size]
+}
+
+// TestNoTornUploads (issue 13, finding 5): files on the computer are saved again and again (as
+// editors save: a new file renamed over the old) while `cradle sync` runs. Whatever lands on the
+// phone must be one of the complete versions that were saved, never the start of a later one
+// cut at an earlier one's size; once the saving stops, a sync makes both sides equal.
+func TestNoTornUploads(t *testing.T) {
+	e := newEnv(t)
+	const files = 8
+	name := func(i int) string { return fmt.Sprintf("big%d.bin", i) }
+	var mu sync.Mutex
+	saved := map[string]map[[32]byte]int{} // name -> hash -> version
+	last := map[string]int{}
+	save := func(i, v int) {
+		b := tornVersion(i, v)
+		// What GNOME's editors do: write a new file beside it (a name Cradle ignores), then
+		// rename it over the old one. The file under its name is always a complete version.
+		tmp := filepath.Join(e.desktop, fmt.Sprintf(".goutputstream-%d", i))
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		if saved[name(i)] == nil {
+			saved[name(i)] = map[[32]byte]int{}
+		}
+		saved[name(i)][sha256.Sum256(b)] = v
+		last[name(i)] = v
+		mu.Unlock()
+		if err := os.Rename(tmp, filepath.Join(e.desktop, name(i))); err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range files {
+		save(i, 0)
+	}
+	e.partner()
+	e.syncOnce()
+	sameTrees(t, e.desktop, e.devDir())
+
+	// check fails for every phone file that is none of the saved versions.
+	check := func(when string) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range files {
+			b, err := os.ReadFile(filepath.Join(e.devDir(), name(i)))
+			if err != nil {
+				t.Errorf("%s: the phone's %s: %v", when, name(i), err)
+				continue
+			}
+			if _, ok := saved[name(i)][sha256.Sum256(b)]; ok {
+				continue
+			}
+			what := "a mix of versions"
+			for v := last[name(i)]; v >= 0; v-- {
+				if bytes.HasPrefix(tornVersion(i, v), b) {
+					what = fmt.Sprintf("the first %d bytes of version %d (%d bytes)", len(b), v, len(tornVersion(i, v)))
+					break
+				}
+			}
+			t.Errorf("%s: the phone's %s (%d bytes) is none of the %d complete versions saved on the computer: it is %s",
+				when, name(i), len(b), len(saved[name(i)]), what)
+		}
+	}
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for v := 1; ; v++ {
+			for i := range files {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				save(i, v)
+			}
+		}
+	}()
+	for round := 1; round <= 3; round++ {
+		r := e.run("sync", "--json") // it may report the files that changed while copied
+		t.Logf("sync %d while saving: exit %d", round, r.code)
+		check(fmt.Sprintf("after sync %d while the files were being saved", round))
+	}
+	close(stop)
+	<-done
+	// Once the saving stopped, a sync must make both sides equal.
+	s := e.syncOnce()
+	check("after the saving stopped and one more sync")
+	sameTrees(t, e.desktop, e.devDir())
+	for i := range files {
+		b := get(t, filepath.Join(e.devDir(), name(i)))
+		if b != string(tornVersion(i, last[name(i)])) {
+			t.Errorf("after the saving stopped and one more sync (%+v), the phone's %s is not the last version saved (%d)", s, name(i), last[name(i)])
+		}
 	}
 }
