@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cradle-sync/cradle/test/clitest"
 )
 
 // sameSecondStart makes the start of finding 1's history: the phone writes note.txt (v1) and a
@@ -405,4 +408,95 @@ func TestNoTornUploads(t *testing.T) {
 			t.Errorf("after the saving stopped and one more sync (%+v), the phone's %s is not the last version saved (%d)", s, name(i), last[name(i)])
 		}
 	}
+}
+
+// TestKilledRenameFinishedWithoutCopy (issue 13, finding 6): a sync that carries renames to the
+// phone writes each file under its new name, then removes the old name. Killed (SIGKILL) between
+// the two, it leaves both names on the phone with equal content. The next sync must finish the
+// rename: no "(conflict ...)" copy, no duplicate, the old name gone from both sides.
+func TestKilledRenameFinishedWithoutCopy(t *testing.T) {
+	const files = 40
+	oldName := func(i int) string { return fmt.Sprintf("a-%02d.bin", i) }
+	newName := func(i int) string { return fmt.Sprintf("b-%02d.bin", i) }
+	data := func(i int) string { return strings.Repeat(fmt.Sprintf("renamed file %02d\n", i), 16<<10) } // 272 KB
+	// Each try is a new partnership: the computer renames every a-NN.bin to b-NN.bin, a sync
+	// carries the renames, and the test kills it the moment it sees both names of one file on
+	// the phone. The kill may come too late (the old name already removed); then it tries again.
+	for try := 1; try <= 20; try++ {
+		e := newEnv(t)
+		for i := range files {
+			put(t, filepath.Join(e.desktop, oldName(i)), data(i), at(i))
+		}
+		e.partner()
+		e.syncOnce()
+		for i := range files {
+			if err := os.Rename(filepath.Join(e.desktop, oldName(i)), filepath.Join(e.desktop, newName(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		both := func() []int {
+			names := map[string]bool{}
+			ents, _ := os.ReadDir(e.devDir())
+			for _, d := range ents {
+				names[d.Name()] = true
+			}
+			var out []int
+			for i := range files {
+				if names[oldName(i)] && names[newName(i)] {
+					out = append(out, i)
+				}
+			}
+			return out
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := clitest.Command(ctx, bin, "--config", e.config, "--emulate", e.phone, "sync")
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		killed := false
+	watch:
+		for {
+			select {
+			case <-exited:
+				break watch
+			default:
+			}
+			if len(both()) > 0 {
+				cmd.Process.Kill()
+				killed = true
+				<-exited
+				break
+			}
+		}
+		cancel()
+		pairs := both()
+		if !killed || len(pairs) == 0 {
+			t.Logf("try %d: the kill missed the moment between a file's two names (killed: %v)", try, killed)
+			continue
+		}
+		t.Logf("try %d: killed with both names on the phone for %d file(s): %v", try, len(pairs), pairs)
+		s := e.syncOnce()
+		for side, dir := range map[string]string{"computer": e.desktop, "phone": e.devDir()} {
+			if cp := copies(t, dir); len(cp) > 0 {
+				t.Errorf("the %s has conflict copies %v after the sync that followed the kill (session %+v); the two names held equal content", side, cp, s)
+			}
+			for i := range files {
+				if exists(filepath.Join(dir, oldName(i))) {
+					t.Errorf("the %s still has the old name %s", side, oldName(i))
+				}
+				if got := holding(t, dir, data(i)); len(got) != 1 || got[0] != newName(i) {
+					t.Errorf("the %s holds file %d's content in %v, want only %s", side, i, got, newName(i))
+				}
+			}
+		}
+		if cs := e.conflicts(); len(cs) != 0 {
+			t.Errorf("conflicts after the sync that followed the kill: %+v", cs)
+		}
+		sameTrees(t, e.desktop, e.devDir())
+		return
+	}
+	t.Fatalf("in 20 tries no kill landed between a file's two names on the phone")
 }
