@@ -242,6 +242,11 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 		return a.rd.put(l, &rec)
 	}
 	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
+	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
+		// A folder that became a file there still holds items here after the pass deleted what
+		// it could (edits that beat the deletes): the folder keeps the name, the file moves aside.
+		return a.keepBothAs(ctx, c, l, true, reasonKindClash)
+	}
 	if err != nil {
 		return err
 	}
