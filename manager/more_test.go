@@ -13,28 +13,31 @@ import (
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
 	"github.com/cradle-sync/cradle/providers"
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
 )
 
 // pausingDesktop is the files provider's desktop store, asking for no more automatic sessions
 // (the seeds' continueMonitoring = false).
-type pausingDesktop struct{ *files.DesktopStore }
+type pausingDesktop struct{ *fsstore.DesktopStore }
 
 func (pausingDesktop) ContinueMonitoring() bool { return false }
 
 var _ Monitoring = pausingDesktop{}
 
 func init() {
-	p := files.Provider
+	p, err := providers.Lookup("files")
+	if err != nil {
+		panic(err)
+	}
 	p.Name = "files-once"
-	open := files.Provider.Open
+	open := p.Open
 	p.Open = func(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 		inst, err := open(ctx, env)
 		if err != nil {
 			return nil, err
 		}
-		inst.Desktop = pausingDesktop{inst.Desktop.(*files.DesktopStore)}
+		inst.Desktop = pausingDesktop{inst.Desktop.(*fsstore.DesktopStore)}
 		return inst, nil
 	}
 	providers.Register(p)

@@ -26,7 +26,7 @@ import (
 // Option names.
 const (
 	OptDesktop    = "desktop"
-	OptDevicePath = "device-path"
+	OptDevicePath = providers.OptDevicePath
 )
 
 // Provider is the declaration of the contacts provider; init registers it.

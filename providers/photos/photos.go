@@ -16,13 +16,12 @@ import (
 	"strconv"
 
 	"github.com/cradle-sync/cradle/providers"
-	"github.com/cradle-sync/cradle/providers/files"
 )
 
 // Option names of the photos provider.
 const (
 	OptDesktop           = "desktop"
-	OptDevicePath        = "device-path"
+	OptDevicePath        = providers.OptDevicePath
 	OptScreenshots       = "screenshots"
 	OptDeleteAfterImport = "delete-after-import"
 )
@@ -71,7 +70,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 		if spec == "" {
 			spec = "DCIM"
 		}
-		storage, root, err := files.ParseDevicePath(ctx, env.Device, spec)
+		storage, root, err := providers.ParseDevicePath(ctx, env.Device, spec)
 		if err != nil {
 			return nil, fmt.Errorf("photos: %w", err)
 		}

@@ -1,49 +1,24 @@
-package files
+package fsstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cradle-sync/cradle/device/emulator"
 	"github.com/cradle-sync/cradle/device/folder"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
 )
 
-func quiet(string, ...any) {}
-
-// diskEditor edits a folder on disk directly, as a user would.
-type diskEditor struct{ dir string }
-
-func (e diskEditor) Put(name string, data []byte, mt time.Time) (string, error) {
-	p := filepath.Join(e.dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		return "", err
-	}
-	return name, os.Chtimes(p, mt, mt)
-}
-
-func (e diskEditor) Remove(handle string) error {
-	return os.Remove(filepath.Join(e.dir, filepath.FromSlash(handle)))
-}
-
-func (e diskEditor) Rename(handle, newName string) (string, error) {
-	np := filepath.Join(e.dir, filepath.FromSlash(newName))
-	if err := os.MkdirAll(filepath.Dir(np), 0o755); err != nil {
-		return "", err
-	}
-	return newName, os.Rename(filepath.Join(e.dir, filepath.FromSlash(handle)), np)
-}
-
 func newDesktop(t testing.TB, dir string, opts DesktopOptions) *DesktopStore {
 	t.Helper()
 	if opts.Logf == nil {
-		opts.Logf = quiet
+		opts.Logf = storetest.Quiet
 	}
 	s, err := NewDesktopStore(dir, opts)
 	if err != nil {
@@ -56,7 +31,7 @@ func TestDesktopConformance(t *testing.T) {
 	repltest.Run(t, repltest.Harness{
 		New: func(t *testing.T) (repl.Store, repltest.Editor) {
 			dir := t.TempDir()
-			return newDesktop(t, dir, DesktopOptions{}), diskEditor{dir}
+			return newDesktop(t, dir, DesktopOptions{}), storetest.FolderRenamer{Dir: dir}
 		},
 		Reopen: func(t *testing.T, s repl.Store) repl.Store {
 			return newDesktop(t, s.(*DesktopStore).Dir(), DesktopOptions{})
@@ -66,21 +41,10 @@ func TestDesktopConformance(t *testing.T) {
 	})
 }
 
-// openFolderDevice opens dir as a folder device for a test.
-func openFolderDevice(t testing.TB, dir string) *folder.Device {
-	t.Helper()
-	d, err := folder.Open(dir, folder.Options{Logf: quiet})
-	if err != nil {
-		t.Fatalf("folder.Open(%q): %v", dir, err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 func newDeviceStore(t testing.TB, dev *folder.Device, base string, opts DeviceOptions) *DeviceStore {
 	t.Helper()
 	if opts.Logf == nil {
-		opts.Logf = quiet
+		opts.Logf = storetest.Quiet
 	}
 	s, err := NewDeviceStore(context.Background(), dev, folder.Storage, base, opts)
 	if err != nil {
@@ -102,11 +66,11 @@ func TestDeviceConformanceOverFolderDevice(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(root, "Sync", "Docs"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			dev := openFolderDevice(t, root)
+			dev := storetest.OpenFolderDevice(t, root)
 			state := t.TempDir()
 			s := newDeviceStore(t, dev, "Sync/Docs", DeviceOptions{StateDir: state})
 			stores[s] = opened{dev, state}
-			return s, diskEditor{filepath.Join(root, "Sync", "Docs")}
+			return s, storetest.FolderRenamer{Dir: filepath.Join(root, "Sync", "Docs")}
 		},
 		Reopen: func(t *testing.T, s repl.Store) repl.Store {
 			o := stores[s]
@@ -117,4 +81,41 @@ func TestDeviceConformanceOverFolderDevice(t *testing.T) {
 		// Names a phone could not store are refused too.
 		InvalidNames: append(append([]string{}, repltest.DefaultInvalidNames...), "CON", "dir/aux.txt"),
 	})
+}
+
+func TestDeviceConformanceOverEmulator(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts emulator.Options
+	}{
+		{"android", emulator.Options{}},
+		{"qemu", emulator.QEMU()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repltest.Run(t, repltest.Harness{
+				New: func(t *testing.T) (repl.Store, repltest.Editor) {
+					root := t.TempDir()
+					if err := os.MkdirAll(filepath.Join(root, "Sync"), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					dev, err := emulator.OpenDevice(context.Background(), root, tc.opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { dev.Close() })
+					s, err := NewDeviceStore(context.Background(), dev, 0x00010001, "Sync", DeviceOptions{StateDir: t.TempDir(), Logf: storetest.Quiet})
+					if errors.Is(err, repl.ErrNotFound) {
+						t.Fatal(err)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					return s, storetest.FolderRenamer{Dir: filepath.Join(root, "Sync")}
+				},
+				Folders:         true,
+				Moves:           true,
+				TimeGranularity: time.Second,
+			})
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -116,15 +117,15 @@ func (w *watching) expect(t *testing.T, kind repl.NotifyKind, handle string) {
 
 func TestDesktopWatch(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "old/deep/notes.txt"), "v1")
+	storetest.WriteFile(t, filepath.Join(dir, "old/deep/notes.txt"), "v1")
 	s := newDesktop(t, dir, DesktopOptions{Ignore: []string{"*.log"}})
 	w := startWatch(t, s, nil)
 	w.ready(t, dir)
 
-	writeFile(t, filepath.Join(dir, "new.txt"), "hello")
+	storetest.WriteFile(t, filepath.Join(dir, "new.txt"), "hello")
 	w.expect(t, repl.ItemCreated, "new.txt")
 
-	writeFile(t, filepath.Join(dir, "old/deep/notes.txt"), "v2")
+	storetest.WriteFile(t, filepath.Join(dir, "old/deep/notes.txt"), "v2")
 	w.expect(t, repl.ItemModified, "old/deep/notes.txt")
 
 	if err := os.Remove(filepath.Join(dir, "new.txt")); err != nil {
@@ -137,19 +138,19 @@ func TestDesktopWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expect(t, repl.ItemCreated, "fresh")
-	writeFile(t, filepath.Join(dir, "fresh/inside.txt"), "x")
+	storetest.WriteFile(t, filepath.Join(dir, "fresh/inside.txt"), "x")
 	w.expect(t, repl.ItemCreated, "fresh/inside.txt")
 
 	// A folder moved in with contents reports them; one moved away is reported deleted and
 	// its old path is no longer watched.
 	staging := t.TempDir()
-	writeFile(t, filepath.Join(staging, "trip/day1/a.jpg"), "a")
+	storetest.WriteFile(t, filepath.Join(staging, "trip/day1/a.jpg"), "a")
 	if err := os.Rename(filepath.Join(staging, "trip"), filepath.Join(dir, "trip")); err != nil {
 		t.Fatal(err)
 	}
 	w.expect(t, repl.ItemCreated, "trip")
 	w.expect(t, repl.ItemCreated, "trip/day1/a.jpg")
-	writeFile(t, filepath.Join(dir, "trip/day1/b.jpg"), "b")
+	storetest.WriteFile(t, filepath.Join(dir, "trip/day1/b.jpg"), "b")
 	w.expect(t, repl.ItemCreated, "trip/day1/b.jpg")
 
 	// A rename is a deletion of the old name and a creation of the new one.
@@ -158,13 +159,13 @@ func TestDesktopWatch(t *testing.T) {
 	}
 	w.expect(t, repl.ItemDeleted, "trip")
 	w.expect(t, repl.ItemCreated, "holiday")
-	writeFile(t, filepath.Join(dir, "holiday/day1/c.jpg"), "c")
+	storetest.WriteFile(t, filepath.Join(dir, "holiday/day1/c.jpg"), "c")
 	w.expect(t, repl.ItemCreated, "holiday/day1/c.jpg")
 
 	// Ignored names raise nothing; the next real change comes through alone.
-	writeFile(t, filepath.Join(dir, "debug.log"), "noise")
-	writeFile(t, filepath.Join(dir, ".notes.txt.swp"), "noise")
-	writeFile(t, filepath.Join(dir, "signal.txt"), "s")
+	storetest.WriteFile(t, filepath.Join(dir, "debug.log"), "noise")
+	storetest.WriteFile(t, filepath.Join(dir, ".notes.txt.swp"), "noise")
+	storetest.WriteFile(t, filepath.Join(dir, "signal.txt"), "s")
 	deadline := time.After(5 * time.Second)
 	for done := false; !done; {
 		select {
@@ -181,7 +182,7 @@ func TestDesktopWatch(t *testing.T) {
 
 func TestDesktopWatchFolderGone(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "sync")
-	writeFile(t, filepath.Join(dir, "a.txt"), "a")
+	storetest.WriteFile(t, filepath.Join(dir, "a.txt"), "a")
 	s := newDesktop(t, dir, DesktopOptions{})
 	w := startWatch(t, s, nil)
 	w.ready(t, dir)
@@ -243,7 +244,7 @@ func TestDesktopWatchOverflow(t *testing.T) {
 		case n := <-notes:
 			if n.Kind == repl.Overflow {
 				// Still watching after the overflow.
-				writeFile(t, filepath.Join(dir, "after.txt"), "x")
+				storetest.WriteFile(t, filepath.Join(dir, "after.txt"), "x")
 				for {
 					select {
 					case n := <-notes:

@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -86,7 +87,7 @@ func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
 	fi, err := os.Stat(abs)
 	if errors.Is(err, fs.ErrNotExist) && opts.Create {
 		if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("create desktop folder %s: %w", abs, MapFSError(err))
+			return nil, fmt.Errorf("create desktop folder %s: %w", abs, providers.MapFSError(err))
 		}
 		fi, err = os.Stat(abs)
 	}
@@ -95,14 +96,14 @@ func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
 			return nil, fmt.Errorf("desktop folder %s does not exist (if it is on a drive, mount it; "+
 				"if it was moved, change the partnership's desktop folder): %w", abs, repl.ErrNotFound)
 		}
-		return nil, fmt.Errorf("desktop folder %s: %w", abs, MapFSError(err))
+		return nil, fmt.Errorf("desktop folder %s: %w", abs, providers.MapFSError(err))
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("desktop folder %s is a file, not a folder: %w", abs, repl.ErrInvalidName)
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return nil, fmt.Errorf("desktop folder %s cannot be read (check its permissions): %w", abs, MapFSError(err))
+		return nil, fmt.Errorf("desktop folder %s cannot be read (check its permissions): %w", abs, providers.MapFSError(err))
 	}
 	f.Close()
 	logf := opts.Logf
@@ -226,7 +227,7 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 			if errors.Is(err, syscall.ENOENT) {
 				continue // removed since the folder was read
 			}
-			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), MapFSError(err))
+			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), providers.MapFSError(err))
 		}
 		it.n++
 		if it.n&1023 == 0 {
@@ -288,12 +289,12 @@ func (s *DesktopStore) readDir(rel string) (*os.File, []os.DirEntry, error) {
 		if rel != "" && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
 		}
-		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, MapFSError(err), permissionHint(err))
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
 	}
 	entries, err := f.ReadDir(-1)
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, MapFSError(err), permissionHint(err))
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
 	}
 	return f, entries, nil
 }
@@ -342,12 +343,12 @@ func (s *DesktopStore) Open(ctx context.Context, handle string) (io.ReadCloser, 
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w%s", p, MapFSError(err), permissionHint(err))
+		return nil, fmt.Errorf("open %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w", p, MapFSError(err))
+		return nil, fmt.Errorf("open %s: %w", p, providers.MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
@@ -373,7 +374,7 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 		fi, serr := r.f.Stat()
 		switch {
 		case serr != nil:
-			return n, fmt.Errorf("read %s: %w", r.path, MapFSError(serr))
+			return n, fmt.Errorf("read %s: %w", r.path, providers.MapFSError(serr))
 		case r.n != r.size || fi.Size() != r.size || !fi.ModTime().Equal(r.mtime):
 			return n, fmt.Errorf("read %s: the file changed while it was read (%d bytes read, %d expected): %w",
 				r.path, r.n, r.size, repl.ErrChanged)
@@ -381,7 +382,7 @@ func (r *checkedReader) Read(p []byte) (int, error) {
 		return n, io.EOF
 	}
 	if err != nil {
-		return n, fmt.Errorf("read %s: %w", r.path, MapFSError(err))
+		return n, fmt.Errorf("read %s: %w", r.path, providers.MapFSError(err))
 	}
 	return n, nil
 }
@@ -400,7 +401,7 @@ func (s *DesktopStore) Stat(ctx context.Context, handle string) (repl.Entry, err
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return repl.Entry{}, fmt.Errorf("stat %s: %w", p, MapFSError(err))
+		return repl.Entry{}, fmt.Errorf("stat %s: %w", p, providers.MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return repl.Entry{}, fmt.Errorf("stat %s: not a file or folder: %w", p, repl.ErrNotFound)
@@ -419,7 +420,7 @@ func (s *DesktopStore) current(handle string) (repl.Entry, error) {
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return repl.Entry{}, fmt.Errorf("%s: %w", p, MapFSError(err))
+		return repl.Entry{}, fmt.Errorf("%s: %w", p, providers.MapFSError(err))
 	}
 	return entryOf(handle, fi), nil
 }
@@ -441,7 +442,7 @@ func (s *DesktopStore) checkExpected(handle string, expected *repl.Stamp) error 
 		return fmt.Errorf("%s is gone: %w", p, repl.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", p, MapFSError(err))
+		return fmt.Errorf("%s: %w", p, providers.MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("%s was replaced by a special file: %w", p, repl.ErrChanged)
@@ -496,10 +497,10 @@ func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (
 			return repl.Entry{}, repl.ErrExists
 		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return repl.Entry{}, MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		}
 		if err := os.Rename(s.dir+"/"+req.Handle, target); err != nil {
-			return repl.Entry{}, MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		}
 		s.syncDir(filepath.Dir(s.dir + "/" + req.Handle))
 	} else {
@@ -508,26 +509,26 @@ func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (
 		case err == nil && !fi.IsDir() && req.Handle == name:
 			// A file becomes a folder (its stamp was checked above).
 			if err := os.Remove(target); err != nil {
-				return repl.Entry{}, MapFSError(err)
+				return repl.Entry{}, providers.MapFSError(err)
 			}
 			if err := os.Mkdir(target, 0o755); err != nil {
-				return repl.Entry{}, MapFSError(err)
+				return repl.Entry{}, providers.MapFSError(err)
 			}
 		case err == nil && !fi.IsDir():
 			return repl.Entry{}, fmt.Errorf("a file is in the way: %w", repl.ErrExists)
 		case err == nil && req.Handle == "":
 			return repl.Entry{}, fmt.Errorf("the folder exists already: %w", repl.ErrExists)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return repl.Entry{}, MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		case err != nil:
 			if err := os.MkdirAll(target, 0o755); err != nil {
-				return repl.Entry{}, MapFSError(err)
+				return repl.Entry{}, providers.MapFSError(err)
 			}
 		}
 	}
 	if !req.ModTime.IsZero() {
 		if err := os.Chtimes(target, req.ModTime, req.ModTime); err != nil {
-			return repl.Entry{}, MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		}
 	}
 	s.syncDir(filepath.Dir(target))
@@ -545,7 +546,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 		if _, err := os.Lstat(target); err == nil {
 			return repl.Entry{}, repl.ErrExists
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		}
 	}
 	dir := filepath.Dir(target)
@@ -553,7 +554,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
 			return repl.Entry{}, fmt.Errorf("a file is in the way of its folder: %w", repl.ErrExists)
 		}
-		return repl.Entry{}, MapFSError(err)
+		return repl.Entry{}, providers.MapFSError(err)
 	}
 
 	tmp, err := s.writeTemp(ctx, dir, req)
@@ -587,18 +588,18 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 				if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 					return repl.Entry{}, fmt.Errorf("replace folder with a file: %w", repl.ErrNotEmpty)
 				}
-				return repl.Entry{}, MapFSError(err)
+				return repl.Entry{}, providers.MapFSError(err)
 			}
 		}
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return repl.Entry{}, MapFSError(err)
+		return repl.Entry{}, providers.MapFSError(err)
 	}
 	committed = true
 	if moving {
 		old := s.dir + "/" + req.Handle
 		if err := os.Remove(old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, MapFSError(err))
+			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, providers.MapFSError(err))
 		}
 		s.syncDir(filepath.Dir(old))
 	}
@@ -611,7 +612,7 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 	tmp := filepath.Join(dir, TempName())
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	ok := false
 	defer func() {
@@ -629,21 +630,21 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	if req.Size >= 0 && n != req.Size {
 		return "", fmt.Errorf("the content was %d bytes, %d were announced (the source changed while it was copied): %w",
 			n, req.Size, io.ErrUnexpectedEOF)
 	}
 	if err := f.Sync(); err != nil {
-		return "", MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	if err := f.Close(); err != nil {
-		return "", MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	if !req.ModTime.IsZero() {
 		if err := os.Chtimes(tmp, req.ModTime, req.ModTime); err != nil {
-			return "", MapFSError(err)
+			return "", providers.MapFSError(err)
 		}
 	}
 	ok = true
@@ -663,7 +664,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", p, MapFSError(err))
+		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
 	}
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("delete %s: replaced by a special file: %w", p, repl.ErrChanged)
@@ -680,7 +681,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 			return fmt.Errorf("delete %s: %w", p, repl.ErrNotEmpty)
 		}
-		return fmt.Errorf("delete %s: %w", p, MapFSError(err))
+		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
 	}
 	s.syncDir(filepath.Dir(p))
 	return nil
@@ -691,7 +692,7 @@ func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.
 func (s *DesktopStore) removeJunk(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return MapFSError(err)
+		return providers.MapFSError(err)
 	}
 	if len(entries) == 0 {
 		return nil
@@ -703,7 +704,7 @@ func (s *DesktopStore) removeJunk(dir string) error {
 	}
 	for _, e := range entries {
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return MapFSError(err)
+			return providers.MapFSError(err)
 		}
 	}
 	return nil
@@ -720,33 +721,6 @@ func (s *DesktopStore) syncDir(dir string) {
 	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		s.logf("files: flushing folder %s: %v", dir, err)
 	}
-}
-
-// MapFSError wraps a file system error with the repl sentinel it means (ENOENT -> ErrNotFound,
-// ENOSPC -> ErrNoSpace, EACCES -> ErrPermission, EROFS -> ErrReadOnly, ...), keeping its text.
-func MapFSError(err error) error {
-	var target error
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		target = repl.ErrNotFound
-	case errors.Is(err, syscall.ENOTDIR):
-		target = repl.ErrNotFound
-	case errors.Is(err, fs.ErrExist):
-		target = repl.ErrExists
-	case errors.Is(err, syscall.ENOTEMPTY):
-		target = repl.ErrNotEmpty
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EFBIG):
-		target = repl.ErrNoSpace
-	case errors.Is(err, syscall.EROFS):
-		target = repl.ErrReadOnly
-	case errors.Is(err, fs.ErrPermission):
-		target = repl.ErrPermission
-	case errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.EILSEQ):
-		target = repl.ErrInvalidName
-	default:
-		return err
-	}
-	return repl.Classify(err, target)
 }
 
 // ctxReader stops a copy when its context is done.

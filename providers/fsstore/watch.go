@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -53,7 +54,7 @@ func (s *DesktopStore) Watch(ctx context.Context, notify func(repl.Notification)
 	ws.recent = nil
 	var st syscall.Stat_t
 	if err := syscall.Stat(s.dir, &st); err != nil {
-		return fmt.Errorf("watch %s: %w", s.dir, MapFSError(err))
+		return fmt.Errorf("watch %s: %w", s.dir, providers.MapFSError(err))
 	}
 	dev := st.Dev
 	tick := time.NewTicker(watchCheck)
@@ -117,7 +118,7 @@ func (ws *desktopWatch) addTree(dir string, found func(rel string, folder bool))
 			return fmt.Errorf("watch %s: the inotify limit is reached (%d folders watched): %w; %s",
 				dir, len(ws.watched), err, inotifyHint)
 		}
-		return fmt.Errorf("watch %s: %w", dir, MapFSError(err))
+		return fmt.Errorf("watch %s: %w", dir, providers.MapFSError(err))
 	}
 	ws.watched[dir] = true
 	entries, err := os.ReadDir(dir)
@@ -125,7 +126,7 @@ func (ws *desktopWatch) addTree(dir string, found func(rel string, folder bool))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("watch %s: %w%s", dir, MapFSError(err), permissionHint(err))
+		return fmt.Errorf("watch %s: %w%s", dir, providers.MapFSError(err), permissionHint(err))
 	}
 	rel := ws.rel(dir)
 	for _, e := range entries {

@@ -1,13 +1,11 @@
-package files
+package fsstore
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,128 +13,6 @@ import (
 
 	"github.com/cradle-sync/cradle/repl"
 )
-
-// WriteFileAtomic replaces path with data: temporary file, fsync, rename, fsync of the folder.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp := filepath.Join(dir, TempName())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename itself is done
-		d.Close()
-	}
-	return nil
-}
-
-// swapJournal records device-side swaps in progress: an updated file uploaded under a temporary
-// name, about to replace the old one (delete old, rename temporary). A swap is recorded before its
-// upload begins: if the session dies at any step, the record tells the next one to finish the
-// swap or remove the upload, so that the item is never taken for deleted and no upload is left
-// behind. It lives in the partnership's state folder.
-type swapJournal struct {
-	path string // "" when there is no state folder: no journal
-	mu   sync.Mutex
-}
-
-type swap struct {
-	Tmp   string `json:"tmp"`   // device path of the uploaded content
-	Final string `json:"final"` // device path it replaces
-	// Size is the upload's size when Sized (journals of earlier versions have none): an upload
-	// of another size was cut off.
-	Size  int64 `json:"size,omitempty"`
-	Sized bool  `json:"sized,omitempty"`
-}
-
-func (j *swapJournal) load() ([]swap, error) {
-	if j.path == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(j.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", j.path, err)
-	}
-	var out []swap
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("read %s: damaged (%v); delete it to go on (unfinished device updates "+
-			"may then show as deleted)", j.path, err)
-	}
-	return out, nil
-}
-
-func (j *swapJournal) save(list []swap) error {
-	if len(list) == 0 {
-		if err := os.Remove(j.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("write %s: %w", j.path, err)
-		}
-		return nil
-	}
-	b, err := json.Marshal(list)
-	if err != nil {
-		return err
-	}
-	if err := WriteFileAtomic(j.path, b); err != nil {
-		return fmt.Errorf("write %s: %w", j.path, err)
-	}
-	return nil
-}
-
-// add records a swap before its first irreversible step.
-func (j *swapJournal) add(sw swap) error {
-	if j.path == "" {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	list, err := j.load()
-	if err != nil {
-		return err
-	}
-	return j.save(append(list, sw))
-}
-
-// done forgets a finished swap.
-func (j *swapJournal) done(sw swap) error {
-	if j.path == "" {
-		return nil
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	list, err := j.load()
-	if err != nil {
-		return err
-	}
-	out := list[:0]
-	for _, x := range list {
-		if x != sw {
-			out = append(out, x)
-		}
-	}
-	return j.save(out)
-}
 
 // SeenSet remembers every item a device store has seen, with its last stamp, so that an item
 // deleted on the device can be reported as still there (a "kept" item): its deletion then never

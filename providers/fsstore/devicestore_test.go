@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"bytes"
@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/device/emulator"
 	"github.com/cradle-sync/cradle/device/folder"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
 )
@@ -40,15 +42,15 @@ func TestDeviceConformanceWithoutRename(t *testing.T) {
 	repltest.Run(t, repltest.Harness{
 		New: func(t *testing.T) (repl.Store, repltest.Editor) {
 			root := t.TempDir()
-			dev := &noRename{Device: openFolderDevice(t, root)}
-			s, err := NewDeviceStore(context.Background(), dev, folder.Storage, "", DeviceOptions{StateDir: t.TempDir(), Logf: quiet})
+			dev := &noRename{Device: storetest.OpenFolderDevice(t, root)}
+			s, err := NewDeviceStore(context.Background(), dev, folder.Storage, "", DeviceOptions{StateDir: t.TempDir(), Logf: storetest.Quiet})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if s.WritesAtomic() {
 				t.Error("WritesAtomic() = true on a device that cannot rename")
 			}
-			return s, diskEditor{root}
+			return s, storetest.FolderRenamer{Dir: root}
 		},
 		Folders: true,
 		Moves:   true,
@@ -58,10 +60,10 @@ func TestDeviceConformanceWithoutRename(t *testing.T) {
 func TestDeviceMoveFolderWithoutRename(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "Books/Series/one.epub"), "one")
-	writeFile(t, filepath.Join(root, "Books/Series/two.epub"), "two")
-	writeFile(t, filepath.Join(root, "Books/Series/Extra/three.epub"), "three")
-	dev := &noRename{Device: openFolderDevice(t, root)}
+	storetest.WriteFile(t, filepath.Join(root, "Books/Series/one.epub"), "one")
+	storetest.WriteFile(t, filepath.Join(root, "Books/Series/two.epub"), "two")
+	storetest.WriteFile(t, filepath.Join(root, "Books/Series/Extra/three.epub"), "three")
+	dev := &noRename{Device: storetest.OpenFolderDevice(t, root)}
 	s := newDeviceStore(t, dev.Device, "", DeviceOptions{})
 	s.dev = dev
 	e, err := s.Stat(ctx, "Books/Series")
@@ -86,8 +88,8 @@ func TestDeviceUpdateUsesSwapAndJournal(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	state := t.TempDir()
-	writeFile(t, filepath.Join(root, "Docs/report.txt"), "version 1")
-	dev := openFolderDevice(t, root)
+	storetest.WriteFile(t, filepath.Join(root, "Docs/report.txt"), "version 1")
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "Docs", DeviceOptions{StateDir: state})
 	if !s.WritesAtomic() {
 		t.Error("WritesAtomic() = false on a device that renames")
@@ -116,17 +118,17 @@ func TestDeviceRecoversInterruptedSwap(t *testing.T) {
 	state := t.TempDir()
 	// A session died after deleting the old object and before renaming the upload into place.
 	tmp := "Docs/" + TempPrefix + "INTERRUPTED"
-	writeFile(t, filepath.Join(root, tmp), "new content")
-	writeFile(t, filepath.Join(root, "Docs/other.txt"), "other")
+	storetest.WriteFile(t, filepath.Join(root, tmp), "new content")
+	storetest.WriteFile(t, filepath.Join(root, "Docs/other.txt"), "other")
 	// And another died before deleting the old one: the old content stands.
 	tmp2 := "Docs/" + TempPrefix + "EARLY"
-	writeFile(t, filepath.Join(root, tmp2), "unused upload")
-	writeFile(t, filepath.Join(root, "Docs/kept.txt"), "old content")
+	storetest.WriteFile(t, filepath.Join(root, tmp2), "unused upload")
+	storetest.WriteFile(t, filepath.Join(root, "Docs/kept.txt"), "old content")
 	j, _ := json.Marshal([]swap{{Tmp: tmp, Final: "Docs/report.txt"}, {Tmp: tmp2, Final: "Docs/kept.txt"}})
 	if err := os.WriteFile(filepath.Join(state, "device-swaps.json"), j, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "Docs", DeviceOptions{StateDir: state})
 	if b, err := os.ReadFile(filepath.Join(root, "Docs/report.txt")); err != nil || string(b) != "new content" {
 		t.Errorf("report.txt after recovery = %q, %v; want the uploaded content", b, err)
@@ -148,9 +150,9 @@ func TestDeviceKeepDeleted(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	state := t.TempDir()
-	writeFile(t, filepath.Join(root, "Music/a.mp3"), "aaaa")
-	writeFile(t, filepath.Join(root, "Music/b.mp3"), "bbbb")
-	dev := openFolderDevice(t, root)
+	storetest.WriteFile(t, filepath.Join(root, "Music/a.mp3"), "aaaa")
+	storetest.WriteFile(t, filepath.Join(root, "Music/b.mp3"), "bbbb")
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "Music", DeviceOptions{StateDir: state, KeepDeleted: true})
 	before := enumerateAll(t, s)
 	if sortedHandles(before) != "a.mp3 b.mp3" {
@@ -205,7 +207,7 @@ func TestDeviceKeepDeleted(t *testing.T) {
 
 func TestDeviceMissingBase(t *testing.T) {
 	root := t.TempDir()
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "Card/Music", DeviceOptions{})
 	_, err := s.Enumerate(context.Background())
 	if !errors.Is(err, repl.ErrNotFound) || !strings.Contains(err.Error(), "Card/Music") {
@@ -220,42 +222,17 @@ func TestDeviceMissingBase(t *testing.T) {
 	}
 }
 
-func TestParseDevicePath(t *testing.T) {
-	dev := openFolderDevice(t, t.TempDir())
-	desc := dev.Info().Model
-	tests := []struct {
-		spec    string
-		path    string
-		wantErr bool
-	}{
-		{"Music", "Music", false},
-		{"/Music/Live/", "Music/Live", false},
-		{"1:Music", "Music", false},
-		{"0x1:Music", "Music", false},
-		{desc + ":Books", "Books", false},
-		{"Concerts: 2024", "Concerts: 2024", false}, // no storage by that name: part of the path
-		{"Music/../etc", "", true},
-		{"CON/x", "", true},
-	}
-	for _, tt := range tests {
-		st, p, err := ParseDevicePath(context.Background(), dev, tt.spec)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && (p != tt.path || st != folder.Storage)) {
-			t.Errorf("ParseDevicePath(%q) = %d, %q, %v; want %q (error %v)", tt.spec, st, p, err, tt.path, tt.wantErr)
-		}
-	}
-}
-
 func TestDeviceWatchShutdownWhenGone(t *testing.T) {
 	parent := t.TempDir()
 	root := filepath.Join(parent, "stick")
-	writeFile(t, filepath.Join(root, "Docs/a.txt"), "a")
-	dev := openFolderDevice(t, root)
+	storetest.WriteFile(t, filepath.Join(root, "Docs/a.txt"), "a")
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "Docs", DeviceOptions{})
 	w := startWatch(t, s, nil)
 	time.Sleep(50 * time.Millisecond)
-	writeFile(t, filepath.Join(root, "Docs/b.txt"), "b")
+	storetest.WriteFile(t, filepath.Join(root, "Docs/b.txt"), "b")
 	w.expect(t, repl.ItemCreated, "b.txt")
-	writeFile(t, filepath.Join(root, "Elsewhere/c.txt"), "c") // outside the base: nothing
+	storetest.WriteFile(t, filepath.Join(root, "Elsewhere/c.txt"), "c") // outside the base: nothing
 	if err := os.RemoveAll(root); err != nil {
 		t.Fatal(err)
 	}
@@ -280,11 +257,40 @@ func TestDeviceWatchShutdownWhenGone(t *testing.T) {
 
 func TestDeviceLargeUnknownSize(t *testing.T) {
 	root := t.TempDir()
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	s := newDeviceStore(t, dev, "", DeviceOptions{})
 	data := bytes.Repeat([]byte("z"), 3<<20)
 	e, err := s.Write(context.Background(), repl.WriteRequest{Name: "blob.bin", Kind: repl.KindFile, Size: -1, Data: bytes.NewReader(data)})
 	if err != nil || e.Size != int64(len(data)) {
 		t.Fatalf("Write of unknown size = %+v, %v", e, err)
+	}
+}
+
+func TestDeviceNoSpace(t *testing.T) {
+	mnt := smallTmpfs(t, "256k")
+	dev := storetest.OpenFolderDevice(t, mnt)
+	s := newDeviceStore(t, dev, "", DeviceOptions{})
+	data := bytes.Repeat([]byte{1}, 1<<20)
+	_, err := s.Write(context.Background(), repl.WriteRequest{Name: "big.bin", Kind: repl.KindFile, Size: int64(len(data)), Data: bytes.NewReader(data)})
+	if !errors.Is(err, repl.ErrNoSpace) {
+		t.Fatalf("Write of 1 MiB to a 256 KiB device = %v, want ErrNoSpace", err)
+	}
+	if entries, _ := os.ReadDir(mnt); len(entries) != 0 {
+		t.Errorf("a failed write left %d entries on the device", len(entries))
+	}
+	// An emulated phone that is full says so too.
+	root := t.TempDir()
+	edev, err := emulator.OpenDevice(context.Background(), root, emulator.Options{FreeSpaceZero: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edev.Close()
+	es, err := NewDeviceStore(context.Background(), edev, 0x00010001, "", DeviceOptions{Logf: storetest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = es.Write(context.Background(), repl.WriteRequest{Name: "a.txt", Kind: repl.KindFile, Size: 3, Data: strings.NewReader("abc")})
+	if !errors.Is(err, repl.ErrNoSpace) {
+		t.Errorf("Write to a full emulated phone = %v, want ErrNoSpace", err)
 	}
 }

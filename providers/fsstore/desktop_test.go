@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"bytes"
@@ -14,18 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 )
-
-func writeFile(t testing.TB, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // enumerateAll returns every replicated entry of a store by handle.
 func enumerateAll(t testing.TB, s repl.Store) map[string]repl.Entry {
@@ -63,14 +54,14 @@ func sortedHandles(m map[string]repl.Entry) string {
 func TestDesktopEnumerateSkipsLinksIgnoredAndKeepsEmptyFolders(t *testing.T) {
 	dir := t.TempDir()
 	outside := t.TempDir()
-	writeFile(t, filepath.Join(outside, "secret.txt"), "not ours")
-	writeFile(t, filepath.Join(dir, "a.txt"), "a")
-	writeFile(t, filepath.Join(dir, "sub/b.txt"), "b")
-	writeFile(t, filepath.Join(dir, "sub/b.txt~"), "backup")
-	writeFile(t, filepath.Join(dir, "sub/.DS_Store"), "litter")
-	writeFile(t, filepath.Join(dir, "logs/app.log"), "log")
-	writeFile(t, filepath.Join(dir, ".cradle/device.snap"), "meta")
-	writeFile(t, filepath.Join(dir, TempPrefix+"XYZ"), "half-written")
+	storetest.WriteFile(t, filepath.Join(outside, "secret.txt"), "not ours")
+	storetest.WriteFile(t, filepath.Join(dir, "a.txt"), "a")
+	storetest.WriteFile(t, filepath.Join(dir, "sub/b.txt"), "b")
+	storetest.WriteFile(t, filepath.Join(dir, "sub/b.txt~"), "backup")
+	storetest.WriteFile(t, filepath.Join(dir, "sub/.DS_Store"), "litter")
+	storetest.WriteFile(t, filepath.Join(dir, "logs/app.log"), "log")
+	storetest.WriteFile(t, filepath.Join(dir, ".cradle/device.snap"), "meta")
+	storetest.WriteFile(t, filepath.Join(dir, TempPrefix+"XYZ"), "half-written")
 	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +99,7 @@ func TestDesktopUnicodeNames(t *testing.T) {
 	dir := t.TempDir()
 	nfc := "caf\u00e9.txt"  // é as one code point
 	nfd := "cafe\u0301.txt" // e + combining acute accent
-	writeFile(t, filepath.Join(dir, nfd), "from a Mac")
+	storetest.WriteFile(t, filepath.Join(dir, nfd), "from a Mac")
 	s := newDesktop(t, dir, DesktopOptions{})
 	got := enumerateAll(t, s)
 	e, ok := got[nfd]
@@ -135,17 +126,6 @@ func TestDesktopUnicodeNames(t *testing.T) {
 	}
 }
 
-// noTempFiles fails if any of Cradle's temporary files is left below dir.
-func noTempFiles(t *testing.T, dir string) {
-	t.Helper()
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), TempPrefix) {
-			t.Errorf("temporary file left behind: %s", p)
-		}
-		return nil
-	})
-}
-
 // stallReader returns some data, then waits for its context and fails with its error.
 type stallReader struct {
 	ctx  context.Context
@@ -164,7 +144,7 @@ func (r *stallReader) Read(p []byte) (int, error) {
 func TestDesktopWriteInterruptedLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	s := newDesktop(t, dir, DesktopOptions{})
-	writeFile(t, filepath.Join(dir, "doc.txt"), "original")
+	storetest.WriteFile(t, filepath.Join(dir, "doc.txt"), "original")
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
 	e, err := s.Stat(context.Background(), "doc.txt")
@@ -188,7 +168,7 @@ func TestDesktopWriteInterruptedLeavesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "new/fresh.bin")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed create left new/fresh.bin: %v", err)
 	}
-	noTempFiles(t, dir)
+	storetest.NoTempFiles(t, dir, TempPrefix)
 }
 
 type failingSource struct{ left int }
@@ -205,7 +185,7 @@ func (f *failingSource) Read(p []byte) (int, error) {
 func TestDesktopNoSpace(t *testing.T) {
 	mnt := smallTmpfs(t, "256k")
 	s := newDesktop(t, mnt, DesktopOptions{})
-	writeFile(t, filepath.Join(mnt, "keep.txt"), "precious")
+	storetest.WriteFile(t, filepath.Join(mnt, "keep.txt"), "precious")
 	data := bytes.Repeat([]byte{7}, 1<<20)
 	_, err := s.Write(context.Background(), repl.WriteRequest{Name: "big.bin", Kind: repl.KindFile, Size: int64(len(data)), Data: bytes.NewReader(data)})
 	if !errors.Is(err, repl.ErrNoSpace) {
@@ -279,9 +259,9 @@ func openUp(t *testing.T, dir string) {
 
 func TestDesktopUnreadableFolder(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "ok.txt"), "fine")
-	writeFile(t, filepath.Join(dir, "locked/inner.txt"), "hidden")
-	writeFile(t, filepath.Join(dir, "secret.txt"), "no peeking")
+	storetest.WriteFile(t, filepath.Join(dir, "ok.txt"), "fine")
+	storetest.WriteFile(t, filepath.Join(dir, "locked/inner.txt"), "hidden")
+	storetest.WriteFile(t, filepath.Join(dir, "secret.txt"), "no peeking")
 	openUp(t, dir)
 	if err := os.Chmod(filepath.Join(dir, "locked"), 0); err != nil {
 		t.Fatal(err)
@@ -375,9 +355,9 @@ func TestDesktopFileChangingMidRead(t *testing.T) {
 
 func TestDesktopDeleteFolderWithLitterOnly(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "album/.DS_Store"), "x")
-	writeFile(t, filepath.Join(dir, "album/Thumbs.db"), "x")
-	writeFile(t, filepath.Join(dir, "kept/.report.swp"), "an editor is open")
+	storetest.WriteFile(t, filepath.Join(dir, "album/.DS_Store"), "x")
+	storetest.WriteFile(t, filepath.Join(dir, "album/Thumbs.db"), "x")
+	storetest.WriteFile(t, filepath.Join(dir, "kept/.report.swp"), "an editor is open")
 	s := newDesktop(t, dir, DesktopOptions{})
 	ctx := context.Background()
 	if err := s.Delete(ctx, "album", repl.Stamp{Kind: repl.KindFolder}); err != nil {
@@ -393,11 +373,11 @@ func TestDesktopDeleteFolderWithLitterOnly(t *testing.T) {
 
 func TestDesktopMissingFolder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "gone")
-	_, err := NewDesktopStore(dir, DesktopOptions{Logf: quiet})
+	_, err := NewDesktopStore(dir, DesktopOptions{Logf: storetest.Quiet})
 	if !errors.Is(err, repl.ErrNotFound) || !strings.Contains(err.Error(), "mount") {
 		t.Errorf("NewDesktopStore(missing) = %v, want ErrNotFound with advice", err)
 	}
-	if _, err := NewDesktopStore(dir, DesktopOptions{Create: true, Logf: quiet}); err != nil {
+	if _, err := NewDesktopStore(dir, DesktopOptions{Create: true, Logf: storetest.Quiet}); err != nil {
 		t.Errorf("NewDesktopStore(missing, Create) = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 )
 
 // counting passes every call to a real device and counts the writes.
@@ -55,7 +56,7 @@ func TestRenameProbeLeavesNothing(t *testing.T) {
 			}
 			t.Cleanup(func() { dev.Close() })
 			c := &counting{Device: dev}
-			s, err := NewDeviceStore(context.Background(), c, 0x00010001, "Sync", DeviceOptions{StateDir: t.TempDir(), Logf: quiet})
+			s, err := NewDeviceStore(context.Background(), c, 0x00010001, "Sync", DeviceOptions{StateDir: t.TempDir(), Logf: storetest.Quiet})
 			if err != nil {
 				t.Fatal(err)
 			}

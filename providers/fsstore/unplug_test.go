@@ -1,4 +1,4 @@
-package files
+package fsstore
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/folder"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -90,8 +91,8 @@ func TestUpdateCutAfterUpload(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			root, state := t.TempDir(), t.TempDir()
-			writeFile(t, filepath.Join(root, "Docs/report.txt"), "version 1")
-			dev := &pulledAfter{Device: openFolderDevice(t, root), after: tt.after}
+			storetest.WriteFile(t, filepath.Join(root, "Docs/report.txt"), "version 1")
+			dev := &pulledAfter{Device: storetest.OpenFolderDevice(t, root), after: tt.after}
 			s := newDeviceStore(t, dev.Device, "Docs", DeviceOptions{StateDir: state})
 			s.dev = dev
 			e, err := s.Stat(ctx, "report.txt")
@@ -105,7 +106,7 @@ func TestUpdateCutAfterUpload(t *testing.T) {
 				t.Fatalf("Write cut by the unplug = %v, want a disconnection", err)
 			}
 			// Plugged in again: a new store on the same device and state folder.
-			s2 := newDeviceStore(t, openFolderDevice(t, root), "Docs", DeviceOptions{StateDir: state})
+			s2 := newDeviceStore(t, storetest.OpenFolderDevice(t, root), "Docs", DeviceOptions{StateDir: state})
 			enumerateAll(t, s2)
 			entries, err := os.ReadDir(filepath.Join(root, "Docs"))
 			if err != nil {
@@ -129,13 +130,13 @@ func TestUpdateCutAfterUpload(t *testing.T) {
 func TestRecoverCutUpload(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	tmp := "Docs/" + TempPrefix + "CUT"
-	writeFile(t, filepath.Join(root, tmp), "versi") // 5 of 9 bytes
-	writeFile(t, filepath.Join(root, "Docs/other.txt"), "other")
+	storetest.WriteFile(t, filepath.Join(root, tmp), "versi") // 5 of 9 bytes
+	storetest.WriteFile(t, filepath.Join(root, "Docs/other.txt"), "other")
 	j, _ := json.Marshal([]swap{{Tmp: tmp, Final: "Docs/report.txt", Size: 9, Sized: true}})
 	if err := os.WriteFile(filepath.Join(state, "device-swaps.json"), j, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := newDeviceStore(t, openFolderDevice(t, root), "Docs", DeviceOptions{StateDir: state})
+	s := newDeviceStore(t, storetest.OpenFolderDevice(t, root), "Docs", DeviceOptions{StateDir: state})
 	enumerateAll(t, s)
 	if _, err := os.Stat(filepath.Join(root, "Docs/report.txt")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the cut upload was moved into place as report.txt (%v)", err)
