@@ -10,6 +10,7 @@ import (
 	"github.com/cradle-sync/cradle/assets"
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/usb"
+	"github.com/cradle-sync/cradle/internal/fsutil"
 )
 
 // usbMonitor returns the USB MTP monitor and the presence keys of the USB devices attached now
@@ -56,22 +57,7 @@ func writeUdevRule(configDir string) (string, error) {
 	if err := os.MkdirAll(configDir, 0o700); err != nil {
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}
-	tmp, err := os.CreateTemp(configDir, usb.RuleName+".*.tmp")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", p, err)
-	}
-	_, err = tmp.WriteString(assets.UdevRule)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := fsutil.WriteFileAtomic(p, []byte(assets.UdevRule), fsutil.WriteOptions{Perm: 0o644}); err != nil {
 		return "", fmt.Errorf("write %s: %w", p, err)
 	}
 	return p, nil

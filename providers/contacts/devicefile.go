@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/internal/fsutil"
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -714,16 +716,16 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 			return nil
 		}
 		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
-			return fmt.Errorf("save the previous contacts file before replacing it: %w", fsErr(err))
+			return fmt.Errorf("save the previous contacts file before replacing it: %w", providers.MapFSError(err))
 		}
-		if err := writeFileAtomic(prevPath, s.file.data, 0o600); err != nil {
-			return fmt.Errorf("save the previous contacts file before replacing it: %w", fsErr(err))
+		if err := fsutil.WriteFileAtomic(prevPath, s.file.data, atomically(prevPath, time.Time{})); err != nil {
+			return fmt.Errorf("save the previous contacts file before replacing it: %w", providers.MapFSError(err))
 		}
 		sum := sha256.Sum256(data)
 		jb, _ := json.Marshal(journal{Storage: s.storage, Path: s.path, HadPrevious: true, NewSize: int64(len(data)),
 			NewSHA256: hex.EncodeToString(sum[:]), Started: time.Now().UTC()})
-		if err := writeFileAtomic(jpath, jb, 0o600); err != nil {
-			return fmt.Errorf("save the write journal: %w", fsErr(err))
+		if err := fsutil.WriteFileAtomic(jpath, jb, atomically(jpath, time.Time{})); err != nil {
+			return fmt.Errorf("save the write journal: %w", providers.MapFSError(err))
 		}
 		return nil
 	}
@@ -783,7 +785,7 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 	}
 	if s.stateDir != "" {
 		if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("clear the write journal: %w", fsErr(err))
+			return fmt.Errorf("clear the write journal: %w", providers.MapFSError(err))
 		}
 		_ = os.Remove(prevPath)
 	}
@@ -816,7 +818,7 @@ func (s *DeviceFile) recover(ctx context.Context) error {
 				j = nil
 			}
 		case !errors.Is(err, os.ErrNotExist):
-			return fmt.Errorf("read the contacts write journal: %w", fsErr(err))
+			return fmt.Errorf("read the contacts write journal: %w", providers.MapFSError(err))
 		}
 	}
 	newPath, oldPath := s.sideNames()
@@ -839,7 +841,7 @@ func (s *DeviceFile) recover(ctx context.Context) error {
 		}
 		prev, err := os.ReadFile(prevPath)
 		if err != nil {
-			return fmt.Errorf("contacts file %s is missing after an interrupted write and the saved copy %s cannot be read: %w", s.where(), prevPath, fsErr(err))
+			return fmt.Errorf("contacts file %s is missing after an interrupted write and the saved copy %s cannot be read: %w", s.where(), prevPath, providers.MapFSError(err))
 		}
 		if _, err := s.dev.Create(ctx, s.storage, s.path, int64(len(prev)), time.Now(), bytes.NewReader(prev)); err != nil {
 			return fmt.Errorf("restore contacts file %s after an interrupted write (the saved copy is %s): %w", s.where(), prevPath, devErr(err))
@@ -853,7 +855,7 @@ func (s *DeviceFile) recover(ctx context.Context) error {
 	}
 	if s.stateDir != "" {
 		if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("clear the write journal: %w", fsErr(err))
+			return fmt.Errorf("clear the write journal: %w", providers.MapFSError(err))
 		}
 		_ = os.Remove(prevPath)
 	}

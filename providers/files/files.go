@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/fsstore"
 )
@@ -152,7 +153,8 @@ func setMarker(stateDir, name string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
-	if err := fsstore.WriteFileAtomic(p, []byte("this partnership's folder has been opened once\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(p, []byte("this partnership's folder has been opened once\n"),
+		fsutil.WriteOptions{TempName: fsstore.TempName()}); err != nil {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -625,7 +626,7 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 	if req.Data != nil {
 		data = req.Data
 	}
-	n, err := io.CopyBuffer(writerOnly{f}, &ctxReader{ctx: ctx, r: data}, make([]byte, 256<<10))
+	n, err := io.CopyBuffer(fsutil.WriterOnly{W: f}, fsutil.ContextReader(ctx, data), make([]byte, 256<<10))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
@@ -713,33 +714,10 @@ func (s *DesktopStore) removeJunk(dir string) error {
 // syncDir flushes a folder's entries so that a rename survives a power cut. A failure is logged:
 // the operation itself succeeded.
 func (s *DesktopStore) syncDir(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+	if err := fsutil.SyncDir(dir); err != nil {
 		s.logf("files: flushing folder %s: %v", dir, err)
 	}
 }
-
-// ctxReader stops a copy when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// writerOnly hides *os.File's ReadFrom, so copies go through the context-checking reader.
-type writerOnly struct{ w io.Writer }
-
-func (o writerOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 type eofReader struct{}
 

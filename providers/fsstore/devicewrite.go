@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -448,7 +449,7 @@ func sized(ctx context.Context, req repl.WriteRequest) (io.Reader, int64, func()
 	if data == nil {
 		data = eofReader{}
 	}
-	data = &ctxReader{ctx: ctx, r: data}
+	data = fsutil.ContextReader(ctx, data)
 	if req.Size >= 0 {
 		return data, req.Size, func() {}, nil
 	}
@@ -469,7 +470,7 @@ func sized(ctx context.Context, req repl.WriteRequest) (io.Reader, int64, func()
 		cleanup()
 		return nil, 0, nil, fmt.Errorf("spool content of unknown size: %w", err)
 	}
-	return &ctxReader{ctx: ctx, r: f}, n, cleanup, nil
+	return fsutil.ContextReader(ctx, f), n, cleanup, nil
 }
 
 // Delete removes an item from the device if it still matches expected; a folder must be empty.

@@ -7,45 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 )
-
-// WriteFileAtomic replaces path with data: temporary file, fsync, rename, fsync of the folder.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp := filepath.Join(dir, TempName())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: the rename itself is done
-		d.Close()
-	}
-	return nil
-}
 
 // swapJournal records device-side swaps in progress: an updated file uploaded under a temporary
 // name, about to replace the old one (delete old, rename temporary). A swap is recorded before its
@@ -96,7 +63,7 @@ func (j *swapJournal) save(list []swap) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(j.path, b); err != nil {
+	if err := fsutil.WriteFileAtomic(j.path, b, fsutil.WriteOptions{TempName: TempName()}); err != nil {
 		return fmt.Errorf("write %s: %w", j.path, err)
 	}
 	return nil

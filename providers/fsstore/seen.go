@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -171,7 +172,7 @@ func (s *SeenSet) Compact() error {
 		s.log.Close()
 		s.log = nil
 	}
-	if err := WriteFileAtomic(s.path, []byte(b.String())); err != nil {
+	if err := fsutil.WriteFileAtomic(s.path, []byte(b.String()), fsutil.WriteOptions{TempName: TempName()}); err != nil {
 		return fmt.Errorf("write %s: %w", s.path, err)
 	}
 	return nil

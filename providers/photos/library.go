@@ -14,9 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
@@ -253,7 +253,9 @@ func (l *Library) importFile(ctx context.Context, req repl.WriteRequest) (repl.E
 		return repl.Entry{}, providers.MapFSError(err)
 	}
 	committed = true
-	syncDir(filepath.Dir(l.abs(target)))
+	if err := fsutil.SyncDir(filepath.Dir(l.abs(target))); err != nil {
+		log.Printf("photos: flushing folder %s: %v", filepath.Dir(l.abs(target)), err)
+	}
 	if err := l.imp.add(req.Name, target, hash); err != nil {
 		return repl.Entry{}, err
 	}
@@ -328,7 +330,7 @@ func (l *Library) spool(ctx context.Context, req repl.WriteRequest) (string, str
 	if req.Data != nil {
 		src = req.Data
 	}
-	h, n, err := hashReader(io.TeeReader(&ctxReader{ctx: ctx, r: src}, f))
+	h, n, err := hashReader(io.TeeReader(fsutil.ContextReader(ctx, src), f))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
@@ -347,29 +349,6 @@ func (l *Library) spool(ctx context.Context, req repl.WriteRequest) (string, str
 	}
 	ok = true
 	return tmp, h, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-func syncDir(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		log.Printf("photos: flushing folder %s: %v", dir, err)
-	}
 }
 
 // importLog records what was imported: source name -> library path and content hash. It is

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/rwcarlsen/goexif/exif"
 )
@@ -202,7 +203,7 @@ func (c *hashCache) compact() error {
 		c.log.Close()
 		c.log = nil
 	}
-	if err := fsstore.WriteFileAtomic(c.path, []byte(b.String())); err != nil {
+	if err := fsutil.WriteFileAtomic(c.path, []byte(b.String()), fsutil.WriteOptions{TempName: fsstore.TempName()}); err != nil {
 		return fmt.Errorf("write %s: %w", c.path, err)
 	}
 	return nil
