@@ -4,7 +4,7 @@
 // sessions with the replication engine (repl), keeps the conflict queue and the history, and tells
 // the window and the command line what happens through an event stream.
 //
-// The window (ui/) and the command line (package main) hold no sync logic: everything they show
+// The window (ui/) and the command line (internal/cli) hold no sync logic: everything they show
 // comes from a Manager's methods and events.
 //
 //	m, err := manager.New(ctx, manager.Config{Dir: configDir, Monitors: monitors, Service: true})

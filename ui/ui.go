@@ -2,7 +2,7 @@
 // dialog, the add-partnership form, settings, history, the tray icon and desktop notifications.
 //
 // It reads the manager's events and calls the manager's methods; it holds no sync logic. It never
-// imports fyne.io/fyne/v2/app (only package main does), so its tests run on fyne's test driver
+// imports fyne.io/fyne/v2/app (only internal/cli does), so its tests run on fyne's test driver
 // without GL.
 //
 // # Threading

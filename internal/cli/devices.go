@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 )
 
 // cmdDevices lists the connected devices (and those present with a problem).
-func cmdDevices(c *cli, args []string) error {
+func cmdDevices(c *invocation, args []string) error {
 	fs := c.flags("devices", "[--json]")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	rest, err := c.parse(fs, args)

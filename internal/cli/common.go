@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -50,8 +50,8 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.demo, "demo", g.demo, "open the window with an emulated device and sample content")
 }
 
-// cli is one run of a command.
-type cli struct {
+// invocation is one run of a command: its context, the global flags, its name and its output.
+type invocation struct {
 	ctx    context.Context
 	g      *globals
 	name   string
@@ -60,7 +60,7 @@ type cli struct {
 }
 
 // flags returns the command's flag set, with the global flags on it too.
-func (c *cli) flags(name, args string) *flag.FlagSet {
+func (c *invocation) flags(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet("cradle "+name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	c.g.register(fs)
@@ -72,7 +72,7 @@ func (c *cli) flags(name, args string) *flag.FlagSet {
 }
 
 // parse parses a command's flags; flags and arguments may be mixed ("sync 1 --json").
-func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+func (c *invocation) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -99,7 +99,7 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // configDir returns the config folder: --config, or the user's config dir.
-func (c *cli) configDir() (string, error) {
+func (c *invocation) configDir() (string, error) {
 	if c.g.config != "" {
 		return c.g.config, nil
 	}
@@ -111,7 +111,7 @@ func (c *cli) configDir() (string, error) {
 }
 
 // emulated returns the --emulate folders, checked and made absolute.
-func (c *cli) emulated() ([]string, error) {
+func (c *invocation) emulated() ([]string, error) {
 	var out []string
 	for _, d := range c.g.emulate {
 		abs, err := filepath.Abs(d)
@@ -139,7 +139,7 @@ func unwrapPath(err error) error {
 }
 
 // logger writes the manager's warnings to stderr, one line each.
-func (c *cli) logger(level slog.Level) *slog.Logger {
+func (c *invocation) logger(level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
 }
 
@@ -148,7 +148,7 @@ const deviceWait = 20 * time.Second
 
 // open starts a manager for a one-shot command (service: false) or for watch and the window
 // (service: true), and waits until the devices attached at start are known.
-func (c *cli) open(service bool) (*manager.Manager, error) {
+func (c *invocation) open(service bool) (*manager.Manager, error) {
 	m, _, err := c.openSubscribed(service, 0)
 	return m, err
 }
@@ -156,7 +156,7 @@ func (c *cli) open(service bool) (*manager.Manager, error) {
 // openSubscribed is open with a subscription to the events in mask (none when mask is 0) made
 // before any device attaches, so that the events of the devices attached at start (their
 // connection, the session on plug-in) are not missed however quickly they come.
-func (c *cli) openSubscribed(service bool, mask manager.EventType) (*manager.Manager, *manager.Subscription, error) {
+func (c *invocation) openSubscribed(service bool, mask manager.EventType) (*manager.Manager, *manager.Subscription, error) {
 	dir, err := c.configDir()
 	if err != nil {
 		return nil, nil, err
@@ -213,7 +213,7 @@ func (g gatedMonitor) Run(ctx context.Context, report func(device.Presence)) err
 }
 
 // monitors returns the device monitors of this run and the presence keys to wait for.
-func (c *cli) monitors(configDir string, log *slog.Logger) ([]device.Monitor, []string, error) {
+func (c *invocation) monitors(configDir string, log *slog.Logger) ([]device.Monitor, []string, error) {
 	dirs, err := c.emulated()
 	if err != nil {
 		return nil, nil, err
@@ -244,7 +244,7 @@ func (c *cli) monitors(configDir string, log *slog.Logger) ([]device.Monitor, []
 
 // startWindowManager starts the service manager behind the window (--demo: in a temporary config
 // folder with an emulated device and sample content). cleanup closes it.
-func (c *cli) startWindowManager() (*manager.Manager, func(), error) {
+func (c *invocation) startWindowManager() (*manager.Manager, func(), error) {
 	if c.g.demo {
 		return startDemo(c)
 	}
@@ -256,7 +256,7 @@ func (c *cli) startWindowManager() (*manager.Manager, func(), error) {
 }
 
 // writeJSON prints v as the one JSON document of a --json command.
-func (c *cli) writeJSON(v any) error {
+func (c *invocation) writeJSON(v any) error {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
@@ -266,7 +266,7 @@ func (c *cli) writeJSON(v any) error {
 }
 
 // say prints a human message on stderr.
-func (c *cli) say(format string, args ...any) {
+func (c *invocation) say(format string, args ...any) {
 	fmt.Fprintf(c.stderr, format+"\n", args...)
 }
 

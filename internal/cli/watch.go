@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 // cmdWatch runs the service manager without a window until interrupted: automatic sync on
 // plug-in, on changes, on the schedule and after failures. It prints one line per event.
-func cmdWatch(c *cli, args []string) error {
+func cmdWatch(c *invocation, args []string) error {
 	fs := c.flags("watch", "")
 	rest, err := c.parse(fs, args)
 	if err != nil {
@@ -48,7 +48,7 @@ func cmdWatch(c *cli, args []string) error {
 }
 
 // line prints a timestamped line on stdout (watch's output).
-func (c *cli) line(format string, args ...any) {
+func (c *invocation) line(format string, args ...any) {
 	fmt.Fprintf(c.stdout, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 

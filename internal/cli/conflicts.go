@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 // cmdConflicts lists the pending conflicts.
-func cmdConflicts(c *cli, args []string) error {
+func cmdConflicts(c *invocation, args []string) error {
 	fs := c.flags("conflicts", "[--json]")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	rest, err := c.parse(fs, args)
@@ -68,7 +68,7 @@ func describeSide(s manager.ConflictSide) string {
 }
 
 // cmdResolve resolves one conflict, or all of them.
-func cmdResolve(c *cli, args []string) error {
+func cmdResolve(c *invocation, args []string) error {
 	fs := c.flags("resolve", "ID --keep desktop|device|both, or --all --keep desktop|device|both [--partnership ID]")
 	keep := fs.String("keep", "", "which version to keep: desktop, device or both")
 	all := fs.Bool("all", false, "resolve every pending conflict the same way")
@@ -142,7 +142,7 @@ func cmdResolve(c *cli, args []string) error {
 
 // applyNow runs a session for each touched partnership whose device is connected, so the choice
 // reaches the files now; the others get it at their next sync.
-func applyNow(c *cli, m *manager.Manager, touched map[string]bool) error {
+func applyNow(c *invocation, m *manager.Manager, touched map[string]bool) error {
 	status := m.Status()
 	var now []string
 	for _, s := range status {

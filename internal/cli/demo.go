@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // startDemo is --demo: a temporary config folder, an emulated phone with sample content, ready
 // partnerships and one conflict waiting. cleanup closes the manager and removes the folder.
-func startDemo(c *cli) (*manager.Manager, func(), error) {
+func startDemo(c *invocation) (*manager.Manager, func(), error) {
 	root, err := os.MkdirTemp("", "cradle-demo-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("demo: %w", err)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -14,7 +14,7 @@ import (
 )
 
 // cmdPartner is "partner add|list|remove".
-func cmdPartner(c *cli, args []string) error {
+func cmdPartner(c *invocation, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		c.say("Usage: cradle partner add|list|remove ...\n\n" +
 			"  add     --name N --provider P --device SERIAL [--desktop PATH] [--device-path PATH]\n" +
@@ -92,7 +92,7 @@ func providerArg(args []string) string {
 	return ""
 }
 
-func partnerAdd(c *cli, args []string) error {
+func partnerAdd(c *invocation, args []string) error {
 	// The manager loads provider plugins, whose options become flags too. Help works without it.
 	m, err := c.openForParse(args)
 	if err != nil && !wantsHelp(args) {
@@ -210,7 +210,7 @@ func parseInterval(s string) (time.Duration, error) {
 
 // openForParse opens the manager before partner add parses its flags (plugins declare options
 // too), with the global flags that may come after the subcommand taken into account.
-func (c *cli) openForParse(args []string) (*manager.Manager, error) {
+func (c *invocation) openForParse(args []string) (*manager.Manager, error) {
 	pre := flag.NewFlagSet("", flag.ContinueOnError)
 	pre.SetOutput(discard{})
 	g := *c.g
@@ -239,7 +239,7 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-func partnerList(c *cli, args []string) error {
+func partnerList(c *invocation, args []string) error {
 	fs := c.flags("partner list", "[--json]")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	rest, err := c.parse(fs, args)
@@ -279,7 +279,7 @@ func partnerList(c *cli, args []string) error {
 	return tw.Flush()
 }
 
-func partnerRemove(c *cli, args []string) error {
+func partnerRemove(c *invocation, args []string) error {
 	fs := c.flags("partner remove", "ID|NAME")
 	rest, err := c.parse(fs, args)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 )
 
 // cmdSync syncs partnerships now and waits for them.
-func cmdSync(c *cli, args []string) error {
+func cmdSync(c *invocation, args []string) error {
 	fs := c.flags("sync", "[ID|NAME...] [--json] [--allow-mass-delete]")
 	asJSON := fs.Bool("json", false, "print one JSON document with the sessions")
 	allow := fs.Bool("allow-mass-delete", false, "let the sync delete more than the mass-delete threshold (you confirmed)")
@@ -132,7 +132,7 @@ func describeCounts(c manager.Counts) string {
 // progressView shows sessions' progress: a bar per session on a terminal, a plain line every
 // few seconds otherwise.
 type progressView struct {
-	c        *cli
+	c        *invocation
 	terminal bool
 	mu       sync.Mutex
 	bars     map[string]*progressbar.ProgressBar
@@ -140,7 +140,7 @@ type progressView struct {
 	last     map[string]time.Time
 }
 
-func newProgressView(c *cli) *progressView {
+func newProgressView(c *invocation) *progressView {
 	tty := false
 	if f, ok := c.stderr.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))

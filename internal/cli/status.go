@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 )
 
 // cmdStatus shows each partnership's state, last sync, pending changes and errors.
-func cmdStatus(c *cli, args []string) error {
+func cmdStatus(c *invocation, args []string) error {
 	fs := c.flags("status", "[--json]")
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	rest, err := c.parse(fs, args)
