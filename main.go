@@ -11,7 +11,7 @@ import (
 	"os"
 
 	"github.com/cradle-sync/cradle/internal/cli"
-	"github.com/cradle-sync/cradle/manager/locale"
+	"github.com/cradle-sync/cradle/ui/locale"
 )
 
 func main() {

@@ -44,7 +44,7 @@
 // SyncNow/Sync (TriggerManual), a plug-in (TriggerConnect, when Settings.SyncOnConnect), change
 // notifications from either store after DebounceDelay of quiet (TriggerChange), the partnership's
 // interval (TriggerSchedule) and, after a failed session, Settings.RetryInterval (TriggerRetry).
-// A store implementing Monitoring can ask for no more automatic sessions.
+// A store implementing repl.Monitoring can ask for no more automatic sessions.
 //
 // # Concurrency
 //

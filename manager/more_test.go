@@ -18,12 +18,12 @@ import (
 )
 
 // pausingDesktop is the files provider's desktop store, asking for no more automatic sessions
-// (the seeds' continueMonitoring = false).
+// (repl.Monitoring; ActiveSync's continueMonitoring = false).
 type pausingDesktop struct{ *fsstore.DesktopStore }
 
 func (pausingDesktop) ContinueMonitoring() bool { return false }
 
-var _ Monitoring = pausingDesktop{}
+var _ repl.Monitoring = pausingDesktop{}
 
 func init() {
 	p, err := providers.Lookup("files")

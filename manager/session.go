@@ -787,7 +787,7 @@ func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *
 	conflicts, added := m.refreshConflicts(ctx, p, hf, inst, before)
 	res.conflicts, res.added = conflicts, added
 	for _, st := range []repl.Store{inst.Desktop, inst.Device} {
-		if mon, ok := st.(Monitoring); ok && !mon.ContinueMonitoring() {
+		if mon, ok := st.(repl.Monitoring); ok && !mon.ContinueMonitoring() {
 			res.paused = true
 		}
 	}

@@ -2,13 +2,17 @@
 // making fyne log a locale error on every start of the cradle command, window or not. Import it
 // for its side effect before anything that imports fyne:
 //
-//	import _ "github.com/cradle-sync/cradle/manager/locale"
+//	import _ "github.com/cradle-sync/cradle/ui/locale"
 //
 // Its init gives the process an English locale for messages while packages initialise (fyne's
 // lang package reads it in its init), and Restore puts the environment back as it was, so that
 // child processes (provider plugins) inherit the user's own. Go initialises packages in import
 // path order among those whose dependencies are ready, and this package depends only on os, so
-// it runs before fyne.io/fyne/v2/lang, which waits for github.com/jeandeaual/go-locale.
+// it runs before fyne.io/fyne/v2/lang, which waits for github.com/jeandeaual/go-locale (any
+// import path under github.com/cradle-sync sorts before that one, so this package may move).
+//
+// It lives beside the window (ui/) because it is a start-up fix for fyne, not part of the
+// window: main.go imports it and calls Restore, and so do the window's tests. See docs/design.md.
 package locale
 
 import "os"
