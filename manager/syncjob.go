@@ -11,300 +11,16 @@ import (
 	"github.com/cradle-sync/cradle/repl"
 )
 
+// A sync job: the manager's unit of work for one partnership (its exported record is Session,
+// kept in the history). runSyncJob runs one, syncOnce does its work with the engine
+// (repl.HandleFile.Sync: the place where what to copy, delete or call a conflict is decided),
+// and forecast counts what a sync would do. The words are explained in docs/design.md.
+
 // Side names in the handle file. Side a is the desktop, b the device.
 const (
 	sideDesktop = "desktop"
 	sideDevice  = "device"
 )
-
-type jobKind int
-
-const (
-	jobSync     jobKind = iota // run a session
-	jobForecast                // count what a session would do (Refresh)
-	jobRelease                 // close a removed partnership's provider
-)
-
-// job is work for a device's worker. Jobs of the same kind for the same partnership merge while
-// they wait.
-type job struct {
-	kind    jobKind
-	part    string
-	trigger Trigger
-	opts    SyncOptions
-	waiters []chan jobResult
-}
-
-type jobResult struct {
-	session Session
-	err     error
-}
-
-func (j *job) reply(r jobResult) {
-	for _, w := range j.waiters {
-		w <- r // buffered, one slot each
-	}
-}
-
-// triggerRank orders triggers when queued jobs merge: the one a person asked for wins.
-func triggerRank(t Trigger) int {
-	switch t {
-	case TriggerManual:
-		return 3
-	case TriggerResolve:
-		return 2
-	case TriggerConnect:
-		return 1
-	}
-	return 0
-}
-
-// enqueueLocked queues j on the device's worker (caller holds m.mu).
-func (m *Manager) enqueueLocked(ds *devState, j *job) {
-	ds.qmu.Lock()
-	merged := false
-	for _, q := range ds.queue {
-		if q.kind == j.kind && q.part == j.part {
-			q.waiters = append(q.waiters, j.waiters...)
-			if triggerRank(j.trigger) > triggerRank(q.trigger) {
-				q.trigger = j.trigger
-			}
-			q.opts.AllowMassDelete = q.opts.AllowMassDelete || j.opts.AllowMassDelete
-			merged = true
-			break
-		}
-	}
-	if !merged {
-		ds.queue = append(ds.queue, j)
-	}
-	ds.qmu.Unlock()
-	if j.kind == jobSync {
-		if ps := m.parts[j.part]; ps != nil && !ps.running && !ps.queued {
-			ps.queued = true
-			m.publishStatusLocked(j.part)
-		}
-	}
-	select {
-	case ds.qwake <- struct{}{}:
-	default:
-	}
-}
-
-// next waits for the worker's next job; nil when the device is gone.
-func (ds *devState) next() *job {
-	for {
-		ds.qmu.Lock()
-		if len(ds.queue) > 0 {
-			j := ds.queue[0]
-			ds.queue = ds.queue[1:]
-			ds.qmu.Unlock()
-			return j
-		}
-		ds.qmu.Unlock()
-		select {
-		case <-ds.ctx.Done():
-			return nil
-		case <-ds.qwake:
-		}
-	}
-}
-
-// drop removes the queued jobs of a partnership (all when id is "") and returns them.
-func (ds *devState) drop(id string) []*job {
-	ds.qmu.Lock()
-	defer ds.qmu.Unlock()
-	var out, keep []*job
-	for _, j := range ds.queue {
-		if (id == "" || j.part == id) && j.kind != jobRelease {
-			out = append(out, j)
-		} else {
-			keep = append(keep, j)
-		}
-	}
-	ds.queue = keep
-	return out
-}
-
-// runDevice is the worker of one connected device: it reads the device's storages, announces
-// it, queues the sessions due on plug-in, then runs jobs one at a time until the device leaves.
-func (m *Manager) runDevice(ds *devState, prev <-chan struct{}) {
-	defer m.wg.Done()
-	defer close(ds.done)
-	defer m.teardownDevice(ds)
-	if prev != nil {
-		// The same device's previous connection must be torn down before this one starts.
-		select {
-		case <-prev:
-		case <-ds.ctx.Done():
-			return
-		}
-	}
-	ctx := ds.ctx
-	storages := readStorages(ctx, ds.dev, m)
-	known, err := m.db.seeDevice(knownDevice{
-		Serial: ds.info.Serial, Manufacturer: ds.info.Manufacturer, Model: ds.info.Model,
-		Kind: ds.info.Kind, Label: ds.info.Label, LastSeen: time.Now().UTC(),
-	})
-	if err != nil {
-		m.log.Warn("manager: remember a device", "serial", ds.info.Serial, "err", err)
-	}
-	m.mu.Lock()
-	if m.devices[ds.info.Serial] != ds {
-		m.mu.Unlock()
-		return
-	}
-	ds.info.Storages = storages
-	ds.ready = true
-	n := m.partnershipCountLocked(ds.info.Serial)
-	ds.info.New = !known && n == 0
-	info := m.deviceInfoLocked(ds)
-	m.bus.publish(DeviceConnected, info.Serial, "", info)
-	if info.New {
-		m.bus.publish(DeviceNew, info.Serial, "", info)
-	}
-	for _, p := range m.conf.Partnerships {
-		if p.Device != ds.info.Serial {
-			continue
-		}
-		ps := m.parts[p.ID]
-		if ps == nil {
-			continue
-		}
-		ps.paused = false
-		if m.cfg.Service {
-			m.scheduleLocked(p, ps, ds)
-			if m.conf.Settings.SyncOnConnect {
-				m.enqueueLocked(ds, &job{kind: jobSync, part: p.ID, trigger: TriggerConnect})
-			}
-		}
-		m.publishStatusLocked(p.ID)
-	}
-	var watch []Partnership
-	if m.cfg.Service && !m.conf.Settings.SyncOnConnect {
-		// No session on plug-in: open the providers now, so that their change notifications
-		// start sessions while the device stays connected.
-		for _, p := range m.conf.Partnerships {
-			if p.Device == ds.info.Serial {
-				watch = append(watch, p)
-			}
-		}
-	}
-	m.mu.Unlock()
-	for _, p := range watch {
-		m.mu.Lock()
-		ps := m.parts[p.ID]
-		m.mu.Unlock()
-		if ps == nil {
-			continue
-		}
-		if _, _, _, err := m.prepare(ctx, ds, p, ps); err != nil && ctx.Err() == nil {
-			m.mu.Lock()
-			ps.errMsg, ps.fix = err.Error(), errorFix(err, p, ds.info.Label)
-			m.publishStatusLocked(p.ID)
-			m.mu.Unlock()
-		}
-	}
-	for {
-		j := ds.next()
-		if j == nil {
-			return
-		}
-		m.runJob(ctx, ds, j)
-	}
-}
-
-func readStorages(ctx context.Context, dev device.Device, m *Manager) []StorageInfo {
-	st, err := dev.Storages(ctx)
-	if err != nil {
-		m.log.Warn("manager: read a device's storages", "err", err)
-		return []StorageInfo{}
-	}
-	out := make([]StorageInfo, 0, len(st))
-	for _, s := range st {
-		out = append(out, StorageInfo{ID: uint32(s.ID), Description: s.Description, Free: s.Free, Capacity: s.Capacity, ReadOnly: s.ReadOnly})
-	}
-	return out
-}
-
-// teardownDevice runs when a device's worker ends: queued jobs fail, the providers opened for
-// the device are closed.
-func (m *Manager) teardownDevice(ds *devState) {
-	for _, j := range ds.drop("") {
-		j.reply(jobResult{err: kindf(ErrNotConnected, "%s is not connected", ds.info.Label)})
-	}
-	var insts []*partState
-	m.mu.Lock()
-	for _, ps := range m.parts {
-		if ps.instDevice == ds.dev {
-			insts = append(insts, ps)
-		}
-		if ps.instDevice == ds.dev || ps.queued {
-			ps.queued = false
-		}
-	}
-	// Detach the instances under the lock, close them outside it.
-	var closers []*providers.Instance
-	for _, ps := range insts {
-		if ps.watchCancel != nil {
-			ps.watchCancel()
-			ps.watchCancel = nil
-		}
-		ps.changes = [2]*repl.ChangeSet{}
-		ps.watching = [2]bool{}
-		closers = append(closers, ps.inst)
-		ps.inst, ps.instDevice = nil, nil
-	}
-	m.mu.Unlock()
-	for _, inst := range closers {
-		if inst != nil && inst.Close != nil {
-			if err := inst.Close(); err != nil {
-				m.log.Debug("manager: close a provider", "err", err)
-			}
-		}
-	}
-	// Release jobs still queued (a partnership removed while the device left) are answered.
-	ds.qmu.Lock()
-	rest := ds.queue
-	ds.queue = nil
-	ds.qmu.Unlock()
-	for _, j := range rest {
-		j.reply(jobResult{})
-	}
-}
-
-func (m *Manager) runJob(ctx context.Context, ds *devState, j *job) {
-	switch j.kind {
-	case jobRelease:
-		m.mu.Lock()
-		var inst *providers.Instance
-		if ps := m.parts[j.part]; ps != nil {
-			if ps.watchCancel != nil {
-				ps.watchCancel()
-				ps.watchCancel = nil
-			}
-			inst = ps.inst
-			ps.inst, ps.instDevice = nil, nil
-		}
-		m.mu.Unlock()
-		if inst != nil && inst.Close != nil {
-			inst.Close()
-		}
-		j.reply(jobResult{})
-	case jobForecast:
-		n, err := m.forecast(ctx, ds, j.part)
-		m.mu.Lock()
-		if ps := m.parts[j.part]; ps != nil && err == nil {
-			ps.forecast = n
-			clear(ps.notified)
-			m.publishStatusLocked(j.part)
-		}
-		m.mu.Unlock()
-		j.reply(jobResult{err: err})
-	case jobSync:
-		s, err := m.runSession(ctx, ds, j)
-		j.reply(jobResult{session: s, err: err})
-	}
-}
 
 // prepare returns the partnership's handle file and opened provider stores for a job on ds,
 // opening what is missing and (in service mode) (re)starting the watchers.
@@ -377,172 +93,9 @@ func (m *Manager) prepare(ctx context.Context, ds *devState, p Partnership, ps *
 	return hf, inst, ps.changes, nil
 }
 
-// watchLocked starts a watcher on each side whose store is a repl.Notifier and is not watched
-// (first use, or its watcher ended: a plugin that stopped is restarted by the next session).
-func (m *Manager) watchLocked(ds *devState, p Partnership, ps *partState) {
-	if ps.watchCancel == nil {
-		ps.watchCtx, ps.watchCancel = context.WithCancel(ds.ctx)
-	}
-	stores := [2]repl.Store{ps.inst.Desktop, ps.inst.Device}
-	for side, st := range stores {
-		if ps.watching[side] {
-			continue
-		}
-		n, ok := st.(repl.Notifier)
-		if !ok {
-			ps.changes[side] = nil
-			continue
-		}
-		cs := repl.NewChangeSet()
-		ps.changes[side], ps.watching[side] = cs, true
-		wctx := ps.watchCtx
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			err := n.Watch(wctx, func(nt repl.Notification) {
-				cs.Notify(nt)
-				m.notified(p.ID, ps, nt)
-			})
-			m.mu.Lock()
-			if ps.changes[side] == cs {
-				ps.watching[side] = false
-				if err != nil {
-					// Watching cannot start: full passes instead.
-					ps.changes[side] = nil
-				}
-			}
-			m.mu.Unlock()
-			if err != nil && wctx.Err() == nil {
-				m.log.Info("manager: changes are found by full scans only", "partnership", p.ID, "side", side, "err", err)
-			}
-		}()
-	}
-}
-
-// maxNotified bounds the changes counted as waiting (the count is for show; past it, the session
-// finds them all).
-const maxNotified = 10_000
-
-// maxDebounceWait bounds how long a stream of notifications may postpone a session.
-const maxDebounceFactor = 10
-
-// notified is a store's change notification: it counts as pending and, after a quiet period,
-// starts an incremental session.
-func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ps.removed || m.closed {
-		return
-	}
-	if n.Kind == repl.Shutdown {
-		if isProviderStop(n.Err) {
-			ps.plugin = true
-			ps.errMsg = "provider stopped: " + n.Err.Error()
-			ps.fix = "the next sync restarts it"
-			p, err := m.lookupLocked(id)
-			if err == nil {
-				m.bus.publish(ProviderStopped, p.Device, id, ps.errMsg)
-				m.publishStatusLocked(id)
-			}
-		}
-		return
-	}
-	// Notifications during a session are mostly the echo of its own writes: they still start a
-	// session after the quiet period (which finds nothing to do if so), but are not shown as
-	// pending changes. A file written several times is one change waiting.
-	if !ps.running && len(ps.notified) < maxNotified {
-		if ps.notified == nil {
-			ps.notified = map[string]struct{}{}
-		}
-		first := len(ps.notified) == 0
-		ps.notified[n.Handle] = struct{}{}
-		if first {
-			m.publishStatusLocked(id)
-		}
-	}
-	if !m.cfg.Service || ps.paused {
-		return
-	}
-	p, err := m.lookupLocked(id)
-	if err != nil || m.devices[p.Device] == nil {
-		return
-	}
-	now := time.Now()
-	if ps.debounce != nil && now.Sub(ps.firstNotify) < maxDebounceFactor*m.debounce {
-		ps.debounce.Reset(m.debounce)
-		return
-	}
-	if ps.debounce == nil {
-		ps.firstNotify = now
-		ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
-	}
-}
-
-// fire queues an automatic session (debounce, schedule, retry timers).
-func (m *Manager) fire(id string, t Trigger) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ps := m.parts[id]
-	if m.closed || ps == nil || ps.removed {
-		return
-	}
-	switch t {
-	case TriggerChange:
-		ps.debounce = nil
-	case TriggerRetry:
-		ps.retry = nil
-	case TriggerSchedule:
-		ps.schedule = nil
-	}
-	if ps.paused {
-		return
-	}
-	p, err := m.lookupLocked(id)
-	if err != nil {
-		return
-	}
-	ds := m.devices[p.Device]
-	if ds == nil {
-		return
-	}
-	m.enqueueLocked(ds, &job{kind: jobSync, part: id, trigger: t})
-}
-
-// scheduleLocked (re)arms the partnership's periodic timer from its last session.
-func (m *Manager) scheduleLocked(p Partnership, ps *partState, ds *devState) {
-	if ps.schedule != nil {
-		ps.schedule.Stop()
-		ps.schedule = nil
-	}
-	interval := p.Interval
-	if interval == 0 {
-		interval = m.conf.Settings.Interval
-	}
-	if interval <= 0 || ps.paused || ds == nil {
-		if ps.retry == nil {
-			ps.nextSync = time.Time{}
-		}
-		return
-	}
-	from := time.Now()
-	if ps.hasLast && !ps.last.End.IsZero() && ps.last.End.Before(from) {
-		from = ps.last.End
-	}
-	due := from.Add(interval)
-	wait := time.Until(due)
-	if wait < 0 {
-		wait = 0
-	}
-	id := p.ID
-	ps.schedule = time.AfterFunc(wait, func() { m.fire(id, TriggerSchedule) })
-	ps.nextSync = due
-	if ps.retry != nil && ps.retryAt.Before(due) {
-		ps.nextSync = ps.retryAt
-	}
-}
-
-// runSession runs one session of the job's partnership on ds and records it.
-func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session, error) {
+// runSyncJob runs a sync job: one session of the job's partnership on ds (syncOnce, again once
+// if the handle file turns out damaged), then records it: status, history, events, retry.
+func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session, error) {
 	m.mu.Lock()
 	p, err := m.lookupLocked(j.part)
 	ps := m.parts[j.part]
@@ -578,7 +131,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 	m.bus.publish(DeviceChanged, p.Device, "", m.deviceInfoLocked(ds))
 	m.mu.Unlock()
 
-	res := m.session(sctx, ds, p, ps, j.opts, trigger)
+	res := m.syncOnce(sctx, ds, p, ps, j.opts, trigger)
 	if errors.Is(res.err, repl.ErrCorrupt) && sctx.Err() == nil {
 		// Damage the handle file could not see when it opened, met in the middle of the
 		// session: set it aside and sync again at once, with a state rebuilt by matching.
@@ -586,7 +139,7 @@ func (m *Manager) runSession(ctx context.Context, ds *devState, j *job) (Session
 		err := m.discardDamaged(ps)
 		m.mu.Unlock()
 		if err == nil {
-			res = m.session(sctx, ds, p, ps, j.opts, trigger)
+			res = m.syncOnce(sctx, ds, p, ps, j.opts, trigger)
 		}
 	}
 
@@ -705,8 +258,8 @@ func orStorages(a, b []StorageInfo) []StorageInfo {
 	return b
 }
 
-// sessionResult is what session hands back to runSession.
-type sessionResult struct {
+// syncResult is what syncOnce hands back to runSyncJob.
+type syncResult struct {
 	rep       *repl.Report
 	err       error
 	metaErr   error // the device metadata could not be read or written (the session still counts)
@@ -717,9 +270,9 @@ type sessionResult struct {
 	storages  []StorageInfo
 }
 
-// session does the work of one session: open what is needed, read the device metadata, sync,
+// syncOnce does the work of one session: open what is needed, read the device metadata, sync,
 // write the device metadata, prepare conflict previews.
-func (m *Manager) session(ctx context.Context, ds *devState, p Partnership, ps *partState, opts SyncOptions, trigger Trigger) (res sessionResult) {
+func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps *partState, opts SyncOptions, trigger Trigger) (res syncResult) {
 	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
 	if trigger != TriggerChange {
 		// Only sessions started by notifications look at the notified items alone; the others
