@@ -17,6 +17,7 @@ import (
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/manager"
 	"github.com/cradle-sync/cradle/manager/demo"
+
 	// As in main.go: a C locale must not make fyne log errors at start.
 	_ "github.com/cradle-sync/cradle/ui/locale"
 )
