@@ -8,6 +8,8 @@
 // the engine beyond repl.Store: the Source keeps reporting pictures that left the device, so an
 // import never deletes on the computer, and the Library's import log keeps a deleted picture from
 // coming back.
+//
+// The Library is built on fsstore.DesktopStore; the package map is in docs/design.md.
 package photos
 
 import (

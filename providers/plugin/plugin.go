@@ -25,6 +25,7 @@
 // starts a new process at the next sync (its next Enumerate, Watch or Open).
 //
 // The wire contract is internal/pb/provider.proto, for plugins written in other languages.
+// docs/providers.md builds a plugin step by step; docs/design.md has the package map.
 package plugin
 
 import (
