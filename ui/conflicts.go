@@ -43,7 +43,6 @@ type conflictDialog struct {
 	keepDesktop *widget.Button
 	keepDevice  *widget.Button
 	keepBoth    *widget.Button
-	choices     *fyne.Container // the keep buttons, in a row
 	errText     *widget.Label
 }
 
@@ -125,8 +124,8 @@ func (w *Window) showConflicts() {
 	// Fields and previews in two rows, so that both previews start at the same height.
 	heads := container.NewGridWithColumns(2, d.desktop.head, d.device.head)
 	previews := container.NewGridWithColumns(2, d.desktop.scroll, d.device.scroll)
-	d.choices = container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth)
-	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll, d.choices)
+	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll,
+		container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth))
 	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator(), heads, widget.NewSeparator()), bottom, nil, nil, previews)
 	d.content = content
 	d.dlg = dialog.NewCustom(tr("Conflicts"), tr("Close"), content, w.win)
@@ -185,17 +184,7 @@ func (d *conflictDialog) render() {
 	}
 	d.path.SetText(conflictTitle(c))
 	p, _ := d.w.partnership(c.Partnership)
-	if c.Kind == "collision" {
-		// Two different files: both are kept whatever is chosen; the choice is which keeps the
-		// name (the other is saved beside it).
-		d.partnership.SetText(tr("Partnership \"{{.Name}}\" · two different files took this name, one on each side: both are kept, choose which one keeps the name", map[string]any{"Name": c.PartnershipName}))
-		d.keepDesktop.SetText(tr("This computer's keeps the name"))
-		d.keepDevice.SetText(tr("The device's keeps the name"))
-	} else {
-		d.partnership.SetText(tr("Partnership \"{{.Name}}\" · changed on both sides since the last sync", map[string]any{"Name": c.PartnershipName}))
-		d.keepDesktop.SetText(tr("Keep this computer's"))
-		d.keepDevice.SetText(tr("Keep the device's"))
-	}
+	d.partnership.SetText(tr("Partnership \"{{.Name}}\" · changed on both sides since the last sync", map[string]any{"Name": c.PartnershipName}))
 	devLabel := d.w.deviceLabel(c.DeviceSerial)
 	d.desktop.title.SetText(tr("On this computer"))
 	d.device.title.SetText(tr("On {{.Device}}", map[string]any{"Device": devLabel}))
@@ -226,13 +215,6 @@ func (d *conflictDialog) render() {
 		keepBoth = tr("Keep both (merge)")
 	}
 	d.keepBoth.SetText(keepBoth)
-	if c.Kind == "collision" {
-		d.keepBoth.Hide()
-		d.choices.Layout = layout.NewGridLayoutWithColumns(2)
-	} else {
-		d.keepBoth.Show()
-		d.choices.Layout = layout.NewGridLayoutWithColumns(3)
-	}
 	d.setBusy(d.busy)
 	if d.content != nil {
 		d.content.Refresh() // parts shown or hidden: lay the dialog out again
