@@ -406,8 +406,9 @@ type Rewrite struct {
 	// Otherwise the program saves to a temporary file renamed over the item, and the reader goes
 	// on in the old content to its end.
 	InPlace bool
-	// Fired, when set, is called once the save happened (without the store's lock).
-	Fired func()
+	// Fired, when set, is called once the save happened (without the store's lock), with the
+	// content the save replaced.
+	Fired func(old []byte)
 }
 
 // RewriteOnRead arranges for a user to save the file name with rw's content while the engine
@@ -439,11 +440,12 @@ func (s *Store) save(handle string, rw *Rewrite) []byte {
 		s.mu.Unlock()
 		return nil
 	}
+	old := it.data
 	s.items[handle] = &item{kind: repl.KindFile, data: data, mod: s.truncate(rw.ModTime)}
 	s.mu.Unlock()
 	s.deliver([]repl.Notification{{Kind: repl.ItemModified, Handle: handle}})
 	if rw.Fired != nil {
-		rw.Fired()
+		rw.Fired(bytes.Clone(old))
 	}
 	return data
 }

@@ -206,7 +206,12 @@ func TestRewriteOnRead(t *testing.T) {
 			t.Fatal(err)
 		}
 		fired := 0
-		s.RewriteOnRead("a", &memstore.Rewrite{Data: []byte("NEW-CONTENT"), ModTime: mod.Add(300 * time.Millisecond), After: tc.after, InPlace: tc.inPlace, Fired: func() { fired++ }})
+		s.RewriteOnRead("a", &memstore.Rewrite{Data: []byte("NEW-CONTENT"), ModTime: mod.Add(300 * time.Millisecond), After: tc.after, InPlace: tc.inPlace, Fired: func(old []byte) {
+			if string(old) != "old-content" {
+				t.Errorf("the save replaced %q", old)
+			}
+			fired++
+		}})
 		rc, err := s.Open(ctx, "a")
 		if err != nil {
 			t.Fatal(err)
