@@ -127,6 +127,9 @@ func New(opts Options) *Store {
 	return &Store{opts: opts, items: map[string]*item{}, watchers: map[int]*watcher{}, ops: map[Op]int{}}
 }
 
+// Options returns the options the store was made with.
+func (s *Store) Options() Options { return s.opts }
+
 // Bare returns s with only the repl.Store methods: no Stater, Notifier, Hasher, Atomicity or
 // UnitStore, whatever s implements. Tests use it to exercise the engine's fallbacks.
 func Bare(s repl.Store) repl.Store {
