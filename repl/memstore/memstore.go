@@ -65,6 +65,10 @@ type Options struct {
 	// a fault injected there leaves both names, as a session killed between the two steps does.
 	// The Rename hook (a user's rename on the device itself) stays one step.
 	NoRename bool
+	// WriteChunk is how many bytes Write takes in at a time, each step an OpWriteData (so a
+	// fault can stop a write part-way, and a NonAtomic store then keeps a partial item); 0 means
+	// 32 kB. Tests with small contents set a few bytes.
+	WriteChunk int
 }
 
 // Op names an operation, for fault injection.
@@ -576,8 +580,8 @@ func (s *Store) removeLocked(name string) []repl.Notification {
 	return notes
 }
 
-// readData reads the request's content in chunks of at most 32 kB, honouring ctx, faults and the
-// announced size.
+// readData reads the request's content in chunks (Options.WriteChunk, 32 kB by default),
+// honouring ctx, faults and the announced size.
 func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, error) {
 	if req.Data == nil {
 		if req.Size > 0 {
@@ -585,7 +589,10 @@ func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, er
 		}
 		return []byte{}, nil
 	}
-	const chunk = 32 << 10
+	chunk := 32 << 10
+	if s.opts.WriteChunk > 0 {
+		chunk = s.opts.WriteChunk
+	}
 	capacity := chunk
 	if req.Size >= 0 && req.Size < 1<<30 {
 		capacity = int(req.Size) + 1 // one more byte shows data running past the announced size

@@ -238,3 +238,16 @@ func TestRewriteOnRead(t *testing.T) {
 		}
 	}
 }
+
+// A small WriteChunk lets a fault stop a small write part-way; a non-atomic store keeps the part.
+func TestWriteChunkPartial(t *testing.T) {
+	s := memstore.New(memstore.Options{NonAtomic: true, WriteChunk: 4})
+	s.FailAfter(2, repl.ErrGone, memstore.OpWriteData)
+	_, err := s.Write(context.Background(), repl.WriteRequest{Name: "a", Kind: repl.KindFile, Size: 11, Data: strings.NewReader("hello world")})
+	if !errors.Is(err, repl.ErrGone) {
+		t.Fatalf("Write = %v, want ErrGone", err)
+	}
+	if got, _ := s.Get("a"); string(got) != "hello wo" {
+		t.Fatalf("partial item %q, want the first two chunks", got)
+	}
+}
