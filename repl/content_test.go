@@ -416,3 +416,27 @@ func TestContentRecoveryMeetsUserSave(t *testing.T) {
 		t.Errorf("the user's save is lost: %s", show(w.a.Files()))
 	}
 }
+
+// New: the content an edit kept over a concurrent delete comes back after its own user deletes
+// it, when the edit reached the deleter's side in a one-way session. Property history: a synced;
+// the desktop edits a, the device deletes a; a session from the desktop to the device only (the
+// edit beats the delete: the device gets the edit, with a new content version of the device's,
+// which the desktop does not learn in that session); the desktop's user deletes a; sync: the
+// device's a counts as an edit the delete never saw, and the deleted file returns to both sides.
+func TestContentDeleteAfterEditBeatDelete(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	w := keepBoth(newWorld(t, memstore.Options{}, memstore.Options{TimeGranularity: time.Second}))
+	t0 := recent().Add(-time.Hour)
+	mustPut(t, w.a, "a.txt", "version 1", t0)
+	w.sync()
+	mustPut(t, w.a, "a.txt", "version 2", t0.Add(time.Minute))
+	w.remove(w.b, "a.txt")
+	w.cfg.Direction = repl.AToB
+	w.sync()
+	wantFiles(t, "device after the edit beat its delete", w.b, map[string]string{"a.txt": "version 2"})
+	w.cfg.Direction = repl.BothWays
+	w.remove(w.a, "a.txt")
+	w.sync()
+	wantFiles(t, "desktop", w.a, map[string]string{})
+	wantFiles(t, "device", w.b, map[string]string{})
+}
