@@ -440,3 +440,30 @@ func TestContentDeleteAfterEditBeatDelete(t *testing.T) {
 	wantFiles(t, "desktop", w.a, map[string]string{})
 	wantFiles(t, "device", w.b, map[string]string{})
 }
+
+// New (kin of finding 3: renames inferred without content proof): a rename onto an existing file
+// (mv -f, an app's save through a temporary file) is seen as the target's edit and the source's
+// delete; when the other side renamed the source meanwhile, the rename beats that delete and the
+// content ends under both names. Property history: a and d/y synced; the desktop moves d/y over
+// a; the device renames the folder d to d2; sync: d/y's content is at a and at d2/y.
+func TestContentRenameOverIsNoCopy(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	w := keepBoth(newWorld(t, memstore.Options{}, memstore.Options{TimeGranularity: time.Second}))
+	t0 := recent().Add(-time.Hour)
+	mustPut(t, w.a, "a.txt", "content a", t0)
+	mustPut(t, w.a, "d/y.txt", "content y", t0.Add(time.Minute))
+	w.sync()
+	w.remove(w.a, "a.txt")
+	if err := w.a.Rename("d/y.txt", "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.b.Rename("d", "d2"); err != nil {
+		t.Fatal(err)
+	}
+	w.sync()
+	wantSame(t, w.a, w.b)
+	wantOnce(t, "desktop", w.a)
+	if !slices.Contains(slices.Collect(maps.Values(w.a.Files())), "content y") {
+		t.Errorf("the moved content is lost: %s", show(w.a.Files()))
+	}
+}
