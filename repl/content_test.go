@@ -467,3 +467,36 @@ func TestContentRenameOverIsNoCopy(t *testing.T) {
 		t.Errorf("the moved content is lost: %s", show(w.a.Files()))
 	}
 }
+
+// New (two computers): a file one computer took from the device in a session whose snapshot
+// never reached the device (it was unplugged) comes back after the other computer's user
+// deleted it: the first computer's copy meets the delete as a concurrent version (the snapshot
+// the other computer wrote lacks the versions it was built on), and it counts as an edit,
+// though it is the very content the deleter saw. Property history: the device has b; desktop B
+// syncs, the device is unplugged before the snapshot is written; desktop A syncs; A's user
+// deletes b; A syncs, then B: b is back on every replica.
+func TestContentDeleteAfterLostSnapshot(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	d := &device{store: memstore.New(memstore.Options{TimeGranularity: time.Second})}
+	a, b := newComputer(t, "A"), newComputer(t, "B")
+	cfg := repl.Config{Policy: repl.Policy{Rule: repl.KeepBoth}}
+	t0 := recent().Add(-time.Hour)
+	mustPut(t, d.store, "b.txt", "phone b", t0)
+	if _, err := b.syncWith(t, d, cfg, false); err != nil { // unplugged before the snapshot
+		t.Fatal(err)
+	}
+	a.mustSync(t, d)
+	if err := a.desktop.Remove("b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*computer{a, b, a} {
+		if _, err := c.syncWith(t, d, cfg, true); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	for _, s := range []*memstore.Store{a.desktop, b.desktop, d.store} {
+		if len(s.Files()) != 0 {
+			t.Errorf("the deleted b.txt is back: %s", show(s.Files()))
+		}
+	}
+}
