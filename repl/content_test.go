@@ -500,3 +500,40 @@ func TestContentDeleteAfterLostSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// New (two computers): a content the device's user deleted comes back from the other computer,
+// which held it unchanged, and takes the name from the edit that beat the delete. Property
+// history: d.txt synced between desktop A and the device; A edits it while the device's user
+// edits it too; desktop B syncs (it takes the device's edit); the device's user deletes d.txt;
+// A syncs (its edit beats the delete: the device gets A's edit), then B: B's unchanged copy of
+// the deleted content meets A's edit as a concurrent edit, keep-both keeps it under d.txt and
+// A's edit becomes the copy.
+func TestContentDeletedContentStaysDeleted(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	d := &device{store: memstore.New(memstore.Options{TimeGranularity: time.Second})}
+	a, b := newComputer(t, "A"), newComputer(t, "B")
+	cfg := repl.Config{Policy: repl.Policy{Rule: repl.KeepBoth}}
+	sync := func(c *computer) {
+		t.Helper()
+		if _, err := c.syncWith(t, d, cfg, true); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	t0 := recent().Add(-time.Hour)
+	mustPut(t, a.desktop, "d.txt", "version 1", t0)
+	sync(a)
+	mustPut(t, a.desktop, "d.txt", "version A", t0.Add(time.Minute))
+	mustPut(t, d.store, "d.txt", "phone ver", t0.Add(2*time.Minute))
+	sync(b)
+	if err := d.store.Remove("d.txt"); err != nil {
+		t.Fatal(err)
+	}
+	sync(a)
+	sync(b)
+	sync(a)
+	for _, s := range []*memstore.Store{a.desktop, b.desktop, d.store} {
+		if got := s.Files(); !maps.Equal(got, map[string]string{"d.txt": "version A"}) {
+			t.Errorf("a store holds %s, want only A's edit (the device's user deleted its own)", show(got))
+		}
+	}
+}
