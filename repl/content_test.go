@@ -4,7 +4,6 @@ import (
 	"errors"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,16 +45,6 @@ func mustPut(t *testing.T, s *memstore.Store, name, content string, mod time.Tim
 	t.Helper()
 	if err := s.Put(name, []byte(content), mod); err != nil {
 		t.Fatalf("Put(%q): %v", name, err)
-	}
-}
-
-// wantNoCopies checks that no conflict copy was made.
-func wantNoCopies(t *testing.T, what string, s *memstore.Store) {
-	t.Helper()
-	for _, n := range s.Names() {
-		if strings.Contains(n, "(conflict ") {
-			t.Errorf("%s holds a conflict copy %q: %s", what, n, show(s.Files()))
-		}
 	}
 }
 

@@ -944,11 +944,9 @@ func (w *intentWorld) check() {
 	// (f) no duplicates.
 	if !intentOff["dup"] {
 		for tok, names := range union(first) {
-			var plain, copies []string
+			var plain []string
 			for _, n := range names {
-				if isCopyName(n) {
-					copies = append(copies, n)
-				} else {
+				if !isCopyName(n) {
 					plain = append(plain, n)
 				}
 			}
@@ -992,11 +990,20 @@ func runIntentHistory(t *rapid.T, dir string, three bool) {
 
 const intentNote = "Each history: 1 to 40 random steps on a desktop and a device (or a device shared by two desktops through snapshots), with devices keeping times to 1 s, 2 s or none, hashes or not, atomic or not, renaming or only copying and deleting: writes of same-size contents, often within one second, touches, deletes of files and folders, renames (over a file too), an unrelated file made with a deleted one's size and time, one name created on both sides, a file saved while the engine reads it, a rename killed between the device's copy and delete, conflicts resolved keeping both, and sessions in random directions interrupted at random, under keep-both (or ask, resolving both). The oracle is the users' intent: a content is dead only when a user, on a replica holding it, overwrote or deleted it; every other content must survive every session and be on every replica after a final sync, the replicas equal, nothing pending, nothing resurrected or duplicated (see repl/intent_prop_test.go)."
 
+// intentNotes are the R7 record's notes: what the histories are, and what was turned off.
+func intentNotes() []string {
+	notes := []string{intentNote}
+	if len(intentOff) > 0 {
+		notes = append(notes, "Run with CRADLE_INTENT_OFF="+strings.Join(slices.Sorted(maps.Keys(intentOff)), ",")+": those parts of the histories and checks were off.")
+	}
+	return notes
+}
+
 func TestPropertyIntentTwoReplicas(t *testing.T) {
 	if intentOff["two"] {
 		t.Skip("CRADLE_INTENT_OFF=two")
 	}
-	reportProperty(t, "the users' intent: a desktop and a device", intentNote)
+	reportProperty(t, "the users' intent: a desktop and a device", intentNotes()...)
 	for range rounds() {
 		rapid.Check(t, func(rt *rapid.T) {
 			runIntentHistory(rt, t.TempDir(), false)
@@ -1008,7 +1015,7 @@ func TestPropertyIntentThreeReplicas(t *testing.T) {
 	if intentOff["three"] {
 		t.Skip("CRADLE_INTENT_OFF=three")
 	}
-	reportProperty(t, "the users' intent: a device synced with two desktops", intentNote)
+	reportProperty(t, "the users' intent: a device synced with two desktops", intentNotes()...)
 	for range rounds() {
 		rapid.Check(t, func(rt *rapid.T) {
 			runIntentHistory(rt, t.TempDir(), true)
