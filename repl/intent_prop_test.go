@@ -98,9 +98,10 @@ import (
 // create one name); "snaplost" (the device's snapshot is written after every session); "oneway" (every session both ways); "notimes", "gran2", "norename" and
 // "nonatomic" (no such device); "nohashes"/"hashes" (store hashes forced off/on); "coarsedesk"
 // (desktops keep exact times); "ask" (KeepBoth only); "faults" (sessions never interrupted);
-// "two"/"three" (skip that property); and the checks "resurrect" and "dup". With all of
-// nonatomic,samename,samesecond,notimes,filefolder,samestamp,touch,lookalike,tear,renamekill,
-// oneway,renameover off, today's engine passes thousands of histories.
+// "two"/"three" (skip that property); and the checks "resurrect" and "dup". The engine of
+// 2026-12-06 passes 25,000 histories of two replicas and 15,000 of three with
+// CRADLE_INTENT_OFF=nonatomic,samename,samesecond,notimes,filefolder,samestamp,touch,lookalike,
+// tear,renamekill,oneway,renameover,snaplost,resurrect (each of these finds a failure class).
 
 var intentOff = func() map[string]bool {
 	m := map[string]bool{}
