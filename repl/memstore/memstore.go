@@ -38,9 +38,6 @@ type Options struct {
 	// TimeGranularity truncates the modification times the store keeps (MTP keeps seconds).
 	// Zero keeps them as given.
 	TimeGranularity time.Duration
-	// NoTimes makes the store keep no modification times: every Entry's ModTime is zero (a
-	// device that reports no dates).
-	NoTimes bool
 	// ReadOnly makes Write and Delete fail with repl.ErrReadOnly (a camera's card, say). The
 	// hooks still change the store.
 	ReadOnly bool
