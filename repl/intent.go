@@ -73,7 +73,7 @@ func copyIntents(seq int, c *record, l *record, src, dst string, now time.Time) 
 	for _, base := range []struct{ name, side string }{{l.Name, dst}, {c.Name, src}, {c.Name, dst}, {l.Name, src}} {
 		for n := 1; n <= 2; n++ {
 			out = append(out, intent{seq: uint64(seq), name: copyName(base.name, base.side, now, n), size: max(c.Stamp.Size, l.Stamp.Size),
-				mod: c.Stamp.ModTime, mod2: l.Stamp.ModTime, src: src, gid: c.GID, copy: true})
+				mod: c.Stamp.ModTime, mod2: l.Stamp.ModTime, prior: l.Handle, src: src, gid: c.GID, copy: true})
 		}
 	}
 	return out
@@ -303,6 +303,16 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 			}
 			if !ok || rec != nil || !(in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)) {
 				continue
+			}
+			if e.Size == in.size {
+				// Whole: a copy whose original is still where it was may go (the batch makes
+				// it again); without it, it may be the original itself, moved aside (a
+				// collision): detection sees it as the rename it is.
+				if pe, pok, err := lookup(in.prior); err != nil {
+					return err
+				} else if !pok || pe.Size != e.Size {
+					continue
+				}
 			}
 			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrChanged) {
 				return fmt.Errorf("remove %q, a conflict copy an interrupted sync may have left half-written in %s: %w", in.name, side.Name, err)
