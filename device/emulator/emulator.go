@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,6 +40,10 @@ const (
 	PropListAbsent
 	// PropListBroken offers it but answers OperationNotSupported.
 	PropListBroken
+	// PropListIgnoresDepth offers it but ignores the depth, as uMTP-Responder 1.3 does: it
+	// describes the object asked about itself, and answers InvalidObjectHandle for the root
+	// (it has no object 0).
+	PropListIgnoresDepth
 )
 
 // Options shape the emulated device. The zero value is an Android-like phone: dot-files shown,
@@ -106,6 +109,65 @@ type Options struct {
 	Names map[string]string
 	// Serial overrides the serial number (default: derived from the absolute DIR).
 	Serial string
+
+	// The behaviours of real device families (see Profile).
+
+	// SessionFirst answers GetDeviceInfo outside a session with SessionNotOpen, as
+	// uMTP-Responder before 1.6 does.
+	SessionFirst bool
+	// DatesReadOnly refuses to set DateModified with SetObjectPropValue (InvalidObjectPropCode,
+	// as uMTP-Responder answers; Android does not let it be set either).
+	DatesReadOnly bool
+	// BlockingEvents makes the device's event write wait, holding its object table, until the
+	// initiator has read the event from the interrupt pipe, as uMTP-Responder's inotify thread
+	// does: an initiator that stops reading events during a transaction never gets its answer.
+	BlockingEvents bool
+	// Zone is the device's own time zone: it reports dates as its wall clock without a zone and
+	// reads dates sent without one in it; a date ending in 'Z' is UTC (Android,
+	// uMTP-Responder). nil is the computer's zone.
+	Zone *time.Location
+	// StrictZLP makes a data phase to the device that ends on a packet boundary end only at a
+	// zero-length packet, as Android's does: without one the device takes the initiator's next
+	// transfer (its next command) for the end of the data and never answers that command.
+	StrictZLP bool
+	// FoldCase makes every storage case-insensitive, as Android's shared storage and FAT cards
+	// are: a name that folds like an existing one's names that file. The device's object table
+	// still matches names exactly, as Android's does, so a new file "foo.txt" next to "Foo.txt"
+	// is sent into Foo.txt, truncating it (Android opens it with O_TRUNC). A case-only rename
+	// works.
+	FoldCase bool
+	// FATNames refuses names FAT cannot hold (the characters :*?"<>| and control characters)
+	// with InvalidParameter, trims trailing dots and spaces as Android does on removable
+	// storage, and keeps times to 2 seconds.
+	FATNames bool
+	// KeepHandles keeps object handles across sessions, as Android's MtpStorageManager does
+	// while its MTP service runs.
+	KeepHandles bool
+	// RegisterAtInfo makes a file announced with SendObjectInfo an object at once (empty until
+	// SendObject), as Android does.
+	RegisterAtInfo bool
+	// UnknownSerial reports the serial number "????????", as Android does when it has none.
+	UnknownSerial bool
+	// PTP is Android's "Transfer photos" mode: only the DCIM and Pictures folders are shown at a
+	// storage's root, and no MTP operation beyond PTP's is offered.
+	PTP bool
+	// Locked starts the device locked: it has no storages until Unlock, as a locked phone.
+	Locked bool
+	// BoundaryStall makes the device never answer a GetPartialObject that reads to the end of the
+	// file with a data phase ending exactly on a packet boundary (Samsung Galaxy, libmtp's
+	// DEVICE_FLAG_SAMSUNG_OFFSET_BUG), until the transaction is cancelled.
+	BoundaryStall bool
+	// CancelWedge makes the device answer nothing after a cancelled data-in phase until a USB
+	// reset (ResetDevice), as recent Samsungs do after a cancelled GetObject.
+	CancelWedge bool
+	// ObjectInfo64 puts a 64-bit size in ObjectInfo, as older Samsungs do (libmtp's
+	// DEVICE_FLAG_PROPLIST_OVERRIDES_OI).
+	ObjectInfo64 bool
+	// NoAndroidExtensions leaves android.com out of DeviceInfo and does not offer Android's
+	// operations (GetPartialObject64, SendPartialObject, ...), as Samsung's MTP stack does.
+	NoAndroidExtensions bool
+	// Manufacturer and Model override the device's identity.
+	Manufacturer, Model string
 	// Logger receives protocol warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -130,8 +192,53 @@ func (o Options) MTPOptions() mtp.Options {
 	return mtp.Options{Logger: o.Logger, Transport: "mtp-emulated", NoZeroLengthOut: o.StallZLP}
 }
 
+// MTPOptions returns the initiator options for this device: Options.MTPOptions, and its serial
+// number as the stand-in for a USB descriptor's (what a device reporting none, or "????????",
+// is known by).
+func (e *Emulator) MTPOptions() mtp.Options {
+	o := e.opts.MTPOptions()
+	o.Serial = e.serial
+	return o
+}
+
+// Profiles are the device families the emulator can imitate (--emulate-profile).
+var Profiles = []string{"generic", "android", "samsung", "sdcard"}
+
+// Profile returns the options of a device family, with zone as the device's own time zone (nil:
+// the computer's):
+//   - generic: the emulator's default, an Android-like phone that answers everything well.
+//   - android: Android's MTP server: handles kept across sessions, objects registered at
+//     SendObjectInfo, zero-length packets required, DateModified not settable, dates in the
+//     phone's zone, GetObjectPropList at depth 0 and 1, a case-insensitive storage whose new
+//     files are opened with O_TRUNC.
+//   - samsung: android without Android's extensions, plus the GetPartialObject hang at a packet
+//     boundary and the wedge after a cancelled read.
+//   - sdcard: a device whose storage is a FAT card: FAT names, 2-second times, case folding.
+//
+// The options Android has besides (UnknownSerial, PTP, Locked) are set on top.
+func Profile(name string, zone *time.Location) (Options, error) {
+	var o Options
+	switch name {
+	case "", "generic":
+		o = Options{}
+	case "android":
+		o = Options{KeepHandles: true, RegisterAtInfo: true, StrictZLP: true, DatesReadOnly: true,
+			FoldCase: true, Manufacturer: "Google", Model: "Pixel (emulated)"}
+	case "samsung":
+		o = Options{KeepHandles: true, RegisterAtInfo: true, StrictZLP: true, DatesReadOnly: true,
+			FoldCase: true, NoAndroidExtensions: true, BoundaryStall: true, CancelWedge: true,
+			Manufacturer: "SAMSUNG", Model: "SAMSUNG_Android (emulated)"}
+	case "sdcard":
+		o = Options{FATNames: true, FoldCase: true}
+	default:
+		return Options{}, fmt.Errorf("unknown emulator profile %q: choose one of %s", name, strings.Join(Profiles, ", "))
+	}
+	o.Zone = zone
+	return o, nil
+}
+
 // errStall is a bulk-out transfer the device refused (USB STALL, LIBUSB_ERROR_PIPE).
-var errStall = errors.New("bulk out: endpoint stalled")
+var errStall = fmt.Errorf("bulk out: %w", mtp.ErrStall)
 
 // Identity of the emulated device.
 const (
@@ -184,6 +291,10 @@ type Emulator struct {
 	keepPartial bool
 	staleResp   bool
 	halted      bool // bulk out stalled until Reset
+	// wedged: the device answers nothing until ResetDevice (Options.CancelWedge).
+	wedged bool
+	// refuseZLP stalls the next zero-length packet (RefuseZLPOnce).
+	refuseZLP bool
 
 	stats struct {
 		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads atomic.Int64
@@ -193,6 +304,8 @@ type Emulator struct {
 	mu    sync.Mutex
 	tab   table
 	watch *watcher
+	// locked hides every storage until Unlock (Options.Locked); guarded by mu.
+	locked bool
 }
 
 var _ mtp.Transport = (*Emulator)(nil)
@@ -225,6 +338,7 @@ func New(dir string, opts Options) (*Emulator, error) {
 		outBudget: -1,
 	}
 	e.intr.data = make(chan struct{}, 1)
+	e.intr.took = make(chan struct{}, 1)
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -239,6 +353,11 @@ func New(dir string, opts Options) (*Emulator, error) {
 		}
 		e.storages = append(e.storages, &storage{id: 0x00020001, dir: sd, desc: "SD card", typ: mtp.StorageRemovableRAM})
 	}
+	if opts.FATNames && opts.SDCard == "" {
+		// A device whose storage is a FAT card.
+		e.storages[0].desc, e.storages[0].typ = "SD card", mtp.StorageRemovableRAM
+	}
+	e.locked = opts.Locked
 	e.tab.init(e)
 	if opts.Leftover {
 		e.queueLeftover()
@@ -321,8 +440,8 @@ func (e *Emulator) BulkOut(ctx context.Context, p []byte) (int, error) {
 		e.stats.zlpOut.Add(1)
 	}
 	e.faultMu.Lock()
-	if len(p) == 0 && e.opts.StallZLP {
-		e.halted = true
+	if len(p) == 0 && (e.opts.StallZLP || e.refuseZLP) {
+		e.halted, e.refuseZLP = true, false
 	}
 	halted := e.halted
 	e.faultMu.Unlock()
@@ -531,6 +650,85 @@ func (e *Emulator) setCard(ejected bool) {
 	}
 }
 
+// RefuseZLPOnce makes the device stall the next zero-length packet the initiator sends, once,
+// as a transient failure of a phone that otherwise needs them.
+func (e *Emulator) RefuseZLPOnce() {
+	e.faultMu.Lock()
+	e.refuseZLP = true
+	e.faultMu.Unlock()
+}
+
+var _ mtp.DeviceResetter = (*Emulator)(nil)
+
+// Unlock unlocks a device started with Options.Locked: its storages appear, each announced with
+// StoreAdded.
+func (e *Emulator) Unlock() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.locked {
+		return
+	}
+	e.locked = false
+	for _, st := range e.tab.present() {
+		e.event(mtp.EventStoreAdded, st.id)
+	}
+}
+
+// Lock locks the device: its storages disappear, each announced with StoreRemoved.
+func (e *Emulator) Lock() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.locked {
+		return
+	}
+	for _, st := range e.tab.present() {
+		e.event(mtp.EventStoreRemoved, st.id)
+	}
+	e.locked = true
+}
+
+// ResetDevice is a USB port reset: the device drops its session and whatever was in flight, and
+// answers again if it was wedged (Options.CancelWedge). Handles survive with KeepHandles.
+func (e *Emulator) ResetDevice(ctx context.Context) error {
+	if e.isGone() {
+		return mtp.ErrTransportClosed
+	}
+	e.faultMu.Lock()
+	e.wedged, e.halted, e.stallArmed = false, false, false
+	e.faultMu.Unlock()
+	if err := e.Reset(ctx); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	if !e.opts.KeepHandles {
+		e.tab.clear()
+	}
+	e.tab.session, e.tab.lastTID, e.tab.stale = 0, 0, false
+	e.mu.Unlock()
+	e.intr.clear()
+	return nil
+}
+
+func (e *Emulator) isWedged() bool {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	return e.wedged
+}
+
+func (e *Emulator) wedge() {
+	e.faultMu.Lock()
+	e.wedged = true
+	e.faultMu.Unlock()
+}
+
+// zone is the device's own time zone.
+func (e *Emulator) zone() *time.Location {
+	if e.opts.Zone != nil {
+		return e.opts.Zone
+	}
+	return time.Local
+}
+
 // takeFault checks the stall and busy faults for a command.
 func (e *Emulator) takeFault(op mtp.OpCode) (stall, busy bool) {
 	e.faultMu.Lock()
@@ -579,7 +777,7 @@ func OpenDevice(ctx context.Context, dir string, opts Options) (*mtp.Device, err
 	if err != nil {
 		return nil, err
 	}
-	d, err := mtp.Open(ctx, e, opts.MTPOptions())
+	d, err := mtp.Open(ctx, e, e.MTPOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open the emulated device for %s: %w", e.dir, err)
 	}

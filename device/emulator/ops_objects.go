@@ -134,11 +134,15 @@ func (r *responder) objectInfo(o *object, fi fs.FileInfo) mtp.ObjectInfo {
 		Filename:         r.e.reportName(o.name),
 		CaptureDate:      fi.ModTime(),
 		ModificationDate: fi.ModTime(),
+		Zone:             r.e.zone(),
 	}
 	if o.dir {
 		oi.AssociationType = mtp.AssociationGenericFolder
 	} else {
 		oi.CompressedSize = uint32(min(fi.Size(), 0xFFFFFFFF))
+	}
+	if r.e.opts.ObjectInfo64 {
+		oi.Size64, oi.Size = true, uint64(o.size)
 	}
 	return oi
 }

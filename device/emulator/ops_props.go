@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cradle-sync/cradle/device/mtp"
 )
@@ -49,6 +50,9 @@ func (r *responder) getObjectPropDesc(p []uint32) (answer, error) {
 	if !known {
 		return fail(mtp.RespInvalidObjectPropCode), nil
 	}
+	if code == mtp.PropDateModified && r.e.opts.DatesReadOnly {
+		writable = false
+	}
 	d := mtp.PropDesc{Code: code, Type: typ, Writable: writable && !r.e.opts.ReadOnlyProps, Default: mtp.Value{Type: typ}}
 	switch code {
 	case mtp.PropDateModified:
@@ -84,7 +88,7 @@ func (r *responder) propValue(o *object, code mtp.PropCode) (mtp.Value, bool) {
 	case mtp.PropObjectFileName, mtp.PropName:
 		v.Str = r.e.reportName(o.name)
 	case mtp.PropDateModified:
-		v.Str = mtp.FormatDate(o.mtime)
+		v.Str = mtp.FormatDateIn(o.mtime, r.e.zone())
 	case mtp.PropParentObject:
 		v.Int = uint64(parentHandle(o))
 	case mtp.PropPersistentUniqueObjectID:
@@ -127,7 +131,7 @@ func (r *responder) setObjectPropValue(p []uint32) (answer, error) {
 	}
 	code := mtp.PropCode(param(p, 1))
 	typ, writable, known := propType(code)
-	if !known {
+	if !known || (code == mtp.PropDateModified && r.e.opts.DatesReadOnly) {
 		return fail(mtp.RespInvalidObjectPropCode), nil
 	}
 	if !writable {
@@ -148,8 +152,12 @@ func (r *responder) setObjectPropValue(p []uint32) (answer, error) {
 	path := t.path(o)
 	switch code {
 	case mtp.PropObjectFileName:
-		if !validName(v.Str) {
+		if !e.validName(v.Str) {
 			return fail(mtp.RespInvalidObjectPropValue), nil
+		}
+		v.Str = e.storedName(v.Str)
+		if folded := e.foldedSibling(filepath.Dir(path), v.Str); folded != "" && folded != o.name {
+			return fail(mtp.RespGeneralError), nil // another object has that name, in another case
 		}
 		if v.Str == o.name {
 			return ok(), nil
@@ -167,9 +175,12 @@ func (r *responder) setObjectPropValue(p []uint32) (answer, error) {
 		}
 		o.name = v.Str
 	case mtp.PropDateModified:
-		mt, err := mtp.ParseDate(v.Str)
+		mt, err := mtp.ParseDateIn(v.Str, e.zone())
 		if err != nil || mt.IsZero() {
 			return fail(mtp.RespInvalidObjectPropValue), nil
+		}
+		if e.opts.FATNames {
+			mt = mt.Truncate(2 * time.Second)
 		}
 		if err := os.Chtimes(path, mt, mt); err != nil {
 			return fail(mtp.RespAccessDenied), nil
@@ -207,6 +218,12 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 	t := &e.tab
 	var objs []*object
 	var a answer
+	if e.opts.PropList == PropListIgnoresDepth {
+		depth = 0
+		if h == 0 || h == 0xFFFFFFFF {
+			h = 0 // no such object
+		}
+	}
 	switch {
 	case depth == 0 && h == 0xFFFFFFFF:
 		objs, a = r.selectObjects(0xFFFFFFFF, format, 0)
@@ -254,5 +271,10 @@ func (e *Emulator) event(code mtp.EventCode, h uint32) {
 		return
 	}
 	b, _ := mtp.Container{Type: mtp.ContainerEvent, Code: uint16(code), Params: []uint32{h}}.MarshalBinary()
-	e.intr.push(b)
+	seq := e.intr.push(b)
+	if e.opts.BlockingEvents && seq > 0 {
+		// The write to the interrupt endpoint returns when the initiator has read the event;
+		// the object table stays locked meanwhile (uMTP-Responder).
+		e.intr.waitTaken(seq, e.gone)
+	}
 }

@@ -63,6 +63,16 @@ func (r *responder) getPartialObject(p []uint32) (answer, error) {
 		return fail(mtp.RespInvalidParameter), nil
 	}
 	n = min(n, fi.Size()-off)
+	if r.e.opts.BoundaryStall && off+n == fi.Size() && (n+mtp.HeaderSize)%packetSize == 0 {
+		// Samsung: a read of a file's last bytes whose last packet is a whole one hangs.
+		r.e.log.Info("emulator: a partial read to the end of a file ends on a packet boundary; stalling", "offset", off, "bytes", n)
+		select {
+		case <-r.abort:
+			return answer{}, errAborted
+		case <-r.e.gone:
+			return answer{}, mtp.ErrTransportClosed
+		}
+	}
 	short := false
 	err := r.sendData(n, func(w *transferWriter) error {
 		var err error

@@ -16,9 +16,45 @@ import (
 
 // validName tells whether the device accepts name for a new file or folder: what the host file
 // system accepts in one path component.
-func validName(name string) bool {
+func (e *Emulator) validName(name string) bool {
+	if e.opts.FATNames {
+		for _, c := range name {
+			if c < 0x20 || strings.ContainsRune(`:*?"<>|\\`, c) {
+				return false
+			}
+		}
+	}
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00") &&
 		len(name) <= 255 && !strings.HasPrefix(name, partPrefix)
+}
+
+// storedName is the name the device stores for name: FAT storage drops trailing dots and spaces,
+// as Android does on removable storage.
+func (e *Emulator) storedName(name string) string {
+	if e.opts.FATNames {
+		if s := strings.TrimRight(name, ". "); s != "" {
+			return s
+		}
+	}
+	return name
+}
+
+// foldedSibling returns the name of an entry of the host folder dir that folds like name and is
+// not name, on a device with Options.FoldCase ("" when there is none).
+func (e *Emulator) foldedSibling(dir, name string) string {
+	if !e.opts.FoldCase {
+		return ""
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, de := range ents {
+		if n := de.Name(); n != name && strings.EqualFold(n, name) {
+			return n
+		}
+	}
+	return ""
 }
 
 func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
@@ -29,11 +65,11 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
-	var oi mtp.ObjectInfo
+	e := r.e
+	oi := mtp.ObjectInfo{Zone: e.zone()}
 	if err := oi.UnmarshalBinary(b); err != nil {
 		return fail(mtp.RespInvalidDataset), nil
 	}
-	e := r.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := &e.tab
@@ -49,9 +85,10 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	if parent == nil {
 		return fail(mtp.RespInvalidParentObject), nil
 	}
-	if !validName(oi.Filename) {
+	if !e.validName(oi.Filename) {
 		return fail(mtp.RespInvalidParameter), nil
 	}
+	oi.Filename = e.storedName(oi.Filename)
 	if parent.children == nil && e.opts.LateObjects <= 0 {
 		// (A device that registers objects late does not read the folder for this, as QEMU's
 		// does not: what the initiator creates there has no handle until the folder is listed.)
@@ -62,6 +99,16 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	target := filepath.Join(t.path(parent), oi.Filename)
 	if _, err := os.Lstat(target); err == nil {
 		return fail(mtp.RespGeneralError), nil
+	}
+	if folded := e.foldedSibling(t.path(parent), oi.Filename); folded != "" {
+		if oi.ObjectFormat == mtp.FormatAssociation {
+			return fail(mtp.RespGeneralError), nil // mkdir: the folder exists
+		}
+		// The object table matches names exactly, the storage does not: the new file is the
+		// existing one, opened with O_TRUNC (Android).
+		e.log.Info("emulator: a new file folds like an existing one; it will overwrite it", "name", oi.Filename, "existing", folded)
+		oi.Filename = folded
+		target = filepath.Join(t.path(parent), folded)
 	}
 	parentParam := param(p, 1)
 	if parent == st.root {
@@ -104,6 +151,21 @@ func (r *responder) sendObjectInfo(p []uint32) (answer, error) {
 	t.pending = &pendingSend{handle: h, parent: parent, name: oi.Filename, size: size, mtime: oi.ModificationDate}
 	if e.opts.IgnoreDates {
 		t.pending.mtime = time.Time{}
+	}
+	if e.opts.RegisterAtInfo && t.visible(oi.Filename) {
+		// The object exists from now on, empty until SendObject (Android).
+		if old := parent.children[oi.Filename]; old != nil {
+			t.pending.handle = old.handle
+		} else if f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
+			if fi, err := os.Lstat(target); err == nil {
+				if parent.children == nil {
+					parent.children = map[string]*object{}
+				}
+				o := t.add(parent, oi.Filename, fi)
+				t.pending.handle, t.pending.registered = o.handle, true
+			}
+		}
 	}
 	return ok(st.id, parentParam, t.pending.handle), nil
 }
@@ -149,6 +211,9 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 			r.install(ps, tmp.Name())
 		} else {
 			os.Remove(tmp.Name())
+			if ps.registered {
+				r.unregister(ps) // Android unlinks a file whose transfer failed
+			}
 		}
 		if errors.Is(err, errIncomplete) {
 			return fail(mtp.RespIncompleteTransfer), nil
@@ -164,6 +229,19 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 		return a, nil
 	}
 	return ok(), nil
+}
+
+// unregister removes the empty object a failed upload had made at SendObjectInfo.
+func (r *responder) unregister(ps *pendingSend) {
+	e := r.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if o := e.tab.byHandle[ps.handle]; o != nil && o.parent == ps.parent && o.name == ps.name {
+		if fi, err := os.Lstat(e.tab.path(o)); err == nil && fi.Size() == 0 {
+			os.Remove(e.tab.path(o))
+		}
+		e.tab.remove(o)
+	}
 }
 
 // receiveFile writes SendObject's data phase to f, sparsely where the data is zeros.
@@ -219,6 +297,9 @@ func (r *responder) install(ps *pendingSend, tmp string) answer {
 		return fail(mtp.RespGeneralError)
 	}
 	if !ps.mtime.IsZero() {
+		if e.opts.FATNames {
+			ps.mtime = ps.mtime.Truncate(2 * time.Second) // FAT keeps times to 2 seconds
+		}
 		if err := os.Chtimes(target, ps.mtime, ps.mtime); err != nil {
 			e.log.Warn("emulator: cannot keep the modification date", "path", target, "err", err)
 		}

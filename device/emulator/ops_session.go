@@ -57,17 +57,50 @@ func (e *Emulator) deviceInfo() *mtp.DeviceInfo {
 		StandardVersion:        100,
 		VendorExtensionID:      6,
 		VendorExtensionVersion: 100,
-		VendorExtensionDesc:    "microsoft.com: 1.0; android.com: 1.0;",
+		VendorExtensionDesc:    e.extensions(),
 		OperationsSupported:    ops,
 		EventsSupported: []mtp.EventCode{mtp.EventObjectAdded, mtp.EventObjectRemoved, mtp.EventObjectInfoChanged,
 			mtp.EventStoreAdded, mtp.EventStoreRemoved},
 		PlaybackFormats: []mtp.FormatCode{mtp.FormatUndefined, mtp.FormatAssociation, mtp.FormatText, mtp.FormatMP3,
 			mtp.FormatEXIFJPEG, mtp.FormatPNG, mtp.FormatMP4, mtp.FormatVCard3},
-		Manufacturer:  Manufacturer,
-		Model:         Model,
+		Manufacturer:  e.manufacturer(),
+		Model:         e.model(),
 		DeviceVersion: Version,
-		SerialNumber:  e.serial,
+		SerialNumber:  e.reportedSerial(),
 	}
+}
+
+// extensions is DeviceInfo's vendor extension description.
+func (e *Emulator) extensions() string {
+	switch {
+	case e.opts.PTP:
+		return ""
+	case e.opts.NoAndroidExtensions:
+		return "microsoft.com: 1.0;"
+	}
+	return "microsoft.com: 1.0; android.com: 1.0;"
+}
+
+func (e *Emulator) manufacturer() string {
+	if e.opts.Manufacturer != "" {
+		return e.opts.Manufacturer
+	}
+	return Manufacturer
+}
+
+func (e *Emulator) model() string {
+	if e.opts.Model != "" {
+		return e.opts.Model
+	}
+	return Model
+}
+
+// reportedSerial is the serial number in DeviceInfo.
+func (e *Emulator) reportedSerial() string {
+	if e.opts.UnknownSerial {
+		return "????????"
+	}
+	return e.serial
 }
 
 func (r *responder) getDeviceInfo(p []uint32) (answer, error) {
@@ -92,7 +125,9 @@ func (r *responder) openSession(p []uint32) (answer, error) {
 	case t.session != 0:
 		return answer{code: mtp.RespSessionAlreadyOpen, params: []uint32{t.session}}, nil
 	}
-	t.clear()
+	if !e.opts.KeepHandles || t.sessions == 0 {
+		t.clear()
+	}
 	t.session, t.lastTID = id, 0
 	t.sessions++
 	return ok(), nil
@@ -107,7 +142,9 @@ func (r *responder) closeSession(p []uint32) (answer, error) {
 		t.stale = false
 		return ok(), nil
 	}
-	t.clear()
+	if !e.opts.KeepHandles {
+		t.clear()
+	}
 	t.session, t.lastTID = 0, 0
 	e.intr.clear()
 	return ok(), nil
@@ -117,6 +154,9 @@ func (r *responder) getStorageIDs(p []uint32) (answer, error) {
 	r.e.mu.Lock()
 	var ids []uint32
 	for _, st := range r.e.tab.present() {
+		if r.e.locked {
+			break // a locked phone shows no storage
+		}
 		ids = append(ids, st.id)
 	}
 	r.e.mu.Unlock()

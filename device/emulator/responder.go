@@ -34,6 +34,8 @@ type responder struct {
 	op    mtp.OpCode
 	// recvBuf receives uploads, reused from one to the next (the responder is one goroutine).
 	recvBuf []byte
+	// sending is set while a data-in phase is being sent.
+	sending bool
 }
 
 // answer is a response to send: a code and its parameters.
@@ -51,13 +53,22 @@ func (e *Emulator) serve() {
 	r := &responder{e: e}
 	for {
 		r.abort = e.currentAbort()
+		r.sending = false
 		cmd, err := r.command()
+		if err == nil && e.isWedged() {
+			e.log.Debug("emulator: wedged; ignoring a command", "op", mtp.OpCode(cmd.Code))
+			continue
+		}
 		if err == nil {
 			err = r.handle(cmd)
 		}
 		switch {
 		case err == nil:
 		case errors.Is(err, errAborted):
+			if e.opts.CancelWedge && r.sending {
+				e.log.Info("emulator: a data-in phase was cancelled; the device stops answering until a USB reset")
+				e.wedge()
+			}
 			r.acknowledgeAbort()
 		case errors.Is(err, mtp.ErrTransportClosed):
 			return
@@ -145,6 +156,8 @@ func (r *responder) handle(cmd mtp.Container) error {
 	t := &e.tab
 	var pre answer
 	switch {
+	case op == mtp.OpGetDeviceInfo && t.session == 0 && e.opts.SessionFirst:
+		pre = fail(mtp.RespSessionNotOpen)
 	case op == mtp.OpGetDeviceInfo || op == mtp.OpOpenSession:
 	case t.session == 0 && !(t.stale && op == mtp.OpCloseSession):
 		pre = fail(mtp.RespSessionNotOpen)
@@ -167,13 +180,16 @@ func (r *responder) handle(cmd mtp.Container) error {
 
 // offers tells whether the device lists op in its DeviceInfo.
 func (e *Emulator) offers(op mtp.OpCode) bool {
+	if e.opts.PTP && (op >= 0x9000 || op == mtp.OpMoveObject) {
+		return false // PTP offers no MTP operation
+	}
 	switch op {
 	case mtp.OpGetObjectPropList:
 		return e.opts.PropList != PropListAbsent
 	case mtp.OpGetPartialObject:
 		return !e.opts.NoPartial
 	case mtp.OpGetPartialObject64:
-		return !e.opts.NoPartial && !e.opts.NoPartial64
+		return !e.opts.NoPartial && !e.opts.NoPartial64 && !e.opts.NoAndroidExtensions
 	case mtp.OpSetObjectPropValue, mtp.OpMoveObject:
 		return !e.opts.ReadOnlyProps
 	}
@@ -202,6 +218,12 @@ func (r *responder) respond(a answer) error {
 
 // sendData sends a data phase of size payload bytes that fill writes.
 func (r *responder) sendData(size int64, fill func(w *transferWriter) error) error {
+	err := r.sendPhase(size, fill)
+	r.sending = errors.Is(err, errAborted) // serve sees it: a data-in phase was cancelled
+	return err
+}
+
+func (r *responder) sendPhase(size int64, fill func(w *transferWriter) error) error {
 	w := r.e.newTransfer(r.abort)
 	length := uint32(mtp.LengthUnknown)
 	if size+mtp.HeaderSize < mtp.LengthUnknown {
@@ -338,14 +360,24 @@ func (d *dataReader) finish() error {
 	if d.total < 0 || d.total%packetSize != 0 || d.short || d.r.e.opts.StallZLP {
 		return nil
 	}
+	var timeout <-chan time.Time
+	if !d.r.e.opts.StrictZLP {
+		timeout = time.After(zlpWait)
+	}
 	select {
 	case b := <-d.r.e.out:
 		if len(b) != 0 {
-			d.r.back = b
 			d.r.e.stats.missingZLP.Add(1)
+			if d.r.e.opts.StrictZLP {
+				// The data phase is not over: this transfer (the initiator's next command)
+				// ends it and is lost, as on Android.
+				d.r.e.log.Info("emulator: a data phase ended on a packet boundary without a zero-length packet; the next transfer ends it", "bytes", len(b))
+				return nil
+			}
+			d.r.back = b
 		}
 		return nil
-	case <-time.After(zlpWait):
+	case <-timeout:
 		d.r.e.stats.missingZLP.Add(1)
 		return nil
 	case <-d.r.abort:

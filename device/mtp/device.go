@@ -2,9 +2,12 @@ package mtp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +24,16 @@ type Options struct {
 	// Transport is reported in Info.Transport: "mtp-usb" when empty; the emulator says
 	// "mtp-emulated".
 	Transport string
-	// Serial is used when the device reports no serial number (the USB descriptor's serial).
+	// Serial is used when the device reports no usable serial number (the USB descriptor's
+	// serial): none, or a placeholder such as Android's "????????".
 	Serial string
+	// Location is where the device is attached (a USB port path). A device with no usable serial
+	// anywhere is known by its identity and Location, so two such phones never collide.
+	Location string
+	// Timeout is how long the device may stay silent in the middle of a transaction before
+	// Cradle cancels it, checks the device, resets it if needed (see device.ErrNotAnswering);
+	// 30 s when zero. The wait for the answer after data sent to the device grows with its size.
+	Timeout time.Duration
 	// EventBuffer is the capacity of the Events channel; 256 when zero.
 	EventBuffer int
 	// NoZeroLengthOut omits the zero-length packet that ends a data phase to the device when it
@@ -66,8 +77,10 @@ type Device struct {
 	devInfo DeviceInfo
 
 	sem chan struct{} // the transaction lock; the fields below are guarded by it
-	// propList is true while GetObjectPropList is offered and has worked.
-	propList bool
+	// propList is true while GetObjectPropList is offered and has worked; noRootPropList is
+	// set once the device refused it for a storage's root (uMTP-Responder has no object 0).
+	propList       bool
+	noRootPropList bool
 	// setDate is false once the device refused to set DateModified.
 	setDate bool
 	cache   *cache
@@ -78,11 +91,22 @@ type Device struct {
 	lateObjects bool
 	// session counts the sessions renewed since Open: handles from an earlier one mean nothing.
 	session uint64
+	// zone is the device's own time zone, in which it reports dates without a zone: the
+	// computer's until a date the device reports for an object Cradle wrote shows another.
+	zone *time.Location
+	// rules are the name rules of each storage (see Storages).
+	rules map[device.StorageID]device.NameRules
+	// ptp is set for a phone in "Transfer photos (PTP)" mode: a device that offers no MTP
+	// operation and is no camera. It shows only its photo folders; see ptpGuard.
+	ptp bool
 
 	events   chan device.Event
-	overflow bool // guarded by the event loop: the next event to send is EventOverflow
-	lost     atomic.Int64
-	skipped  atomic.Int64
+	overflow bool // guarded by the event handler: the next event to send is EventOverflow
+	// queueLost says the loop dropped events (its queue was full, or the pipe failed): the
+	// handler tells listeners to rescan.
+	queueLost atomic.Bool
+	lost      atomic.Int64
+	skipped   atomic.Int64
 
 	// streams are the GetObject readers in progress; Close ends them.
 	streamMu sync.Mutex
@@ -97,8 +121,8 @@ type Device struct {
 var _ device.Device = (*Device)(nil)
 
 // Open talks to the MTP device behind t: it discards what a crashed predecessor may have left
-// in the pipe, reads DeviceInfo, opens a session (closing and reopening one that is already
-// open, retrying while the device answers DeviceBusy) and starts the event loop. Open owns t
+// in the pipe, opens a session (closing and reopening one that is already open, retrying while
+// the device answers DeviceBusy), reads DeviceInfo and starts the event loop. Open owns t
 // from then on: Close closes it, and so does Open when it fails. An error wraps device.ErrBusy
 // when the device stayed busy.
 func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
@@ -114,6 +138,9 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 	}
 	c := newConn(t, log)
 	c.noZLPOut = opts.NoZeroLengthOut
+	if opts.Timeout > 0 {
+		c.timeout = opts.Timeout
+	}
 	d := &Device{
 		conn:           c,
 		log:            log,
@@ -124,6 +151,15 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 		events:         make(chan device.Event, opts.EventBuffer),
 		loopDone:       make(chan struct{}),
 		streams:        map[*streamReader]bool{},
+		zone:           time.Local,
+		rules:          map[device.StorageID]device.NameRules{},
+	}
+	c.reopen = func(ctx context.Context) error {
+		// After a USB reset: the device forgot its session and its handles.
+		d.session++
+		d.cache.reset()
+		d.skippedHandles = map[uint32]bool{}
+		return d.openSession(ctx)
 	}
 	dctx, cancel := context.WithTimeout(ctx, resetWait)
 	d.conn.drain(dctx)
@@ -138,7 +174,13 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 	return d, nil
 }
 
+// start opens the session and then reads DeviceInfo, as libmtp does: some devices
+// (uMTP-Responder before 1.6) answer GetDeviceInfo outside a session with SessionNotOpen, and
+// every device answers it inside one.
 func (d *Device) start(ctx context.Context, opts Options) error {
+	if err := d.openSession(ctx); err != nil {
+		return fmt.Errorf("open a session with the device: %w", err)
+	}
 	b, _, err := d.conn.dataset(ctx, OpGetDeviceInfo)
 	if err != nil {
 		return fmt.Errorf("read the device information: %w", err)
@@ -146,12 +188,15 @@ func (d *Device) start(ctx context.Context, opts Options) error {
 	if err := d.devInfo.UnmarshalBinary(b); err != nil {
 		return fmt.Errorf("read the device information: %w", err)
 	}
-	if err := d.openSession(ctx); err != nil {
-		return fmt.Errorf("open a session with %s %s: %w", d.devInfo.Manufacturer, d.devInfo.Model, err)
-	}
 	serial := strings.TrimSpace(d.devInfo.SerialNumber)
-	if serial == "" {
-		serial = opts.Serial
+	if !usableSerial(serial) {
+		serial = strings.TrimSpace(opts.Serial)
+	}
+	if !usableSerial(serial) {
+		sum := sha256.Sum256([]byte(d.devInfo.Manufacturer + "\x00" + d.devInfo.Model + "\x00" + opts.Location))
+		serial = "NOSERIAL-" + strings.ToUpper(hex.EncodeToString(sum[:6]))
+		d.log.Info("mtp: the device reports no usable serial number; telling it apart by where it is plugged in",
+			"reported", d.devInfo.SerialNumber, "serial", serial)
 	}
 	d.info = device.Info{
 		Serial:       serial,
@@ -162,7 +207,44 @@ func (d *Device) start(ctx context.Context, opts Options) error {
 		Transport:    opts.Transport,
 	}
 	d.propList = d.devInfo.Supports(OpGetObjectPropList)
+	d.ptp = !slices.ContainsFunc(d.devInfo.OperationsSupported, func(op OpCode) bool { return op >= 0x9800 && op < 0x9900 }) &&
+		d.info.Kind != device.KindCamera
 	return nil
+}
+
+// nameRules says which names a storage holds. MTP does not say whether a storage folds case;
+// what is known of device families does: a removable storage is a FAT or exFAT card (FAT names,
+// case folded), and the shared storage of Android phones (and Samsung's, which does not say
+// android.com) folds case.
+func nameRules(di *DeviceInfo, si *StorageInfo) device.NameRules {
+	removable := si.StorageType == StorageRemovableRAM || si.StorageType == StorageRemovableROM
+	android := di.Extension("android.com") || strings.Contains(strings.ToLower(di.Manufacturer), "samsung")
+	return device.NameRules{FoldCase: removable || android, FAT: removable}
+}
+
+// storageRules returns the name rules of storage s, asking the device when Storages has not
+// yet; it runs under the lock.
+func (d *Device) storageRules(ctx context.Context, s device.StorageID) (device.NameRules, error) {
+	if r, ok := d.rules[s]; ok {
+		return r, nil
+	}
+	b, _, err := d.conn.dataset(ctx, OpGetStorageInfo, uint32(s))
+	if err != nil {
+		return device.NameRules{}, err
+	}
+	var si StorageInfo
+	if err := si.UnmarshalBinary(b); err != nil {
+		return device.NameRules{}, err
+	}
+	r := nameRules(&d.devInfo, &si)
+	d.rules[s] = r
+	return r, nil
+}
+
+// usableSerial tells whether a serial number tells a device apart: not empty, and not a
+// placeholder made of '?', '0' or spaces (Android says "????????" when it has none).
+func usableSerial(s string) bool {
+	return strings.Trim(s, "?0 ") != ""
 }
 
 // sessionID is the ID Cradle opens its sessions with.
@@ -300,12 +382,15 @@ func (d *Device) Storages(ctx context.Context) ([]device.Storage, error) {
 			if desc == "" {
 				desc = fmt.Sprintf("Storage %08X", id)
 			}
+			rules := nameRules(&d.devInfo, &si)
+			d.rules[device.StorageID(id)] = rules
 			out = append(out, device.Storage{
 				ID:          device.StorageID(id),
 				Description: desc,
 				Free:        min(si.FreeSpaceInBytes, si.MaxCapacity),
 				Capacity:    si.MaxCapacity,
 				ReadOnly:    si.AccessCapability != AccessReadWrite,
+				Names:       rules,
 			})
 		}
 		return nil

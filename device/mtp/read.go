@@ -16,6 +16,9 @@ import (
 // skipping offset bytes, and holds the device until it is read to the end or closed.
 func (d *Device) Open(ctx context.Context, s device.StorageID, p string, offset int64) (io.ReadCloser, error) {
 	p, err := device.CheckPath(p)
+	if err == nil {
+		err = d.ptpGuard(p)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +93,16 @@ func (r *partialReader) Read(p []byte) (int, error) {
 
 func (r *partialReader) fetch() error {
 	want := min(int64(partialChunk), r.size-r.off)
+	if r.off+want == r.size && (want+HeaderSize)%int64(r.d.conn.packet) == 0 {
+		// Samsung Galaxy devices hang on a read of a file's last bytes whose last packet is a
+		// whole one (libmtp's DEVICE_FLAG_SAMSUNG_OFFSET_BUG): the last 512 bytes are read
+		// apart. On every device: it costs one more transaction for one file in 512.
+		if want > 512 {
+			want -= 512
+		} else {
+			want /= 2
+		}
+	}
 	op := OpGetPartialObject
 	if r.wide {
 		op = OpGetPartialObject64

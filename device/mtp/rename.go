@@ -2,6 +2,7 @@ package mtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,6 +16,9 @@ func (d *Device) Rename(ctx context.Context, s device.StorageID, from, to string
 	from, err := device.CheckPath(from)
 	if err == nil {
 		to, err = device.CheckPath(to)
+	}
+	if err == nil {
+		err = errors.Join(d.ptpGuard(from), d.ptpGuard(to))
 	}
 	if err == nil && (from == "" || to == "") {
 		err = fmt.Errorf("cannot rename a storage root: %w", device.ErrUnsupported)
@@ -51,13 +55,16 @@ func (d *Device) Rename(ctx context.Context, s device.StorageID, from, to string
 		} else if ch != nil {
 			return device.ErrExists
 		}
+		if err := d.checkNew(ctx, dst, toName, n); err != nil {
+			return err
+		}
 		plan, err := d.renamePlan(ctx, n, dst, toName, move, rename)
 		if err != nil {
 			return err
 		}
 		for i, st := range plan {
 			if err := st.do(); err != nil {
-				if i == 0 && isResponse(err, RespObjectPropNotSupported, RespInvalidObjectPropCode, RespAccessDenied, RespOperationNotSupported) {
+				if i == 0 && isRefusal(err) {
 					return fmt.Errorf("%w (%w)", device.ErrUnsupported, err)
 				}
 				for j := i - 1; j >= 0; j-- {

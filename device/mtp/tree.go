@@ -19,7 +19,7 @@ func (d *Device) objectInfo(ctx context.Context, h uint32) (entry, error) {
 	if err != nil {
 		return entry{}, err
 	}
-	var oi ObjectInfo
+	oi := ObjectInfo{Zone: d.zone}
 	if err := oi.UnmarshalBinary(b); err != nil {
 		return entry{}, fmt.Errorf("%v: %w", OpGetObjectInfo, err)
 	}
@@ -72,18 +72,12 @@ func (d *Device) handles(ctx context.Context, n *node) ([]uint32, error) {
 	return UnmarshalHandles(b)
 }
 
-// propListRefusals are the answers that mean a device's GetObjectPropList does not work the way
-// Cradle asks (QEMU answers OperationNotSupported although it is not offered; others refuse a
-// depth or the "all properties" code).
-var propListRefusals = []ResponseCode{
-	RespOperationNotSupported, RespParameterNotSupported, RespInvalidParameter, RespGeneralError,
-	RespSpecificationByDepthUnsupported, RespSpecificationByGroupUnsupported, RespSpecificationByFormatUnsupp,
-	RespInvalidObjectPropCode, RespObjectPropNotSupported, RespGroupNotSupported, RespInvalidCodeFormat,
-}
-
 // propListEntries asks for every property of n's children in one GetObjectPropList and returns
-// the children it fully describes. A device whose property lists fail or describe nothing is
-// not asked again in this session.
+// the children it fully describes. Devices differ (QEMU answers OperationNotSupported although
+// it does not offer the operation; Android takes depth 0 and 1 only; uMTP-Responder ignores the
+// depth, describing the folder itself, and has no object 0 for the root): any refusal, a list
+// that cannot be read, or one that describes none of the children makes Cradle list object by
+// object from then on in this session (for the root alone when only the root was refused).
 func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[uint32]entry, error) {
 	h := n.handle
 	if n.isRoot() {
@@ -95,7 +89,12 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 		err = l.UnmarshalBinary(b)
 	}
 	if err != nil {
-		if isResponse(err, propListRefusals...) || errors.Is(err, ErrMalformed) {
+		if n.isRoot() && isResponse(err, RespInvalidObjectHandle) {
+			d.log.Info("mtp: the device has no property list for a storage's root; listing it object by object", "err", err)
+			d.noRootPropList = true
+			return nil, nil
+		}
+		if isRefusal(err) || errors.Is(err, ErrMalformed) {
 			d.log.Info("mtp: property lists do not work on this device; listing object by object", "err", err)
 			d.propList = false
 			return nil, nil
@@ -123,7 +122,7 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 			a.e.size = int64(x.Value.Int)
 			a.size = scalarSize(x.Value.Type) == 8 || (scalarSize(x.Value.Type) == 4 && x.Value.Int != 0xFFFFFFFF)
 		case PropDateModified:
-			t, err := ParseDate(x.Value.Str)
+			t, err := ParseDateIn(x.Value.Str, d.zone)
 			a.e.mtime, a.mtime = t, err == nil
 		case PropStorageID:
 			a.e.storage = device.StorageID(x.Value.Int)
@@ -165,7 +164,7 @@ func (d *Device) listDir(ctx context.Context, n *node, quick bool) ([]entry, err
 	}
 	var fromList map[uint32]entry
 	unknown := len(hs) - len(known)
-	if d.propList && unknown > 1 {
+	if d.propList && unknown > 1 && !(n.isRoot() && d.noRootPropList) {
 		if fromList, err = d.propListEntries(ctx, n, len(hs)); err != nil {
 			return nil, err
 		}
@@ -199,6 +198,23 @@ func (d *Device) listDir(ctx context.Context, n *node, quick bool) ([]entry, err
 	}
 	d.cache.setChildren(n, entries, time.Now())
 	return entries, nil
+}
+
+// ptpFolders are the folders a phone in "Transfer photos (PTP)" mode shows at a storage's root.
+var ptpFolders = []string{"DCIM", "Pictures"}
+
+// ptpGuard refuses, on a phone in PTP mode, every path outside its photo folders, the root
+// included, with device.ErrPTPMode: such a phone hides everything else, and a listing that
+// misses it must never read as deletions.
+func (d *Device) ptpGuard(p string) error {
+	if !d.ptp {
+		return nil
+	}
+	top, _, _ := strings.Cut(p, "/")
+	if slices.Contains(ptpFolders, top) {
+		return nil
+	}
+	return fmt.Errorf("%q: %w", p, device.ErrPTPMode)
 }
 
 // resolve finds the node of a clean path, listing folders that are not cached yet.
@@ -260,6 +276,9 @@ func (d *Device) object(s device.StorageID, p string, e entry) device.Object {
 // List returns the children of the folder dir, sorted by name, fresh from the device.
 func (d *Device) List(ctx context.Context, s device.StorageID, dir string) ([]device.Object, error) {
 	dir, err := device.CheckPath(dir)
+	if err == nil {
+		err = d.ptpGuard(dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -293,6 +312,9 @@ func (d *Device) List(ctx context.Context, s device.StorageID, dir string) ([]de
 // empty path.
 func (d *Device) Stat(ctx context.Context, s device.StorageID, p string) (device.Object, error) {
 	p, err := device.CheckPath(p)
+	if err == nil && p != "" {
+		err = d.ptpGuard(p)
+	}
 	if err != nil {
 		return device.Object{}, err
 	}

@@ -12,6 +12,31 @@ import (
 	"github.com/cradle-sync/cradle/device"
 )
 
+// checkNew checks that parent's storage can hold a new object called name (or self renamed so):
+// a name its rules refuse is device.ErrNameNotAllowed, and on a storage that folds case, a
+// sibling whose name differs only in case is device.ErrExists: the storage takes both for one
+// name, and sending one would overwrite the other (Android opens it with O_TRUNC). It runs under
+// the lock, after child(parent, name) brought parent's listing up to date.
+func (d *Device) checkNew(ctx context.Context, parent *node, name string, self *node) error {
+	rules, err := d.storageRules(ctx, parent.storage)
+	if err != nil {
+		return err
+	}
+	if err := rules.Check(name); err != nil {
+		return err
+	}
+	if !rules.FoldCase {
+		return nil
+	}
+	for other, ch := range parent.children {
+		if other != name && ch != self && rules.Same(other, name) {
+			return fmt.Errorf("%q differs only in case from %q, and the device's storage takes them for one name: %w",
+				name, joinPath(parent.path(), other), device.ErrExists)
+		}
+	}
+	return nil
+}
+
 // mkdirAll returns the node of folder p, creating it and its missing parents.
 func (d *Device) mkdirAll(ctx context.Context, s device.StorageID, p string) (*node, error) {
 	n := d.cache.root(s)
@@ -24,6 +49,9 @@ func (d *Device) mkdirAll(ctx context.Context, s device.StorageID, p string) (*n
 			return nil, err
 		}
 		if child == nil {
+			if err := d.checkNew(ctx, n, name, nil); err != nil {
+				return nil, err
+			}
 			if child, err = d.mkdir(ctx, n, name); err != nil {
 				return nil, err
 			}
@@ -265,6 +293,9 @@ func (d *Device) sendObjectInfo(ctx context.Context, parent *node, oi *ObjectInf
 // Mkdir creates the folder p and its missing parents; an existing folder is not an error.
 func (d *Device) Mkdir(ctx context.Context, s device.StorageID, p string) (device.Object, error) {
 	p, err := device.CheckPath(p)
+	if err == nil {
+		err = d.ptpGuard(p)
+	}
 	if err != nil {
 		return device.Object{}, err
 	}
@@ -292,6 +323,9 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 	if err == nil && p == "" {
 		err = fmt.Errorf("cannot create the storage root: %w", device.ErrExists)
 	}
+	if err == nil {
+		err = d.ptpGuard(p)
+	}
 	if err == nil && size < 0 {
 		err = fmt.Errorf("negative size %d", size)
 	}
@@ -309,6 +343,9 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 			return err
 		} else if ch != nil {
 			return device.ErrExists
+		}
+		if err := d.checkNew(ctx, parent, name, nil); err != nil {
+			return err
 		}
 		compressed := uint32(0xFFFFFFFF)
 		if size < 0xFFFFFFFF {
@@ -338,14 +375,21 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 			}
 			return &final{err}
 		}
+		if !modTime.IsZero() {
+			d.learnZone(modTime, &e)
+		}
 		if !modTime.IsZero() && !e.mtime.Equal(modTime.Truncate(time.Second)) && d.setDate &&
 			d.devInfo.Supports(OpSetObjectPropValue) {
 			err := d.setProp(ctx, e.handle, PropDateModified, StringValue(FormatDate(modTime)))
 			switch {
 			case err == nil:
+				// Read back what the device kept (a memory card keeps 2-second times).
 				e.mtime = modTime.Truncate(time.Second)
-			case isResponse(err):
-				d.log.Info("mtp: the device does not keep modification times", "err", err)
+				if back, err := d.objectInfo(ctx, e.handle); err == nil && back.name == e.name {
+					e.mtime = back.mtime
+				}
+			case isRefusal(err):
+				d.log.Info("mtp: the device does not let modification times be set; keeping its own", "err", err)
 				d.setDate = false
 			default:
 				d.cache.add(parent, e)
@@ -360,6 +404,29 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 		return device.Object{}, fmt.Errorf("create %q on the device: %w", p, err)
 	}
 	return obj, nil
+}
+
+// learnZone learns the device's time zone from the date it reports for an object Cradle just
+// sent with modTime (in UTC, which devices honour): a device that reports dates as its own wall
+// clock without a zone shows them shifted by whole quarter hours from what Cradle reads in the
+// zone it assumed. e's date is corrected, and so is every date read from then on. A device that
+// did not keep the date (it shows the time of the upload) teaches nothing. It runs under the lock.
+func (d *Device) learnZone(modTime time.Time, e *entry) {
+	const quarter = 15 * time.Minute
+	diff := e.mtime.Sub(modTime.Truncate(time.Second))
+	k := (diff + quarter/2).Truncate(quarter)
+	if diff < 0 {
+		k = (diff - quarter/2).Truncate(quarter)
+	}
+	if k == 0 || k.Abs() > 14*time.Hour || (diff-k).Abs() > 2*time.Second {
+		return
+	}
+	_, off := e.mtime.In(d.zone).Zone()
+	off += int(k / time.Second)
+	name := fmt.Sprintf("device UTC%+03d:%02d", off/3600, (off%3600+3600)%3600/60)
+	d.zone = time.FixedZone(name, off)
+	e.mtime = e.mtime.Add(-k)
+	d.log.Info("mtp: the device reports dates in another time zone than the computer's; reading them in its zone", "zone", name)
 }
 
 // cleanup deletes what a failed upload of name into parent (path p) left, if the device still
@@ -416,6 +483,9 @@ func (d *Device) Delete(ctx context.Context, s device.StorageID, p string) error
 	p, err := device.CheckPath(p)
 	if err == nil && p == "" {
 		err = fmt.Errorf("cannot delete the storage root: %w", device.ErrUnsupported)
+	}
+	if err == nil {
+		err = d.ptpGuard(p)
 	}
 	if err != nil {
 		return fmt.Errorf("delete %q on the device: %w", p, err)

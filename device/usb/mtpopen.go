@@ -21,7 +21,7 @@ func OpenMTP(ctx context.Context, t *Transport, f Found) (device.Device, error) 
 }
 
 func openMTP(ctx context.Context, t *Transport, f Found, log *slog.Logger) (device.Device, error) {
-	opts := mtp.Options{Transport: "mtp-usb", Serial: f.Serial, Logger: log}
+	opts := mtp.Options{Transport: "mtp-usb", Serial: f.Serial, Location: f.dev.portPath(), Logger: log}
 	if q, ok := quirks[[2]uint16{f.Vendor, f.Product}]; ok {
 		q(&opts)
 	}

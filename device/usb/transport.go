@@ -188,7 +188,7 @@ func (t *Transport) transferErr(ctx context.Context, op string, ep gousb.Endpoin
 
 // ErrStall says an endpoint answered with a stall (the device refused the transfer); Reset
 // clears it.
-var ErrStall = errors.New("endpoint stalled")
+var ErrStall = mtp.ErrStall
 
 func isNoDevice(err error) bool {
 	return errors.Is(err, gousb.TransferNoDevice) || errors.Is(err, gousb.ErrorNoDevice)
@@ -337,6 +337,30 @@ func (t *Transport) Reset(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ResetDevice resets the USB device (a port reset), the last resort for a device that stopped
+// answering even after a cancel request: the device drops its session and what it was doing;
+// the interface stays claimed. A device that comes back as another one (its descriptors
+// changed) is gone: it is opened anew when the next scan sees it.
+func (t *Transport) ResetDevice(ctx context.Context) error {
+	_, done, err := t.begin(ctx)
+	if err != nil {
+		return fmt.Errorf("reset the USB device: %w", err)
+	}
+	defer done()
+	t.leftover = nil
+	if err := t.dev.Reset(); err != nil {
+		if isNoDevice(err) || errors.Is(err, gousb.ErrorNotFound) {
+			t.gone.Store(true)
+			return fmt.Errorf("reset the USB device: %w: %w", device.ErrDisconnected, mtp.ErrTransportClosed)
+		}
+		return fmt.Errorf("reset the USB device: %w", err)
+	}
+	t.halted.Clear()
+	return nil
+}
+
+var _ mtp.DeviceResetter = (*Transport)(nil)
 
 // waitReady polls the PTP "get device status" request until the device answers OK, as the class
 // specification asks after a cancel. Devices without the request (QEMU's stalls it) are taken to be
