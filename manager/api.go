@@ -292,6 +292,9 @@ type Conflict struct {
 	Partnership     string `json:"partnership"`
 	PartnershipName string `json:"partnership_name"`
 	DeviceSerial    string `json:"device_serial"`
+	// Kind is "edit" (both sides changed one item) or "collision" (two different items took
+	// one name, one on each side: resolving keeps both, the chosen side's under the name).
+	Kind string `json:"kind"`
 	// Path is the item's name in the partnership (a relative path, a contact's name).
 	Path     string       `json:"path"`
 	Desktop  ConflictSide `json:"desktop"`

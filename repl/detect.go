@@ -180,6 +180,8 @@ func (hf *HandleFile) detect(ctx context.Context, side Side, allowIncremental bo
 type detection struct {
 	side    Side
 	start   time.Time
+	taken   time.Time     // the store's time before it was looked at
+	g       time.Duration // the store's time granularity
 	full    bool
 	handles []string // for an incremental pass: the notified handles
 	// For a full pass, what enumerate gathered.
@@ -212,6 +214,7 @@ func (hf *HandleFile) detectSides(ctx context.Context, sides []Side, allowIncrem
 			}
 		}
 		d := &detection{side: side, start: time.Now(), full: true}
+		d.g, d.taken = clockOf(side.Store)
 		_, canStat := side.Store.(Stater)
 		if allowIncremental && side.Changes != nil && canStat {
 			d.handles, d.full = side.Changes.take()
@@ -259,7 +262,7 @@ func onSide(side Side, err error) error {
 // notified handles, and records the changes found.
 func (hf *HandleFile) finishDetect(ctx context.Context, d *detection) (DetectReport, error) {
 	if !d.full {
-		rep, err := hf.detectHandles(ctx, d.side, d.handles)
+		rep, err := hf.detectHandles(ctx, d)
 		if !errors.Is(err, errNeedFull) {
 			return rep, err
 		}
@@ -275,9 +278,15 @@ var errNeedFull = errors.New("a full pass is needed")
 // found is the outcome of looking at the store: what to change in the replica.
 type found struct {
 	created []Entry
-	changed []Entry    // at handles that have a record
+	changed []Entry    // at handles that have a record, with another stamp
+	verify  []Entry    // at handles whose record is racily clean: the content decides
 	deleted []*record  // live records whose item is gone
 	renamed []renaming // deleted records paired with created entries
+	// refreshed are items whose stamp changed (or was racy) over the same content: the record
+	// takes the new stamp, and no version is minted (a touch is no edit).
+	refreshed []Entry
+	taken     time.Time     // the store's time when it was looked at
+	g         time.Duration // the store's time granularity
 }
 
 type renaming struct {
@@ -313,7 +322,7 @@ func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectRepor
 	side, entries, ignored := d.side, d.entries, d.ignored
 	d.entries, d.ignored = nil, nil // the found lists keep what they need
 	rep.Seen = len(entries)
-	var f found
+	f := found{taken: d.taken, g: d.g}
 	err := hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
 		if errors.Is(err, ErrUnknownReplica) {
@@ -419,22 +428,26 @@ func sweep(side Side, ignored map[string]struct{}, k, v []byte, f *found) error 
 	return nil
 }
 
-// compare asks the store whether the item e changed against the stamp recorded in v.
+// compare asks the store whether the item e changed against the stamp recorded in v. An item
+// whose stamp is unchanged but was racily clean when recorded goes to the content check.
 func compare(ctx context.Context, side Side, e *Entry, k, v []byte, f *found) error {
-	kind, size, mod, hash, _, ok := peekStamp(v)
+	p, ok := peekStamp(v)
 	if !ok {
 		return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
 	}
-	stamp := Stamp{Kind: kind, Size: size, ModTime: mod}
-	if len(hash) > 0 {
-		stamp.Hash = string(hash)
+	stamp := Stamp{Kind: p.kind, Size: p.size, ModTime: p.mod}
+	if len(p.hash) > 0 {
+		stamp.Hash = string(p.hash)
 	}
 	changed, err := side.Store.IsItemChanged(ctx, *e, stamp)
 	if err != nil {
 		return fmt.Errorf("detect changes in %s: %q: %w", side.Name, e.Handle, err)
 	}
-	if changed {
+	switch {
+	case changed:
 		f.changed = append(f.changed, *e)
+	case p.racy && e.Kind == KindFile && !p.missing:
+		f.verify = append(f.verify, *e)
 	}
 	return nil
 }
@@ -476,7 +489,8 @@ func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}, size
 func compareEntries(a, b Entry) int { return strings.Compare(a.Handle, b.Handle) }
 
 // detectHandles checks only the notified handles (and what a vanished folder held).
-func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []string) (DetectReport, error) {
+func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectReport, error) {
+	side, handles := d.side, d.handles
 	rep := DetectReport{}
 	st := side.Store.(Stater)
 	pending, err := hf.intentNames(side)
@@ -485,7 +499,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []st
 	}
 	sort.Strings(handles)
 	handles = slices.DeleteFunc(slices.Compact(handles), func(h string) bool { _, p := pending[h]; return p })
-	var f found
+	f := found{taken: d.taken, g: d.g}
 	seen := map[string]bool{}
 	err = hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
@@ -545,8 +559,11 @@ func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []st
 			if err != nil {
 				return fmt.Errorf("detect changes in %s: %q: %w", side.Name, h, err)
 			}
-			if changed {
+			switch {
+			case changed:
 				f.changed = append(f.changed, e)
+			case rec.Racy && e.Kind == KindFile && !rec.Missing:
+				f.verify = append(f.verify, e)
 			}
 			return nil
 		}
@@ -566,64 +583,83 @@ func (hf *HandleFile) detectHandles(ctx context.Context, side Side, handles []st
 	return rep, nil
 }
 
-// pairRenames turns a deleted record and a created entry that are evidently the same file (same
-// size and modification time, a unique match on both sides, and equal hashes when both are
-// known) into a rename, so the item keeps its identity.
-func pairRenames(ctx context.Context, st Store, f *found) {
+// contentOf is what detection learned of a new or changed item's content: its hash, when read
+// and vouched for (readSum).
+type contentOf struct {
+	sum [32]byte
+	ok  bool
+}
+
+// pairRenames turns a deleted record and a created entry that hold the same content into a
+// rename, so the item keeps its identity (an edit made meanwhile on the other side follows it to
+// its new name). Content is the only proof: the created item's hash (read now, or the store's own
+// hash) must be the deleted record's, and the pairing unique on both sides. A size and a time
+// prove nothing: an unrelated file of the same size and time is a new file. The hashes read are
+// kept in sums for the created items' records.
+func pairRenames(ctx context.Context, side Side, f *found, sums map[string]contentOf) error {
 	if len(f.deleted) == 0 || len(f.created) == 0 {
-		return
+		return nil
 	}
-	type sig struct {
-		size int64
-		mod  int64
+	sizes := map[int64]bool{}
+	for _, rec := range f.deleted {
+		if rec.Stamp.Kind == KindFile && rec.Stamp.Size > 0 && (rec.hasSum() || rec.Stamp.Hash != "") {
+			sizes[rec.Stamp.Size] = true
+		}
 	}
-	gone := map[sig][]int{}
+	if len(sizes) == 0 {
+		return nil
+	}
+	// The content of each deleted record, and of each created entry of a size some deleted one
+	// had: "s" and the engine's hash, or "h" and the store's own.
+	gone := map[string][]int{}
 	for i, rec := range f.deleted {
-		if rec.Stamp.Kind == KindFile && rec.Stamp.Size > 0 && rec.Stamp.ModTime != 0 {
-			s := sig{rec.Stamp.Size, rec.Stamp.ModTime}
-			gone[s] = append(gone[s], i)
+		if rec.Stamp.Kind != KindFile || rec.Stamp.Size <= 0 {
+			continue
+		}
+		if rec.hasSum() {
+			gone["s"+string(rec.Sum[:])] = append(gone["s"+string(rec.Sum[:])], i)
+		}
+		if rec.Stamp.Hash != "" {
+			gone["h"+rec.Stamp.Hash] = append(gone["h"+rec.Stamp.Hash], i)
 		}
 	}
-	if len(gone) == 0 {
-		return
-	}
-	born := map[sig][]int{}
+	born := map[string][]int{}
 	for i, e := range f.created {
-		if e.Kind == KindFile {
-			s := e.Stamp()
-			k := sig{s.Size, s.ModTime}
-			if _, ok := gone[k]; ok {
-				born[k] = append(born[k], i)
-			}
+		if e.Kind != KindFile || !sizes[e.Size] {
+			continue
+		}
+		if e.Hash != "" {
+			born["h"+e.Hash] = append(born["h"+e.Hash], i)
+		}
+		sum, ok, err := readSum(ctx, side.Store, e)
+		if errors.Is(err, ErrNotFound) {
+			continue // gone again already: the next pass sees it
+		}
+		if err != nil {
+			return fmt.Errorf("detect changes in %s: read %q: %w", side.Name, e.Handle, err)
+		}
+		if ok {
+			sums[e.Handle] = contentOf{sum: sum, ok: true}
+			born["s"+string(sum[:])] = append(born["s"+string(sum[:])], i)
 		}
 	}
-	hasher, _ := st.(Hasher)
 	pairedDel := map[int]bool{}
 	pairedNew := map[int]bool{}
 	for k, bi := range born {
 		di := gone[k]
-		if len(bi) != 1 || len(di) != 1 {
-			continue // ambiguous: leave it as a delete and a create
+		if len(bi) != 1 || len(di) != 1 || pairedDel[di[0]] || pairedNew[bi[0]] {
+			continue // none, or ambiguous (a copy of one file, two files alike): a delete and a create
 		}
 		rec, e := f.deleted[di[0]], f.created[bi[0]]
-		if rec.Stamp.Hash != "" {
-			h := e.Hash
-			if h == "" && hasher != nil {
-				var err error
-				if h, err = hasher.Hash(ctx, e.Handle); err != nil {
-					continue
-				}
-			}
-			if h != "" && h != rec.Stamp.Hash {
-				continue
-			}
+		if rec.Stamp.Size != e.Size {
+			continue
 		}
 		f.renamed = append(f.renamed, renaming{old: rec, e: e})
 		pairedDel[di[0]] = true
 		pairedNew[bi[0]] = true
 	}
 	if len(f.renamed) == 0 {
-		return
+		return nil
 	}
 	del := f.deleted[:0]
 	for i, rec := range f.deleted {
@@ -639,6 +675,99 @@ func pairRenames(ctx context.Context, st Store, f *found) {
 		}
 	}
 	f.created = cre
+	return nil
+}
+
+// checkContent asks the content of the items whose stamp changed over the same size, and of the
+// racily clean ones: a stamp that changed over the same content (a touch, a copy with the same
+// bytes) is no edit, and a racy item whose content changed is one even though its stamp did not.
+// Items found unchanged move to f.refreshed; hashes read are kept in sums.
+func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sums map[string]contentOf) error {
+	if len(f.changed) == 0 && len(f.verify) == 0 {
+		return nil
+	}
+	olds := map[string]*record{}
+	err := hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, side.Name, false)
+		if err != nil {
+			return err
+		}
+		for _, list := range [][]Entry{f.changed, f.verify} {
+			for _, e := range list {
+				rec, err := r.byHandle(e.Handle)
+				if err != nil {
+					return err
+				}
+				if rec != nil {
+					olds[e.Handle] = rec
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	read := func(e Entry) (contentOf, bool, error) {
+		sum, ok, err := readSum(ctx, side.Store, e)
+		if errors.Is(err, ErrNotFound) {
+			return contentOf{}, false, nil
+		}
+		if err != nil {
+			return contentOf{}, false, fmt.Errorf("detect changes in %s: read %q: %w", side.Name, e.Handle, err)
+		}
+		return contentOf{sum: sum, ok: ok}, true, nil
+	}
+	changed := f.changed[:0]
+	for _, e := range f.changed {
+		old := olds[e.Handle]
+		if old == nil || e.Hash != "" || e.Kind != KindFile || old.Stamp.Kind != KindFile || e.Size != old.Stamp.Size || !old.hasSum() {
+			changed = append(changed, e)
+			continue
+		}
+		c, found, err := read(e)
+		if err != nil {
+			return err
+		}
+		if found && c.ok {
+			sums[e.Handle] = c
+			if c.sum == old.Sum {
+				f.refreshed = append(f.refreshed, e)
+				continue
+			}
+		}
+		changed = append(changed, e)
+	}
+	f.changed = changed
+	for _, e := range f.verify {
+		old := olds[e.Handle]
+		if old == nil {
+			continue
+		}
+		if e.Hash != "" && e.Hash == old.Stamp.Hash {
+			f.refreshed = append(f.refreshed, e) // the store's own hash vouches for the content
+			continue
+		}
+		c, found, err := read(e)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue // gone: the next pass sees it
+		}
+		if c.ok {
+			sums[e.Handle] = c
+		}
+		if c.ok && old.hasSum() && c.sum == old.Sum {
+			f.refreshed = append(f.refreshed, e)
+			continue
+		}
+		// Another content under the same stamp, or a content that cannot be vouched for
+		// (it is changing now, or its hash was never known): an edit.
+		f.changed = append(f.changed, e)
+	}
+	f.verify = nil
+	return nil
 }
 
 // prepared is what record needs from the store for a new or changed item, fetched before the
@@ -667,16 +796,23 @@ func prepare(ctx context.Context, side Side, e Entry) (prepared, error) {
 }
 
 // record writes what detection found: new versions, renames and tombstones, in one transaction.
+// It first asks the content where the stamps cannot tell (renames, touches, racy items).
 func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *DetectReport) error {
-	pairRenames(ctx, side.Store, f)
+	rc := &recorder{sums: map[string]contentOf{}, prep: map[string]prepared{}, taken: f.taken, g: f.g, rep: rep,
+		now: time.Now().UnixNano()}
+	if err := pairRenames(ctx, side, f, rc.sums); err != nil {
+		return err
+	}
+	if err := hf.checkContent(ctx, side, f, rc.sums); err != nil {
+		return err
+	}
 	// Versions are minted in handle order: a pass sends live items in name order, so the
 	// destination learns them in tick order and its knowledge stays a plain vector.
 	slices.SortFunc(f.created, compareEntries)
 	slices.SortFunc(f.changed, compareEntries)
-	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed) == 0 {
+	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed)+len(f.refreshed) == 0 {
 		return nil
 	}
-	prep := map[string]prepared{}
 	for _, list := range [][]Entry{f.created, f.changed} {
 		for _, e := range list {
 			p, err := prepare(ctx, side, e)
@@ -686,7 +822,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			if err != nil {
 				return err
 			}
-			prep[e.Handle] = p
+			rc.prep[e.Handle] = p
 		}
 	}
 	for _, rn := range f.renamed {
@@ -695,21 +831,23 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			return err
 		}
 		if err == nil {
-			prep[rn.e.Handle] = p
+			rc.prep[rn.e.Handle] = p
 		}
 	}
-	now := time.Now().UnixNano()
 	type op struct {
-		created, changed *Entry
-		renamed          *renaming
-		deleted          *record
+		created, changed, refreshed *Entry
+		renamed                     *renaming
+		deleted                     *record
 	}
-	ops := make([]op, 0, len(f.created)+len(f.changed)+len(f.renamed)+len(f.deleted))
+	ops := make([]op, 0, len(f.created)+len(f.changed)+len(f.renamed)+len(f.deleted)+len(f.refreshed))
 	for i := range f.created {
 		ops = append(ops, op{created: &f.created[i]})
 	}
 	for i := range f.changed {
 		ops = append(ops, op{changed: &f.changed[i]})
+	}
+	for i := range f.refreshed {
+		ops = append(ops, op{refreshed: &f.refreshed[i]})
 	}
 	for i := range f.renamed {
 		ops = append(ops, op{renamed: &f.renamed[i]})
@@ -731,13 +869,15 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 				var err error
 				switch {
 				case o.created != nil:
-					err = recordCreated(r, *o.created, prep, now, rep)
+					err = rc.created(r, *o.created)
 				case o.changed != nil:
-					err = recordChanged(r, *o.changed, prep, now, rep)
+					err = rc.changed(r, *o.changed)
+				case o.refreshed != nil:
+					err = rc.refreshed(r, *o.refreshed)
 				case o.renamed != nil:
-					err = recordRenamed(r, *o.renamed, prep, now, rep)
+					err = rc.renamed(r, *o.renamed)
 				default:
-					err = recordDeleted(r, o.deleted, now, rep)
+					err = recordDeleted(r, o.deleted, rc.now, rep)
 				}
 				if err != nil {
 					return err
@@ -752,8 +892,29 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	return nil
 }
 
-func recordCreated(r *rtx, e Entry, prep map[string]prepared, now int64, rep *DetectReport) error {
-	p, ok := prep[e.Handle]
+// recorder records one detection's findings.
+type recorder struct {
+	prep  map[string]prepared
+	sums  map[string]contentOf
+	now   int64         // Unix nanoseconds, the time of the changes
+	taken time.Time     // the store's time when it was looked at
+	g     time.Duration // the store's time granularity
+	rep   *DetectReport
+}
+
+// content sets what is known of e's content in rec: its hash, when it was read, and whether the
+// stamp is racily clean.
+func (rc *recorder) content(rec *record, e Entry) {
+	rec.Stamp = e.Stamp()
+	rec.Sum = [32]byte{}
+	if c := rc.sums[e.Handle]; c.ok {
+		rec.Sum = c.sum
+	}
+	rec.Racy = racyAt(e, rc.taken, rc.g)
+}
+
+func (rc *recorder) created(r *rtx, e Entry) error {
+	p, ok := rc.prep[e.Handle]
 	if !ok {
 		return nil
 	}
@@ -764,16 +925,17 @@ func recordCreated(r *rtx, e Entry, prep map[string]prepared, now int64, rep *De
 	}
 	v := r.mint()
 	rec := &record{GID: v, Ver: v, CVer: v, NVer: v, V: Vector{v}, Handle: e.Handle, Name: e.Handle, Key: p.key,
-		Stamp: e.Stamp(), When: now, Units: unitsFrom(nil, p.units, v)}
+		When: rc.now, Units: unitsFrom(nil, p.units, v)}
+	rc.content(rec, e)
 	if err := r.put(nil, rec); err != nil {
 		return err
 	}
-	rep.Created++
+	rc.rep.Created++
 	return nil
 }
 
-func recordChanged(r *rtx, e Entry, prep map[string]prepared, now int64, rep *DetectReport) error {
-	p, ok := prep[e.Handle]
+func (rc *recorder) changed(r *rtx, e Entry) error {
+	p, ok := rc.prep[e.Handle]
 	if !ok {
 		return nil
 	}
@@ -783,7 +945,7 @@ func recordChanged(r *rtx, e Entry, prep map[string]prepared, now int64, rep *De
 	}
 	v := r.mint()
 	rec := *old
-	rec.Ver, rec.V, rec.When = v, old.V.With(v), now
+	rec.Ver, rec.V, rec.When = v, old.V.With(v), rc.now
 	s := e.Stamp()
 	sameContent := s.Kind == old.Stamp.Kind && s.Hash != "" && s.Hash == old.Stamp.Hash
 	if p.units != nil && old.Units != nil && s.Kind == old.Stamp.Kind {
@@ -796,15 +958,33 @@ func recordChanged(r *rtx, e Entry, prep map[string]prepared, now int64, rep *De
 	if !sameContent {
 		rec.CVer = v
 	}
-	rec.Stamp, rec.Key = s, p.key
+	rec.Key = p.key
+	rc.content(&rec, e)
 	if err := r.put(old, &rec); err != nil {
 		return err
 	}
-	rep.Changed++
+	rc.rep.Changed++
 	return nil
 }
 
-func recordRenamed(r *rtx, rn renaming, prep map[string]prepared, now int64, rep *DetectReport) error {
+// refreshed records a new stamp over the same content: no version, nothing to send.
+func (rc *recorder) refreshed(r *rtx, e Entry) error {
+	old, err := r.byHandle(e.Handle)
+	if err != nil || old == nil || old.Tomb || old.Missing {
+		return err
+	}
+	rec := *old
+	rc.content(&rec, e)
+	if !rec.hasSum() {
+		rec.Sum = old.Sum
+	}
+	if rec.Stamp == old.Stamp && rec.Sum == old.Sum && rec.Racy == old.Racy {
+		return nil
+	}
+	return r.put(old, &rec)
+}
+
+func (rc *recorder) renamed(r *rtx, rn renaming) error {
 	old, err := r.byGID(rn.old.GID)
 	if err != nil {
 		return err
@@ -812,21 +992,25 @@ func recordRenamed(r *rtx, rn renaming, prep map[string]prepared, now int64, rep
 	if old == nil || old.Tomb || old.Missing || old.Handle != rn.old.Handle {
 		return nil
 	}
-	p, ok := prep[rn.e.Handle]
+	p, ok := rc.prep[rn.e.Handle]
 	if !ok {
-		return recordDeleted(r, old, now, rep) // the new name vanished too: an ordinary delete
+		return recordDeleted(r, old, rc.now, rc.rep) // the new name vanished too: an ordinary delete
 	}
 	v := r.mint()
 	rec := *old
-	rec.Ver, rec.NVer, rec.V, rec.When = v, v, old.V.With(v), now
-	rec.Handle, rec.Name, rec.Key, rec.Stamp = rn.e.Handle, rn.e.Handle, p.key, rn.e.Stamp()
+	rec.Ver, rec.NVer, rec.V, rec.When = v, v, old.V.With(v), rc.now
+	rec.Handle, rec.Name, rec.Key = rn.e.Handle, rn.e.Handle, p.key
+	rc.content(&rec, rn.e)
+	if !rec.hasSum() {
+		rec.Sum = old.Sum // the same content, proved by the store's hash
+	}
 	if p.units != nil {
 		rec.Units = unitsFrom(old.Units, p.units, v)
 	}
 	if err := r.put(old, &rec); err != nil {
 		return err
 	}
-	rep.Renamed++
+	rc.rep.Renamed++
 	return nil
 }
 

@@ -77,8 +77,12 @@ type HandleFile struct {
 // fillPercent is how full bbolt fills a page before splitting it, for the per-replica buckets.
 const fillPercent = 0.9
 
-// file format of the handle file, in the "meta" bucket.
-const fileFormat = 1
+// File formats of the handle file, in the "meta" bucket: 2 holds records of format 2 (content
+// hashes) beside those of format 1; a file of format 1 is taken as it is and marked 2 when opened.
+const (
+	fileFormatV1 = 1
+	fileFormat   = 2
+)
 
 var (
 	bucketMeta      = []byte("meta")
@@ -146,8 +150,12 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
 				return err
 			}
-		} else if len(v) != 8 || binary.BigEndian.Uint64(v) != fileFormat {
+		} else if len(v) != 8 || (binary.BigEndian.Uint64(v) != fileFormat && binary.BigEndian.Uint64(v) != fileFormatV1) {
 			return fmt.Errorf("unknown handle file format %x: %w", v, errMalformed)
+		} else if binary.BigEndian.Uint64(v) == fileFormatV1 {
+			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
+				return err
+			}
 		}
 		for _, b := range [][]byte{bucketReplicas, bucketConflicts, bucketConfIndex} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -51,14 +51,16 @@ func decodeIntent(name string, b []byte) (intent, error) {
 const modSlack = int64(time.Second)
 
 // looksOurs tells whether e may be what the write announced by it left: no bigger than announced,
-// with the announced modification time to the second (stores keep the time they are given, if
-// only to the second; a user's edit has the time of the edit). It is the test when the source's content cannot be
-// compared with e's (the source changed too since).
-func (it intent) looksOurs(e Entry) bool {
+// with the announced modification time as the store keeps it (to its granularity g: MTP keeps
+// seconds, FAT two; a user's edit has the time of the edit). It is the test when the source's
+// content cannot be compared with e's (the source changed too since).
+func (it intent) looksOurs(e Entry, g time.Duration) bool {
 	if e.Kind != KindFile || it.mod == 0 || e.ModTime.IsZero() || e.Size > it.size {
 		return false
 	}
-	return e.ModTime.Unix() == time.Unix(0, it.mod).Unix()
+	d := e.ModTime.UnixNano() - it.mod
+	w := int64(max(g, time.Second)) // stores keep at least the second of the time they are given
+	return -w < d && d < w
 }
 
 func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
@@ -134,7 +136,8 @@ func (a *applier) removePartial(ctx context.Context, c changeRef) error {
 		return err
 	}
 	it := intent{name: c.name, size: c.size, mod: c.mod}
-	if !it.looksOurs(e) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
+	g, _ := clockOf(a.dst().Store)
+	if !it.looksOurs(e, g) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
 		return nil
 	}
 	if err := a.dst().Store.Delete(ctx, c.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
@@ -265,23 +268,25 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	if e.Kind != KindFile || e.Size > in.size {
 		return false, nil
 	}
+	g, _ := clockOf(side.Store)
+	looksOurs := in.looksOurs(e, g)
 	if src.Name != in.src || src.Store == nil {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	rs, err := hf.openReplica(tx, src.Name, false)
 	if err != nil {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	c, err := rs.byGID(in.gid)
 	if err != nil {
 		return false, err
 	}
 	if c == nil || c.Tomb || c.Missing || c.Stamp.Size != in.size {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	theirs, err := src.Store.Open(ctx, c.Handle)
 	if err != nil {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	defer theirs.Close()
 	mine, err := side.Store.Open(ctx, in.name)
@@ -291,7 +296,7 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	defer mine.Close()
 	same, err := sameStreams(mine, io.LimitReader(theirs, e.Size))
 	if err != nil {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	if same {
 		return true, nil
@@ -299,11 +304,11 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	// Not the start of the source's content: the user's, unless the source changed since.
 	st, ok := src.Store.(Stater)
 	if !ok {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	now, err := st.Stat(ctx, c.Handle)
 	if err != nil || StampChanged(c.Stamp, now) {
-		return in.looksOurs(e), nil
+		return looksOurs, nil
 	}
 	return false, nil
 }

@@ -179,7 +179,8 @@ func TestRecordEncoding(t *testing.T) {
 	r := &record{GID: v(rA, 1), Ver: v(rB, 7), CVer: v(rA, 5), V: Vector{v(rA, 5), v(rB, 7)},
 		Handle: "dir/x.txt", Name: "dir/x.txt", Key: "KEY", Stamp: Stamp{Kind: KindFile, Size: 12, ModTime: 1e18, Hash: "abc"},
 		Units:  []unitRec{{Name: "EMAIL", Ver: v(rA, 2), Hash: unitHash([]byte("x"))}, {Name: "TEL", Ver: v(rB, 7), Deleted: true}},
-		Merged: v(rC, 3), Tomb: true, When: 42}
+		Merged: v(rC, 3), Tomb: true, When: 42, Racy: true}
+	r.Sum[0], r.Sum[31] = 7, 9
 	b := r.encode()
 	got, err := decodeRecord(b)
 	if err != nil {
@@ -187,16 +188,47 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	if got.GID != r.GID || got.Ver != r.Ver || got.CVer != r.CVer || !slices.Equal(got.V, r.V) || got.Handle != r.Handle ||
 		got.Name != r.Name || got.Key != r.Key || got.Stamp != r.Stamp || !slices.Equal(got.Units, r.Units) ||
-		got.Merged != r.Merged || got.Tomb != r.Tomb || got.When != r.When {
+		got.Merged != r.Merged || got.Tomb != r.Tomb || got.When != r.When || got.Sum != r.Sum || !got.Racy {
 		t.Errorf("record round trip = %+v, want %+v", got, r)
 	}
-	kind, size, mod, hash, missing, ok := peekStamp(b)
-	if !ok || kind != KindFile || size != 12 || mod != 1e18 || string(hash) != "abc" || missing {
-		t.Errorf("peekStamp = %v %d %d %q %v %v", kind, size, mod, hash, missing, ok)
+	p, ok := peekStamp(b)
+	if !ok || p.kind != KindFile || p.size != 12 || p.mod != 1e18 || string(p.hash) != "abc" || p.missing || !p.racy {
+		t.Errorf("peekStamp = %+v %v", p, ok)
 	}
 	for i := 0; i < len(b); i++ {
 		if _, err := decodeRecord(b[:i]); err == nil {
 			t.Errorf("decodeRecord of %d of %d bytes succeeded", i, len(b))
 		}
+	}
+}
+
+// TestRecordFormat1 reads a record as Cradle wrote it before records carried content hashes (a
+// handle file or a device snapshot of that time).
+func TestRecordFormat1(t *testing.T) {
+	var b []byte
+	b = append(b, recordFormatV1, flagNameIsHandle|flagKeyIsName|flagCVerIsVer|flagNVerIsGID, byte(KindFile))
+	b = appendVarint(b, 5)
+	b = appendVarint(b, 1e18)
+	b = appendString(b, "")
+	b = appendVersion(b, v(rA, 1))
+	b = appendVersion(b, v(rA, 2))
+	b = appendVector(b, Vector{v(rA, 2)})
+	b = appendString(b, "a.txt")
+	b = appendVarint(b, 42)
+	got, err := decodeRecord(b)
+	if err != nil {
+		t.Fatalf("decodeRecord(format 1): %v", err)
+	}
+	if got.GID != v(rA, 1) || got.Ver != v(rA, 2) || got.CVer != v(rA, 2) || got.NVer != v(rA, 1) || got.Handle != "a.txt" ||
+		got.Name != "a.txt" || got.Key != "a.txt" || got.Stamp.Size != 5 || got.hasSum() || got.Racy || got.When != 42 {
+		t.Errorf("decodeRecord(format 1) = %+v", got)
+	}
+	if p, ok := peekStamp(b); !ok || p.size != 5 || p.mod != 1e18 {
+		t.Errorf("peekStamp(format 1) = %+v %v", p, ok)
+	}
+	// Written again, it takes the current format and reads back the same.
+	again, err := decodeRecord(got.encode())
+	if err != nil || again.Ver != got.Ver || again.Handle != got.Handle || again.Stamp != got.Stamp {
+		t.Errorf("re-encoded format-1 record = %+v, %v", again, err)
 	}
 }

@@ -27,9 +27,21 @@ type record struct {
 	Name   string // portable name, what other stores derive their handle from
 	Key    string // natural key
 	Stamp  Stamp
-	Units  []unitRec // sorted by name; nil for an item without change units
-	When   int64     // Unix nanoseconds of the last change (the deletion, for a tombstone)
+	// Sum is the SHA-256 of the item's content as Stamp describes it, when the engine has seen
+	// the bytes (a transfer, a comparison, a check of a racy or touched item); zero when unknown.
+	// Content, not the stamp, decides every question that could lose data: whether a touched
+	// item changed, whether a new item is a renamed one, whether two items are the same.
+	Sum [32]byte
+	// Racy marks a stamp taken so soon after the item's modification time that a later write in
+	// the same tick of the store's clock would leave the stamp as it is (git's racily clean
+	// entries): the next detection checks the content even if the stamp did not change.
+	Racy  bool
+	Units []unitRec // sorted by name; nil for an item without change units
+	When  int64     // Unix nanoseconds of the last change (the deletion, for a tombstone)
 }
+
+// hasSum reports whether the record knows its content's hash.
+func (r *record) hasSum() bool { return r.Sum != [32]byte{} }
 
 // unitRec is one change unit of an item.
 type unitRec struct {
@@ -56,7 +68,12 @@ func (r *record) unit(name string) (unitRec, bool) {
 
 func (r *record) live() bool { return r != nil && !r.Tomb && !r.Missing }
 
-const recordFormat = 1
+// Record formats: 1 had one byte of flags; 2 has them as a uvarint and adds Sum and Racy.
+// Records of format 1 (handle files and snapshots written before) are still read.
+const (
+	recordFormatV1 = 1
+	recordFormat   = 2
+)
 
 const (
 	flagTomb = 1 << iota
@@ -67,10 +84,12 @@ const (
 	flagUnits
 	flagCVerIsVer
 	flagNVerIsGID
+	flagSum
+	flagRacy
 )
 
 func (r *record) encode() []byte {
-	var flags byte
+	var flags uint64
 	if r.Tomb {
 		flags |= flagTomb
 	}
@@ -95,11 +114,22 @@ func (r *record) encode() []byte {
 	if r.NVer == r.GID || r.NVer.IsZero() {
 		flags |= flagNVerIsGID
 	}
-	b := make([]byte, 0, 96+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
-	b = append(b, recordFormat, flags, byte(r.Stamp.Kind))
+	if r.hasSum() {
+		flags |= flagSum
+	}
+	if r.Racy {
+		flags |= flagRacy
+	}
+	b := make([]byte, 0, 128+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
+	b = append(b, recordFormat)
+	b = appendUvarint(b, flags)
+	b = append(b, byte(r.Stamp.Kind))
 	b = appendVarint(b, r.Stamp.Size)
 	b = appendVarint(b, r.Stamp.ModTime)
 	b = appendString(b, r.Stamp.Hash)
+	if flags&flagSum != 0 {
+		b = append(b, r.Sum[:]...)
+	}
 	b = appendVersion(b, r.GID)
 	b = appendVersion(b, r.Ver)
 	if flags&flagCVerIsVer == 0 {
@@ -148,11 +178,27 @@ func decodeRecord(b []byte) (*record, error) {
 	return r, nil
 }
 
-func (d *decoder) record() *record {
-	if f := d.byte(); f != recordFormat && d.err == nil {
+// recordFlags reads a record's format and flags.
+func (d *decoder) recordFlags() uint64 {
+	switch f := d.byte(); {
+	case d.err != nil:
+		return 0
+	case f == recordFormatV1:
+		return uint64(d.byte())
+	case f == recordFormat:
+		flags := d.uvarint()
+		if flags >= flagRacy<<1 {
+			d.fail("unknown record flags %x", flags)
+		}
+		return flags
+	default:
 		d.fail("item record format %d", f)
+		return 0
 	}
-	flags := d.byte()
+}
+
+func (d *decoder) record() *record {
+	flags := d.recordFlags()
 	r := &record{}
 	r.Stamp.Kind = Kind(d.byte())
 	if r.Stamp.Kind > KindFolder {
@@ -161,6 +207,10 @@ func (d *decoder) record() *record {
 	r.Stamp.Size = d.varint()
 	r.Stamp.ModTime = d.varint()
 	r.Stamp.Hash = d.string()
+	if flags&flagSum != 0 {
+		copy(r.Sum[:], d.bytesN(32))
+	}
+	r.Racy = flags&flagRacy != 0
 	r.GID = d.version()
 	r.Ver = d.version()
 	r.CVer = r.Ver
@@ -206,18 +256,27 @@ func (d *decoder) record() *record {
 	return r
 }
 
-// peekStamp reads the stamp at the head of an encoded record without allocating (the hash is
-// returned as a sub-slice of b). Change detection calls it for every unchanged item.
-func peekStamp(b []byte) (kind Kind, size, mod int64, hash []byte, missing, ok bool) {
+// peekedStamp is the head of an encoded record: its stamp (the hash a sub-slice of the record's
+// bytes) and the flags detection needs.
+type peekedStamp struct {
+	kind      Kind
+	size, mod int64
+	hash      []byte
+	missing   bool
+	racy      bool
+}
+
+// peekStamp reads the stamp at the head of an encoded record without allocating. Change
+// detection calls it for every unchanged item.
+func peekStamp(b []byte) (peekedStamp, bool) {
 	d := decoder{b: b}
-	if d.byte() != recordFormat {
-		return 0, 0, 0, nil, false, false
-	}
-	flags := d.byte()
-	kind = Kind(d.byte())
-	size = d.varint()
-	mod = d.varint()
+	flags := d.recordFlags()
+	var p peekedStamp
+	p.kind = Kind(d.byte())
+	p.size = d.varint()
+	p.mod = d.varint()
 	n := d.count(1)
-	hash = d.bytesN(n)
-	return kind, size, mod, hash, flags&flagMissing != 0, d.err == nil
+	p.hash = d.bytesN(n)
+	p.missing, p.racy = flags&flagMissing != 0, flags&flagRacy != 0
+	return p, d.err == nil
 }

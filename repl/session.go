@@ -717,8 +717,9 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				fatal = err
 				break
 			}
-			if !atomicDst && !refusedUpFront(err) {
-				// A write that failed half-way may have left a partial item: remove it now.
+			if !atomicDst && !(se.dst && refusedUpFront(err)) {
+				// A write that failed half-way (the destination's error, or the source's
+				// mid-stream) may have left a partial item: remove it now.
 				if cerr := a.removePartial(ctx, c); cerr != nil {
 					fatal = fmt.Errorf("%w (while cleaning up after: %v)", cerr, err)
 					break
@@ -781,7 +782,8 @@ func (e *storeError) errSide() string { return e.side }
 
 // deferrable: the destination item is not as detection saw it; look again and retry.
 func (e *storeError) deferrable() bool {
-	return e.dst && (errors.Is(e.err, ErrChanged) || errors.Is(e.err, ErrExists) || errors.Is(e.err, ErrNotFound))
+	return e.dst && (errors.Is(e.err, ErrChanged) || errors.Is(e.err, ErrExists) || errors.Is(e.err, ErrNotFound) ||
+		errors.Is(e.err, ErrNotEmpty)) // a folder becoming a file: its items' deletions come later in the pass
 }
 
 // fatal: nothing more can be done in this session.

@@ -33,7 +33,11 @@ import (
 
 var snapshotMagic = []byte("CRADLE-SNAPSHOT\n")
 
-const snapshotFormat = 1
+// Snapshot formats: 2 carries records of format 2 (content hashes); 1 is still read.
+const (
+	snapshotFormatV1 = 1
+	snapshotFormat   = 2
+)
 
 // MaxSnapshotSize bounds what ImportReplica reads (a device could hold anything in .cradle/); a
 // snapshot of two million items fits.
@@ -304,7 +308,7 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("checksum mismatch (the file is damaged or incomplete): %w", ErrBadSnapshot)
 	}
 	d := decoder{b: body[len(snapshotMagic):]}
-	if f := d.byte(); f != snapshotFormat {
+	if f := d.byte(); f != snapshotFormat && f != snapshotFormatV1 {
 		return nil, fmt.Errorf("snapshot format %d, this Cradle reads %d (update Cradle): %w", f, snapshotFormat, ErrBadSnapshot)
 	}
 	snap := &snapshot{}

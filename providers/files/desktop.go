@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -60,6 +61,9 @@ type DesktopStore struct {
 	logf func(string, ...any)
 
 	skippedLinks atomic.Int64
+
+	granOnce sync.Once
+	gran     time.Duration
 }
 
 var (

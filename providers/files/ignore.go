@@ -108,21 +108,33 @@ var junkNames = map[string]bool{
 // Ignorer decides which items are not synced: the built-in rules (BuiltinIgnored) and the user's
 // patterns. A nil *Ignorer ignores nothing.
 //
-// Patterns use path.Match syntax. A pattern without '/' matches the base name of an item at any
-// depth ("*.log", "node_modules"); a pattern with '/' matches the whole relative path from the
-// top of the partnership's folder ("build/*.o", "Camera/Thumbnails"). A trailing '/' limits a
-// pattern to folders ("cache/"). An ignored folder's contents are ignored too. "**" is not
-// supported.
+// Patterns follow .gitignore's rules, matched against paths relative to the top of the
+// partnership's folder:
+//   - A pattern without '/' (but maybe a trailing one) matches a name at any depth ("*.log",
+//     "node_modules").
+//   - A pattern with a '/' at its start or in its middle is anchored at the top: "/todo.txt"
+//     matches the top-level todo.txt only, "build/*.o" the .o files directly in the top-level
+//     build folder. "./todo.txt" is the same as "/todo.txt".
+//   - A trailing '/' limits a pattern to folders ("cache/").
+//   - '*' and '?' match within a name, "[abc]" a class; "**" as a whole part of a path matches any
+//     number of folders ("**/logs", "docs/**", "a/**/b").
+//   - A leading '!' takes an earlier pattern back ("*.log, !keep.log"); the last pattern that
+//     matches decides. As in git, nothing inside an ignored folder can be taken back.
+//   - A leading '#' makes a comment; write "\#name" and "\!name" for names starting with them.
+//
+// An ignored folder's contents are ignored too. The built-in rules always apply.
 type Ignorer struct {
-	builtin  bool   // apply BuiltinIgnored
-	base     []rule // matched against every path component's name
-	full     []rule // matched against the relative path and each of its parent prefixes
+	builtin  bool // apply BuiltinIgnored
+	rules    []rule
 	patterns []string
 }
 
+// rule is one compiled pattern.
 type rule struct {
-	pattern     string
+	parts       []string // '/'-separated parts; "**" matches any number of them
+	anchored    bool     // matched against the whole relative path, else against names
 	foldersOnly bool
+	negate      bool
 }
 
 // NewIgnorer returns an Ignorer with the built-in rules and the user's patterns. A malformed
@@ -130,25 +142,99 @@ type rule struct {
 func NewIgnorer(patterns []string) (*Ignorer, error) {
 	ig := &Ignorer{builtin: true}
 	for _, p := range patterns {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
+		r, ok, err := compileRule(p)
+		if err != nil {
+			return nil, err
 		}
-		r := rule{pattern: strings.Trim(p, "/"), foldersOnly: strings.HasSuffix(p, "/")}
-		if r.pattern == "" {
-			return nil, fmt.Errorf("ignore pattern %q matches nothing", p)
+		if ok {
+			ig.rules = append(ig.rules, r)
+			ig.patterns = append(ig.patterns, strings.TrimSpace(p))
 		}
-		if _, err := path.Match(r.pattern, ""); err != nil {
-			return nil, fmt.Errorf("ignore pattern %q is malformed (use * ? [abc] and / only): %w", p, err)
-		}
-		if strings.Contains(r.pattern, "/") {
-			ig.full = append(ig.full, r)
-		} else {
-			ig.base = append(ig.base, r)
-		}
-		ig.patterns = append(ig.patterns, p)
 	}
 	return ig, nil
+}
+
+// compileRule parses one pattern; ok is false for a blank pattern or a comment.
+func compileRule(p string) (rule, bool, error) {
+	orig := p
+	p = strings.TrimSpace(p)
+	if p == "" || strings.HasPrefix(p, "#") {
+		return rule{}, false, nil
+	}
+	var r rule
+	if strings.HasPrefix(p, "!") {
+		r.negate, p = true, p[1:]
+	} else if strings.HasPrefix(p, `\!`) || strings.HasPrefix(p, `\#`) {
+		p = p[1:]
+	}
+	if strings.HasSuffix(p, "/") {
+		r.foldersOnly = true
+		p = strings.TrimRight(p, "/")
+	}
+	switch {
+	case strings.HasPrefix(p, "./"):
+		r.anchored, p = true, strings.TrimLeft(p[2:], "/")
+	case strings.HasPrefix(p, "/"):
+		r.anchored, p = true, strings.TrimLeft(p, "/")
+	case strings.Contains(p, "/"):
+		r.anchored = true
+	}
+	if p == "" || p == "." {
+		return rule{}, false, fmt.Errorf("ignore pattern %q matches nothing", orig)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return rule{}, false, fmt.Errorf("ignore pattern %q has an empty, '.' or '..' part", orig)
+		}
+		if part != "**" {
+			if _, err := path.Match(part, ""); err != nil {
+				return rule{}, false, fmt.Errorf("ignore pattern %q is malformed (use * ? [abc] ** ! and / only): %w", orig, err)
+			}
+		}
+		r.parts = append(r.parts, part)
+	}
+	if !r.anchored && len(r.parts) == 1 && r.parts[0] == "**" {
+		r.anchored = true
+	}
+	return r, true, nil
+}
+
+// match tells whether the rule matches the item at rel (its parts), a folder when dir.
+func (r *rule) match(rel []string, dir bool) bool {
+	if r.foldersOnly && !dir {
+		return false
+	}
+	if !r.anchored {
+		ok, _ := path.Match(r.parts[0], rel[len(rel)-1])
+		return ok
+	}
+	return matchParts(r.parts, rel)
+}
+
+// matchParts matches path parts against pattern parts, "**" standing for any number of parts.
+func matchParts(pat, rel []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			pat = pat[1:]
+			if len(pat) == 0 {
+				return len(rel) > 0 // "docs/**" matches what is inside docs, not docs itself
+			}
+			for i := 0; i <= len(rel); i++ {
+				if matchParts(pat, rel[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(rel) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pat[0], rel[0]); !ok {
+			return false
+		}
+		pat, rel = pat[1:], rel[1:]
+	}
+	return len(rel) == 0
 }
 
 // ParsePatterns splits an option value of kind patterns ("*.log, build/, .git") into patterns.
@@ -166,27 +252,20 @@ func ParsePatterns(v string) []string {
 func (ig *Ignorer) Patterns() []string { return ig.patterns }
 
 // Ignored tells whether the item at the '/'-separated relative path rel is ignored; dir says
-// whether the item itself is a folder. Every parent folder of rel is checked too.
+// whether the item itself is a folder. Every parent folder of rel is checked too: an item in an
+// ignored folder is ignored.
 func (ig *Ignorer) Ignored(rel string, dir bool) bool {
 	if ig == nil {
 		return false
 	}
-	for i := 0; ; {
-		j := strings.IndexByte(rel[i:], '/')
-		last := j < 0
-		end := len(rel)
-		if !last {
-			end = i + j
-		}
-		isDir := dir || !last
-		if ig.matchBase(rel[i:end], isDir) || ig.matchFull(rel[:end], isDir) {
+	parts := strings.Split(rel, "/")
+	for i := range parts {
+		last := i == len(parts)-1
+		if ig.decide(parts[:i+1], dir || !last) {
 			return true
 		}
-		if last {
-			return false
-		}
-		i = end + 1
 	}
+	return false
 }
 
 // IgnoredName tells whether an item named name, directly inside the already-accepted folder
@@ -195,41 +274,28 @@ func (ig *Ignorer) IgnoredName(parent, name string, dir bool) bool {
 	if ig == nil {
 		return false
 	}
-	if ig.matchBase(name, dir) {
-		return true
-	}
-	if len(ig.full) == 0 {
-		return false
-	}
-	rel := name
-	if parent != "" {
-		rel = parent + "/" + name
-	}
-	return ig.matchFull(rel, dir)
-}
-
-func (ig *Ignorer) matchBase(name string, dir bool) bool {
 	if ig.builtin && BuiltinIgnored(name) {
 		return true
 	}
-	for _, r := range ig.base {
-		if r.foldersOnly && !dir {
-			continue
-		}
-		if ok, _ := path.Match(r.pattern, name); ok {
-			return true
-		}
+	if len(ig.rules) == 0 {
+		return false
 	}
-	return false
+	var parts []string
+	if parent != "" {
+		parts = strings.Split(parent, "/")
+	}
+	return ig.decide(append(parts, name), dir)
 }
 
-func (ig *Ignorer) matchFull(rel string, dir bool) bool {
-	for _, r := range ig.full {
-		if r.foldersOnly && !dir {
-			continue
-		}
-		if ok, _ := path.Match(r.pattern, rel); ok {
-			return true
+// decide tells whether the item at parts (whose parents are not ignored) is ignored: by the
+// built-in rules, or by the last of the user's patterns that matches it.
+func (ig *Ignorer) decide(parts []string, dir bool) bool {
+	if ig.builtin && BuiltinIgnored(parts[len(parts)-1]) {
+		return true
+	}
+	for i := len(ig.rules) - 1; i >= 0; i-- {
+		if ig.rules[i].match(parts, dir) {
+			return !ig.rules[i].negate
 		}
 	}
 	return false

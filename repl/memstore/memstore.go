@@ -37,6 +37,9 @@ type Options struct {
 	// TimeGranularity truncates the modification times the store keeps (MTP keeps seconds).
 	// Zero keeps them as given.
 	TimeGranularity time.Duration
+	// NoTimes makes the store keep no modification times: every Entry's ModTime is zero (a
+	// device that reports no dates).
+	NoTimes bool
 	// ReadOnly makes Write and Delete fail with repl.ErrReadOnly (a camera's card, say). The
 	// hooks still change the store.
 	ReadOnly bool
@@ -107,6 +110,7 @@ var (
 	_ repl.Notifier  = (*Store)(nil)
 	_ repl.Hasher    = (*Store)(nil)
 	_ repl.Atomicity = (*Store)(nil)
+	_ repl.Clock     = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -206,6 +210,9 @@ func (s *Store) check(op Op, handle string) error {
 
 func (s *Store) entryLocked(name string, it *item) repl.Entry {
 	e := repl.Entry{Handle: name, Kind: it.kind, ModTime: it.mod}
+	if s.opts.NoTimes {
+		e.ModTime = time.Time{}
+	}
 	if it.kind == repl.KindFile {
 		e.Size = int64(len(it.data))
 		if s.opts.Hashes {
@@ -326,6 +333,12 @@ func (s *Store) Hash(ctx context.Context, handle string) (string, error) {
 	}
 	return it.contentHash(), nil
 }
+
+// TimeGranularity reports Options.TimeGranularity (repl.Clock).
+func (s *Store) TimeGranularity() time.Duration { return s.opts.TimeGranularity }
+
+// Now is the time on the store's clock: Options.Now, or the computer's (repl.Clock).
+func (s *Store) Now() time.Time { return s.now() }
 
 // WritesAtomic reports whether Options.NonAtomic is unset.
 func (s *Store) WritesAtomic() bool { return !s.opts.NonAtomic }
