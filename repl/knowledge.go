@@ -69,6 +69,17 @@ func (k *Knowledge) Merge(o *Knowledge) {
 	k.Compact()
 }
 
+// top returns the highest tick of replica r that k knows (0 when none).
+func (k *Knowledge) top(r ReplicaID) uint64 {
+	t := k.vec.Get(r)
+	for _, v := range k.exc {
+		if v.Replica == r && v.Tick > t {
+			t = v.Tick
+		}
+	}
+	return t
+}
+
 // Covers reports whether k knows everything o knows.
 func (k *Knowledge) Covers(o *Knowledge) bool {
 	for _, v := range o.vec {

@@ -174,6 +174,10 @@ func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Read
 	defer hf.mu.Unlock()
 	imported := false
 	err = hf.update(func(tx *bolt.Tx) error {
+		restored, err := hf.renewRestored(tx, name, snap.know)
+		if err != nil {
+			return err
+		}
 		r, err := hf.openReplica(tx, name, false)
 		switch {
 		case errors.Is(err, ErrUnknownReplica):
@@ -182,6 +186,9 @@ func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Read
 			}
 		case err != nil:
 			return err
+		case restored:
+			// This file is older than what the device knows of it: the device's copy is newer
+			// even if this file's author wrote it.
 		default:
 			switch {
 			case snap.info.Sum == r.seen.sum:
@@ -210,6 +217,48 @@ func (hf *HandleFile) ImportReplica(ctx context.Context, name string, rd io.Read
 		return false, fmt.Errorf("import snapshot of %q: %w", name, err)
 	}
 	return imported, nil
+}
+
+// renewRestored finds the replicas of this handle file whose own versions the snapshot's knowledge
+// knows beyond their tick: the file was restored from a backup (or lost its last commits) after
+// it had minted those versions, and minting them again would give other items versions the device
+// and other computers already know (they would never be sent, and later changes would be taken for
+// changes of other items). Like Sync Framework's replica restored from a backup, each such replica
+// takes a new author ID and never mints those versions again; its items, older than the device's,
+// meet the device's versions as concurrent ones (identical content merges quietly). It reports
+// whether the replica name, the one being imported, was among them.
+func (hf *HandleFile) renewRestored(tx *bolt.Tx, name string, know *Knowledge) (bool, error) {
+	var names []string
+	if err := tx.Bucket(bucketReplicas).ForEachBucket(func(k []byte) error {
+		names = append(names, string(k))
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	restored := false
+	for _, n := range names {
+		r, err := hf.openReplica(tx, n, false)
+		if err != nil {
+			return false, err
+		}
+		if know.top(r.author) <= r.tick {
+			continue
+		}
+		if n == name {
+			restored = true // the import raises its tick past what the snapshot knows
+			continue
+		}
+		r.author = NewReplicaID()
+		r.tick = 0
+		r.dirty = true
+		if err := r.b.Put(keyAuthor, r.author[:]); err != nil {
+			return false, err
+		}
+		if err := r.save(); err != nil {
+			return false, err
+		}
+	}
+	return restored, nil
 }
 
 // replaceWith drops the replica's items and takes the snapshot's.
