@@ -175,10 +175,10 @@ type Options struct {
 // QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
 // dot-files hidden, no zero-length packets sent and those received stalled, no property lists,
 // 32-bit partial reads only, no renames or moves, new objects registered late (QEMULate) and
-// names compared by their start (PrefixNames).
+// names compared by their start (PrefixNames); no Android extension in its DeviceInfo.
 func QEMU() Options {
 	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true,
-		ReadOnlyProps: true, LateObjects: QEMULate, PrefixNames: true}
+		ReadOnlyProps: true, LateObjects: QEMULate, PrefixNames: true, NoAndroidExtensions: true}
 }
 
 // QEMULate is the LateObjects of QEMU(): long enough that an initiator asking about a new object

@@ -406,29 +406,6 @@ func (d *Device) Create(ctx context.Context, s device.StorageID, p string, size 
 	return obj, nil
 }
 
-// learnZone learns the device's time zone from the date it reports for an object Cradle just
-// sent with modTime (in UTC, which devices honour): a device that reports dates as its own wall
-// clock without a zone shows them shifted by whole quarter hours from what Cradle reads in the
-// zone it assumed. e's date is corrected, and so is every date read from then on. A device that
-// did not keep the date (it shows the time of the upload) teaches nothing. It runs under the lock.
-func (d *Device) learnZone(modTime time.Time, e *entry) {
-	const quarter = 15 * time.Minute
-	diff := e.mtime.Sub(modTime.Truncate(time.Second))
-	k := (diff + quarter/2).Truncate(quarter)
-	if diff < 0 {
-		k = (diff - quarter/2).Truncate(quarter)
-	}
-	if k == 0 || k.Abs() > 14*time.Hour || (diff-k).Abs() > 2*time.Second {
-		return
-	}
-	_, off := e.mtime.In(d.zone).Zone()
-	off += int(k / time.Second)
-	name := fmt.Sprintf("device UTC%+03d:%02d", off/3600, (off%3600+3600)%3600/60)
-	d.zone = time.FixedZone(name, off)
-	e.mtime = e.mtime.Add(-k)
-	d.log.Info("mtp: the device reports dates in another time zone than the computer's; reading them in its zone", "zone", name)
-}
-
 // cleanup deletes what a failed upload of name into parent (path p) left, if the device still
 // answers: the object behind h when it is that file, else the file of that name found in
 // listings of parent (h may be a guess the device never honoured). Nothing of that name was
