@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -68,6 +70,9 @@ type DeviceStore struct {
 	seen    *SeenSet // nil unless KeepDeleted
 
 	skipped atomic.Int64
+	// skippedMu guards skippedNames, the names the last enumeration left out.
+	skippedMu    sync.Mutex
+	skippedNames []providers.SkippedName
 
 	probeMu  sync.Mutex
 	probed   bool
@@ -175,6 +180,16 @@ func (s *DeviceStore) Close() error {
 // Skipped returns how many device objects were skipped for unsafe names.
 func (s *DeviceStore) Skipped() int64 { return s.skipped.Load() }
 
+// SkippedNames returns the device objects the last enumeration left out for their names, with
+// why (providers.NameSkipper).
+func (s *DeviceStore) SkippedNames() []providers.SkippedName {
+	s.skippedMu.Lock()
+	defer s.skippedMu.Unlock()
+	return slices.Clone(s.skippedNames)
+}
+
+var _ providers.NameSkipper = (*DeviceStore)(nil)
+
 // full turns a handle into a device path.
 func (s *DeviceStore) full(handle string) string {
 	if s.base == "" {
@@ -256,6 +271,12 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 		return nil, err
 	}
 	var entries []repl.Entry
+	var skipped []providers.SkippedName
+	defer func() {
+		s.skippedMu.Lock()
+		s.skippedNames = skipped
+		s.skippedMu.Unlock()
+	}()
 	err := s.dev.Walk(ctx, s.storage, s.base, func(o device.Object) error {
 		rel, ok := s.rel(o.Path)
 		if !ok {
@@ -264,6 +285,11 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 		if err := device.CheckName(o.Name); err != nil || base(rel) != o.Name {
 			s.skipped.Add(1)
 			s.logf("files: skipping %q on the device: %v", device.SafeName(o.Name), err)
+			why := "the name cannot be a file name on this computer"
+			if err != nil {
+				why = err.Error()
+			}
+			skipped = append(skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
 			if o.Dir {
 				return filepath.SkipDir
 			}
@@ -964,8 +990,8 @@ func (s *DeviceStore) Watch(ctx context.Context, notify func(repl.Notification))
 }
 
 // MapDeviceError wraps a device error with the repl sentinel it means (device.ErrNotFound ->
-// repl.ErrNotFound, ErrDisconnected -> ErrGone, ErrUnsafeName -> ErrInvalidName, ...), keeping the
-// device's message.
+// repl.ErrNotFound, ErrDisconnected and ErrNotAnswering -> ErrGone, ErrUnsafeName and
+// ErrNameNotAllowed -> ErrInvalidName, ...), keeping the device's message.
 func MapDeviceError(err error) error {
 	var target error
 	switch {
@@ -981,9 +1007,10 @@ func MapDeviceError(err error) error {
 		target = repl.ErrReadOnly
 	case errors.Is(err, device.ErrPermission):
 		target = repl.ErrPermission
-	case errors.Is(err, device.ErrDisconnected):
+	case errors.Is(err, device.ErrDisconnected), errors.Is(err, device.ErrNotAnswering):
+		// A phone that stopped answering ends the session: its message says what to do.
 		target = repl.ErrGone
-	case errors.Is(err, device.ErrUnsafeName):
+	case errors.Is(err, device.ErrUnsafeName), errors.Is(err, device.ErrNameNotAllowed):
 		target = repl.ErrInvalidName
 	default:
 		return err
