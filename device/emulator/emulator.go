@@ -258,6 +258,8 @@ type Stats struct {
 	ZLPOut, MissingZLP int64
 	// FolderReads counts the folders the device read from the host to answer the initiator.
 	FolderReads int64
+	// Cancels counts the cancel requests (Reset) the initiator made.
+	Cancels int64
 }
 
 // Emulator is an emulated MTP device. It implements mtp.Transport: hand it to mtp.Open (or use
@@ -288,6 +290,8 @@ type Emulator struct {
 	stallArmed  bool
 	busyOp      mtp.OpCode
 	busyLeft    int
+	slowOp      mtp.OpCode
+	slowFor     time.Duration
 	keepPartial bool
 	staleResp   bool
 	halted      bool // bulk out stalled until Reset
@@ -297,7 +301,7 @@ type Emulator struct {
 	refuseZLP bool
 
 	stats struct {
-		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads atomic.Int64
+		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads, cancels atomic.Int64
 	}
 
 	// mu guards the object table, shared by the responder and the watcher.
@@ -418,6 +422,7 @@ func (e *Emulator) Stats() Stats {
 		ZLPOut:       e.stats.zlpOut.Load(),
 		MissingZLP:   e.stats.missingZLP.Load(),
 		FolderReads:  e.stats.folderReads.Load(),
+		Cancels:      e.stats.cancels.Load(),
 	}
 }
 
@@ -521,6 +526,7 @@ func (e *Emulator) Reset(ctx context.Context) error {
 	if e.isGone() {
 		return mtp.ErrTransportClosed
 	}
+	e.stats.cancels.Add(1)
 	e.abortMu.Lock()
 	ch, idle := e.abortCh, e.idle
 	select {
@@ -586,6 +592,25 @@ func (e *Emulator) Stall(op mtp.OpCode) {
 	e.faultMu.Lock()
 	e.stallOp, e.stallArmed = op, true
 	e.faultMu.Unlock()
+}
+
+// Slow makes the device take d before it answers the next command with operation op, as a phone
+// that is busy with its storage does.
+func (e *Emulator) Slow(op mtp.OpCode, d time.Duration) {
+	e.faultMu.Lock()
+	e.slowOp, e.slowFor = op, d
+	e.faultMu.Unlock()
+}
+
+func (e *Emulator) takeSlow(op mtp.OpCode) time.Duration {
+	e.faultMu.Lock()
+	defer e.faultMu.Unlock()
+	if e.slowFor > 0 && e.slowOp == op {
+		d := e.slowFor
+		e.slowFor = 0
+		return d
+	}
+	return 0
 }
 
 // Busy makes the device answer DeviceBusy to the next n commands with operation op (0: any);

@@ -148,6 +148,15 @@ func (r *responder) handle(cmd mtp.Container) error {
 	} else if busy {
 		return refuse(fail(mtp.RespDeviceBusy))
 	}
+	if d := e.takeSlow(op); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.abort:
+			return errAborted
+		case <-e.gone:
+			return mtp.ErrTransportClosed
+		}
+	}
 	h := handlers[op]
 	if h == nil || !e.offers(op) {
 		return refuse(fail(mtp.RespOperationNotSupported))

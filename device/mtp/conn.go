@@ -67,6 +67,8 @@ type conn struct {
 	// recovering is set while a silent device is being brought back: failures then do not
 	// recover again.
 	recovering bool
+	// lastTID is the transaction ID of the transaction in progress (or the last one).
+	lastTID uint32
 
 	goneMu  sync.Mutex
 	goneErr error
@@ -197,26 +199,27 @@ func (c *conn) run(ctx context.Context, k call) (Container, error) {
 		return Container{}, fmt.Errorf("%v: %w", k.op, err)
 	}
 	tid := c.nextTID(k.op)
+	c.lastTID = tid
 	cmd, err := Container{Type: ContainerCommand, Code: uint16(k.op), TransactionID: tid, Params: k.params}.MarshalBinary()
 	if err != nil {
 		return Container{}, fmt.Errorf("%v: %w", k.op, err)
 	}
 	if err := c.out(ctx, k.op, cmd); err != nil {
-		return Container{}, c.failed(ctx, k.op, err)
+		return Container{}, c.failed(ctx, k.op, err, false)
 	}
 	first := c.timeout
 	noZLP := false
 	if k.send != nil {
 		var err error
 		if noZLP, err = c.sendData(ctx, k.op, tid, k.sendSize, k.send); err != nil {
-			return Container{}, c.failed(ctx, k.op, err)
+			return Container{}, c.failed(ctx, k.op, err, true)
 		}
 		// The device may take a while to store what it received before it answers.
 		first += time.Duration(k.sendSize / flushRate * int64(time.Second))
 	}
 	resp, err := c.readPhase(ctx, k, tid, first, noZLP)
 	if err != nil {
-		return resp, c.failed(ctx, k.op, err)
+		return resp, c.failed(ctx, k.op, err, false)
 	}
 	if ResponseCode(resp.Code) != RespOK {
 		return resp, &ResponseError{Op: k.op, Code: ResponseCode(resp.Code), Params: resp.Params}
@@ -243,7 +246,7 @@ func (c *conn) nextTID(op OpCode) uint32 {
 // device broke the protocol), it asks the transport to cancel the transaction and drains what
 // the device still sends, so the next transaction starts clean; when that fails too, or the
 // transport is closed, the device is gone for good.
-func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
+func (c *conn) failed(ctx context.Context, op OpCode, err error, sending bool) error {
 	if gone := c.gone(); gone != nil {
 		return fmt.Errorf("%v: %w", op, gone)
 	}
@@ -258,6 +261,12 @@ func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
 	if errors.As(err, &se) && !c.recovering {
 		return c.silent(op, se)
 	}
+	if !sending && ctx.Err() != nil && errors.Is(err, ctx.Err()) && c.settle(c.lastTID) {
+		// The caller gave up while the device was answering: it finished on its own, and
+		// the pipe is clean without a cancel request (which some devices handle worst:
+		// uMTP-Responder 1.3 stops answering for good after one).
+		return fmt.Errorf("%v: the device did not finish in time: %w", op, err)
+	}
 	if rerr := c.abort(); rerr != nil {
 		c.log.Warn("mtp: cannot recover after a failed transaction", "op", op, "err", err, "reset", rerr)
 		return fmt.Errorf("%v: %w (%w)", op, err, c.markGone(fmt.Errorf("the device stopped responding (%v)", rerr)))
@@ -266,6 +275,34 @@ func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
 		return fmt.Errorf("%v: the device did not finish in time: %w", op, err)
 	}
 	return fmt.Errorf("%v: %w", op, err)
+}
+
+// settleWait bounds how long an abandoned answer is read to its end before the transaction is
+// cancelled instead.
+const settleWait = time.Second
+
+// settle reads and discards what the device still sends for transaction tid, which its caller
+// abandoned while the answer came (no data phase to the device in flight), up to its response.
+// It reports whether the response came within settleWait; a device that is not answering, or a
+// long data phase, is cancelled instead.
+func (c *conn) settle(tid uint32) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), settleWait)
+	defer cancel()
+	for ctx.Err() == nil {
+		got, err := c.t.BulkIn(ctx, c.rbuf)
+		if err != nil {
+			return false
+		}
+		var r Container
+		if got >= HeaderSize && got <= HeaderSize+4*MaxParams && int(binary.LittleEndian.Uint32(c.rbuf)) == got &&
+			r.UnmarshalBinary(c.rbuf[:got]) == nil && r.Type == ContainerResponse && r.TransactionID == tid {
+			return true
+		}
+		if got > 0 {
+			c.log.Debug("mtp: discarded the rest of an abandoned answer", "bytes", got)
+		}
+	}
+	return false
 }
 
 // pingWait bounds each look at whether a device that fell silent answers again.

@@ -445,3 +445,27 @@ func TestProfiles(t *testing.T) {
 		})
 	}
 }
+
+// A caller that gives up while the device is about to answer: the answer is read to its end and
+// no cancel request is sent (uMTP-Responder 1.3 stops answering for good after one); the device
+// answers the next call.
+func TestAbandonedAnswerNeedsNoCancel(t *testing.T) {
+	f := newFixture(t, emulator.Options{}, func(dir string) {
+		write(t, filepath.Join(dir, "a.txt"), []byte("abc"), time.Time{})
+	})
+	if _, err := f.dev.Stat(f.ctx, f.sid, "a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.Slow(mtp.OpGetObjectInfo, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(f.ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := f.dev.Stat(ctx, f.sid, "a.txt"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stat given up = %v, want DeadlineExceeded", err)
+	}
+	if n := f.emu.Stats().Cancels; n != 0 {
+		t.Errorf("%d cancel requests for an answer that came, want none", n)
+	}
+	if o, err := f.dev.Stat(f.ctx, f.sid, "a.txt"); err != nil || o.Size != 3 {
+		t.Errorf("Stat afterwards = %+v, %v", o, err)
+	}
+}

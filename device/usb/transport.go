@@ -38,7 +38,11 @@ type Transport struct {
 	evt  *gousb.InEndpoint
 
 	iface     int
+	m         mtpInterface
 	maxPacket int // bulk packet size
+	// epMu is held for reading by every transfer and request, and for writing by ResetDevice
+	// while it replaces the configuration, the interface and the endpoints.
+	epMu      sync.RWMutex
 	evtPacket int // interrupt packet size
 
 	// closeCtx is cancelled by Close: every transfer in flight is cancelled with it.
@@ -100,7 +104,7 @@ func newTransport(usbctx *gousb.Context, dev *gousb.Device, m mtpInterface) (*Tr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.usb, t.dev, t.cfg, t.intf = usbctx, dev, cfg, intf
-	t.iface, t.maxPacket, t.evtPacket = m.Number, m.MaxPacket, m.InterruptPacket
+	t.iface, t.m, t.maxPacket, t.evtPacket = m.Number, m, m.MaxPacket, m.InterruptPacket
 	t.closeCtx, t.cancel = ctx, cancel
 	if t.maxPacket <= 0 {
 		t.maxPacket = 512
@@ -145,11 +149,13 @@ func (t *Transport) begin(ctx context.Context) (context.Context, func(), error) 
 	}
 	t.inflight.Add(1)
 	t.closeMu.Unlock()
+	t.epMu.RLock()
 	cctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(t.closeCtx, cancel)
 	return cctx, func() {
 		stop()
 		cancel()
+		t.epMu.RUnlock()
 		t.inflight.Done()
 	}, nil
 }
@@ -339,23 +345,52 @@ func (t *Transport) Reset(ctx context.Context) error {
 }
 
 // ResetDevice resets the USB device (a port reset), the last resort for a device that stopped
-// answering even after a cancel request: the device drops its session and what it was doing;
-// the interface stays claimed. A device that comes back as another one (its descriptors
-// changed) is gone: it is opened anew when the next scan sees it.
+// answering even after a cancel request: the device drops its session and what it was doing.
+// libusb resets only a device without a claimed configuration: the interface and the
+// configuration are released, the device reset, and both claimed again with fresh endpoints
+// (transfers wait meanwhile). A device that does not come back as the same one is gone: it is
+// opened anew when the next scan sees it.
 func (t *Transport) ResetDevice(ctx context.Context) error {
-	_, done, err := t.begin(ctx)
-	if err != nil {
-		return fmt.Errorf("reset the USB device: %w", err)
+	t.closeMu.Lock()
+	if t.closed {
+		t.closeMu.Unlock()
+		return fmt.Errorf("reset the USB device: %w", t.closedErr())
 	}
-	defer done()
+	t.inflight.Add(1)
+	t.closeMu.Unlock()
+	defer t.inflight.Done()
+	t.epMu.Lock()
+	defer t.epMu.Unlock()
 	t.leftover = nil
-	if err := t.dev.Reset(); err != nil {
-		if isNoDevice(err) || errors.Is(err, gousb.ErrorNotFound) {
-			t.gone.Store(true)
-			return fmt.Errorf("reset the USB device: %w: %w", device.ErrDisconnected, mtp.ErrTransportClosed)
-		}
-		return fmt.Errorf("reset the USB device: %w", err)
+	gone := func(err error) error {
+		t.gone.Store(true)
+		t.intf, t.cfg = nil, nil
+		return fmt.Errorf("reset the USB device: %v: %w: %w", err, device.ErrDisconnected, mtp.ErrTransportClosed)
 	}
+	t.intf.Close()
+	if err := t.cfg.Close(); err != nil {
+		return gone(err)
+	}
+	t.intf, t.cfg = nil, nil
+	if err := t.dev.Reset(); err != nil {
+		return gone(err)
+	}
+	cfg, err := t.dev.Config(t.m.Config)
+	if err != nil {
+		return gone(err)
+	}
+	intf, err := cfg.Interface(t.m.Number, t.m.Alt)
+	if err != nil {
+		cfg.Close()
+		return gone(err)
+	}
+	eps, err := openEndpoints(intf, t.m)
+	if err != nil {
+		intf.Close()
+		cfg.Close()
+		return gone(err)
+	}
+	t.cfg, t.intf, t.in, t.out, t.evt = cfg, intf, eps.in, eps.out, eps.evt
 	t.halted.Clear()
 	return nil
 }
@@ -434,10 +469,12 @@ func (t *Transport) Close() error {
 	t.closeMu.Unlock()
 	t.cancel()
 	t.inflight.Wait()
-	t.intf.Close()
 	var errs []error
-	if err := t.cfg.Close(); err != nil {
-		errs = append(errs, err)
+	if t.intf != nil {
+		t.intf.Close()
+		if err := t.cfg.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := t.dev.Close(); err != nil {
 		errs = append(errs, err)
