@@ -160,6 +160,11 @@ type Options struct {
 	// CancelWedge makes the device answer nothing after a cancelled data-in phase until a USB
 	// reset (ResetDevice), as recent Samsungs do after a cancelled GetObject.
 	CancelWedge bool
+	// InPlace writes a file the initiator sends under its own name as the data arrives, as a
+	// camera or player writing to its card does: a transfer cut short (the process killed)
+	// leaves a piece of the file under its name. Without it the device writes a temporary file
+	// and renames it into place when complete.
+	InPlace bool
 	// ObjectInfo64 puts a 64-bit size in ObjectInfo, as older Samsungs do (libmtp's
 	// DEVICE_FLAG_PROPLIST_OVERRIDES_OI).
 	ObjectInfo64 bool
@@ -213,7 +218,8 @@ var Profiles = []string{"generic", "android", "samsung", "sdcard"}
 //     files are opened with O_TRUNC.
 //   - samsung: android without Android's extensions, plus the GetPartialObject hang at a packet
 //     boundary and the wedge after a cancelled read.
-//   - sdcard: a device whose storage is a FAT card: FAT names, 2-second times, case folding.
+//   - sdcard: a device whose storage is a FAT card (a camera, a player): FAT names, 2-second
+//     times, case folding, no rename or move, files written in place.
 //
 // The options Android has besides (UnknownSerial, PTP, Locked) are set on top.
 func Profile(name string, zone *time.Location) (Options, error) {
@@ -229,7 +235,7 @@ func Profile(name string, zone *time.Location) (Options, error) {
 			FoldCase: true, NoAndroidExtensions: true, BoundaryStall: true, CancelWedge: true,
 			Manufacturer: "SAMSUNG", Model: "SAMSUNG_Android (emulated)"}
 	case "sdcard":
-		o = Options{FATNames: true, FoldCase: true}
+		o = Options{FATNames: true, FoldCase: true, ReadOnlyProps: true, InPlace: true}
 	default:
 		return Options{}, fmt.Errorf("unknown emulator profile %q: choose one of %s", name, strings.Join(Profiles, ", "))
 	}

@@ -190,7 +190,15 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 		}
 		return fail(mtp.RespNoValidObjectInfo), nil
 	}
-	tmp, err := os.CreateTemp(dir, partName(os.Getpid(), ps.handle))
+	var tmp *os.File
+	var err error
+	if e.opts.InPlace {
+		// The file is written under its own name as the data arrives: what a killed transfer
+		// leaves is a piece of it there.
+		tmp, err = os.OpenFile(filepath.Join(dir, ps.name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	} else {
+		tmp, err = os.CreateTemp(dir, partName(os.Getpid(), ps.handle))
+	}
 	if err != nil {
 		e.log.Warn("emulator: cannot create a file", "dir", dir, "err", err)
 		if err := r.discardData(); err != nil && !errors.Is(err, errIncomplete) {
