@@ -54,6 +54,9 @@ func (a *applier) trace(format string, args ...any) {
 
 // apply brings one source change to the destination.
 func (a *applier) apply(ctx context.Context, ref changeRef) error {
+	if ref.forgotten {
+		return a.applyForgotten(ctx, ref)
+	}
 	c, err := a.rs.byGID(ref.gid)
 	if err != nil {
 		return err
@@ -126,11 +129,12 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 // the user.
 func (a *applier) settled(c *record) error {
 	if a.asked {
-		// A conflict left to the user: c's version is not learned, so every session meets it
-		// again (updating the record, never adding one) until the user or a later change
-		// settles it. Knowledge that travels in a snapshot must never claim a version the
-		// item does not include, or another computer would inherit the conflict unseen.
-		a.p.pending = true
+		// A conflict left to the user: c's version stays unknown here (a hole in the knowledge
+		// once the pass learns the source's), so every session meets it again (updating the
+		// record, never adding one) until the user or a later change settles it. Knowledge
+		// that travels in a snapshot must never claim a version the item does not include, or
+		// another computer would inherit the conflict unseen.
+		a.p.holes = append(a.p.holes, c.Ver)
 		return nil
 	}
 	a.rd.learn(c.Ver)
@@ -238,6 +242,11 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 		return a.rd.put(l, &rec)
 	}
 	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
+	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
+		// A folder that became a file there still holds items here after the pass deleted what
+		// it could (edits that beat the deletes): the folder keeps the name, the file moves aside.
+		return a.keepBothAs(ctx, c, l, true, reasonKindClash)
+	}
 	if err != nil {
 		return err
 	}

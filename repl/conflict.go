@@ -192,6 +192,7 @@ func (a *applier) recordConflictKind(c, l *record, kind ConflictKind) error {
 			if prev.Sides[0].ver == conf.Sides[0].ver && prev.Sides[1].ver == conf.Sides[1].ver {
 				conf.Updated = prev.Updated // met again, unchanged
 			}
+
 		}
 	} else {
 		var err error

@@ -33,21 +33,31 @@ func TestFileReplacedByFolderWhileEdited(t *testing.T) {
 }
 
 func TestFolderReplacedByFileWhileItsFileIsEdited(t *testing.T) {
-	for _, pol := range propPolicies {
-		t.Run(pol.Rule.String()+pol.Winner, func(t *testing.T) {
-			w := newWorld(t, memstore.Options{}, memstore.Options{})
-			w.cfg.Policy = pol
-			if err := w.a.Mkdir("x"); err != nil {
-				t.Fatal(err)
-			}
-			w.put(w.a, "x/inside.txt", "first")
-			w.sync()
-			// The computer replaces the folder x with a file x; the phone edits x/inside.txt.
-			w.remove(w.a, "x")
-			w.put(w.a, "x", "a file now")
-			w.put(w.b, "x/inside.txt", "the phone's edit")
-			settleAndCheck(t, w, "a file now", "the phone's edit")
-		})
+	for _, swapper := range []string{"desktop", "device"} {
+		for _, pol := range propPolicies {
+			t.Run(swapper+"/"+pol.Rule.String()+pol.Winner, func(t *testing.T) {
+				w := newWorld(t, memstore.Options{}, memstore.Options{})
+				w.cfg.Policy = pol
+				if err := w.a.Mkdir("x"); err != nil {
+					t.Fatal(err)
+				}
+				w.put(w.a, "x/inside.txt", "first")
+				w.sync()
+				// One side replaces the folder x with a file x; the other edits x/inside.txt.
+				swap, edit := w.a, w.b
+				if swapper == "device" {
+					swap, edit = w.b, w.a
+				}
+				w.remove(swap, "x")
+				w.put(swap, "x", "a file now")
+				w.put(edit, "x/inside.txt", "the other side's edit")
+				rep := w.sync()
+				if len(rep.Skipped) != 0 {
+					t.Errorf("the first session skipped %+v", rep.Skipped)
+				}
+				settleAndCheck(t, w, "a file now", "the other side's edit")
+			})
+		}
 	}
 }
 

@@ -74,6 +74,9 @@ type HandleFile struct {
 	mu   sync.Mutex // one session, resolution or snapshot at a time
 }
 
+// fileAllocSize is how much the handle file grows beyond what it needs when it must grow.
+const fileAllocSize = 64 << 10
+
 // fillPercent is how full bbolt fills a page before splitting it, for the per-replica buckets.
 const fillPercent = 0.9
 
@@ -98,6 +101,8 @@ var (
 	keyTick    = []byte("tick")
 	keyKnow    = []byte("knowledge")
 	keySeen    = []byte("snapshot-seen")
+	keyForgot  = []byte("forgotten")
+	keyPartner = []byte("partners")
 	keyCreated = []byte("created")
 	keyCount   = []byte("count")
 	bucketH    = []byte("h") // handle -> live record
@@ -137,6 +142,9 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 		}
 		return nil, &CorruptError{Path: path, Err: err}
 	}
+	// The file grows by what it needs and a little more, not to the next power of two (bbolt's
+	// default up to 16 MB): a file that churns in place keeps its size on disk.
+	db.AllocSize = fileAllocSize
 	hf = &HandleFile{path: path, db: db}
 	err = hf.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -153,6 +161,9 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 		} else if len(v) != 8 || (binary.BigEndian.Uint64(v) != fileFormat && binary.BigEndian.Uint64(v) != fileFormatV1) {
 			return fmt.Errorf("unknown handle file format %x: %w", v, errMalformed)
 		} else if binary.BigEndian.Uint64(v) == fileFormatV1 {
+			if err := upgradeV1(tx); err != nil {
+				return err
+			}
 			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
 				return err
 			}
@@ -173,6 +184,28 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 		return nil, &CorruptError{Path: path, Err: err}
 	}
 	return hf, nil
+}
+
+// upgradeV1 rewrites what format 2 encodes differently: each replica's knowledge gains its
+// (empty) list of holes. Records of format 1 are read as they are.
+func upgradeV1(tx *bolt.Tx) error {
+	all := tx.Bucket(bucketReplicas)
+	if all == nil {
+		return nil
+	}
+	return all.ForEachBucket(func(name []byte) error {
+		b := all.Bucket(name)
+		kb := b.Get(keyKnow)
+		if kb == nil {
+			return nil
+		}
+		var k Knowledge
+		if err := k.unmarshal(kb, false); err != nil {
+			return fmt.Errorf("replica %q: %w", name, err)
+		}
+		nb, _ := k.MarshalBinary()
+		return b.Put(keyKnow, nb)
+	})
 }
 
 // checkLength refuses a bbolt file cut short: the meta page bbolt would use (the valid one with
@@ -285,14 +318,18 @@ func u64(x uint64) []byte {
 // replicaState is a replica's own metadata, loaded at the start of a transaction and saved at its
 // end.
 type replicaState struct {
-	name    string
-	id      ReplicaID // identity (travels in snapshots)
-	author  ReplicaID // the ID versions minted by this handle file carry
-	tick    uint64
-	know    *Knowledge
-	seen    snapshotMark
-	created int64
-	count   int64 // live items
+	name   string
+	id     ReplicaID // identity (travels in snapshots)
+	author ReplicaID // the ID versions minted by this handle file carry
+	tick   uint64
+	know   *Knowledge
+	// forgotten covers the versions of the items whose tombstones the replica dropped.
+	forgotten *Knowledge
+	// partners is what the replica knows of its partners' knowledge (see forget.go).
+	partners map[ReplicaID]partnerMark
+	seen     snapshotMark
+	created  int64
+	count    int64 // live items
 }
 
 // rtx is one replica inside a transaction.
@@ -368,7 +405,8 @@ func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, 
 			}
 		}
 	}
-	r := &rtx{hf: hf, tx: tx, b: b, replicaState: &replicaState{name: name, know: &Knowledge{}}}
+	r := &rtx{hf: hf, tx: tx, b: b, replicaState: &replicaState{name: name, know: &Knowledge{}, forgotten: &Knowledge{},
+		partners: map[ReplicaID]partnerMark{}}}
 	r.h, r.g, r.v, r.k, r.i, r.m = b.Bucket(bucketH), b.Bucket(bucketG), b.Bucket(bucketV), b.Bucket(bucketK), b.Bucket(bucketI), b.Bucket(bucketM)
 	if r.h == nil || r.g == nil || r.v == nil || r.k == nil || r.i == nil || r.m == nil {
 		return nil, fmt.Errorf("replica %q lacks a bucket: %w", name, errMalformed)
@@ -407,6 +445,18 @@ func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, 
 			return nil, fmt.Errorf("replica %q: %w", name, err)
 		}
 	}
+	if fb := b.Get(keyForgot); fb != nil {
+		if err := r.forgotten.UnmarshalBinary(fb); err != nil {
+			return nil, fmt.Errorf("replica %q: forgotten %w", name, err)
+		}
+	}
+	if pb := b.Get(keyPartner); pb != nil {
+		ps, err := decodePartners(pb)
+		if err != nil {
+			return nil, fmt.Errorf("replica %q: %w", name, err)
+		}
+		r.partners = ps
+	}
 	if sb := b.Get(keySeen); sb != nil {
 		if err := r.seen.decode(sb); err != nil {
 			return nil, fmt.Errorf("replica %q: %w", name, err)
@@ -431,6 +481,13 @@ func (r *rtx) save() error {
 		return err
 	}
 	if err := r.b.Put(keySeen, r.seen.encode()); err != nil {
+		return err
+	}
+	fb, _ := r.forgotten.MarshalBinary()
+	if err := r.b.Put(keyForgot, fb); err != nil {
+		return err
+	}
+	if err := r.b.Put(keyPartner, encodePartners(r.partners)); err != nil {
 		return err
 	}
 	if err := r.b.Put(keyID, r.id[:]); err != nil {

@@ -161,3 +161,9 @@ func nextTime() time.Time {
 	clock = clock.Add(time.Second)
 	return clock
 }
+
+// sides2 is sides as a slice (Resolve takes them so).
+func (w *world) sides2() []repl.Side {
+	a, b := w.sides()
+	return []repl.Side{a, b}
+}

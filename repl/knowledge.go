@@ -9,11 +9,15 @@ import (
 
 // Knowledge says which versions a replica has seen: a version vector (every tick up to the
 // vector's entry is known) plus exceptions, single versions learned out of order when a session
-// applied only part of what a source had. Compact folds exceptions into the vector when they
-// become contiguous. The zero value knows nothing.
+// applied only part of what a source had, minus holes, single versions the vector would cover but
+// that are not known: the changes a pending conflict left unapplied (Sync Framework keeps them as
+// per-item exceptions of the knowledge), so that the rest of a source's knowledge is learned at
+// once and the knowledge stays a few entries however many conflicts wait. Compact folds exceptions
+// into the vector when they become contiguous. The zero value knows nothing.
 type Knowledge struct {
-	vec Vector
-	exc []Version // sorted by Compare; every exception's tick is above its replica's vector entry + 1
+	vec   Vector
+	exc   []Version // sorted by Compare; every exception's tick is above its replica's vector entry + 1
+	holes []Version // sorted by Compare; every hole's tick is at most its replica's vector entry
 }
 
 // Contains reports whether v is known.
@@ -22,15 +26,47 @@ func (k *Knowledge) Contains(v Version) bool {
 		return false
 	}
 	if v.Tick <= k.vec.Get(v.Replica) {
-		return true
+		_, hole := slices.BinarySearchFunc(k.holes, v, Version.Compare)
+		return !hole
 	}
 	_, ok := slices.BinarySearchFunc(k.exc, v, Version.Compare)
 	return ok
 }
 
+// Forget makes v unknown again (a hole in the vector, or an exception dropped): a change a
+// pending conflict left unapplied, which every later session must meet again.
+func (k *Knowledge) Forget(v Version) {
+	if v.Tick == 0 || !k.Contains(v) {
+		return
+	}
+	if v.Tick > k.vec.Get(v.Replica) {
+		i, _ := slices.BinarySearchFunc(k.exc, v, Version.Compare)
+		k.exc = slices.Delete(k.exc, i, i+1)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(k.holes, v, Version.Compare)
+	k.holes = slices.Insert(k.holes, i, v)
+}
+
+// nextHole returns the smallest hole of replica r with a tick of at least from, if any.
+func (k *Knowledge) nextHole(r ReplicaID, from uint64) (Version, bool) {
+	i, _ := slices.BinarySearchFunc(k.holes, Version{r, from}, Version.Compare)
+	if i < len(k.holes) && k.holes[i].Replica == r {
+		return k.holes[i], true
+	}
+	return Version{}, false
+}
+
+// Holes returns a copy of the versions the vector covers but that are not known.
+func (k *Knowledge) Holes() []Version { return slices.Clone(k.holes) }
+
 // Add records v as known.
 func (k *Knowledge) Add(v Version) {
 	if v.Tick == 0 || k.Contains(v) {
+		return
+	}
+	if i, hole := slices.BinarySearchFunc(k.holes, v, Version.Compare); hole {
+		k.holes = slices.Delete(k.holes, i, i+1)
 		return
 	}
 	if v.Tick == k.vec.Get(v.Replica)+1 {
@@ -57,8 +93,21 @@ func (k *Knowledge) fold(r ReplicaID) {
 	}
 }
 
-// Merge adds everything o knows.
+// Merge adds everything o knows. A hole of either stays a hole unless the other knows it.
 func (k *Knowledge) Merge(o *Knowledge) {
+	var holes []Version
+	for _, h := range k.holes {
+		if !o.Contains(h) {
+			holes = append(holes, h)
+		}
+	}
+	for _, h := range o.holes {
+		if !k.Contains(h) {
+			holes = append(holes, h)
+		}
+	}
+	slices.SortFunc(holes, Version.Compare)
+	k.holes = slices.Compact(holes)
 	k.vec = k.vec.Merge(o.vec)
 	for _, v := range o.exc {
 		if !k.Contains(v) {
@@ -99,6 +148,11 @@ func (k *Knowledge) Covers(o *Knowledge) bool {
 			return false
 		}
 	}
+	for _, h := range k.holes {
+		if o.Contains(h) {
+			return false
+		}
+	}
 	return true
 }
 
@@ -108,7 +162,8 @@ func (k *Knowledge) AddVector(v Vector) {
 	k.Compact()
 }
 
-// Compact drops exceptions the vector covers and folds contiguous ones into it.
+// Compact drops exceptions the vector covers and holes it does not, and folds contiguous
+// exceptions into it.
 func (k *Knowledge) Compact() {
 	out := k.exc[:0]
 	for _, v := range k.exc {
@@ -117,6 +172,13 @@ func (k *Knowledge) Compact() {
 		}
 	}
 	k.exc = out
+	holes := k.holes[:0]
+	for _, h := range k.holes {
+		if h.Tick <= k.vec.Get(h.Replica) {
+			holes = append(holes, h)
+		}
+	}
+	k.holes = holes
 	for i := 0; i < len(k.exc); {
 		r := k.exc[i].Replica
 		k.fold(r)
@@ -128,7 +190,7 @@ func (k *Knowledge) Compact() {
 
 // Clone returns an independent copy.
 func (k *Knowledge) Clone() *Knowledge {
-	return &Knowledge{vec: slices.Clone(k.vec), exc: slices.Clone(k.exc)}
+	return &Knowledge{vec: slices.Clone(k.vec), exc: slices.Clone(k.exc), holes: slices.Clone(k.holes)}
 }
 
 // Vector returns a copy of the contiguous part.
@@ -164,22 +226,32 @@ func (k *Knowledge) String() string {
 	if len(k.exc) > 0 {
 		fmt.Fprintf(&b, " + %v", k.exc)
 	}
+	if len(k.holes) > 0 {
+		fmt.Fprintf(&b, " - %v", k.holes)
+	}
 	return b.String()
 }
 
 // Knowledge encoding: uvarint count, then per entry the 16-byte replica and uvarint tick (vector);
 // uvarint count of exception groups, then per group the replica, uvarint count and uvarint tick
-// deltas.
+// deltas; then (since handle file and snapshot format 2) the holes, grouped the same way.
+// Knowledge written before holes existed ends after the exceptions.
 
 func (k *Knowledge) appendTo(b []byte) []byte {
 	b = appendVector(b, k.vec)
+	b = appendGroups(b, k.exc)
+	return appendGroups(b, k.holes)
+}
+
+// appendGroups encodes sorted versions grouped by replica.
+func appendGroups(b []byte, vs []Version) []byte {
 	var groups [][]Version
-	for i := 0; i < len(k.exc); {
+	for i := 0; i < len(vs); {
 		j := i
-		for j < len(k.exc) && k.exc[j].Replica == k.exc[i].Replica {
+		for j < len(vs) && vs[j].Replica == vs[i].Replica {
 			j++
 		}
-		groups = append(groups, k.exc[i:j])
+		groups = append(groups, vs[i:j])
 		i = j
 	}
 	b = appendUvarint(b, uint64(len(groups)))
@@ -202,8 +274,13 @@ func (k *Knowledge) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what MarshalBinary produced; it never panics on bad input.
 func (k *Knowledge) UnmarshalBinary(b []byte) error {
+	return k.unmarshal(b, true)
+}
+
+// unmarshal decodes a knowledge written with holes (since handle file format 2), or without.
+func (k *Knowledge) unmarshal(b []byte, withHoles bool) error {
 	d := decoder{b: b}
-	nk := d.knowledge()
+	nk := d.knowledge(withHoles)
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("%d trailing bytes", len(d.b))
 	}
@@ -214,8 +291,29 @@ func (k *Knowledge) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func (d *decoder) knowledge() *Knowledge {
+// knowledge decodes a knowledge; withHoles reads the holes after the exceptions (handle file and
+// snapshot format 2 have them).
+func (d *decoder) knowledge(withHoles bool) *Knowledge {
 	k := &Knowledge{vec: d.vector()}
+	k.exc = d.groups()
+	if withHoles {
+		k.holes = d.groups()
+	}
+	if d.err != nil {
+		return &Knowledge{}
+	}
+	// Normalise whatever the bytes said: sorted, unique, exceptions above the vector, holes in it.
+	slices.SortFunc(k.exc, Version.Compare)
+	k.exc = slices.Compact(k.exc)
+	slices.SortFunc(k.holes, Version.Compare)
+	k.holes = slices.Compact(k.holes)
+	k.Compact()
+	return k
+}
+
+// groups decodes versions grouped by replica (appendGroups).
+func (d *decoder) groups() []Version {
+	var out []Version
 	ng := d.count(17)
 	for g := 0; g < ng && d.err == nil; g++ {
 		r := d.replica()
@@ -228,15 +326,8 @@ func (d *decoder) knowledge() *Knowledge {
 				break
 			}
 			tick += delta
-			k.exc = append(k.exc, Version{r, tick})
+			out = append(out, Version{r, tick})
 		}
 	}
-	if d.err != nil {
-		return &Knowledge{}
-	}
-	// Normalise whatever the bytes said: sorted, unique, above the vector.
-	slices.SortFunc(k.exc, Version.Compare)
-	k.exc = slices.Compact(k.exc)
-	k.Compact()
-	return k
+	return out
 }

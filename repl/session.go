@@ -90,6 +90,9 @@ type Config struct {
 	MassDeleteMinItems int
 	// AllowMassDelete lets a session past the guard (the user confirmed).
 	AllowMassDelete bool
+	// TombstoneAge is how long a tombstone is kept at most when not every partner has learned
+	// its delete; 0 means DefaultTombstoneAge, a negative value keeps them until they have.
+	TombstoneAge time.Duration
 	// Progress, if set, is called from the session's goroutine at most every ProgressInterval
 	// (0 means 200ms), and once at the end.
 	Progress         func(Progress)
@@ -113,6 +116,9 @@ func (c *Config) fill() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.TombstoneAge == 0 {
+		c.TombstoneAge = DefaultTombstoneAge
 	}
 }
 
@@ -242,6 +248,11 @@ func (hf *HandleFile) Sync(ctx context.Context, a, b Side, cfg Config) (*Report,
 		return nil, err
 	}
 	err = s.run(ctx)
+	if err == nil {
+		// What every partner has learned may be forgotten (an interrupted session leaves it
+		// to the next).
+		_, err = hf.forgetTombstones(time.Now(), s.cfg.TombstoneAge)
+	}
 	s.prog.Phase = PhaseDone
 	s.progress(true)
 	return s.rep, err
@@ -373,9 +384,12 @@ type changeRef struct {
 	name   string
 	tomb   bool
 	merged bool // a tombstone of an item merged into another: applied first
-	kind   Kind
-	size   int64
-	mod    int64 // modification time, Unix nanoseconds
+	// forgotten marks a delete the source forgot (a full comparison found it): the source has
+	// no record of the item.
+	forgotten bool
+	kind      Kind
+	size      int64
+	mod       int64 // modification time, Unix nanoseconds
 }
 
 // plan lists what each pass would send, from the metadata as it is after detection.
@@ -419,9 +433,9 @@ type pass struct {
 	// only marks a pass that sends chosen items, not all the source has: the destination then
 	// learns those items' versions only, never the source's whole knowledge.
 	only bool
-	// pending is set when a conflict was left to the user: its version is not learned, so the
-	// source's whole knowledge is not either.
-	pending bool
+	// holes are the versions of the changes a conflict left to the user: when the destination
+	// learns the source's knowledge, they stay unknown (Knowledge.Forget).
+	holes []Version
 	// learned is set when the last batch learned the source's whole knowledge in its own
 	// transaction (one commit fewer).
 	learned       bool
@@ -465,8 +479,16 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				return fmt.Errorf("replica %q: bad version index key: %w", rs.name, errMalformed)
 			}
 			if base := dk.vec.Get(ver.Replica); ver.Tick <= base {
-				k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
-				continue
+				// Known, but for the holes conflicts left: skip to the next one, or past the run.
+				h, ok := dk.nextHole(ver.Replica, ver.Tick)
+				switch {
+				case !ok || h.Tick > base:
+					k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
+					continue
+				case h.Tick > ver.Tick:
+					k, gk = c.Seek(h.key())
+					continue
+				}
 			}
 			if !dk.Contains(ver) {
 				gid, ok := versionFromKey(gk)
@@ -503,6 +525,15 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 				}
 			}
 			k, gk = c.Next()
+		}
+		if rd != nil && !dk.Covers(rs.forgotten) {
+			// The destination has not learned all the source forgot: compare in full.
+			gone, err := forgottenDeletes(rs, rd)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, gone...)
+			pl.deletes += len(gone)
 		}
 		return nil
 	})
@@ -569,13 +600,17 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore
-	if !p.complete || p.only || p.pending || p.learned {
+	if !p.complete || p.only || p.learned {
 		return nil
 	}
 	// Nothing to send (or the last batch could not learn): learn the source's knowledge now,
 	// unless it brings nothing new.
 	var news bool
 	if err := p.s.hf.view(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if err != nil {
+			return err
+		}
 		rd, err := p.s.hf.openReplica(tx, p.dst.Name, false)
 		if errors.Is(err, ErrUnknownReplica) {
 			news = true
@@ -584,20 +619,50 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		if err != nil {
 			return err
 		}
-		news = !rd.know.Covers(p.srcKnow)
+		_, news = p.afterLearning(rs, rd)
 		return nil
 	}); err != nil || !news {
 		return err
 	}
 	return p.s.hf.update(func(tx *bolt.Tx) error {
+		rs, err := p.s.hf.openReplica(tx, p.src.Name, false)
+		if err != nil {
+			return err
+		}
 		rd, err := p.s.hf.openReplica(tx, p.dst.Name, true)
 		if err != nil {
 			return err
 		}
-		rd.know.Merge(p.srcKnow)
-		rd.dirty = true
+		p.learnSource(rs, rd)
 		return rd.save()
 	})
+}
+
+// learnSource makes the destination know what the source knows, but the changes conflicts left
+// unapplied (the holes).
+func (p *pass) learnSource(rs, rd *rtx) {
+	if know, changed := p.afterLearning(rs, rd); changed {
+		rd.know = know
+		rd.dirty = true
+	}
+}
+
+// afterLearning returns the destination's knowledge once it learned the source's, and whether that is
+// news. A hole of an earlier session whose version the source itself made and has since replaced
+// is learned: nothing will ever send that version again (the item's later version includes it),
+// and knowledge must not grow with every conflict ever settled.
+func (p *pass) afterLearning(rs, rd *rtx) (*Knowledge, bool) {
+	know := rd.know.Clone()
+	know.Merge(p.srcKnow)
+	for _, h := range know.Holes() {
+		if h.Replica == rs.author && rs.v.Get(h.key()) == nil && !slices.Contains(p.holes, h) {
+			know.Add(h)
+		}
+	}
+	for _, h := range p.holes {
+		know.Forget(h)
+	}
+	return know, !know.Covers(rd.know) || !rd.know.Covers(know)
 }
 
 // pushItems sends chosen items of from to to at once (a resolved conflict, while both stores are
@@ -737,10 +802,9 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				return err
 			}
 		}
-		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.pending && !p.only {
+		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.only {
 			// The pass is complete: learn the source's whole knowledge with this batch.
-			rd.know.Merge(p.srcKnow)
-			rd.dirty = true
+			p.learnSource(rs, rd)
 			p.learned = true
 		}
 		if err := rs.save(); err != nil {

@@ -18,16 +18,18 @@ import (
 // that two computers syncing one device share its identity and knowledge instead of each
 // inventing their own (which would make every item look changed on both).
 //
-// Format (version 1): the magic "CRADLE-SNAPSHOT\n", a format byte, the replica ID (16 bytes), the
+// Format (version 2): the magic "CRADLE-SNAPSHOT\n", a format byte, the replica ID (16 bytes), the
 // writer (the author ID of the handle file that wrote it, 16 bytes), the generation (uvarint), the
-// knowledge, the number of records (uvarint) and each record length-prefixed, then the SHA-256 of
-// everything before it. Decoding reads untrusted bytes from a device: it checks the checksum
+// knowledge (with its holes), the forgotten knowledge, the partners' knowledge (see forget.go), the
+// number of records (uvarint) and each record length-prefixed, then the SHA-256 of everything
+// before it. Version 1, still read, had the knowledge without holes, then the records. Decoding reads untrusted bytes from a device: it checks the checksum
 // before believing anything, never panics, and allocates no more than the input justifies.
 //
 // Which is newer, the device's snapshot or the local copy? The local copy remembers the snapshot
 // it last imported or wrote (ConfirmExport): generation, writer and checksum. ImportReplica takes
 // the device's snapshot unless it is that same snapshot, one this handle file wrote itself (the
-// local copy is at least as new), or one of an older generation of the same replica. So a session
+// local copy is at least as new, unless the local copy was restored from a backup: see
+// renewRestored), or one of an older generation of the same replica. So a session
 // that was interrupted before it wrote its snapshot resumes from the local copy, and a snapshot
 // another computer wrote is imported.
 
@@ -83,9 +85,11 @@ func (m *snapshotMark) decode(b []byte) error {
 
 // snapshot is a decoded snapshot.
 type snapshot struct {
-	info    SnapshotInfo
-	know    *Knowledge
-	records []*record
+	info      SnapshotInfo
+	know      *Knowledge
+	forgotten *Knowledge
+	partners  map[ReplicaID]partnerMark
+	records   []*record
 }
 
 // ExportReplica writes the named replica's snapshot to w. Call ConfirmExport with the returned
@@ -118,7 +122,7 @@ func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, err
 			return err
 		}
 		// The bytes are copied before the transaction ends.
-		buf, info = encodeSnapshot(r.id, r.author, r.seen.gen+1, r.know, recs)
+		buf, info = encodeSnapshot(r.id, r.author, r.seen.gen+1, r.know, r.forgotten, r.partners, recs)
 		return nil
 	})
 	if err != nil {
@@ -287,6 +291,8 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 	r.count = 0
 	r.id = snap.info.Replica
 	r.know = snap.know.Clone()
+	r.forgotten = snap.forgotten.Clone()
+	r.partners = snap.partners
 	r.seen = snapshotMark{gen: snap.info.Gen, writer: snap.info.Writer, sum: snap.info.Sum}
 	if top := r.know.vec.Get(r.author); r.tick < top {
 		r.tick = top
@@ -330,7 +336,7 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 }
 
 // encodeSnapshot builds a snapshot from encoded records.
-func encodeSnapshot(id, writer ReplicaID, gen uint64, know *Knowledge, recs [][]byte) ([]byte, SnapshotInfo) {
+func encodeSnapshot(id, writer ReplicaID, gen uint64, know, forgotten *Knowledge, partners map[ReplicaID]partnerMark, recs [][]byte) ([]byte, SnapshotInfo) {
 	info := SnapshotInfo{Replica: id, Writer: writer, Gen: gen, Items: len(recs)}
 	buf := append([]byte{}, snapshotMagic...)
 	buf = append(buf, snapshotFormat)
@@ -338,6 +344,8 @@ func encodeSnapshot(id, writer ReplicaID, gen uint64, know *Knowledge, recs [][]
 	buf = append(buf, writer[:]...)
 	buf = appendUvarint(buf, gen)
 	buf = know.appendTo(buf)
+	buf = forgotten.appendTo(buf)
+	buf = appendPartners(buf, partners)
 	buf = appendUvarint(buf, uint64(len(recs)))
 	for _, rec := range recs {
 		buf = appendUvarint(buf, uint64(len(rec)))
@@ -357,14 +365,20 @@ func decodeSnapshot(data []byte) (*snapshot, error) {
 		return nil, fmt.Errorf("checksum mismatch (the file is damaged or incomplete): %w", ErrBadSnapshot)
 	}
 	d := decoder{b: body[len(snapshotMagic):]}
-	if f := d.byte(); f != snapshotFormat && f != snapshotFormatV1 {
+	f := d.byte()
+	if f != snapshotFormat && f != snapshotFormatV1 {
 		return nil, fmt.Errorf("snapshot format %d, this Cradle reads %d (update Cradle): %w", f, snapshotFormat, ErrBadSnapshot)
 	}
 	snap := &snapshot{}
 	snap.info.Replica = d.replica()
 	snap.info.Writer = d.replica()
 	snap.info.Gen = d.uvarint()
-	snap.know = d.knowledge()
+	snap.know = d.knowledge(f == snapshotFormat)
+	snap.forgotten, snap.partners = &Knowledge{}, map[ReplicaID]partnerMark{}
+	if f == snapshotFormat {
+		snap.forgotten = d.knowledge(true)
+		snap.partners = d.partners()
+	}
 	n := d.count(8)
 	for i := 0; i < n && d.err == nil; i++ {
 		size := d.count(1)

@@ -16,7 +16,10 @@ func seedSnapshot() []byte {
 		(&record{GID: Version{rB, 5}, Ver: Version{rB, 5}, CVer: Version{rB, 5}, V: Vector{{rA, 2}, {rB, 5}}, Tomb: true, Merged: Version{rA, 1},
 			Handle: "gone", Name: "gone", Key: "k", Units: []unitRec{{Name: "TEL", Ver: Version{rB, 5}}}}).encode(),
 	}
-	b, _ := encodeSnapshot(ReplicaID{1}, ReplicaID{2}, 7, &k, recs)
+	var forgotten Knowledge
+	forgotten.Add(Version{rA, 1})
+	partners := map[ReplicaID]partnerMark{{3}: {know: &k, seen: 42}}
+	b, _ := encodeSnapshot(ReplicaID{1}, ReplicaID{2}, 7, &k, &forgotten, partners, recs)
 	return b
 }
 
@@ -39,7 +42,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		for _, r := range snap.records {
 			recs = append(recs, r.encode())
 		}
-		again, _ := encodeSnapshot(snap.info.Replica, snap.info.Writer, snap.info.Gen, snap.know, recs)
+		again, _ := encodeSnapshot(snap.info.Replica, snap.info.Writer, snap.info.Gen, snap.know, snap.forgotten, snap.partners, recs)
 		snap2, err := decodeSnapshot(again)
 		if err != nil {
 			t.Fatalf("a snapshot the decoder accepted does not decode after re-encoding: %v", err)
@@ -70,7 +73,8 @@ func TestSeedSnapshotDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decodeSnapshot(seed): %v", err)
 	}
-	if snap.info.Gen != 7 || len(snap.records) != 2 || !snap.records[1].Tomb || snap.records[1].Merged != (Version{rA, 1}) {
+	if snap.info.Gen != 7 || len(snap.records) != 2 || !snap.records[1].Tomb || snap.records[1].Merged != (Version{rA, 1}) ||
+		!snap.forgotten.Contains(Version{rA, 1}) || snap.partners[ReplicaID{3}].seen != 42 {
 		t.Errorf("decoded seed = %+v %+v", snap.info, snap.records)
 	}
 }

@@ -439,23 +439,53 @@ func needsQP(v string) bool {
 	return strings.HasSuffix(v, " ") || strings.HasSuffix(v, "\t")
 }
 
-// units returns the card's change units: one unit per property name (identity and bookkeeping
-// properties excluded), holding the property's fields as canonical 3.0 content lines, sorted, so
-// the same set of values compares equal whatever order and version it was written in.
+// units returns the card's change units: one unit per property value (identity and bookkeeping
+// properties excluded), so that different values of one property edited on two sides (the mobile
+// number on the phone, the home number on the computer) merge. A value's unit is named by its
+// property, its types (but "pref", which marks a choice rather than a kind) and its position
+// among the values of that property and types: "FN", "TEL;CELL", "TEL;CELL 2", "EMAIL;HOME".
+// It holds the value as a canonical 3.0 content line, so the same values compare equal whatever
+// version they were written in and however the properties were ordered.
 func (c *card) units() repl.Units {
 	u := repl.Units{}
 	for key, fs := range c.fields {
 		if notUnits[key] || len(fs) == 0 {
 			continue
 		}
-		lines := make([]string, len(fs))
-		for i, f := range fs {
-			lines[i] = formatLine(key, f, v30)
+		seen := map[string]int{}
+		for _, f := range fs {
+			name := unitName(key, f)
+			seen[name]++
+			if n := seen[name]; n > 1 {
+				name = fmt.Sprintf("%s %d", name, n)
+			}
+			u[name] = []byte(formatLine(key, f, v30))
 		}
-		sort.Strings(lines)
-		u[key] = []byte(strings.Join(lines, "\n"))
 	}
 	return u
+}
+
+// unitName is the name of a value's unit, without its position.
+func unitName(key string, f *vcard.Field) string {
+	var types []string
+	for _, t := range f.Params[vcard.ParamType] {
+		if t != "pref" {
+			types = append(types, strings.ToUpper(t))
+		}
+	}
+	if len(types) == 0 {
+		return key
+	}
+	sort.Strings(types)
+	return key + ";" + strings.Join(types, ",")
+}
+
+// unitProperty is the property a unit's name names.
+func unitProperty(name string) string {
+	if i := strings.IndexAny(name, "; "); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // cardFromUnits builds a card from a complete set of units. A unit whose lines do not parse or
@@ -469,7 +499,7 @@ func cardFromUnits(units repl.Units) (*card, error) {
 	var b strings.Builder
 	b.WriteString("BEGIN:VCARD\r\nVERSION:3.0\r\n")
 	for _, name := range names {
-		if notUnits[strings.ToUpper(name)] {
+		if notUnits[strings.ToUpper(unitProperty(name))] {
 			continue
 		}
 		for _, l := range strings.Split(string(units[name]), "\n") {
@@ -483,7 +513,7 @@ func cardFromUnits(units repl.Units) (*card, error) {
 					h = h[i+1:]
 				}
 			}
-			if !ok || !strings.EqualFold(h, name) {
+			if !ok || !strings.EqualFold(h, unitProperty(name)) {
 				return nil, fmt.Errorf("unit %s holds a line for another property: %q", name, short(l))
 			}
 			b.WriteString(l + "\r\n")
@@ -498,7 +528,9 @@ func cardFromUnits(units repl.Units) (*card, error) {
 }
 
 // unitsHash is a hash of a set of units: two cards with equal units have equal hashes, whatever
-// their version, UID, REV or PRODID. It is what both stores report as Entry.Hash.
+// their version, UID, REV or PRODID. It is what both stores report as Entry.Hash. "u2-" hashes
+// have a unit per value ("u1-" ones, of Cradle before, had one per property: a card's hash changes
+// once, on both sides alike, and the identical content merges quietly).
 func unitsHash(u repl.Units) string {
 	names := make([]string, 0, len(u))
 	for n := range u {
@@ -510,5 +542,5 @@ func unitsHash(u repl.Units) string {
 		fmt.Fprintf(h, "%s\x00%d\x00", n, len(u[n]))
 		h.Write(u[n])
 	}
-	return "u1-" + hex.EncodeToString(h.Sum(nil)[:16])
+	return "u2-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

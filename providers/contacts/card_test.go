@@ -207,7 +207,7 @@ func TestUnitsCanonical(t *testing.T) {
 	if unitsHash(a.units()) != unitsHash(b.units()) {
 		t.Error("unitsHash differs for equal units")
 	}
-	want := repl.Units{"FN": []byte("FN:A"), "TEL": []byte("TEL;TYPE=cell,voice:2\nTEL;TYPE=home:1")}
+	want := repl.Units{"FN": []byte("FN:A"), "TEL;CELL,VOICE": []byte("TEL;TYPE=cell,voice:2"), "TEL;HOME": []byte("TEL;TYPE=home:1")}
 	if got := a.units(); !reflect.DeepEqual(got, want) {
 		t.Errorf("units = %q, want %q", got, want)
 	}

@@ -32,10 +32,11 @@ func testCard(i, v int) []byte {
 
 func testUnits(i, v int) repl.Units {
 	return repl.Units{
-		"FN":    []byte(fmt.Sprintf("FN:Number %d Person", i)),
-		"TEL":   []byte(fmt.Sprintf("TEL;TYPE=cell:+44 20 7946 %04d\nTEL;TYPE=home:+44 20 7946 9%03d", v, i)),
-		"EMAIL": []byte(fmt.Sprintf("EMAIL;TYPE=home:p%d@example.org", i)),
-		"X-FOO": []byte(fmt.Sprintf("X-FOO;X-BAR=baz:unknown\\, kept %d", v)),
+		"FN":         []byte(fmt.Sprintf("FN:Number %d Person", i)),
+		"TEL;CELL":   []byte(fmt.Sprintf("TEL;TYPE=cell:+44 20 7946 %04d", v)),
+		"TEL;HOME":   []byte(fmt.Sprintf("TEL;TYPE=home:+44 20 7946 9%03d", i)),
+		"EMAIL;HOME": []byte(fmt.Sprintf("EMAIL;TYPE=home:p%d@example.org", i)),
+		"X-FOO":      []byte(fmt.Sprintf("X-FOO;X-BAR=baz:unknown\\, kept %d", v)),
 	}
 }
 

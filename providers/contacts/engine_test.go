@@ -433,3 +433,34 @@ func TestEngineFirstSyncMatchesCardsWithoutUID(t *testing.T) {
 		t.Errorf("device file holds %d cards, want 4", bytes.Count(dev, []byte("BEGIN:VCARD")))
 	}
 }
+
+// Different values of one property are change units of their own: the mobile number edited on the
+// phone and the home number edited on the computer merge, under every policy, with no conflict
+// and neither edit dropped. (Whole properties were units: this was a conflict, and under newest
+// one of the two edits was lost.)
+func TestEngineMergesEditsOfDifferentValues(t *testing.T) {
+	android, err := os.ReadFile("testdata/android21.vcf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pol := range []repl.Policy{{Rule: repl.Ask}, {Rule: repl.Newest}, {Rule: repl.Wins, Winner: "device"}} {
+		t.Run(pol.Rule.String(), func(t *testing.T) {
+			p := newPartnership(t, android)
+			p.policy = pol
+			p.sync()
+			editFile(t, p.deviceVF, "TEL;CELL:+49 170 1234567", "TEL;CELL:+49 170 7654321")
+			editFile(t, p.vdirFile("Jürgen Müller"), "030-123456", "030-111111")
+			p.reconnect()
+			rep := p.sync()
+			if len(rep.Conflicts) != 0 || len(rep.Decisions) != 0 {
+				t.Fatalf("edits of two phone numbers gave conflicts %+v, decisions %+v", rep.Conflicts, rep.Decisions)
+			}
+			for side, c := range map[string]*card{"desktop": p.desktopCard("Jürgen Müller"), "device": p.deviceCard("Jürgen Müller")} {
+				got := values(c, "TEL")
+				if !contains(got, "+49 170 7654321") || !contains(got, "030-111111") || len(got) != 2 {
+					t.Errorf("%s TEL = %q, want the phone's mobile number and the computer's home number", side, got)
+				}
+			}
+		})
+	}
+}
