@@ -25,8 +25,11 @@ func phoneStack(di *DeviceInfo) bool {
 	return di.Extension("android.com") || strings.Contains(strings.ToLower(di.Manufacturer), "samsung")
 }
 
-// probeZone learns the phone's zone from a probe file in the first storage's root: written with a
-// known date, read back, deleted. Nothing is learned from a locked phone (no storage) or one that
+// metaFolder is the folder at a storage's root where Cradle keeps the device's sync state.
+const metaFolder = ".cradle"
+
+// probeZone learns the phone's zone from a probe file in Cradle's folder of the first storage (or
+// its root): written with a known date, read back, deleted. Nothing is learned from a locked phone (no storage) or one that
 // refuses; the first file Cradle sends teaches it then. It runs before the event loop starts.
 func (d *Device) probeZone(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -49,23 +52,34 @@ func (d *Device) probeZone(ctx context.Context) {
 	if sid == 0 {
 		return
 	}
+	defer d.cache.reset()
+	// The probe goes into Cradle's own folder (.cradle, where it keeps the device's sync state)
+	// when there is one, so that nothing the user syncs is touched; before the first sync made
+	// it, into the root (and is deleted there).
 	root := d.cache.root(device.StorageID(sid))
-	// The probe is dated now: the phone's offset of this season.
-	probeTime := time.Now().Truncate(time.Second)
-	name := ".cradle-clock-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	oi := ObjectInfo{StorageID: sid, ObjectFormat: FormatUndefined, ParentObject: parentField(root), Filename: name,
-		ModificationDate: probeTime}
-	h, err := d.sendObjectInfo(ctx, root, &oi)
+	folder, err := d.child(ctx, root, metaFolder)
 	if err != nil {
 		d.log.Debug("mtp: no clock probe", "err", err)
 		return
 	}
-	defer d.cache.reset()
+	if folder == nil || !folder.dir {
+		folder = root
+	}
+	// The probe is dated now: the phone's offset of this season.
+	probeTime := time.Now().Truncate(time.Second)
+	name := ".cradle-clock-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	oi := ObjectInfo{StorageID: sid, ObjectFormat: FormatUndefined, ParentObject: parentField(folder), Filename: name,
+		ModificationDate: probeTime}
+	h, err := d.sendObjectInfo(ctx, folder, &oi)
+	if err != nil {
+		d.log.Debug("mtp: no clock probe", "err", err)
+		return
+	}
 	if _, err := d.conn.do(ctx, call{op: OpSendObject, send: bytes.NewReader(nil), sendSize: 0}); err != nil {
 		d.log.Debug("mtp: no clock probe", "err", err)
 	}
 	e, err := d.objectInfo(ctx, h)
-	if err != nil || e.name != name || e.parent != 0 && e.parent != rootParent {
+	if err != nil || e.name != name || (e.parent != folder.handle && !(folder.isRoot() && isRootParent(e.parent))) {
 		// Only the object known to be the probe is ever deleted.
 		d.log.Warn("mtp: the clock probe cannot be found to delete it", "name", name, "err", err)
 		return
