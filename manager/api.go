@@ -249,7 +249,7 @@ type Status struct {
 	// Error says what went wrong and Fix what to do about it; empty when all is well.
 	Error string `json:"error,omitempty"`
 	Fix   string `json:"fix,omitempty"`
-	// Paused is true when the provider asked for no more automatic sessions (see Monitoring).
+	// Paused is true when the provider asked for no more automatic sessions (repl.Monitoring).
 	Paused bool `json:"paused,omitempty"`
 	// Progress is set while a session runs.
 	Progress *Progress `json:"progress,omitempty"`
@@ -385,14 +385,6 @@ type SyncOptions struct {
 	AllowMassDelete bool
 	// Trigger is recorded in the history; empty means TriggerManual.
 	Trigger Trigger
-}
-
-// Monitoring is an optional interface of a provider's store (either side): a store whose
-// ContinueMonitoring returns false after a session asks the manager for no more automatic
-// sessions (change notifications and schedule) until the device is plugged in again or the user
-// syncs by hand, as the seeds' continueMonitoring = false did. Status.Paused shows it.
-type Monitoring interface {
-	ContinueMonitoring() bool
 }
 
 // Errors of the manager. Each is wrapped with a message that says what to do.

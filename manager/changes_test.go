@@ -152,3 +152,32 @@ func TestContactEditedOnPhone(t *testing.T) {
 		t.Errorf("address book after the edit on the phone = %q, %v", got, err)
 	}
 }
+
+// TestRefreshPending: Refresh counts what a session would do, without doing it.
+func TestRefreshPending(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "a.txt"), "a")
+	writeFile(t, filepath.Join(w.desktop, "b.txt"), "b")
+	writeFile(t, filepath.Join(w.phone, "Documents", "c.txt"), "c")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	if err := m.Refresh(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Pending != 3 {
+		t.Errorf("pending before the first sync = %d, want 3", st.Pending)
+	}
+	if _, err := os.Stat(filepath.Join(w.phone, "Documents", "a.txt")); err == nil {
+		t.Errorf("Refresh copied a file")
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Refresh(ctxT(t), p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status()[0]; st.Pending != 0 || st.LastOutcome != OutcomeOK {
+		t.Errorf("status after the sync = %+v, want nothing pending", st)
+	}
+}

@@ -86,8 +86,13 @@ func (m *Manager) conflict(p Partnership, c repl.Conflict) Conflict {
 		ID: conflictID(p.ID, c.ID), Partnership: p.ID, PartnershipName: p.Name, DeviceSerial: p.Device,
 		Kind: c.Kind.String(), Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
 	}
-	if c.Pending == repl.ResolveBoth {
+	switch c.Pending {
+	case repl.ResolveBoth:
 		out.Resolution = KeepBoth
+	case sideDesktop:
+		out.Resolution = KeepDesktop
+	case sideDevice:
+		out.Resolution = KeepDevice
 	}
 	for _, name := range []string{sideDesktop, sideDevice} {
 		s, ok := c.Side(name)
@@ -162,6 +167,8 @@ func makePreview(ctx context.Context, st repl.Store, handle, name string) *Previ
 		if err != nil {
 			return nil
 		}
+		// One field per property: units of one property's values ("TEL;CELL", "TEL;HOME 2", as
+		// the contacts provider names them) are shown together.
 		keys := make([]string, 0, len(units))
 		for k := range units {
 			keys = append(keys, k)
@@ -169,14 +176,22 @@ func makePreview(ctx context.Context, st repl.Store, handle, name string) *Previ
 		slices.Sort(keys)
 		pv := &Preview{}
 		for _, k := range keys {
+			prop := k
+			if i := strings.IndexAny(k, "; "); i > 0 {
+				prop = k[:i]
+			}
 			v := strings.TrimSpace(string(units[k]))
-			if !utf8.ValidString(v) || strings.EqualFold(k, "PHOTO") {
+			if !utf8.ValidString(v) || strings.EqualFold(prop, "PHOTO") {
 				v = fmt.Sprintf("(%d bytes)", len(units[k]))
 			}
 			if len(v) > 512 {
 				v = v[:512] + "…"
 			}
-			pv.Fields = append(pv.Fields, Field{Name: k, Value: v})
+			if n := len(pv.Fields); n > 0 && pv.Fields[n-1].Name == prop {
+				pv.Fields[n-1].Value += "\n" + v
+				continue
+			}
+			pv.Fields = append(pv.Fields, Field{Name: prop, Value: v})
 		}
 		return pv
 	}

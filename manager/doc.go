@@ -4,7 +4,7 @@
 // sessions with the replication engine (repl), keeps the conflict queue and the history, and tells
 // the window and the command line what happens through an event stream.
 //
-// The window (ui/) and the command line (package main) hold no sync logic: everything they show
+// The window (ui/) and the command line (internal/cli) hold no sync logic: everything they show
 // comes from a Manager's methods and events.
 //
 //	m, err := manager.New(ctx, manager.Config{Dir: configDir, Monitors: monitors, Service: true})
@@ -44,7 +44,7 @@
 // SyncNow/Sync (TriggerManual), a plug-in (TriggerConnect, when Settings.SyncOnConnect), change
 // notifications from either store after DebounceDelay of quiet (TriggerChange), the partnership's
 // interval (TriggerSchedule) and, after a failed session, Settings.RetryInterval (TriggerRetry).
-// A store implementing Monitoring can ask for no more automatic sessions.
+// A store implementing repl.Monitoring can ask for no more automatic sessions.
 //
 // # Concurrency
 //
@@ -52,4 +52,15 @@
 // (they read devices or files); the others return at once from memory. Events are delivered on
 // buffered channels; a subscriber that does not keep up loses events (counted by Dropped) and
 // never slows a session down.
+//
+// # Files
+//
+// manager.go (New, Close, settings), devices.go (devices coming and going, each device's
+// worker), jobs.go (the per-device job queue), watchers.go (store notifications, debounce),
+// schedule.go (the timers that queue syncs), syncjob.go (one sync job: open, import the device
+// metadata, sync with repl, export it, record), meta.go (the device metadata in .cradle/),
+// handlefile.go (each partnership's handle file), partner.go and settings.go (partnerships and
+// settings.toml), conflicts.go, state.go (status), events.go, db.go (cradle.db). "Session" in
+// this package's exported names (Session, SessionStarted) is a sync job's record; the words are
+// explained in docs/design.md, with the package map.
 package manager

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -32,7 +33,7 @@ import (
 // old ones are removed, so an unplug in between leaves at least one.
 
 // metaDir is the hidden folder on the device.
-const metaDir = files.MetaDir
+const metaDir = fsstore.MetaDir
 
 // Some devices cannot keep the device metadata: QEMU's usb-mtp, like other devices that hide
 // names starting with a dot, accepts .cradle but never shows it (and refuses it as "store full"
@@ -49,7 +50,7 @@ const snapshotSuffix = ".snapshot"
 
 // devicePathOption is the option that names a partnership's place on the device (files,
 // photos, contacts and plugins all call it this).
-const devicePathOption = files.OptDevicePath
+const devicePathOption = providers.OptDevicePath
 
 // metaLocation returns the storage that holds the partnership's snapshots and the prefix of
 // their names.
@@ -59,7 +60,7 @@ func metaLocation(ctx context.Context, dev device.Device, p Partnership) (device
 		dir     string
 	)
 	if spec := p.Options[devicePathOption]; spec != "" {
-		s, d, err := files.ParseDevicePath(ctx, dev, spec)
+		s, d, err := providers.ParseDevicePath(ctx, dev, spec)
 		if err != nil {
 			return 0, "", err
 		}

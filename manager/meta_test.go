@@ -12,6 +12,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
+	"github.com/cradle-sync/cradle/repl"
 )
 
 // logBuffer collects a manager's log lines; safe for the manager's goroutines.
@@ -102,5 +103,82 @@ func TestDeviceMetadataHidden(t *testing.T) {
 	probes, _ := filepath.Glob(filepath.Join(w.phone, "Documents", ".cradle-*"))
 	if len(snaps)+len(probes) > 0 {
 		t.Errorf("the device holds %q %q, objects it does not show; want none", snaps, probes)
+	}
+}
+
+// TestDeviceMetadataShared: two computers (config folders) syncing one phone share the device
+// replica through .cradle/, and a damaged snapshot is replaced without duplicating anything.
+func TestDeviceMetadataShared(t *testing.T) {
+	a := newWorld(t)
+	writeFile(t, filepath.Join(a.desktop, "x.txt"), "x")
+	ma := a.open(false)
+	a.waitDevice(ma)
+	pa := a.addDocs(ma)
+	if _, err := ma.Sync(ctxT(t), SyncOptions{}, pa.ID); err != nil {
+		t.Fatal(err)
+	}
+	ma.Close()
+
+	b := &world{t: t, config: filepath.Join(t.TempDir(), "config-b"), desktop: filepath.Join(t.TempDir(), "desktop-b"), phone: a.phone,
+		mon: emulator.NewMonitor(emulator.Options{}, a.phone)}
+	os.MkdirAll(b.desktop, 0o755)
+	mb := b.open(false)
+	b.waitDevice(mb)
+	pb := b.addDocs(mb)
+	ss, err := mb.Sync(ctxT(t), SyncOptions{}, pb.ID)
+	if err != nil || ss[0].Outcome != OutcomeOK || ss[0].ToDesktop.Created != 1 {
+		t.Fatalf("B's first sync = %+v, %v", ss, err)
+	}
+	mb.Close()
+
+	deviceReplica := func(config, id string) repl.ReplicaID {
+		hf, err := repl.Open(filepath.Join(config, "state", id+".repl"), repl.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hf.Close()
+		rs, err := hf.Replicas()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if r.Name == sideDevice {
+				return r.ID
+			}
+		}
+		t.Fatalf("no device replica in %s", config)
+		return repl.ReplicaID{}
+	}
+	if ra, rb := deviceReplica(a.config, pa.ID), deviceReplica(b.config, pb.ID); ra != rb {
+		t.Errorf("the device replica is %v on A and %v on B; want one identity", ra, rb)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(a.phone, ".cradle", "*.snapshot"))
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots on the phone = %v, want one (the older removed)", snaps)
+	}
+	// Damage it: A falls back on its own copy, says so, and writes a good one.
+	if err := os.WriteFile(snaps[0], []byte("CRADLE-SNAPSHOT\ngarbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.mon = emulator.NewMonitor(emulator.Options{}, a.phone)
+	ma = a.open(false)
+	a.waitDevice(ma)
+	ss, err = ma.Sync(ctxT(t), SyncOptions{}, pa.ID)
+	if err != nil || ss[0].Outcome != OutcomeOK {
+		t.Fatalf("sync with a damaged snapshot = %+v, %v", ss, err)
+	}
+	if !strings.Contains(strings.Join(ss[0].Errors, " "), "could not be read") {
+		t.Errorf("session errors = %v, want a word about the unreadable device metadata", ss[0].Errors)
+	}
+	if c := ss[0]; c.ToDesktop.Created+c.ToDevice.Created != 0 {
+		t.Errorf("sync with a damaged snapshot created items: %+v", c)
+	}
+	after, _ := filepath.Glob(filepath.Join(a.phone, ".cradle", "*.snapshot"))
+	if len(after) != 1 || after[0] == snaps[0] {
+		t.Errorf("snapshots after = %v, want a new one in place of %s", after, snaps[0])
+	}
+	ents, _ := os.ReadDir(a.desktop)
+	if len(ents) != 1 {
+		t.Errorf("desktop holds %d entries, want x.txt alone", len(ents))
 	}
 }

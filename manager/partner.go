@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/cradle-sync/cradle/providers"
-	"github.com/cradle-sync/cradle/providers/files"
 )
 
 // Partnerships returns every partnership, in the order they were added.
@@ -194,7 +193,7 @@ func (m *Manager) checkDevicePath(ctx context.Context, ds *devState, prov Provid
 		if v == "" {
 			continue
 		}
-		if _, _, err := files.ParseDevicePath(ctx, ds.dev, v); err != nil {
+		if _, _, err := providers.ParseDevicePath(ctx, ds.dev, v); err != nil {
 			return fieldf("option:"+o.Name, "%s %q: %v", strings.ToLower(o.Label), v, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device/emulator"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/repl"
 )
 
 // events collects a subscription's events for a test.
@@ -364,5 +368,61 @@ func TestDesktopFolderMovedAway(t *testing.T) {
 	}
 	if got := readFile(t, filepath.Join(w.phone, "Documents", "b.txt")); got != "b" {
 		t.Errorf("the phone's b.txt = %q after the folder came back, want b", got)
+	}
+}
+
+// pausingDesktop is the files provider's desktop store, asking for no more automatic sessions
+// (repl.Monitoring; ActiveSync's continueMonitoring = false).
+type pausingDesktop struct{ *fsstore.DesktopStore }
+
+func (pausingDesktop) ContinueMonitoring() bool { return false }
+
+var _ repl.Monitoring = pausingDesktop{}
+
+func init() {
+	p, err := providers.Lookup("files")
+	if err != nil {
+		panic(err)
+	}
+	p.Name = "files-once"
+	open := p.Open
+	p.Open = func(ctx context.Context, env providers.Env) (*providers.Instance, error) {
+		inst, err := open(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		inst.Desktop = pausingDesktop{inst.Desktop.(*fsstore.DesktopStore)}
+		return inst, nil
+	}
+	providers.Register(p)
+}
+
+// TestMonitoringPause: a provider that wants no more scheduled syncs gets none (change
+// notifications included) until the user syncs by hand.
+func TestMonitoringPause(t *testing.T) {
+	w := newWorld(t)
+	m := w.open(true)
+	ev := m.collect(t, SessionStarted|SessionFinished)
+	w.waitDevice(m)
+	p, err := m.AddPartnership(ctxT(t), Partnership{Name: "Once", Provider: "files-once", Device: w.serial(),
+		Options: map[string]string{"desktop": w.desktop, "device-path": "Documents"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.next(10*time.Second, "the first session", finished(TriggerConnect))
+	if st := m.Status()[0]; !st.Paused {
+		t.Fatalf("status = %+v, want paused by the provider", st)
+	}
+	writeFile(t, filepath.Join(w.desktop, "later.txt"), "later")
+	ev.none(4*m.debounce, "an automatic session while paused", func(e Event) bool { return e.Type == SessionStarted })
+	if st := m.Status()[0]; st.Pending == 0 {
+		t.Errorf("status = %+v, want the notified change counted as pending", st)
+	}
+	if err := m.SyncNow(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := ev.next(10*time.Second, "the manual session", finished(TriggerManual)).Data.(Session)
+	if s.ToDevice.Created != 1 {
+		t.Errorf("manual session = %+v, want later.txt sent", s)
 	}
 }

@@ -7,6 +7,11 @@
 // Built-in providers (files, photos, contacts) register themselves from init(); import
 // providers/all to get them. External providers are separate executables served over
 // hashicorp/go-plugin (providers/plugin).
+//
+// Besides the registry, this package holds what every provider shares that is not a store: the
+// device-path syntax (devicepath.go) and the mapping of file-system and device errors to the
+// engine's sentinel errors (errors.go). The stores the file-based providers share are in
+// providers/fsstore. The package map is in docs/design.md.
 package providers
 
 import (

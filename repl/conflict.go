@@ -189,6 +189,11 @@ func (a *applier) recordConflictKind(c, l *record, kind ConflictKind) error {
 				return err
 			}
 			conf.Detected = prev.Detected
+			if prev.Kind == ConflictCollision {
+				// Two items that took one name stay two items (once met, their identities are
+				// merged, and later sessions see one item edited on both sides).
+				conf.Kind = ConflictCollision
+			}
 			if prev.Sides[0].ver == conf.Sides[0].ver && prev.Sides[1].ver == conf.Sides[1].ver {
 				conf.Updated = prev.Updated // met again, unchanged
 			}

@@ -758,12 +758,15 @@ func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sum
 		if c.ok {
 			sums[e.Handle] = c
 		}
-		if c.ok && old.hasSum() && c.sum == old.Sum {
+		if c.ok && (!old.hasSum() || c.sum == old.Sum) {
+			// The same content; or no hash was ever known, which means its bytes never left
+			// this store (a transfer, a comparison would have kept one): whatever it holds now
+			// is what a transfer will send.
 			f.refreshed = append(f.refreshed, e)
 			continue
 		}
-		// Another content under the same stamp, or a content that cannot be vouched for
-		// (it is changing now, or its hash was never known): an edit.
+		// Another content under the same stamp, or a content that cannot be vouched for (it
+		// is changing now): an edit.
 		f.changed = append(f.changed, e)
 	}
 	f.verify = nil

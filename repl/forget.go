@@ -15,11 +15,13 @@ import (
 // Forgotten knowledge. A tombstone is kept until every partner of its replica has learned the
 // delete, or for DefaultTombstoneAge at most, and then dropped: the handle file and the device's
 // snapshot do not grow with every file ever deleted. A replica remembers, as its forgotten
-// knowledge, the versions of the items whose tombstones it dropped. A partner whose knowledge
-// does not cover that (one away longer than the tombstones were kept, or one whose metadata was
-// replaced by an older copy) gets a full comparison: each of its live items that the source has no
-// record of, at a version the source forgot, is an item the source deleted, and is deleted, never
-// anything the partner changed since (a version the source never knew).
+// knowledge, what it knew when it last dropped tombstones (Sync Framework's forgotten knowledge):
+// a replica that knows a version and holds no record of its item deleted that item, or learned of
+// its deletion. A partner whose knowledge does not cover the forgotten knowledge (one away longer
+// than the tombstones were kept, or one whose metadata was replaced by an older copy) gets a full
+// comparison: each of its live items that the source has no record of, at a version the source
+// forgot, is an item the source deleted, and is deleted, never anything the partner changed since
+// (a version the source never knew).
 //
 // A replica's partners are the other replicas of its handle file and, for a replica whose
 // metadata travels in a snapshot (the device's), the replicas of the other handle files that sync
@@ -139,7 +141,11 @@ func (hf *HandleFile) forgetTombstones(now time.Time, maxAge time.Duration) (int
 				if err := r.remove(t); err != nil {
 					return err
 				}
-				r.forgotten.AddVector(t.V)
+			}
+			if len(drop) > 0 {
+				// What the replica knows now covers every version of the items it forgot (an
+				// item's made-with vector does not: it speaks of that item's versions only).
+				r.forgotten.Merge(r.know)
 				r.dirty = true
 			}
 			dropped += len(drop)
@@ -213,7 +219,7 @@ func (a *applier) applyForgotten(ctx context.Context, ref changeRef) error {
 	if err := a.rd.remove(l); err != nil {
 		return err
 	}
-	a.rd.forgotten.AddVector(l.V)
+	a.rd.forgotten.Merge(a.rs.forgotten)
 	a.rd.dirty = true
 	return nil
 }

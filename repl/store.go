@@ -270,3 +270,12 @@ type Stater interface {
 type Atomicity interface {
 	WritesAtomic() bool
 }
+
+// Monitoring is a Store that can ask for no more automatic sessions: when ContinueMonitoring
+// returns false after a session, the service manager starts none on its own (change
+// notifications, schedule) until the device is plugged in again or the user syncs by hand, as an
+// ActiveSync service provider did by setting continueMonitoring to false. The engine itself never
+// calls it. Provider plugins cannot offer it yet (it does not cross the plugin boundary).
+type Monitoring interface {
+	ContinueMonitoring() bool
+}

@@ -362,3 +362,11 @@ func sentence(s string) string {
 	s = strings.TrimPrefix(s, manager.ErrInvalid.Error()+": ")
 	return capitalize(s)
 }
+
+// formatTime shows a time for people: local, to the second.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}

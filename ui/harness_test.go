@@ -17,8 +17,9 @@ import (
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/manager"
 	"github.com/cradle-sync/cradle/manager/demo"
-	// As in package main: a C locale must not make fyne log errors at start.
-	_ "github.com/cradle-sync/cradle/manager/locale"
+
+	// As in main.go: a C locale must not make fyne log errors at start.
+	_ "github.com/cradle-sync/cradle/ui/locale"
 )
 
 // waitLimit bounds every wait of a test for the window or the manager.

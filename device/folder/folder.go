@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/internal/fsutil"
 )
 
 // Storage is the one storage of a folder device.
@@ -339,10 +340,10 @@ func (d *Device) create(ctx context.Context, r *os.Root, path string, size int64
 			_ = r.Remove(tmp) // best effort: a leftover is hidden and removed later
 		}
 	}()
-	src := &ctxReader{ctx: ctx, r: data}
+	src := fsutil.ContextReader(ctx, data)
 	buf := make([]byte, 1<<20)
 	if size >= 0 {
-		n, err := io.CopyBuffer(onlyWriter{f}, io.LimitReader(src, size), buf)
+		n, err := io.CopyBuffer(fsutil.WriterOnly{W: f}, io.LimitReader(src, size), buf)
 		if err != nil {
 			return device.Object{}, d.copyErr(ctx, err)
 		}
@@ -355,7 +356,7 @@ func (d *Device) create(ctx context.Context, r *os.Root, path string, size int64
 		} else if err != nil && err != io.EOF {
 			return device.Object{}, d.copyErr(ctx, err)
 		}
-	} else if _, err := io.CopyBuffer(onlyWriter{f}, src, buf); err != nil {
+	} else if _, err := io.CopyBuffer(fsutil.WriterOnly{W: f}, src, buf); err != nil {
 		return device.Object{}, d.copyErr(ctx, err)
 	}
 	if err := f.Sync(); err != nil {
@@ -769,24 +770,6 @@ func mapErr(err error) error {
 	}
 	return fmt.Errorf("%w: %w", err, target)
 }
-
-// ctxReader stops a copy when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// onlyWriter hides *os.File's ReadFrom, so copies go through the context-checking reader.
-type onlyWriter struct{ w io.Writer }
-
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 // randomName returns a random, file-name-safe string for temporary files.
 func randomName() string { return rand.Text()[:16] }

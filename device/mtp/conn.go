@@ -15,7 +15,7 @@ import (
 )
 
 // Transfer sizes. gousb makes one libusb transfer per call, so the size of each call dominates
-// throughput (see shared/notes/usbvm.md): reads and writes of data phases move 512 KiB or more.
+// throughput (see docs/performance-usb.md): reads and writes of data phases move 512 KiB or more.
 const (
 	// readChunk is the largest bulk-in read of a data phase.
 	readChunk = 1 << 20

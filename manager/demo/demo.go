@@ -15,6 +15,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,20 +91,61 @@ func Setup(ctx context.Context, root string) (*Demo, error) {
 	if err := os.MkdirAll(filepath.Join(d.DesktopDir, "Pictures"), 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
-	// The two versions of the conflicting document: the phone's edit came later.
+	// The conflicting document: both sides start with what the two versions have in common
+	// (synced once), then the computer's edit comes, and the phone's an hour later.
 	base := time.Now().Add(-26 * time.Hour).Truncate(time.Second)
-	os.Chtimes(filepath.Join(d.DesktopDir, "Documents", ConflictFile), base, base)
-	os.Chtimes(filepath.Join(d.DeviceDir, "Documents", ConflictFile), base.Add(time.Hour), base.Add(time.Hour))
+	deskNotes := filepath.Join(d.DesktopDir, "Documents", ConflictFile)
+	phoneNotes := filepath.Join(d.DeviceDir, "Documents", ConflictFile)
+	deskEdit, err := os.ReadFile(deskNotes)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	phoneEdit, err := os.ReadFile(phoneNotes)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	original := commonLines(deskEdit, phoneEdit)
+	for _, p := range []string{deskNotes, phoneNotes} {
+		if err := os.WriteFile(p, original, 0o644); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		os.Chtimes(p, base.Add(-time.Hour), base.Add(-time.Hour))
+	}
 	d.Monitor = emulator.NewMonitor(emulator.Options{}, d.DeviceDir)
-	if err := d.prepare(ctx); err != nil {
+	if err := d.prepare(ctx, func() error {
+		for _, e := range []struct {
+			path string
+			data []byte
+			when time.Time
+		}{{deskNotes, deskEdit, base}, {phoneNotes, phoneEdit, base.Add(time.Hour)}} {
+			if err := os.WriteFile(e.path, e.data, 0o644); err != nil {
+				return err
+			}
+			if err := os.Chtimes(e.path, e.when, e.when); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// prepare adds the partnerships and runs the first Documents session, with a manager that runs
-// no scheduler, then closes it.
-func (d *Demo) prepare(ctx context.Context) (err error) {
+// commonLines returns the lines a and b start with alike.
+func commonLines(a, b []byte) []byte {
+	la, lb := bytes.SplitAfter(a, []byte("\n")), bytes.SplitAfter(b, []byte("\n"))
+	var out []byte
+	for i := 0; i < len(la) && i < len(lb) && bytes.Equal(la[i], lb[i]); i++ {
+		out = append(out, la[i]...)
+	}
+	return out
+}
+
+// prepare adds the partnerships and runs the first Documents session, then edits both sides' copies
+// of the notes (edit) and runs a second, which records the conflict, with a manager that runs no scheduler,
+// then closes it.
+func (d *Demo) prepare(ctx context.Context, edit func() error) (err error) {
 	cfg := d.Config()
 	cfg.Service = false
 	m, err := manager.New(ctx, cfg)
@@ -148,12 +190,18 @@ func (d *Demo) prepare(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	sessions, err := m.Sync(ctx, manager.SyncOptions{}, docs.ID)
-	if err != nil {
+	if _, err := m.Sync(ctx, manager.SyncOptions{}, docs.ID); err != nil {
 		return fmt.Errorf("demo: first sync of the documents: %w", err)
 	}
+	if err := edit(); err != nil {
+		return fmt.Errorf("demo: the edits on both sides: %w", err)
+	}
+	sessions, err := m.Sync(ctx, manager.SyncOptions{}, docs.ID)
+	if err != nil {
+		return fmt.Errorf("demo: second sync of the documents: %w", err)
+	}
 	if len(sessions) != 1 || sessions[0].Conflicts != 1 {
-		return fmt.Errorf("demo: the first sync of the documents left %v, want one conflict", sessions)
+		return fmt.Errorf("demo: the second sync of the documents left %v, want one conflict", sessions)
 	}
 	// Something new on the computer, for the watcher (or Sync Now) to send.
 	note := "Packing list\n\n- passport\n- charger\n- the book for Ana\n"

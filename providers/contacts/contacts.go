@@ -14,6 +14,8 @@
 // device file keeps the version it has (2.1, 3.0 or 4.0; 3.0 for a new file). Properties Cradle
 // does not know survive every round trip, and a card that cannot be parsed is reported with its
 // file and line, left out of the sync and never rewritten away.
+//
+// The package map, and what a change unit is to the engine, are in docs/design.md.
 package contacts
 
 import (
@@ -26,7 +28,7 @@ import (
 // Option names.
 const (
 	OptDesktop    = "desktop"
-	OptDevicePath = "device-path"
+	OptDevicePath = providers.OptDevicePath
 )
 
 // Provider is the declaration of the contacts provider; init registers it.

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -129,9 +131,9 @@ func (s *Desktop) scan(ctx context.Context) error {
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("contacts folder %s does not exist: create it, or mount the disk it is on, or choose another folder: %w", s.dir, fsErr(err))
+			return fmt.Errorf("contacts folder %s does not exist: create it, or mount the disk it is on, or choose another folder: %w", s.dir, providers.MapFSError(err))
 		}
-		return fmt.Errorf("read contacts folder %s: %w", s.dir, fsErr(err))
+		return fmt.Errorf("read contacts folder %s: %w", s.dir, providers.MapFSError(err))
 	}
 	seen := map[string]bool{}
 	var names []string
@@ -148,7 +150,7 @@ func (s *Desktop) scan(ctx context.Context) error {
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return fmt.Errorf("read contacts folder %s: %w", s.dir, fsErr(err))
+			return fmt.Errorf("read contacts folder %s: %w", s.dir, providers.MapFSError(err))
 		}
 		if !info.Mode().IsRegular() {
 			continue
@@ -216,7 +218,7 @@ func (s *Desktop) load(name string, info fs.FileInfo) error {
 	case err != nil && !errors.Is(err, errTooLarge):
 		// Not knowing what the file holds, the store cannot say which card it is: the whole
 		// enumeration fails rather than let the engine take that card as deleted.
-		return fmt.Errorf("cannot read contact file %s (fix its permissions or move it out of the folder): %w", path, fsErr(err))
+		return fmt.Errorf("cannot read contact file %s (fix its permissions or move it out of the folder): %w", path, providers.MapFSError(err))
 	}
 	f := &deskFile{name: name, size: info.Size(), mtime: info.ModTime()}
 	if err != nil {
@@ -298,7 +300,7 @@ func (s *Desktop) lookup(ctx context.Context, handle string) (*deskFile, error) 
 					return f, nil
 				}
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("contact %s: %w", handle, fsErr(err))
+				return nil, fmt.Errorf("contact %s: %w", handle, providers.MapFSError(err))
 			}
 		}
 		if attempt == 0 {
@@ -362,7 +364,7 @@ func (s *Desktop) Open(ctx context.Context, handle string) (io.ReadCloser, error
 	}
 	fh, err := os.Open(filepath.Join(s.dir, f.name))
 	if err != nil {
-		return nil, fmt.Errorf("open contact %s: %w", handle, fsErr(err))
+		return nil, fmt.Errorf("open contact %s: %w", handle, providers.MapFSError(err))
 	}
 	return fh, nil
 }
@@ -446,12 +448,12 @@ func (s *Desktop) write(ctx context.Context, req repl.WriteRequest, in incoming)
 	// khard and vdirsyncer read 3.0 and 4.0 alike; 2.1 is converted.
 	data := in.build(uid, v30, func(v string) bool { return major(v) == '3' || major(v) == '4' }, prev, req)
 	path := filepath.Join(s.dir, name)
-	if err := writeFileAtomic(path, data, 0o600, req.ModTime); err != nil {
-		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, fsErr(err))
+	if err := fsutil.WriteFileAtomic(path, data, atomically(path, req.ModTime)); err != nil {
+		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, providers.MapFSError(err))
 	}
 	info, err := os.Stat(path)
 	if err != nil {
-		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, fsErr(err))
+		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, providers.MapFSError(err))
 	}
 	delete(s.files, name)
 	if err := s.load(name, info); err != nil {
@@ -539,11 +541,11 @@ func (s *Desktop) Delete(ctx context.Context, handle string, expected repl.Stamp
 	}
 	path := filepath.Join(s.dir, f.name)
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("delete contact %s: %w", path, fsErr(err))
+		return fmt.Errorf("delete contact %s: %w", path, providers.MapFSError(err))
 	}
 	delete(s.files, f.name)
 	delete(s.byHandle, handle)
-	if err := syncDir(s.dir); err != nil {
+	if err := fsutil.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("delete contact %s: %w", path, err)
 	}
 	return nil

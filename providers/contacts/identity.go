@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/emersion/go-vcard"
 	"golang.org/x/text/unicode/norm"
 )
@@ -203,7 +205,7 @@ func (m *idMap) save() error {
 	if err := os.MkdirAll(filepath.Dir(m.path), 0o700); err != nil {
 		return fmt.Errorf("save contact ID map: %w", err)
 	}
-	if err := writeFileAtomic(m.path, data, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(m.path, data, atomically(m.path, time.Time{})); err != nil {
 		return fmt.Errorf("save contact ID map: %w", err)
 	}
 	m.dirty = false

@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -48,11 +49,11 @@ func (s *Desktop) Watch(ctx context.Context, notify func(repl.Notification)) err
 	}
 	defer w.Close()
 	if err := w.Add(s.dir); err != nil {
-		return fmt.Errorf("watch contacts folder %s: %w", s.dir, fsErr(err))
+		return fmt.Errorf("watch contacts folder %s: %w", s.dir, providers.MapFSError(err))
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(s.dir, &st); err != nil {
-		return fmt.Errorf("watch contacts folder %s: %w", s.dir, fsErr(err))
+		return fmt.Errorf("watch contacts folder %s: %w", s.dir, providers.MapFSError(err))
 	}
 	// Know every file's handle now, so that a deletion can be named.
 	s.mu.Lock()

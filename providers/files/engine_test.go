@@ -2,7 +2,6 @@ package files
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,63 +10,30 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
-	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
-	"github.com/cradle-sync/cradle/repl/repltest"
 )
 
 // partnership is a files partnership opened through the provider, synced by the real engine.
 type partnership struct {
+	*storetest.Partnership
 	t       *testing.T
-	hf      *repl.HandleFile
-	inst    *providers.Instance
 	desktop string
 }
 
 func openPartnership(t *testing.T, dev device.Device, desktop, state string, opts map[string]string) *partnership {
 	t.Helper()
-	p, err := providers.Lookup("files")
-	if err != nil {
-		t.Fatal(err)
-	}
 	all := map[string]string{OptDesktop: desktop, OptDevicePath: "Sync"}
 	for k, v := range opts {
 		all[k] = v
 	}
-	vals, err := p.Validate(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := p.Open(context.Background(), providers.Env{Options: vals, Device: dev, StateDir: state})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	hf, err := repl.Open(filepath.Join(state, "Repl.dat"), repl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pt := &partnership{t: t, hf: hf, inst: inst, desktop: desktop}
-	t.Cleanup(pt.close)
-	return pt
-}
-
-func (p *partnership) close() {
-	if p.hf != nil {
-		p.hf.Close()
-		p.inst.Close()
-		p.hf = nil
-	}
+	return &partnership{Partnership: storetest.Open(t, "files", dev, state, all), t: t, desktop: desktop}
 }
 
 func (p *partnership) sync() *repl.Report {
 	p.t.Helper()
-	rep, err := p.hf.Sync(context.Background(),
-		repl.Side{Name: "desktop", Store: p.inst.Desktop},
-		repl.Side{Name: "device", Store: p.inst.Device},
-		repl.Config{Direction: repl.BothWays})
-	if err != nil {
-		p.t.Fatalf("Sync: %v", err)
-	}
+	rep := p.Sync(repl.Config{Direction: repl.BothWays})
 	for _, s := range rep.Skipped {
 		p.t.Logf("skipped %s -> %s %s: %v", s.From, s.To, s.Name, s.Err)
 	}
@@ -86,10 +52,10 @@ func exists(path string) bool { _, err := os.Lstat(path); return err == nil }
 
 func TestEngineTwoWayOverFolderDevice(t *testing.T) {
 	root, desk, state := t.TempDir(), t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(desk, "notes/todo.txt"), "buy milk")
-	writeFile(t, filepath.Join(desk, "empty-dir/.keep-me-not~"), "editor backup") // ignored
-	writeFile(t, filepath.Join(root, "Sync/from-phone.txt"), "hello from the phone")
-	dev := openFolderDevice(t, root)
+	storetest.WriteFile(t, filepath.Join(desk, "notes/todo.txt"), "buy milk")
+	storetest.WriteFile(t, filepath.Join(desk, "empty-dir/.keep-me-not~"), "editor backup") // ignored
+	storetest.WriteFile(t, filepath.Join(root, "Sync/from-phone.txt"), "hello from the phone")
+	dev := storetest.OpenFolderDevice(t, root)
 	p := openPartnership(t, dev, desk, state, nil)
 	p.sync()
 	if got := readOr(filepath.Join(root, "Sync/notes/todo.txt")); got != "buy milk" {
@@ -103,7 +69,7 @@ func TestEngineTwoWayOverFolderDevice(t *testing.T) {
 	}
 	// Edit on the device, delete and rename on the desktop.
 	time.Sleep(10 * time.Millisecond)
-	writeFile(t, filepath.Join(root, "Sync/from-phone.txt"), "edited on the phone")
+	storetest.WriteFile(t, filepath.Join(root, "Sync/from-phone.txt"), "edited on the phone")
 	if err := os.Rename(filepath.Join(desk, "notes/todo.txt"), filepath.Join(desk, "notes/done.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -121,16 +87,16 @@ func TestEngineTwoWayOverFolderDevice(t *testing.T) {
 	if exists(filepath.Join(root, "Sync/from-phone.txt")) {
 		t.Error("a deletion on the desktop did not reach the device")
 	}
-	noTempFiles(t, root)
-	noTempFiles(t, desk)
+	storetest.NoTempFiles(t, root, fsstore.TempPrefix)
+	storetest.NoTempFiles(t, desk, fsstore.TempPrefix)
 }
 
 func TestEngineIgnoreDeviceDeletes(t *testing.T) {
 	root, desk, state := t.TempDir(), t.TempDir(), t.TempDir()
 	for _, n := range []string{"a.mp3", "b.mp3", "c.mp3"} {
-		writeFile(t, filepath.Join(desk, "Music", n), "song "+n)
+		storetest.WriteFile(t, filepath.Join(desk, "Music", n), "song "+n)
 	}
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	p := openPartnership(t, dev, desk, state, map[string]string{OptIgnoreDeviceDeletes: "true"})
 	p.sync()
 	if readOr(filepath.Join(root, "Sync/Music/a.mp3")) != "song a.mp3" {
@@ -140,7 +106,7 @@ func TestEngineIgnoreDeviceDeletes(t *testing.T) {
 	if err := os.Remove(filepath.Join(root, "Sync/Music/a.mp3")); err != nil {
 		t.Fatal(err)
 	}
-	p.close()
+	p.Close()
 	p = openPartnership(t, dev, desk, state, map[string]string{OptIgnoreDeviceDeletes: "true"})
 	p.sync()
 	if readOr(filepath.Join(desk, "Music/a.mp3")) != "song a.mp3" {
@@ -151,13 +117,13 @@ func TestEngineIgnoreDeviceDeletes(t *testing.T) {
 	}
 	// An edit on the computer goes to the device again.
 	time.Sleep(10 * time.Millisecond)
-	writeFile(t, filepath.Join(desk, "Music/a.mp3"), "remastered")
+	storetest.WriteFile(t, filepath.Join(desk, "Music/a.mp3"), "remastered")
 	p.sync()
 	if got := readOr(filepath.Join(root, "Sync/Music/a.mp3")); got != "remastered" {
 		t.Errorf("device a.mp3 after an edit on the computer = %q", got)
 	}
 	// Other changes on the device still come back.
-	writeFile(t, filepath.Join(root, "Sync/Music/recorded.m4a"), "voice memo")
+	storetest.WriteFile(t, filepath.Join(root, "Sync/Music/recorded.m4a"), "voice memo")
 	p.sync()
 	if readOr(filepath.Join(desk, "Music/recorded.m4a")) != "voice memo" {
 		t.Error("a new file on the device did not reach the computer")
@@ -174,8 +140,8 @@ func TestEngineOverEmulator(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, desk, state := t.TempDir(), t.TempDir(), t.TempDir()
-			writeFile(t, filepath.Join(root, "Sync/Docs/report.txt"), "draft 1")
-			writeFile(t, filepath.Join(desk, "photo.jpg"), strings.Repeat("jpeg", 100000))
+			storetest.WriteFile(t, filepath.Join(root, "Sync/Docs/report.txt"), "draft 1")
+			storetest.WriteFile(t, filepath.Join(desk, "photo.jpg"), strings.Repeat("jpeg", 100000))
 			dev, err := emulator.OpenDevice(context.Background(), root, tc.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +158,7 @@ func TestEngineOverEmulator(t *testing.T) {
 			// An update of an existing object (a swap where the device renames, delete and
 			// create where it cannot).
 			time.Sleep(1100 * time.Millisecond) // MTP keeps seconds
-			writeFile(t, filepath.Join(desk, "Docs/report.txt"), "draft 2, longer")
+			storetest.WriteFile(t, filepath.Join(desk, "Docs/report.txt"), "draft 2, longer")
 			p.sync()
 			if got := readOr(filepath.Join(root, "Sync/Docs/report.txt")); got != "draft 2, longer" {
 				t.Errorf("device report.txt after an update = %q", got)
@@ -203,44 +169,7 @@ func TestEngineOverEmulator(t *testing.T) {
 					t.Errorf("a sync with nothing changed wrote %+v to %s", *c, side)
 				}
 			}
-			noTempFiles(t, root)
-		})
-	}
-}
-
-func TestDeviceConformanceOverEmulator(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts emulator.Options
-	}{
-		{"android", emulator.Options{}},
-		{"qemu", emulator.QEMU()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			repltest.Run(t, repltest.Harness{
-				New: func(t *testing.T) (repl.Store, repltest.Editor) {
-					root := t.TempDir()
-					if err := os.MkdirAll(filepath.Join(root, "Sync"), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					dev, err := emulator.OpenDevice(context.Background(), root, tc.opts)
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { dev.Close() })
-					s, err := NewDeviceStore(context.Background(), dev, 0x00010001, "Sync", DeviceOptions{StateDir: t.TempDir(), Logf: quiet})
-					if errors.Is(err, repl.ErrNotFound) {
-						t.Fatal(err)
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					return s, diskEditor{filepath.Join(root, "Sync")}
-				},
-				Folders:         true,
-				Moves:           true,
-				TimeGranularity: time.Second,
-			})
+			storetest.NoTempFiles(t, root, fsstore.TempPrefix)
 		})
 	}
 }

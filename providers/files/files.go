@@ -1,17 +1,22 @@
 // Package files is Cradle's "files" provider: a desktop folder partnered with a folder on the
 // device, synced two-way, to the device or to the desktop.
 //
-// The desktop side is a DesktopStore (a folder on disk, watched with fsnotify); the device side
-// is a DeviceStore (a folder on any device.Device: MTP, the emulator, a mounted drive). Both skip
-// the same things: Cradle's temporary files and its .cradle metadata folder, editors' and
-// operating systems' litter (BuiltinIgnored) and the user's ignore patterns (Ignorer).
+// The provider is the declaration of its options and Open, which puts two stores of
+// providers/fsstore side by side: an fsstore.DesktopStore (a folder on disk, watched with
+// fsnotify) and an fsstore.DeviceStore (a folder on any device.Device: MTP, the emulator, a
+// mounted drive). Both skip the same things: Cradle's temporary files and its .cradle metadata
+// folder, editors' and operating systems' litter (fsstore.BuiltinIgnored) and the user's ignore
+// patterns (fsstore.Ignorer).
 //
 // The option ignore-device-deletes makes the device a cache: deleting files on the phone to free
 // space does not delete them on the computer. It is implemented in the device store, with no help
-// from the engine: the store remembers every item it has seen (a SeenSet in the partnership's
-// state folder) and keeps reporting an item deleted on the device, with its last stamp, so the
-// engine never sees the deletion. Such a kept item is not copied back to the device either; it
-// is written again only when it changes on the computer, and forgotten when it is deleted there.
+// from the engine: the store remembers every item it has seen (an fsstore.SeenSet in the
+// partnership's state folder) and keeps reporting an item deleted on the device, with its last
+// stamp, so the engine never sees the deletion. Such a kept item is not copied back to the device
+// either; it is written again only when it changes on the computer, and forgotten when it is
+// deleted there.
+//
+// Where this provider sits among the others, and how a sync runs, is in docs/design.md.
 package files
 
 import (
@@ -23,13 +28,15 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 )
 
 // Option names of the files provider.
 const (
 	OptDesktop             = "desktop"
-	OptDevicePath          = "device-path"
+	OptDevicePath          = providers.OptDevicePath
 	OptIgnore              = "ignore"
 	OptIgnoreDeviceDeletes = "ignore-device-deletes"
 )
@@ -65,7 +72,7 @@ const (
 
 func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	o := env.Options
-	ignore := ParsePatterns(o[OptIgnore])
+	ignore := fsstore.ParsePatterns(o[OptIgnore])
 	keep, err := strconv.ParseBool(orDefault(o[OptIgnoreDeviceDeletes], "false"))
 	if err != nil {
 		return nil, fmt.Errorf("option %s: %q is not true or false", OptIgnoreDeviceDeletes, o[OptIgnoreDeviceDeletes])
@@ -78,7 +85,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 			return nil, fmt.Errorf("files: state folder %s: %w", env.StateDir, err)
 		}
 	}
-	desktop, err := NewDesktopStore(o[OptDesktop], DesktopOptions{
+	desktop, err := fsstore.NewDesktopStore(o[OptDesktop], fsstore.DesktopOptions{
 		Ignore: ignore,
 		Create: !hasMarker(env.StateDir, desktopMarker),
 	})
@@ -92,12 +99,12 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if env.Device == nil {
 		return inst, nil
 	}
-	storage, base, err := ParseDevicePath(ctx, env.Device, o[OptDevicePath])
+	storage, base, err := providers.ParseDevicePath(ctx, env.Device, o[OptDevicePath])
 	if err != nil {
 		return nil, fmt.Errorf("files: %w", err)
 	}
 	firstTime := !hasMarker(env.StateDir, deviceMarker)
-	dev, err := NewDeviceStore(ctx, env.Device, storage, base, DeviceOptions{
+	dev, err := fsstore.NewDeviceStore(ctx, env.Device, storage, base, fsstore.DeviceOptions{
 		Ignore:      ignore,
 		StateDir:    env.StateDir,
 		KeepDeleted: keep,
@@ -109,7 +116,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if firstTime && base != "" {
 		if _, err := env.Device.Mkdir(ctx, storage, base); err != nil {
 			dev.Close()
-			return nil, fmt.Errorf("files: create the device folder %q: %w", base, MapDeviceError(err))
+			return nil, fmt.Errorf("files: create the device folder %q: %w", base, providers.MapDeviceError(err))
 		}
 	}
 	if err := setMarker(env.StateDir, deviceMarker); err != nil {
@@ -146,7 +153,8 @@ func setMarker(stateDir, name string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
-	if err := WriteFileAtomic(p, []byte("this partnership's folder has been opened once\n")); err != nil {
+	if err := fsutil.WriteFileAtomic(p, []byte("this partnership's folder has been opened once\n"),
+		fsutil.WriteOptions{TempName: fsstore.TempName()}); err != nil {
 		return fmt.Errorf("files: state folder: %w", err)
 	}
 	return nil

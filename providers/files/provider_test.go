@@ -1,7 +1,6 @@
 package files
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cradle-sync/cradle/device/emulator"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -41,7 +40,7 @@ func TestProviderOpenCreatesOnlyTheFirstTime(t *testing.T) {
 	p, _ := providers.Lookup("files")
 	parent, root, state := t.TempDir(), t.TempDir(), t.TempDir()
 	desk := filepath.Join(parent, "Phone")
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	env := providers.Env{Options: map[string]string{OptDesktop: desk, OptDevicePath: "Documents/Work", OptIgnore: "*.tmp, cache/"},
 		Device: dev, StateDir: state}
 	inst, err := p.Open(ctx, env)
@@ -84,43 +83,14 @@ func TestProviderOpenCreatesOnlyTheFirstTime(t *testing.T) {
 	}
 }
 
-func TestDeviceNoSpace(t *testing.T) {
-	mnt := smallTmpfs(t, "256k")
-	dev := openFolderDevice(t, mnt)
-	s := newDeviceStore(t, dev, "", DeviceOptions{})
-	data := bytes.Repeat([]byte{1}, 1<<20)
-	_, err := s.Write(context.Background(), repl.WriteRequest{Name: "big.bin", Kind: repl.KindFile, Size: int64(len(data)), Data: bytes.NewReader(data)})
-	if !errors.Is(err, repl.ErrNoSpace) {
-		t.Fatalf("Write of 1 MiB to a 256 KiB device = %v, want ErrNoSpace", err)
-	}
-	if entries, _ := os.ReadDir(mnt); len(entries) != 0 {
-		t.Errorf("a failed write left %d entries on the device", len(entries))
-	}
-	// An emulated phone that is full says so too.
-	root := t.TempDir()
-	edev, err := emulator.OpenDevice(context.Background(), root, emulator.Options{FreeSpaceZero: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer edev.Close()
-	es, err := NewDeviceStore(context.Background(), edev, 0x00010001, "", DeviceOptions{Logf: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = es.Write(context.Background(), repl.WriteRequest{Name: "a.txt", Kind: repl.KindFile, Size: 3, Data: strings.NewReader("abc")})
-	if !errors.Is(err, repl.ErrNoSpace) {
-		t.Errorf("Write to a full emulated phone = %v, want ErrNoSpace", err)
-	}
-}
-
 // A device that holds hostile names (a separator, a control character, names Windows reserves)
 // never gets them onto the desktop: the objects are skipped, and nothing else is touched.
 func TestHostileDeviceNamesNeverReachTheDesktop(t *testing.T) {
 	root, desk, state := t.TempDir(), t.TempDir(), t.TempDir()
 	for _, n := range []string{"back\\slash.txt", "bell\x07.txt", "CON", "nul.txt", "fine.txt"} {
-		writeFile(t, filepath.Join(root, "Sync", n), "payload")
+		storetest.WriteFile(t, filepath.Join(root, "Sync", n), "payload")
 	}
-	dev := openFolderDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	p := openPartnership(t, dev, desk, state, nil)
 	p.sync()
 	got, _ := os.ReadDir(desk)

@@ -10,63 +10,30 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
-	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 )
 
 // importer is a photos partnership opened through the provider and synced to the desktop by the
 // real engine.
 type importer struct {
-	t    *testing.T
-	hf   *repl.HandleFile
-	inst *providers.Instance
+	*storetest.Partnership
+	t *testing.T
 }
 
 func openImporter(t *testing.T, dev device.Device, pics, state string, opts map[string]string) *importer {
 	t.Helper()
-	p, err := providers.Lookup("photos")
-	if err != nil {
-		t.Fatal(err)
-	}
 	all := map[string]string{OptDesktop: pics}
 	for k, v := range opts {
 		all[k] = v
 	}
-	vals, err := p.Validate(all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := p.Open(context.Background(), providers.Env{Options: vals, Device: dev, StateDir: state})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	hf, err := repl.Open(filepath.Join(state, "Repl.dat"), repl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	im := &importer{t: t, hf: hf, inst: inst}
-	t.Cleanup(im.close)
-	return im
-}
-
-func (im *importer) close() {
-	if im.hf != nil {
-		im.hf.Close()
-		im.inst.Close()
-		im.hf = nil
-	}
+	return &importer{Partnership: storetest.Open(t, "photos", dev, state, all), t: t}
 }
 
 // sync runs a to-desktop session and returns how many items it created or updated on the desktop.
 func (im *importer) sync() int {
 	im.t.Helper()
-	rep, err := im.hf.Sync(context.Background(),
-		repl.Side{Name: "desktop", Store: im.inst.Desktop},
-		repl.Side{Name: "device", Store: im.inst.Device},
-		repl.Config{Direction: repl.BToA})
-	if err != nil {
-		im.t.Fatalf("Sync: %v", err)
-	}
+	rep := im.Sync(repl.Config{Direction: repl.BToA})
 	for _, s := range rep.Skipped {
 		im.t.Errorf("skipped %s -> %s %s: %v", s.From, s.To, s.Name, s.Err)
 	}
@@ -91,7 +58,7 @@ func TestEngineImport(t *testing.T) {
 	put(t, filepath.Join(root, "DCIM/Camera/IMG_1 copy.jpg"), shot, mt)
 	put(t, filepath.Join(root, "DCIM/Camera/IMG_2.jpg"), photo(t, 2, "2020:01:01 00:00:01"), mt)
 	put(t, filepath.Join(root, "DCIM/Camera/VID_3.mp4"), []byte("video"), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	im := openImporter(t, dev, pics, state, nil)
 	if n := im.sync(); n != 3 {
 		t.Errorf("first import wrote %d items, want 3 (two identical pictures once: the first in path order)", n)
@@ -111,7 +78,7 @@ func TestEngineImport(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(pics, "2020/2020-01-01/IMG_2.jpg")); err == nil {
 		t.Error("a picture deleted on the computer came back")
 	}
-	im.close()
+	im.Close()
 	if err := os.Remove(filepath.Join(state, "Repl.dat")); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/internal/fsutil"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -41,7 +42,7 @@ type LibraryOptions struct {
 // Library is a desktop photo library as a repl.Store: pictures are written to
 // YYYY/YYYY-MM-DD/name by the picture's own date (EXIF DateTimeOriginal, else the modification
 // time the device gave it), whatever folder they came from. Enumeration, Open, Stat, Delete and
-// Watch are those of files.DesktopStore; only pictures, RAW files and videos are replicated.
+// Watch are those of fsstore.DesktopStore; only pictures, RAW files and videos are replicated.
 //
 // Imports: every import is recorded in an import log (source name, library path, content hash).
 // A source name imported before is refused with ErrExists while its picture is in the library,
@@ -52,7 +53,7 @@ type LibraryOptions struct {
 //
 // Concurrency: safe for use from several goroutines; Writes are serialised.
 type Library struct {
-	*files.DesktopStore
+	*fsstore.DesktopStore
 	dir    string
 	opts   LibraryOptions
 	logf   func(string, ...any)
@@ -69,7 +70,7 @@ func NewLibrary(dir string, opts LibraryOptions) (*Library, error) {
 	if logf == nil {
 		logf = log.Printf
 	}
-	ds, err := files.NewDesktopStore(dir, files.DesktopOptions{Create: true, Logf: logf})
+	ds, err := fsstore.NewDesktopStore(dir, fsstore.DesktopOptions{Create: true, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}
@@ -122,12 +123,12 @@ func (l *Library) NaturalKey(ctx context.Context, e repl.Entry) (string, error) 
 func (l *Library) hashFile(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", files.MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	defer f.Close()
 	h, _, err := hashReader(f)
 	if err != nil {
-		return "", files.MapFSError(err)
+		return "", providers.MapFSError(err)
 	}
 	return h, nil
 }
@@ -206,7 +207,7 @@ func (l *Library) importFile(ctx context.Context, req repl.WriteRequest) (repl.E
 					return repl.Entry{}, err
 				}
 				if err := os.Rename(l.abs(target), l.abs(aside)); err != nil {
-					return repl.Entry{}, files.MapFSError(err)
+					return repl.Entry{}, providers.MapFSError(err)
 				}
 				l.logf("photos: %s was replaced on the device; the earlier picture is kept as %s", req.Name, aside)
 			}
@@ -234,11 +235,11 @@ func (l *Library) importFile(ctx context.Context, req repl.WriteRequest) (repl.E
 	}
 	if !req.ModTime.IsZero() {
 		if err := os.Chtimes(tmp, req.ModTime, req.ModTime); err != nil {
-			return repl.Entry{}, files.MapFSError(err)
+			return repl.Entry{}, providers.MapFSError(err)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(l.abs(target)), 0o755); err != nil {
-		return repl.Entry{}, files.MapFSError(err)
+		return repl.Entry{}, providers.MapFSError(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return repl.Entry{}, err
@@ -249,10 +250,12 @@ func (l *Library) importFile(ctx context.Context, req repl.WriteRequest) (repl.E
 		}
 	}
 	if err := os.Rename(tmp, l.abs(target)); err != nil {
-		return repl.Entry{}, files.MapFSError(err)
+		return repl.Entry{}, providers.MapFSError(err)
 	}
 	committed = true
-	syncDir(filepath.Dir(l.abs(target)))
+	if err := fsutil.SyncDir(filepath.Dir(l.abs(target))); err != nil {
+		log.Printf("photos: flushing folder %s: %v", filepath.Dir(l.abs(target)), err)
+	}
 	if err := l.imp.add(req.Name, target, hash); err != nil {
 		return repl.Entry{}, err
 	}
@@ -297,7 +300,7 @@ func (l *Library) freeName(dir, name, hash string) (string, error) {
 			return cand, nil
 		}
 		if err != nil {
-			return "", files.MapFSError(err)
+			return "", providers.MapFSError(err)
 		}
 		if hash != "" {
 			if h, err := l.hashFile(l.abs(cand)); err == nil && h == hash {
@@ -311,10 +314,10 @@ func (l *Library) freeName(dir, name, hash string) (string, error) {
 // spool copies the content into a temporary file at the top of the library (same file system as
 // every target, so the final rename is atomic), hashing it on the way, and syncs it.
 func (l *Library) spool(ctx context.Context, req repl.WriteRequest) (string, string, error) {
-	tmp := filepath.Join(l.dir, files.TempPrefix+rand.Text()[:16])
+	tmp := filepath.Join(l.dir, fsstore.TempPrefix+rand.Text()[:16])
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return "", "", files.MapFSError(err)
+		return "", "", providers.MapFSError(err)
 	}
 	ok := false
 	defer func() {
@@ -327,48 +330,25 @@ func (l *Library) spool(ctx context.Context, req repl.WriteRequest) (string, str
 	if req.Data != nil {
 		src = req.Data
 	}
-	h, n, err := hashReader(io.TeeReader(&ctxReader{ctx: ctx, r: src}, f))
+	h, n, err := hashReader(io.TeeReader(fsutil.ContextReader(ctx, src), f))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
 		}
-		return "", "", files.MapFSError(err)
+		return "", "", providers.MapFSError(err)
 	}
 	if req.Size >= 0 && n != req.Size {
 		return "", "", fmt.Errorf("the content was %d bytes, %d were announced (the source changed while it was copied): %w",
 			n, req.Size, io.ErrUnexpectedEOF)
 	}
 	if err := f.Sync(); err != nil {
-		return "", "", files.MapFSError(err)
+		return "", "", providers.MapFSError(err)
 	}
 	if err := f.Close(); err != nil {
-		return "", "", files.MapFSError(err)
+		return "", "", providers.MapFSError(err)
 	}
 	ok = true
 	return tmp, h, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-func syncDir(dir string) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		log.Printf("photos: flushing folder %s: %v", dir, err)
-	}
 }
 
 // importLog records what was imported: source name -> library path and content hash. It is

@@ -15,9 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/rwcarlsen/goexif/exif"
-
-	"github.com/cradle-sync/cradle/providers/files"
 )
 
 // mediaExts are the extensions imported: pictures, camera RAW files and videos.
@@ -35,10 +35,10 @@ var mediaExts = map[string]bool{
 }
 
 // IsMedia tells whether a file name has the extension of a picture, a RAW file or a video
-// (compared without case) and is not one of the names never synced (files.BuiltinIgnored).
+// (compared without case) and is not one of the names never synced (fsstore.BuiltinIgnored).
 func IsMedia(name string) bool {
 	b := path.Base(name)
-	if files.BuiltinIgnored(b) || strings.HasPrefix(b, ".") {
+	if fsstore.BuiltinIgnored(b) || strings.HasPrefix(b, ".") {
 		return false // hidden files: thumbnails caches, trashed items (.trashed-*), pending (.pending-*)
 	}
 	return mediaExts[strings.ToLower(path.Ext(b))]
@@ -203,7 +203,7 @@ func (c *hashCache) compact() error {
 		c.log.Close()
 		c.log = nil
 	}
-	if err := files.WriteFileAtomic(c.path, []byte(b.String())); err != nil {
+	if err := fsutil.WriteFileAtomic(c.path, []byte(b.String()), fsutil.WriteOptions{TempName: fsstore.TempName()}); err != nil {
 		return fmt.Errorf("write %s: %w", c.path, err)
 	}
 	return nil

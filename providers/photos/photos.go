@@ -8,6 +8,8 @@
 // the engine beyond repl.Store: the Source keeps reporting pictures that left the device, so an
 // import never deletes on the computer, and the Library's import log keeps a deleted picture from
 // coming back.
+//
+// The Library is built on fsstore.DesktopStore; the package map is in docs/design.md.
 package photos
 
 import (
@@ -16,13 +18,12 @@ import (
 	"strconv"
 
 	"github.com/cradle-sync/cradle/providers"
-	"github.com/cradle-sync/cradle/providers/files"
 )
 
 // Option names of the photos provider.
 const (
 	OptDesktop           = "desktop"
-	OptDevicePath        = "device-path"
+	OptDevicePath        = providers.OptDevicePath
 	OptScreenshots       = "screenshots"
 	OptDeleteAfterImport = "delete-after-import"
 )
@@ -71,7 +72,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 		if spec == "" {
 			spec = "DCIM"
 		}
-		storage, root, err := files.ParseDevicePath(ctx, env.Device, spec)
+		storage, root, err := providers.ParseDevicePath(ctx, env.Device, spec)
 		if err != nil {
 			return nil, fmt.Errorf("photos: %w", err)
 		}

@@ -20,11 +20,10 @@ import (
 
 	"github.com/cradle-sync/cradle/device/folder"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
 )
-
-func quiet(string, ...any) {}
 
 // exifAPP1 builds a JPEG APP1 segment holding a little-endian TIFF structure with IFD0, whose
 // only entry points to an Exif IFD holding DateTimeOriginal.
@@ -127,36 +126,9 @@ func TestIsMedia(t *testing.T) {
 	}
 }
 
-type deviceEditor struct{ root string }
-
-func (e deviceEditor) Put(name string, data []byte, mt time.Time) (string, error) {
-	p := filepath.Join(e.root, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		return "", err
-	}
-	return name, os.Chtimes(p, mt, mt)
-}
-
-func (e deviceEditor) Remove(h string) error {
-	return os.Remove(filepath.Join(e.root, filepath.FromSlash(h)))
-}
-
-func openDevice(t testing.TB, root string) *folder.Device {
-	t.Helper()
-	d, err := folder.Open(root, folder.Options{Logf: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 func newSource(t testing.TB, dev *folder.Device, state string, keep bool, roots ...string) *Source {
 	t.Helper()
-	s, err := NewSource(dev, folder.Storage, SourceOptions{Roots: roots, StateDir: state, KeepGone: keep, Logf: quiet})
+	s, err := NewSource(dev, folder.Storage, SourceOptions{Roots: roots, StateDir: state, KeepGone: keep, Logf: storetest.Quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,10 +151,10 @@ func TestSourceConformance(t *testing.T) {
 	repltest.Run(t, repltest.Harness{
 		New: func(t *testing.T) (repl.Store, repltest.Editor) {
 			root, state := t.TempDir(), t.TempDir()
-			dev := openDevice(t, root)
+			dev := storetest.OpenFolderDevice(t, root)
 			s := newSource(t, dev, state, false)
 			all[s] = opened{dev, state}
-			return s, deviceEditor{root}
+			return s, storetest.FolderEditor{Dir: root}
 		},
 		Reopen: func(t *testing.T, s repl.Store) repl.Store {
 			o := all[s]
@@ -221,7 +193,7 @@ func (e libraryEditor) Remove(h string) error {
 
 func newLibrary(t testing.TB, dir, state string, opts LibraryOptions) *Library {
 	t.Helper()
-	opts.StateDir, opts.Logf = state, quiet
+	opts.StateDir, opts.Logf = state, storetest.Quiet
 	l, err := NewLibrary(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -324,7 +296,7 @@ func TestImportByDateOnceAndNeverBack(t *testing.T) {
 	put(t, filepath.Join(root, "DCIM/Camera/notes.txt"), []byte("not a picture"), mt)
 	put(t, filepath.Join(root, "DCIM/.thumbnails/t.jpg"), []byte("thumb"), mt)
 	put(t, filepath.Join(root, "Pictures/Screenshots/Screenshot_1.png"), []byte("screen"), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	src := newSource(t, dev, state, true)
 	lib := newLibrary(t, pics, state, LibraryOptions{KeepOriginals: true})
 
@@ -377,7 +349,7 @@ func TestScreenshotsOption(t *testing.T) {
 	root, pics, state := t.TempDir(), t.TempDir(), t.TempDir()
 	mt := time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
 	put(t, filepath.Join(root, "Pictures/Screenshots/Screenshot_1.png"), []byte("screen"), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	p, err := providers.Lookup("photos")
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +377,7 @@ func TestFreeTheDevice(t *testing.T) {
 	a := photo(t, 50, "2023:12:31 23:59:59")
 	put(t, filepath.Join(root, "DCIM/Camera/A.jpg"), a, mt)
 	put(t, filepath.Join(root, "DCIM/Camera/B.jpg"), photo(t, 60, ""), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	src := newSource(t, dev, state, true)
 	lib := newLibrary(t, pics, state, LibraryOptions{KeepOriginals: true, Free: src.Free})
 	before := map[string]repl.Entry{}
@@ -462,7 +434,7 @@ func TestFreeRefusesUnverifiedOrChanged(t *testing.T) {
 	root, state := t.TempDir(), t.TempDir()
 	mt := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
 	put(t, filepath.Join(root, "DCIM/A.jpg"), photo(t, 70, ""), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	src := newSource(t, dev, state, true)
 	it, _ := src.Enumerate(context.Background())
 	e, _ := it.Next(context.Background())
@@ -484,7 +456,7 @@ func TestCameraReusesNames(t *testing.T) {
 	root, pics, state := t.TempDir(), t.TempDir(), t.TempDir()
 	mt := time.Date(2024, 6, 1, 8, 0, 0, 0, time.UTC)
 	put(t, filepath.Join(root, "DCIM/100CANON/IMG_0001.JPG"), photo(t, 80, "2024:06:01 08:00:00"), mt)
-	dev := openDevice(t, root)
+	dev := storetest.OpenFolderDevice(t, root)
 	src := newSource(t, dev, state, true)
 	lib := newLibrary(t, pics, state, LibraryOptions{KeepOriginals: true})
 	importAll(t, src, lib)

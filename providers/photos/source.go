@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -53,7 +54,7 @@ type Source struct {
 	keep    bool
 	logf    func(string, ...any)
 	hashes  *hashCache
-	offered *files.SeenSet // handles offered for import, with their stamps (and hashes)
+	offered *fsstore.SeenSet // handles offered for import, with their stamps (and hashes)
 
 	mu      sync.Mutex
 	byHash  map[string]string        // hash -> offered handle
@@ -91,7 +92,7 @@ func NewSource(dev device.Device, storage device.StorageID, opts SourceOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}
-	offered, err := files.OpenSeenSet(filepath.Join(opts.StateDir, "device-offered"))
+	offered, err := fsstore.OpenSeenSet(filepath.Join(opts.StateDir, "device-offered"))
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}
@@ -131,7 +132,7 @@ func (s *Source) hashOf(ctx context.Context, o device.Object) (string, error) {
 	}
 	rc, err := s.dev.Open(ctx, s.storage, o.Path, 0)
 	if err != nil {
-		return "", fmt.Errorf("read %s on the device: %w", o.Path, files.MapDeviceError(err))
+		return "", fmt.Errorf("read %s on the device: %w", o.Path, providers.MapDeviceError(err))
 	}
 	defer rc.Close()
 	h, n, err := hashReader(rc)
@@ -139,7 +140,7 @@ func (s *Source) hashOf(ctx context.Context, o device.Object) (string, error) {
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("read %s on the device: %w", o.Path, files.MapDeviceError(err))
+		return "", fmt.Errorf("read %s on the device: %w", o.Path, providers.MapDeviceError(err))
 	}
 	if n != o.Size {
 		return "", fmt.Errorf("read %s on the device: %d bytes, %d expected (it changed while it was read): %w",
@@ -207,7 +208,7 @@ func (s *Source) Enumerate(ctx context.Context) (repl.Iterator, error) {
 			return nil
 		})
 		if err != nil && !(errors.Is(err, device.ErrNotFound) && s.missing(ctx, root)) {
-			return nil, fmt.Errorf("list %s on the device: %w", root, files.MapDeviceError(err))
+			return nil, fmt.Errorf("list %s on the device: %w", root, providers.MapDeviceError(err))
 		}
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Path < objs[j].Path })
@@ -308,7 +309,7 @@ func (s *Source) Stat(ctx context.Context, handle string) (repl.Entry, error) {
 				return stampEntry(handle, st), nil
 			}
 		}
-		return repl.Entry{}, fmt.Errorf("stat %s on the device: %w", handle, files.MapDeviceError(err))
+		return repl.Entry{}, fmt.Errorf("stat %s on the device: %w", handle, providers.MapDeviceError(err))
 	}
 	if o.Dir || !IsMedia(o.Name) || !s.underRoots(o.Path) {
 		return repl.Entry{}, fmt.Errorf("stat %s on the device: not a picture in the camera roll: %w", handle, repl.ErrNotFound)
@@ -345,7 +346,7 @@ func (s *Source) Hash(ctx context.Context, handle string) (string, error) {
 	}
 	o, err := s.dev.Stat(ctx, s.storage, handle)
 	if err != nil {
-		return "", fmt.Errorf("hash %s on the device: %w", handle, files.MapDeviceError(err))
+		return "", fmt.Errorf("hash %s on the device: %w", handle, providers.MapDeviceError(err))
 	}
 	if o.Dir {
 		return "", fmt.Errorf("hash %s on the device: a folder: %w", handle, repl.ErrNotFound)
@@ -360,7 +361,7 @@ func (s *Source) Open(ctx context.Context, handle string) (io.ReadCloser, error)
 	}
 	rc, err := s.dev.Open(ctx, s.storage, handle, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s on the device: %w", handle, files.MapDeviceError(err))
+		return nil, fmt.Errorf("open %s on the device: %w", handle, providers.MapDeviceError(err))
 	}
 	return rc, nil
 }
@@ -389,13 +390,13 @@ func (s *Source) Free(ctx context.Context, hash string) error {
 	}
 	now, err := s.dev.Stat(ctx, s.storage, o.Path)
 	if err != nil {
-		return fmt.Errorf("free %s from the device: %w", o.Path, files.MapDeviceError(err))
+		return fmt.Errorf("free %s from the device: %w", o.Path, providers.MapDeviceError(err))
 	}
 	if now.Size != o.Size || !now.ModTime.Equal(o.ModTime) {
 		return fmt.Errorf("free %s from the device: it changed since it was imported: %w", o.Path, repl.ErrChanged)
 	}
 	if err := s.dev.Delete(ctx, s.storage, o.Path); err != nil {
-		return fmt.Errorf("free %s from the device: %w", o.Path, files.MapDeviceError(err))
+		return fmt.Errorf("free %s from the device: %w", o.Path, providers.MapDeviceError(err))
 	}
 	s.mu.Lock()
 	delete(s.present, o.Path)

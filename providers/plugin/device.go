@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 
 	"github.com/cradle-sync/cradle/providers"
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
 )
 
 // The device side of a plugin partnership is, by default, a folder on the device as the files
-// provider syncs it: the files provider's DeviceStore at the device-path option. Its state (the
+// provider syncs it: an fsstore.DeviceStore at the device-path option. Its state (the
 // journal of unfinished device writes) lives in <state>/device; the plugin gets <state>/plugin.
 
 const (
@@ -28,7 +28,7 @@ const (
 // item on the device takes part only if the plugin would take it too (a notes plugin's device
 // folder may hold pictures that its desktop side would refuse).
 func filesDeviceStore(ctx context.Context, env providers.Env, replicated func(repl.Entry) bool, log *slog.Logger) (repl.Store, error) {
-	storage, base, err := files.ParseDevicePath(ctx, env.Device, env.Options[DevicePathOption])
+	storage, base, err := providers.ParseDevicePath(ctx, env.Device, env.Options[DevicePathOption])
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func filesDeviceStore(ctx context.Context, env providers.Env, replicated func(re
 			return nil, fmt.Errorf("device state folder: %w", err)
 		}
 	}
-	dev, err := files.NewDeviceStore(ctx, env.Device, storage, base, files.DeviceOptions{
+	dev, err := fsstore.NewDeviceStore(ctx, env.Device, storage, base, fsstore.DeviceOptions{
 		StateDir:   stateDir,
 		CreateBase: first,
 		Logf:       func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) },
@@ -73,10 +73,10 @@ func filesDeviceStore(ctx context.Context, env providers.Env, replicated func(re
 	return &filteredDevice{DeviceStore: dev, replicated: replicated}, nil
 }
 
-// filteredDevice is the files provider's DeviceStore (with all its abilities) whose
+// filteredDevice is an fsstore.DeviceStore (with all its abilities) whose
 // IsItemReplicated also asks the plugin.
 type filteredDevice struct {
-	*files.DeviceStore
+	*fsstore.DeviceStore
 	replicated func(repl.Entry) bool
 }
 

@@ -33,7 +33,7 @@ var ErrNotPlugin = errors.New("not a Cradle provider plugin")
 
 // DevicePathOption is the option that names the partnership's folder on the device. The host
 // declares it for a plugin that does not, and opens the device side of the partnership there.
-const DevicePathOption = "device-path"
+const DevicePathOption = providers.OptDevicePath
 
 // DeviceStoreFunc opens the device side of a plugin partnership: the folder that
 // env.Options[DevicePathOption] names on env.Device. env.Device is never nil here; env.StateDir
@@ -47,8 +47,9 @@ type Config struct {
 	Logger *slog.Logger
 	// StartTimeout bounds how long a plugin may take to complete the handshake; 0 means 10 s.
 	StartTimeout time.Duration
-	// DeviceStore opens the device side of each partnership; nil means the files provider's
-	// device folder store, filtered by the plugin store's IsItemReplicated.
+	// DeviceStore opens the device side of each partnership; nil means a device folder store
+	// (fsstore.DeviceStore, as the files provider's), filtered by the plugin store's
+	// IsItemReplicated.
 	DeviceStore DeviceStoreFunc
 }
 

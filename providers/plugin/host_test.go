@@ -24,6 +24,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device/folder"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
 )
@@ -355,28 +356,6 @@ func TestOpenFailuresAreClear(t *testing.T) {
 	}
 }
 
-// folderEditor edits a notes folder the way a user does.
-type folderEditor struct{ dir string }
-
-func (e folderEditor) Put(name string, data []byte, mod time.Time) (string, error) {
-	p := filepath.Join(e.dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		return "", err
-	}
-	return name, os.Chtimes(p, mod, mod)
-}
-
-func (e folderEditor) Remove(handle string) error {
-	return os.Remove(filepath.Join(e.dir, filepath.FromSlash(handle)))
-}
-
-func (e folderEditor) Rename(handle, newName string) (string, error) {
-	return newName, os.Rename(filepath.Join(e.dir, filepath.FromSlash(handle)), filepath.Join(e.dir, filepath.FromSlash(newName)))
-}
-
 func openNotes(t *testing.T, p providers.Provider, dir, patterns string) *providers.Instance {
 	t.Helper()
 	inst, err := p.Open(context.Background(), providers.Env{Options: map[string]string{"desktop": dir, "patterns": patterns}, StateDir: t.TempDir()})
@@ -407,7 +386,7 @@ func TestConformanceThroughAPluginProcess(t *testing.T) {
 			mu.Lock()
 			dirs[st] = dir
 			mu.Unlock()
-			return st, folderEditor{dir}
+			return st, storetest.FolderRenamer{Dir: dir}
 		},
 		Reopen: func(t *testing.T, s repl.Store) repl.Store {
 			mu.Lock()

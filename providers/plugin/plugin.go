@@ -12,8 +12,8 @@
 // Cradle (the host) finds such executables in <config>/plugins/ (Host.Discover), starts each once
 // to read its declaration, and registers a providers.Provider for it. Opening a partnership starts
 // the plugin process, sends it the partnership's options, and pairs the store it serves with a
-// device-side store (the files provider's, by default). The plugin never sees Cradle's own state:
-// it gets its options and a private state folder.
+// device-side store (by default an fsstore.DeviceStore, as the files provider uses). The plugin
+// never sees Cradle's own state: it gets its options and a private state folder.
 //
 // Everything a repl.Store does crosses the process boundary: ctx deadlines and cancellation (a
 // cancelled host ctx cancels the plugin's call), item data streamed in chunks both ways, the
@@ -25,6 +25,7 @@
 // starts a new process at the next sync (its next Enumerate, Watch or Open).
 //
 // The wire contract is internal/pb/provider.proto, for plugins written in other languages.
+// docs/providers.md builds a plugin step by step; docs/design.md has the package map.
 package plugin
 
 import (

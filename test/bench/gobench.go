@@ -16,7 +16,7 @@ import (
 var benchPackages = []struct{ pkg, what string }{
 	{"./device/mtp/", "the MTP initiator against the emulated device: 100 MB get and send, listing 10k objects"},
 	{"./repl/", "the engine over in-memory stores: enumeration (the baseline), detection of an unchanged store, one notified change in 1k and 100k items, a first sync with its peak heap"},
-	{"./providers/files/", "the desktop store's detection pass against a bare stat walk of a 100k-file tree (the store alone, without the handle file)"},
+	{"./providers/fsstore/", "the desktop store's detection pass against a bare stat walk of a 100k-file tree (the store alone, without the handle file)"},
 	{"./providers/contacts/", "vCard parsing and writing the device's contacts file"},
 	{"./providers/plugin/", "each store operation directly and through a provider plugin process (gRPC)"},
 }

@@ -8,7 +8,7 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/cradle-sync/cradle/providers/files"
+	"github.com/cradle-sync/cradle/providers/fsstore"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -56,7 +56,7 @@ nothing to do, exit.`, thousands(n), thousands(b.bigSpec.folders()), "`cradle sy
 	b.rep.add(s)
 
 	// Detection, in process.
-	ds, err := files.NewDesktopStore(b.big, files.DesktopOptions{Logf: func(string, ...any) {}})
+	ds, err := fsstore.NewDesktopStore(b.big, fsstore.DesktopOptions{Logf: func(string, ...any) {}})
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,8 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/theme"
 
-	// As in package main: a C locale must not make fyne log errors.
-	_ "github.com/cradle-sync/cradle/manager/locale"
+	// As in main.go: a C locale must not make fyne log errors.
+	_ "github.com/cradle-sync/cradle/ui/locale"
 )
 
 // The screen of the X server, and the theme the window is shown in (its colours locate the

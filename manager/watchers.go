@@ -1,0 +1,114 @@
+package manager
+
+import (
+	"context"
+	"time"
+
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// Watchers: while a partnership's stores are open, each side that is a repl.Notifier is watched
+// (watchLocked). A notification counts as a pending change and, after DebounceDelay of quiet
+// (at most maxDebounceFactor times that under a stream of changes), queues a change-triggered
+// sync that looks only at the notified items (notified, then fire in schedule.go).
+
+// watchLocked starts a watcher on each side whose store is a repl.Notifier and is not watched
+// (first use, or its watcher ended: a plugin that stopped is restarted by the next session).
+func (m *Manager) watchLocked(ds *devState, p Partnership, ps *partState) {
+	if ps.watchCancel == nil {
+		ps.watchCtx, ps.watchCancel = context.WithCancel(ds.ctx)
+	}
+	stores := [2]repl.Store{ps.inst.Desktop, ps.inst.Device}
+	for side, st := range stores {
+		if ps.watching[side] {
+			continue
+		}
+		n, ok := st.(repl.Notifier)
+		if !ok {
+			ps.changes[side] = nil
+			continue
+		}
+		cs := repl.NewChangeSet()
+		ps.changes[side], ps.watching[side] = cs, true
+		wctx := ps.watchCtx
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			err := n.Watch(wctx, func(nt repl.Notification) {
+				cs.Notify(nt)
+				m.notified(p.ID, ps, nt)
+			})
+			m.mu.Lock()
+			if ps.changes[side] == cs {
+				ps.watching[side] = false
+				if err != nil {
+					// Watching cannot start: full passes instead.
+					ps.changes[side] = nil
+				}
+			}
+			m.mu.Unlock()
+			if err != nil && wctx.Err() == nil {
+				m.log.Info("manager: changes are found by full scans only", "partnership", p.ID, "side", side, "err", err)
+			}
+		}()
+	}
+}
+
+// maxNotified bounds the changes counted as waiting (the count is for show; past it, the session
+// finds them all).
+const maxNotified = 10_000
+
+// maxDebounceWait bounds how long a stream of notifications may postpone a session.
+const maxDebounceFactor = 10
+
+// notified is a store's change notification: it counts as pending and, after a quiet period,
+// starts an incremental session.
+func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ps.removed || m.closed {
+		return
+	}
+	if n.Kind == repl.Shutdown {
+		if isProviderStop(n.Err) {
+			ps.plugin = true
+			ps.errMsg = "provider stopped: " + n.Err.Error()
+			ps.fix = "the next sync restarts it"
+			p, err := m.lookupLocked(id)
+			if err == nil {
+				m.bus.publish(ProviderStopped, p.Device, id, ps.errMsg)
+				m.publishStatusLocked(id)
+			}
+		}
+		return
+	}
+	// Notifications during a session are mostly the echo of its own writes: they still start a
+	// session after the quiet period (which finds nothing to do if so), but are not shown as
+	// pending changes. A file written several times is one change waiting.
+	if !ps.running && len(ps.notified) < maxNotified {
+		if ps.notified == nil {
+			ps.notified = map[string]struct{}{}
+		}
+		first := len(ps.notified) == 0
+		ps.notified[n.Handle] = struct{}{}
+		if first {
+			m.publishStatusLocked(id)
+		}
+	}
+	if !m.cfg.Service || ps.paused {
+		return
+	}
+	p, err := m.lookupLocked(id)
+	if err != nil || m.devices[p.Device] == nil {
+		return
+	}
+	now := time.Now()
+	if ps.debounce != nil && now.Sub(ps.firstNotify) < maxDebounceFactor*m.debounce {
+		ps.debounce.Reset(m.debounce)
+		return
+	}
+	if ps.debounce == nil {
+		ps.firstNotify = now
+		ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
+	}
+}

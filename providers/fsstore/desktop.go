@@ -1,0 +1,724 @@
+package fsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/cradle-sync/cradle/internal/fsutil"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// DesktopOptions tune a DesktopStore.
+type DesktopOptions struct {
+	// Ignore holds the user's ignore patterns (see Ignorer); the built-in rules always apply.
+	Ignore []string
+	// Create makes the folder when it does not exist yet (its parent must exist).
+	Create bool
+	// Logf receives warnings (skipped symbolic links, a folder that could not be flushed);
+	// default log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// DesktopStore is a desktop folder as a repl.Store (and repl.Notifier).
+//
+// Handles are paths relative to the folder with '/' separators, byte for byte as the file
+// system has them. Folders are items (so empty folders sync). Symbolic links are neither
+// followed nor synced: they are skipped and counted (SkippedLinks); so are sockets, pipes and
+// devices. Ignored items (see Ignorer) are left out of enumerations and IsItemReplicated says
+// false for them.
+//
+// Unicode: Linux file systems keep names as bytes and do not normalise them, so a name written
+// in NFD (as macOS writes it) and the same name in NFC are two different files here. The store
+// keeps every name exactly as it is, so that each file stays reachable, and uses the NFC form as
+// the NaturalKey, so that on a first sync "café" in NFC on one side and "café" in NFD on the
+// other are matched as one item instead of being copied both ways.
+//
+// Writes are atomic: the content goes to a temporary file in the target's folder (named
+// TempPrefix..., which the ignore rules skip), is synced, gets its modification time, is checked
+// once more against the Expected stamp and is then renamed over the target; the folder is
+// synced after the rename. A cancelled or failed write leaves the temporary file removed and the
+// target untouched.
+//
+// Concurrency: safe for use from several goroutines; the store keeps no mutable state besides
+// counters.
+type DesktopStore struct {
+	dir  string // absolute
+	ig   *Ignorer
+	logf func(string, ...any)
+
+	skippedLinks atomic.Int64
+
+	granOnce sync.Once
+	gran     time.Duration
+}
+
+var (
+	_ repl.Store    = (*DesktopStore)(nil)
+	_ repl.Notifier = (*DesktopStore)(nil)
+	_ repl.Stater   = (*DesktopStore)(nil)
+)
+
+// NewDesktopStore opens the folder dir as a store. The folder must exist (unless opts.Create)
+// and be readable.
+func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("desktop folder %s: %w", dir, err)
+	}
+	ig, err := NewIgnorer(opts.Ignore)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) && opts.Create {
+		if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("create desktop folder %s: %w", abs, providers.MapFSError(err))
+		}
+		fi, err = os.Stat(abs)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("desktop folder %s does not exist (if it is on a drive, mount it; "+
+				"if it was moved, change the partnership's desktop folder): %w", abs, repl.ErrNotFound)
+		}
+		return nil, fmt.Errorf("desktop folder %s: %w", abs, providers.MapFSError(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("desktop folder %s is a file, not a folder: %w", abs, repl.ErrInvalidName)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("desktop folder %s cannot be read (check its permissions): %w", abs, providers.MapFSError(err))
+	}
+	f.Close()
+	logf := opts.Logf
+	if logf == nil {
+		logf = log.Printf
+	}
+	return &DesktopStore{dir: abs, ig: ig, logf: logf}, nil
+}
+
+// Dir returns the folder's absolute path.
+func (s *DesktopStore) Dir() string { return s.dir }
+
+// Ignorer returns the store's ignore rules.
+func (s *DesktopStore) Ignorer() *Ignorer { return s.ig }
+
+// SkippedLinks returns how many symbolic links (and other special files) enumerations skipped.
+func (s *DesktopStore) SkippedLinks() int64 { return s.skippedLinks.Load() }
+
+// abs turns a handle into a path on disk, refusing handles that could leave the folder.
+func (s *DesktopStore) abs(handle string) (string, error) {
+	if err := checkRel(handle); err != nil {
+		return "", err
+	}
+	return s.dir + "/" + handle, nil
+}
+
+// checkRel checks a relative '/'-separated path: no empty, "." or ".." components, no NUL, no
+// component longer than 255 bytes, no leading or trailing '/'.
+func checkRel(rel string) error {
+	if rel == "" {
+		return fmt.Errorf("empty path: %w", repl.ErrInvalidName)
+	}
+	for c := range strings.SplitSeq(rel, "/") {
+		switch {
+		case c == "" || c == "." || c == "..":
+			return fmt.Errorf("path %q has an empty, \".\" or \"..\" component: %w", rel, repl.ErrInvalidName)
+		case strings.IndexByte(c, 0) >= 0:
+			return fmt.Errorf("path %q holds a NUL byte: %w", rel, repl.ErrInvalidName)
+		case len(c) > 255:
+			return fmt.Errorf("path %q has a name longer than 255 bytes: %w", rel, repl.ErrInvalidName)
+		}
+	}
+	return nil
+}
+
+// Enumerate walks the folder: every file and folder below it except ignored ones, symbolic links
+// and special files, in no particular order. A folder that cannot be read ends the enumeration
+// with an error (so that nothing in it is taken for deleted).
+func (s *DesktopStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	it := &desktopIter{s: s, pending: []string{""}}
+	return it, nil
+}
+
+// desktopIter reads one folder at a time; folders met are queued. It costs one getdents per
+// folder and one lstat per item, as a bare walk does, and sorts nothing.
+type desktopIter struct {
+	s       *DesktopStore
+	pending []string // folders still to read, relative
+	dir     string   // folder being returned, relative
+	f       *os.File // that folder, open: entries are stat'ed relative to it
+	fd      int
+	entries []os.DirEntry
+	i       int
+	n       int // items returned, for periodic ctx checks
+	closed  bool
+}
+
+func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
+	if it.closed {
+		return repl.Entry{}, io.EOF
+	}
+	for {
+		if it.i >= len(it.entries) {
+			it.closeDir()
+			if len(it.pending) == 0 {
+				return repl.Entry{}, io.EOF
+			}
+			if err := ctx.Err(); err != nil {
+				return repl.Entry{}, err
+			}
+			last := len(it.pending) - 1
+			it.dir = it.pending[last]
+			it.pending = it.pending[:last]
+			f, entries, err := it.s.readDir(it.dir)
+			if err != nil {
+				return repl.Entry{}, err
+			}
+			it.entries, it.i = entries, 0
+			if f != nil {
+				it.f, it.fd = f, int(f.Fd())
+			}
+			continue
+		}
+		de := it.entries[it.i]
+		it.entries[it.i] = nil
+		it.i++
+		name := de.Name()
+		t := de.Type()
+		isDir := t.IsDir()
+		if t&^fs.ModeDir != 0 {
+			it.s.skippedLinks.Add(1) // symbolic link, socket, pipe, device
+			continue
+		}
+		if t == 0 && strings.HasPrefix(name, TempPrefix) {
+			it.removeStale(name)
+			continue
+		}
+		if it.s.ig.IgnoredName(it.dir, name, isDir) {
+			continue
+		}
+		rel := name
+		if it.dir != "" {
+			rel = it.dir + "/" + name
+		}
+		// One fstatat relative to the open folder: no path lookup from the top, no FileInfo.
+		var st unix.Stat_t
+		if err := unix.Fstatat(it.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, syscall.ENOENT) {
+				continue // removed since the folder was read
+			}
+			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), providers.MapFSError(err))
+		}
+		it.n++
+		if it.n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return repl.Entry{}, err
+			}
+		}
+		mt := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			it.pending = append(it.pending, rel)
+			return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: mt}, nil
+		case unix.S_IFREG:
+			return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: st.Size, ModTime: mt}, nil
+		default:
+			it.s.skippedLinks.Add(1) // replaced by something else since the folder was read
+		}
+	}
+}
+
+// removeStale removes a temporary file of the folder being read when the process that was
+// writing it no longer runs (a Cradle killed in the middle of a write): nobody will finish or
+// remove it otherwise. A full enumeration is the first thing a session after such a crash does.
+func (it *desktopIter) removeStale(name string) {
+	if !StaleTemp(name) || it.f == nil {
+		return
+	}
+	p := filepath.Join(it.s.dir, it.dir, name)
+	if err := unix.Unlinkat(it.fd, name, 0); err != nil && !errors.Is(err, syscall.ENOENT) {
+		it.s.logf("files: cannot remove %s, left by an interrupted write: %v", p, err)
+		return
+	}
+	it.s.logf("files: removed %s, left by an interrupted write", p)
+}
+
+func (it *desktopIter) closeDir() {
+	if it.f != nil {
+		it.f.Close()
+		it.f = nil
+	}
+}
+
+func (it *desktopIter) Close() error {
+	it.closed = true
+	it.closeDir()
+	it.entries, it.pending = nil, nil
+	return nil
+}
+
+// readDir opens a folder (relative path) and reads its entries, unsorted. The caller closes the
+// returned file; a folder removed since its parent was read gives no file and no entries.
+func (s *DesktopStore) readDir(rel string) (*os.File, []os.DirEntry, error) {
+	p := s.dir
+	if rel != "" {
+		p = s.dir + "/" + rel
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if rel != "" && errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
+	}
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("read folder %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
+	}
+	return f, entries, nil
+}
+
+// permissionHint says what to do about a folder Cradle may not read.
+func permissionHint(err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return " (give your user read access, e.g. chmod u+rx, or add the folder to the ignore patterns)"
+	}
+	return ""
+}
+
+// IsItemChanged compares size, modification time and kind (repl.StampChanged).
+func (s *DesktopStore) IsItemChanged(_ context.Context, e repl.Entry, recorded repl.Stamp) (bool, error) {
+	return repl.StampChanged(recorded, e), nil
+}
+
+// IsItemReplicated is false for ignored items (built-in rules and the user's patterns).
+func (s *DesktopStore) IsItemReplicated(e repl.Entry) bool {
+	return !s.ig.Ignored(e.Handle, e.Kind == repl.KindFolder)
+}
+
+// NaturalKey is the relative path in Unicode NFC.
+func (s *DesktopStore) NaturalKey(_ context.Context, e repl.Entry) (string, error) {
+	return naturalKey(e.Handle), nil
+}
+
+// naturalKey is the NFC form of a relative path (unchanged when it is not valid UTF-8).
+func naturalKey(rel string) string {
+	if !utf8.ValidString(rel) {
+		return rel
+	}
+	return norm.NFC.String(rel)
+}
+
+// Open returns the file's content. The reader fails with an error wrapping repl.ErrChanged if the
+// file is truncated or modified while it is read, so a half-old half-new copy is never taken for
+// the file.
+func (s *DesktopStore) Open(ctx context.Context, handle string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := s.abs(handle)
+	if err != nil {
+		return nil, fmt.Errorf("open %q: %w", handle, err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", p, providers.MapFSError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open %s: not a regular file: %w", p, repl.ErrNotFound)
+	}
+	return &checkedReader{f: f, path: p, size: fi.Size(), mtime: fi.ModTime()}, nil
+}
+
+// checkedReader reads a file and, at its end, checks that it still has the size and time it had
+// when it was opened.
+type checkedReader struct {
+	f     *os.File
+	path  string
+	size  int64
+	mtime time.Time
+	n     int64
+}
+
+func (r *checkedReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	r.n += int64(n)
+	if err == io.EOF {
+		fi, serr := r.f.Stat()
+		switch {
+		case serr != nil:
+			return n, fmt.Errorf("read %s: %w", r.path, providers.MapFSError(serr))
+		case r.n != r.size || fi.Size() != r.size || !fi.ModTime().Equal(r.mtime):
+			return n, fmt.Errorf("read %s: the file changed while it was read (%d bytes read, %d expected): %w",
+				r.path, r.n, r.size, repl.ErrChanged)
+		}
+		return n, io.EOF
+	}
+	if err != nil {
+		return n, fmt.Errorf("read %s: %w", r.path, providers.MapFSError(err))
+	}
+	return n, nil
+}
+
+func (r *checkedReader) Close() error { return r.f.Close() }
+
+// Stat returns the item at handle as Enumerate reports it (repl.Stater). Ignored items,
+// symbolic links and special files are ErrNotFound.
+func (s *DesktopStore) Stat(ctx context.Context, handle string) (repl.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return repl.Entry{}, err
+	}
+	p, err := s.abs(handle)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("stat %q: %w", handle, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("stat %s: %w", p, providers.MapFSError(err))
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return repl.Entry{}, fmt.Errorf("stat %s: not a file or folder: %w", p, repl.ErrNotFound)
+	}
+	if s.ig.Ignored(handle, fi.IsDir()) {
+		return repl.Entry{}, fmt.Errorf("stat %s: ignored: %w", p, repl.ErrNotFound)
+	}
+	return entryOf(handle, fi), nil
+}
+
+// current returns the entry now at a handle.
+func (s *DesktopStore) current(handle string) (repl.Entry, error) {
+	p, err := s.abs(handle)
+	if err != nil {
+		return repl.Entry{}, err
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("%s: %w", p, providers.MapFSError(err))
+	}
+	return entryOf(handle, fi), nil
+}
+
+func entryOf(handle string, fi fs.FileInfo) repl.Entry {
+	e := repl.Entry{Handle: handle, Kind: repl.KindFile, Size: fi.Size(), ModTime: fi.ModTime()}
+	if fi.IsDir() {
+		e.Kind, e.Size = repl.KindFolder, 0
+	}
+	return e
+}
+
+// checkExpected refuses with ErrChanged when the item at handle no longer matches expected (or
+// became a symbolic link), and with ErrNotFound when it is gone.
+func (s *DesktopStore) checkExpected(handle string, expected *repl.Stamp) error {
+	p, _ := s.abs(handle)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is gone: %w", p, repl.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, providers.MapFSError(err))
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return fmt.Errorf("%s was replaced by a special file: %w", p, repl.ErrChanged)
+	}
+	if expected != nil && repl.StampChanged(*expected, entryOf(handle, fi)) {
+		return fmt.Errorf("%s was modified since it was last seen: %w", p, repl.ErrChanged)
+	}
+	return nil
+}
+
+// Write creates, updates, renames or moves an item (see repl.Store). Name is the new relative
+// path; when Handle is set and differs from Name the item moves. A file's content is written
+// atomically (see DesktopStore); Data nil is empty content.
+func (s *DesktopStore) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return repl.Entry{}, err
+	}
+	if err := repl.CheckName(req.Name); err != nil {
+		return repl.Entry{}, fmt.Errorf("write: %w", err)
+	}
+	name := req.Name
+	target, err := s.abs(name)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("write %q: %w", req.Name, err)
+	}
+	if req.Handle != "" {
+		if _, err := s.abs(req.Handle); err != nil {
+			return repl.Entry{}, fmt.Errorf("write %q: %w", req.Handle, err)
+		}
+	}
+	var e repl.Entry
+	if req.Kind == repl.KindFolder {
+		e, err = s.writeFolder(req, name, target)
+	} else {
+		e, err = s.writeFile(ctx, req, name, target)
+	}
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("write %s: %w", target, err)
+	}
+	return e, nil
+}
+
+func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (repl.Entry, error) {
+	moving := req.Handle != "" && req.Handle != name
+	if req.Handle != "" {
+		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
+			return repl.Entry{}, err
+		}
+	}
+	if moving {
+		if _, err := os.Lstat(target); err == nil {
+			return repl.Entry{}, repl.ErrExists
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return repl.Entry{}, providers.MapFSError(err)
+		}
+		if err := os.Rename(s.dir+"/"+req.Handle, target); err != nil {
+			return repl.Entry{}, providers.MapFSError(err)
+		}
+		s.syncDir(filepath.Dir(s.dir + "/" + req.Handle))
+	} else {
+		fi, err := os.Lstat(target)
+		switch {
+		case err == nil && !fi.IsDir() && req.Handle == name:
+			// A file becomes a folder (its stamp was checked above).
+			if err := os.Remove(target); err != nil {
+				return repl.Entry{}, providers.MapFSError(err)
+			}
+			if err := os.Mkdir(target, 0o755); err != nil {
+				return repl.Entry{}, providers.MapFSError(err)
+			}
+		case err == nil && !fi.IsDir():
+			return repl.Entry{}, fmt.Errorf("a file is in the way: %w", repl.ErrExists)
+		case err == nil && req.Handle == "":
+			return repl.Entry{}, fmt.Errorf("the folder exists already: %w", repl.ErrExists)
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return repl.Entry{}, providers.MapFSError(err)
+		case err != nil:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return repl.Entry{}, providers.MapFSError(err)
+			}
+		}
+	}
+	if !req.ModTime.IsZero() {
+		if err := os.Chtimes(target, req.ModTime, req.ModTime); err != nil {
+			return repl.Entry{}, providers.MapFSError(err)
+		}
+	}
+	s.syncDir(filepath.Dir(target))
+	return s.current(name)
+}
+
+func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, name, target string) (repl.Entry, error) {
+	moving := req.Handle != "" && req.Handle != name
+	if req.Handle != "" {
+		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
+			return repl.Entry{}, err
+		}
+	}
+	if req.Handle == "" || moving {
+		if _, err := os.Lstat(target); err == nil {
+			return repl.Entry{}, repl.ErrExists
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return repl.Entry{}, providers.MapFSError(err)
+		}
+	}
+	dir := filepath.Dir(target)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return repl.Entry{}, fmt.Errorf("a file is in the way of its folder: %w", repl.ErrExists)
+		}
+		return repl.Entry{}, providers.MapFSError(err)
+	}
+
+	tmp, err := s.writeTemp(ctx, dir, req)
+	if err != nil {
+		return repl.Entry{}, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.Remove(tmp)
+		}
+	}()
+	// The last look before the rename: the user may have edited the item while it was copied.
+	if req.Handle != "" {
+		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
+			return repl.Entry{}, err
+		}
+	}
+	if req.Handle == "" || moving {
+		if _, err := os.Lstat(target); err == nil {
+			return repl.Entry{}, repl.ErrExists
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return repl.Entry{}, err
+	}
+	if !moving && req.Handle != "" {
+		if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
+			// A folder becomes a file: only an empty one may go.
+			if err := os.Remove(target); err != nil {
+				if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+					return repl.Entry{}, fmt.Errorf("replace folder with a file: %w", repl.ErrNotEmpty)
+				}
+				return repl.Entry{}, providers.MapFSError(err)
+			}
+		}
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return repl.Entry{}, providers.MapFSError(err)
+	}
+	committed = true
+	if moving {
+		old := s.dir + "/" + req.Handle
+		if err := os.Remove(old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, providers.MapFSError(err))
+		}
+		s.syncDir(filepath.Dir(old))
+	}
+	s.syncDir(dir)
+	return s.current(name)
+}
+
+// writeTemp copies req.Data into a new temporary file in dir, syncs it and sets its time.
+func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.WriteRequest) (string, error) {
+	tmp := filepath.Join(dir, TempName())
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", providers.MapFSError(err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	var data io.Reader = eofReader{}
+	if req.Data != nil {
+		data = req.Data
+	}
+	n, err := io.CopyBuffer(fsutil.WriterOnly{W: f}, fsutil.ContextReader(ctx, data), make([]byte, 256<<10))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", providers.MapFSError(err)
+	}
+	if req.Size >= 0 && n != req.Size {
+		return "", fmt.Errorf("the content was %d bytes, %d were announced (the source changed while it was copied): %w",
+			n, req.Size, io.ErrUnexpectedEOF)
+	}
+	if err := f.Sync(); err != nil {
+		return "", providers.MapFSError(err)
+	}
+	if err := f.Close(); err != nil {
+		return "", providers.MapFSError(err)
+	}
+	if !req.ModTime.IsZero() {
+		if err := os.Chtimes(tmp, req.ModTime, req.ModTime); err != nil {
+			return "", providers.MapFSError(err)
+		}
+	}
+	ok = true
+	return tmp, nil
+}
+
+// Delete removes a file, or a folder that holds nothing (or only the litter operating systems
+// leave, such as .DS_Store and Thumbs.db, which goes with it). It refuses with ErrChanged when the
+// item no longer matches expected.
+func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.abs(handle)
+	if err != nil {
+		return fmt.Errorf("delete %q: %w", handle, err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		return fmt.Errorf("delete %s: replaced by a special file: %w", p, repl.ErrChanged)
+	}
+	if repl.StampChanged(expected, entryOf(handle, fi)) {
+		return fmt.Errorf("delete %s: modified since it was last seen: %w", p, repl.ErrChanged)
+	}
+	if fi.IsDir() {
+		if err := s.removeJunk(p); err != nil {
+			return fmt.Errorf("delete %s: %w", p, err)
+		}
+	}
+	if err := os.Remove(p); err != nil {
+		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+			return fmt.Errorf("delete %s: %w", p, repl.ErrNotEmpty)
+		}
+		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
+	}
+	s.syncDir(filepath.Dir(p))
+	return nil
+}
+
+// removeJunk removes OS litter from a folder about to be deleted, but only when the folder holds
+// nothing else: a folder with anything of the user's in it is left as it is.
+func (s *DesktopStore) removeJunk(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return providers.MapFSError(err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		if !junkNames[e.Name()] || !e.Type().IsRegular() {
+			return nil // not only litter: os.Remove will say ErrNotEmpty
+		}
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return providers.MapFSError(err)
+		}
+	}
+	return nil
+}
+
+// syncDir flushes a folder's entries so that a rename survives a power cut. A failure is logged:
+// the operation itself succeeded.
+func (s *DesktopStore) syncDir(dir string) {
+	if err := fsutil.SyncDir(dir); err != nil {
+		s.logf("files: flushing folder %s: %v", dir, err)
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

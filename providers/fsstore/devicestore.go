@@ -1,0 +1,430 @@
+package fsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/internal/devwatch"
+	"github.com/cradle-sync/cradle/repl"
+)
+
+// DeviceOptions tune a DeviceStore.
+type DeviceOptions struct {
+	// Ignore holds the user's ignore patterns; the built-in rules always apply.
+	Ignore []string
+	// StateDir is the partnership's state folder on this computer. It holds the journal of
+	// device updates in progress and, with KeepDeleted, the set of items seen. Empty: neither.
+	StateDir string
+	// KeepDeleted makes deletions on the device invisible to the engine (ignore-device-deletes:
+	// the device is a cache). An item the store has seen and that is gone from the device is
+	// still reported, with its last stamp, until the engine deletes it through the store. Needs
+	// StateDir.
+	KeepDeleted bool
+	// CreateBase lets the store treat a missing base folder as empty and create it on the first
+	// write. Without it, a missing base folder is an error (a card not inserted must not look
+	// like everything was deleted).
+	CreateBase bool
+	// Logf receives warnings (skipped names); default log.Printf.
+	Logf func(format string, args ...any)
+}
+
+// DeviceStore is a folder on a device as a repl.Store (and repl.Notifier, repl.Stater,
+// repl.Atomicity).
+//
+// Handles are paths relative to the base folder, '/'-separated, as the device names them; names
+// a device reports pass device.CheckName (the device layer skips the others; the store checks
+// again and skips, counts and logs any that slip through), so a handle never becomes an unsafe
+// desktop path. NaturalKey is the NFC form of the handle (see DesktopStore).
+//
+// Writes: a new file is created with device.Create. An existing file is replaced, where the
+// device can rename, by uploading the new content under a temporary name beside it, then
+// deleting the old object and renaming the new one into place; a journal in StateDir finishes
+// that swap after an interruption, so the item is never seen as deleted. Where the device cannot
+// rename (QEMU's usb-mtp), the old object is deleted and the new one created: WritesAtomic then
+// reports false and the engine keeps an intent record for each write. Modification times are
+// kept as far as the device keeps them (MTP: seconds).
+//
+// Concurrency: safe for use from several goroutines; the device serialises its own operations.
+type DeviceStore struct {
+	dev     device.Device
+	storage device.StorageID
+	base    string // clean device path of the partnership's folder ("" = storage root)
+	ig      *Ignorer
+	logf    func(string, ...any)
+	opts    DeviceOptions
+	journal swapJournal
+	seen    *SeenSet // nil unless KeepDeleted
+
+	skipped atomic.Int64
+	// skippedMu guards skippedNames, the names the last enumeration left out.
+	skippedMu    sync.Mutex
+	skippedNames []providers.SkippedName
+
+	probeMu  sync.Mutex
+	probed   bool
+	renameOK bool
+}
+
+var (
+	_ repl.Store     = (*DeviceStore)(nil)
+	_ repl.Notifier  = (*DeviceStore)(nil)
+	_ repl.Stater    = (*DeviceStore)(nil)
+	_ repl.Atomicity = (*DeviceStore)(nil)
+)
+
+// NewDeviceStore opens the folder base (a clean device path, see providers.ParseDevicePath) of
+// storage on dev as a store, and finishes any swap an earlier session left half-done.
+func NewDeviceStore(ctx context.Context, dev device.Device, storage device.StorageID, base string, opts DeviceOptions) (*DeviceStore, error) {
+	base, err := device.CheckPath(base)
+	if err != nil {
+		return nil, fmt.Errorf("device folder %q: %w", base, errors.Join(err, repl.ErrInvalidName))
+	}
+	ig, err := NewIgnorer(opts.Ignore)
+	if err != nil {
+		return nil, err
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = log.Printf
+	}
+	s := &DeviceStore{dev: dev, storage: storage, base: base, ig: ig, logf: logf, opts: opts}
+	if opts.StateDir != "" {
+		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+			return nil, fmt.Errorf("state folder %s: %w", opts.StateDir, err)
+		}
+		s.journal.path = filepath.Join(opts.StateDir, "device-swaps.json")
+		if opts.KeepDeleted {
+			if s.seen, err = OpenSeenSet(filepath.Join(opts.StateDir, "device-seen")); err != nil {
+				return nil, err
+			}
+		}
+	} else if opts.KeepDeleted {
+		return nil, errors.New("ignore-device-deletes needs a state folder to remember what the device held")
+	}
+	if err := s.recover(ctx); err != nil {
+		return nil, err
+	}
+	// List the base folder once: some devices (QEMU's usb-mtp, the emulator in its likeness)
+	// only raise events for folders listed in the session, and this one is the partnership's.
+	if _, err := dev.List(ctx, storage, base); err != nil && !errors.Is(err, device.ErrNotFound) {
+		return nil, fmt.Errorf("list %s: %w", s.describeBase(), providers.MapDeviceError(err))
+	}
+	return s, nil
+}
+
+// Close releases the store's files (the seen set's log).
+func (s *DeviceStore) Close() error {
+	if s.seen != nil {
+		return s.seen.Close()
+	}
+	return nil
+}
+
+// Skipped returns how many device objects were skipped for unsafe names.
+func (s *DeviceStore) Skipped() int64 { return s.skipped.Load() }
+
+// SkippedNames returns the device objects the last enumeration left out for their names, with
+// why (providers.NameSkipper).
+func (s *DeviceStore) SkippedNames() []providers.SkippedName {
+	s.skippedMu.Lock()
+	defer s.skippedMu.Unlock()
+	return slices.Clone(s.skippedNames)
+}
+
+var _ providers.NameSkipper = (*DeviceStore)(nil)
+
+// full turns a handle into a device path.
+func (s *DeviceStore) full(handle string) string {
+	if s.base == "" {
+		return handle
+	}
+	return s.base + "/" + handle
+}
+
+// rel turns a device path under base into a handle.
+func (s *DeviceStore) rel(p string) (string, bool) {
+	if s.base == "" {
+		return p, p != ""
+	}
+	if !strings.HasPrefix(p, s.base+"/") {
+		return "", false
+	}
+	return p[len(s.base)+1:], true
+}
+
+// checkHandle refuses handles that are not clean device paths.
+func checkHandle(h string) error {
+	if h == "" {
+		return fmt.Errorf("empty handle: %w", repl.ErrInvalidName)
+	}
+	c, err := device.CheckPath(h)
+	if err != nil || c != h {
+		return fmt.Errorf("name %q cannot be used on a device: %w", h, errors.Join(err, repl.ErrInvalidName))
+	}
+	return nil
+}
+
+// Enumerate lists the base folder's tree on the device (one device.Walk), without ignored items
+// and unsafe names. With KeepDeleted, items seen before and gone now are reported as they were.
+// A missing base folder is an error unless CreateBase is set (then it is empty).
+func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
+	if err := s.recover(ctx); err != nil {
+		return nil, err
+	}
+	var entries []repl.Entry
+	var skipped []providers.SkippedName
+	defer func() {
+		s.skippedMu.Lock()
+		s.skippedNames = skipped
+		s.skippedMu.Unlock()
+	}()
+	err := s.dev.Walk(ctx, s.storage, s.base, func(o device.Object) error {
+		rel, ok := s.rel(o.Path)
+		if !ok {
+			return nil
+		}
+		if err := device.CheckName(o.Name); err != nil || base(rel) != o.Name {
+			s.skipped.Add(1)
+			s.logf("files: skipping %q on the device: %v", device.SafeName(o.Name), err)
+			why := "the name cannot be a file name on this computer"
+			if err != nil {
+				why = err.Error()
+			}
+			skipped = append(skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
+			if o.Dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if s.ig.IgnoredName(parentOf(rel), o.Name, o.Dir) {
+			if o.Dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		entries = append(entries, entryOfObject(rel, o))
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, device.ErrNotFound) && s.baseMissing(ctx) {
+			if !s.opts.CreateBase {
+				return nil, fmt.Errorf("device folder %s does not exist (insert the card, or check the "+
+					"partnership's device path): %w", s.describeBase(), repl.ErrNotFound)
+			}
+			err = nil
+		} else {
+			return nil, fmt.Errorf("list %s: %w", s.describeBase(), providers.MapDeviceError(err))
+		}
+	}
+	if s.seen != nil {
+		entries, err = s.keepDeleted(entries)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &sliceIter{entries: entries}, nil
+}
+
+// keepDeleted records what the device holds now and adds the items it held before and lost.
+func (s *DeviceStore) keepDeleted(entries []repl.Entry) ([]repl.Entry, error) {
+	present := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		present[e.Handle] = true
+		if err := s.seen.Add(e.Handle, e.Stamp()); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range s.seen.Handles() {
+		if present[h] {
+			continue
+		}
+		st, _ := s.seen.Get(h)
+		entries = append(entries, entryOfStamp(h, st))
+	}
+	if err := s.seen.Compact(); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+func entryOfStamp(h string, st repl.Stamp) repl.Entry {
+	e := repl.Entry{Handle: h, Kind: st.Kind, Size: st.Size, Hash: st.Hash}
+	if st.ModTime != 0 {
+		e.ModTime = time.Unix(0, st.ModTime)
+	}
+	return e
+}
+
+func (s *DeviceStore) baseMissing(ctx context.Context) bool {
+	if s.base == "" {
+		return false
+	}
+	_, err := s.dev.Stat(ctx, s.storage, s.base)
+	return errors.Is(err, device.ErrNotFound)
+}
+
+func (s *DeviceStore) describeBase() string {
+	return fmt.Sprintf("%q (storage %d)", "/"+s.base, s.storage)
+}
+
+func entryOfObject(rel string, o device.Object) repl.Entry {
+	if o.Dir {
+		return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: o.ModTime}
+	}
+	return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: o.Size, ModTime: o.ModTime}
+}
+
+// sliceIter returns entries gathered beforehand. Enumerate gathers the whole walk first, so that
+// no device operation is pending while the engine works between two Next calls.
+type sliceIter struct {
+	entries []repl.Entry
+	i       int
+}
+
+func (it *sliceIter) Next(ctx context.Context) (repl.Entry, error) {
+	if it.i >= len(it.entries) {
+		return repl.Entry{}, io.EOF
+	}
+	if it.i&1023 == 0 {
+		if err := ctx.Err(); err != nil {
+			return repl.Entry{}, err
+		}
+	}
+	e := it.entries[it.i]
+	it.i++
+	return e, nil
+}
+
+func (it *sliceIter) Close() error {
+	it.entries, it.i = nil, 0
+	return nil
+}
+
+// IsItemChanged compares size, modification time and kind (repl.StampChanged).
+func (s *DeviceStore) IsItemChanged(_ context.Context, e repl.Entry, recorded repl.Stamp) (bool, error) {
+	return repl.StampChanged(recorded, e), nil
+}
+
+// IsItemReplicated is false for ignored items.
+func (s *DeviceStore) IsItemReplicated(e repl.Entry) bool {
+	return !s.ig.Ignored(e.Handle, e.Kind == repl.KindFolder)
+}
+
+// NaturalKey is the handle in Unicode NFC.
+func (s *DeviceStore) NaturalKey(_ context.Context, e repl.Entry) (string, error) {
+	return naturalKey(e.Handle), nil
+}
+
+// Stat returns the item at handle (repl.Stater); with KeepDeleted, an item seen before and gone
+// from the device is reported as it was.
+func (s *DeviceStore) Stat(ctx context.Context, handle string) (repl.Entry, error) {
+	if err := checkHandle(handle); err != nil {
+		return repl.Entry{}, err
+	}
+	o, err := s.statFresh(ctx, s.full(handle))
+	if err != nil {
+		if errors.Is(err, device.ErrNotFound) && s.seen != nil {
+			if st, ok := s.seen.Get(handle); ok {
+				return entryOfStamp(handle, st), nil
+			}
+		}
+		return repl.Entry{}, fmt.Errorf("stat %s on the device: %w", s.full(handle), providers.MapDeviceError(err))
+	}
+	e := entryOfObject(handle, o)
+	if s.seen != nil {
+		if err := s.seen.Add(handle, e.Stamp()); err != nil {
+			return repl.Entry{}, err
+		}
+	}
+	return e, nil
+}
+
+// statFresh is device.Stat, asked again after listing the parent folder when the object seems
+// not to exist: a device that caches listings may not know yet of an object that appeared a
+// moment ago (its event still on the way).
+func (s *DeviceStore) statFresh(ctx context.Context, p string) (device.Object, error) {
+	o, err := s.dev.Stat(ctx, s.storage, p)
+	if errors.Is(err, device.ErrNotFound) {
+		s.refresh(ctx, p)
+		o, err = s.dev.Stat(ctx, s.storage, p)
+	}
+	return o, err
+}
+
+// refresh lists the parent folder of p, so that the device's cached listing is up to date.
+func (s *DeviceStore) refresh(ctx context.Context, p string) {
+	_, _ = s.dev.List(ctx, s.storage, parentOf(p)) // only a refresh: Stat or Open says what is wrong
+}
+
+// Open streams a file from the device.
+func (s *DeviceStore) Open(ctx context.Context, handle string) (io.ReadCloser, error) {
+	if err := checkHandle(handle); err != nil {
+		return nil, err
+	}
+	rc, err := s.dev.Open(ctx, s.storage, s.full(handle), 0)
+	if errors.Is(err, device.ErrNotFound) {
+		s.refresh(ctx, s.full(handle))
+		rc, err = s.dev.Open(ctx, s.storage, s.full(handle), 0)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s on the device: %w", s.full(handle), providers.MapDeviceError(err))
+	}
+	return &devReader{rc: rc, path: s.full(handle)}, nil
+}
+
+// devReader maps the device's read errors to the engine's.
+type devReader struct {
+	rc   io.ReadCloser
+	path string
+}
+
+func (r *devReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("read %s on the device: %w", r.path, providers.MapDeviceError(err))
+	}
+	return n, err
+}
+
+func (r *devReader) Close() error { return r.rc.Close() }
+
+// Watch turns the device's events under the base folder into notifications, until ctx is done or
+// the device goes (a Shutdown). Events without a path, and lost events, are an Overflow.
+func (s *DeviceStore) Watch(ctx context.Context, notify func(repl.Notification)) error {
+	events, stop := device.Subscribe(s.dev)
+	defer stop()
+	return devwatch.Run(ctx, events, s.storage, notify, func(ev device.Event) {
+		if ev.Path == "" {
+			notify(repl.Notification{Kind: repl.Overflow})
+			return
+		}
+		rel, ok := s.rel(ev.Path)
+		if !ok || s.ig.Ignored(rel, false) && s.ig.Ignored(rel, true) {
+			return
+		}
+		notify(repl.Notification{Kind: devwatch.Kind(ev.Kind), Handle: rel})
+	})
+}
+
+// parentOf returns the folder part of a relative path ("" at the top).
+func parentOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// base returns the last component of a relative path.
+func base(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
