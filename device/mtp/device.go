@@ -306,6 +306,9 @@ func (d *Device) lock(ctx context.Context) error {
 	if err := d.conn.gone(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("waiting for the device: %w", err) // never a transaction for a caller that gave up
+	}
 	select {
 	case d.sem <- struct{}{}:
 		return nil

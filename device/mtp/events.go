@@ -111,6 +111,9 @@ func (d *Device) wakeHandler(queue chan<- Container) {
 // only goroutine that emits events.
 func (d *Device) handle(ctx context.Context, queue <-chan Container) {
 	for ev := range queue {
+		if ctx.Err() != nil {
+			continue // closing: what is left is dropped, not resolved
+		}
 		if d.queueLost.Swap(false) {
 			d.emit(device.Event{Kind: device.EventOverflow})
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -470,5 +471,29 @@ func TestAbandonedAnswerNeedsNoCancel(t *testing.T) {
 	}
 	if o, err := f.dev.Stat(f.ctx, f.sid, "a.txt"); err != nil || o.Size != 3 {
 		t.Errorf("Stat afterwards = %+v, %v", o, err)
+	}
+}
+
+// Events still waiting to be resolved when the device is closed are dropped: Close returns at
+// once, however many there are (each used to cost a cancelled transaction and its recovery,
+// and `cradle sync` hung for minutes at exit after a large upload raised many events).
+func TestCloseWithEventsQueued(t *testing.T) {
+	f := newFixture(t, emulator.Options{}, func(dir string) { os.MkdirAll(filepath.Join(dir, "W"), 0o755) })
+	if _, err := f.dev.List(f.ctx, f.sid, "W"); err != nil {
+		t.Fatal(err)
+	}
+	// The device answers every GetObjectInfo busy: each event takes seconds to resolve, and the
+	// others queue up behind it.
+	f.emu.Busy(mtp.OpGetObjectInfo, -1)
+	for i := range 50 {
+		write(t, filepath.Join(f.dir, "W", fmt.Sprintf("f%03d.txt", i)), []byte("x"), time.Time{})
+	}
+	time.Sleep(time.Second) // the device raises its events
+	start := time.Now()
+	if err := f.dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close with events queued took %s", d)
 	}
 }
