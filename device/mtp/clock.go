@@ -28,6 +28,10 @@ func phoneStack(di *DeviceInfo) bool {
 // metaFolder is the folder at a storage's root where Cradle keeps the device's sync state.
 const metaFolder = ".cradle"
 
+// probeZone runs under the lock, with the event loop running: a device whose event writes
+// block until they are read (uMTP-Responder) raises one for the probe, and would otherwise never
+// answer.
+//
 // probeZone learns the phone's zone from a probe file in Cradle's folder of the first storage (or
 // its root): written with a known date, read back, deleted. Nothing is learned from a locked phone (no storage) or one that
 // refuses; the first file Cradle sends teaches it then. It runs before the event loop starts.
@@ -78,13 +82,14 @@ func (d *Device) probeZone(ctx context.Context) {
 	if _, err := d.conn.do(ctx, call{op: OpSendObject, send: bytes.NewReader(nil), sendSize: 0}); err != nil {
 		d.log.Debug("mtp: no clock probe", "err", err)
 	}
-	e, err := d.objectInfo(ctx, h)
-	if err != nil || e.name != name || (e.parent != folder.handle && !(folder.isRoot() && isRootParent(e.parent))) {
-		// Only the object known to be the probe is ever deleted.
+	// The probe is found behind its handle or by its name (a device may register it late);
+	// only the object known to be the probe is ever deleted.
+	e, found, _, err := d.find(ctx, folder, h, name, false, 3*time.Second, func(entry) bool { return true })
+	if err != nil || !found {
 		d.log.Warn("mtp: the clock probe cannot be found to delete it", "name", name, "err", err)
 		return
 	}
-	if _, err := d.conn.do(ctx, call{op: OpDeleteObject, params: []uint32{h, 0}}); err != nil {
+	if _, err := d.conn.do(ctx, call{op: OpDeleteObject, params: []uint32{e.handle, 0}}); err != nil {
 		d.log.Warn("mtp: could not delete the clock probe", "name", name, "err", err)
 	}
 	d.learnZone(probeTime, &e)

@@ -168,12 +168,13 @@ func Open(ctx context.Context, t Transport, opts Options) (*Device, error) {
 		t.Close()
 		return nil, err
 	}
-	if phoneStack(&d.devInfo) && !d.ptp {
-		d.probeZone(ctx)
-	}
 	lctx, stop := context.WithCancel(context.Background())
 	d.stopLoop = stop
 	go d.loop(lctx)
+	if phoneStack(&d.devInfo) && !d.ptp && d.lock(ctx) == nil {
+		d.probeZone(ctx)
+		d.unlock()
+	}
 	return d, nil
 }
 
