@@ -114,6 +114,9 @@ func main() {
 		// The storage is the guest's folder: the fixtures are put there, and sent files checked
 		// there, by the guest itself.
 		local = usbvm.UMTPStore
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			fail(err)
+		}
 		for name, n := range map[string]int64{GetName: *size, TinyName: 1} {
 			if err := writeFile(local+"/"+name, name, n); err != nil {
 				fail(err)

@@ -70,23 +70,25 @@ func (g *gadget) signal(s syscall.Signal) {
 func (c cradleEnv) waitAnswering(t *testing.T, g *gadget) time.Duration {
 	t.Helper()
 	start := time.Now()
+	restarted := false
 	for {
 		out, err := c.run(t, time.Minute, "devices", "--json")
 		var ds []deviceJSON
 		if err == nil && json.Unmarshal([]byte(out), &ds) == nil && len(ds) == 1 && len(ds[0].Storages) == 1 && ds[0].Problem == "" {
 			return time.Since(start)
 		}
-		if g != nil && g.Exited() {
+		if g != nil && !restarted && (g.Exited() || time.Since(start) > time.Minute) {
 			// umtprd 1.3.10 can fail to set its FunctionFS function up again after the reset
-			// ("FunctionFS USB Config write error") and exit: it is started again, as its
-			// service manager would.
-			t.Logf("umtprd exited; starting it again")
+			// ("FunctionFS USB Config write error") and then exit, or hang: it is started again,
+			// as its service manager would.
+			t.Logf("umtprd does not serve (exited: %v); starting it again", g.Exited())
 			g.unplug()
 			g.restart()
 			g.plug()
+			restarted = true
 		}
-		if time.Since(start) > 2*time.Minute {
-			t.Fatalf("the gadget does not answer 2 minutes after it came back")
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("the gadget does not answer 3 minutes after it came back")
 		}
 		time.Sleep(5 * time.Second)
 	}
