@@ -110,10 +110,19 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		if m, err = a.mergeCandidate(c); err != nil {
 			return err
 		}
+		var apart bool
 		if m != nil {
+			if apart, err = a.collidable(ctx, c, m); err != nil {
+				return err
+			}
+		}
+		switch {
+		case apart:
+			err = a.collideApart(ctx, c, m, l)
+		case m != nil:
 			a.trace("  merge identity with local %v %q", m.GID, m.Name)
 			err = a.mergeIdentity(ctx, c, m, l)
-		} else {
+		default:
 			err = a.settle(ctx, c, l)
 		}
 	} else {
@@ -245,7 +254,7 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
 		// A folder that became a file there still holds items here after the pass deleted what
 		// it could (edits that beat the deletes): the folder keeps the name, the file moves aside.
-		return a.keepBothAs(ctx, c, l, true, reasonKindClash)
+		return a.keepBothAs(ctx, c, l, true, ReasonKindClash)
 	}
 	if err != nil {
 		return err
@@ -387,6 +396,13 @@ func (a *applier) srcErr(op, name string, err error) error {
 // write writes the source item c into the destination under name, over l's item when l is set
 // (with l's stamp as the expected one), and returns the destination's entry.
 func (a *applier) write(ctx context.Context, c *record, name string, l *record) (Entry, error) {
+	if c.Racy && c.Units == nil {
+		// A racily clean source may be saved again within its stamp's tick while it is read,
+		// and only its content would tell: its hash, read first, is what the copy must match.
+		if err := a.learnContent(ctx, a.src().Store, a.rs, c, a.srcErr); err != nil {
+			return Entry{}, err
+		}
+	}
 	open := func() (io.ReadCloser, error) {
 		rc, err := a.src().Store.Open(ctx, c.Handle)
 		if err != nil {

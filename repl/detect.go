@@ -282,6 +282,9 @@ type found struct {
 	verify  []Entry    // at handles whose record is racily clean: the content decides
 	deleted []*record  // live records whose item is gone
 	renamed []renaming // deleted records paired with created entries
+	// overwrote are deleted records whose content is now at another item's handle: moved over
+	// it (mv -f, a save through a temporary name): the moved item is renamed, the other deleted.
+	overwrote []renaming
 	// refreshed are items whose stamp changed (or was racy) over the same content: the record
 	// takes the new stamp, and no version is minted (a touch is no edit).
 	refreshed []Entry
@@ -345,10 +348,42 @@ func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectRepor
 	if err != nil {
 		return rep, err
 	}
+	checkOverwrites(&f, entries)
 	if err := hf.record(ctx, side, &f, &rep); err != nil {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// checkOverwrites sends to the content check the unchanged entries whose stamp is a deleted file's:
+// a file moved over another (mv -f, a save through a temporary file) with the same size and time
+// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
+// that the deleted file's content is there now.
+func checkOverwrites(f *found, entries []Entry) {
+	type sig struct{ size, mod int64 }
+	gone := map[sig]bool{}
+	for _, d := range f.deleted {
+		if d.Stamp.Kind == KindFile && d.Stamp.Size > 0 {
+			gone[sig{d.Stamp.Size, d.Stamp.ModTime}] = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	looked := map[string]bool{}
+	for _, list := range [][]Entry{f.created, f.changed, f.verify} {
+		for _, e := range list {
+			looked[e.Handle] = true
+		}
+	}
+	for _, e := range entries {
+		if e.Kind != KindFile || looked[e.Handle] {
+			continue
+		}
+		if s := e.Stamp(); gone[sig{s.Size, s.ModTime}] {
+			f.verify = append(f.verify, e)
+		}
+	}
 }
 
 // mergeSorted walks the sorted entries and the stored handles side by side.
@@ -500,6 +535,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 	sort.Strings(handles)
 	handles = slices.DeleteFunc(slices.Compact(handles), func(h string) bool { _, p := pending[h]; return p })
 	f := found{taken: d.taken, g: d.g}
+	var unchanged []Entry // notified entries whose stamp did not change (see checkOverwrites)
 	seen := map[string]bool{}
 	err = hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
@@ -564,6 +600,8 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 				f.changed = append(f.changed, e)
 			case rec.Racy && e.Kind == KindFile && !rec.Missing:
 				f.verify = append(f.verify, e)
+			default:
+				unchanged = append(unchanged, e)
 			}
 			return nil
 		}
@@ -577,6 +615,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 	if err != nil {
 		return rep, err
 	}
+	checkOverwrites(&f, unchanged)
 	if err := hf.record(ctx, side, &f, &rep); err != nil {
 		return rep, err
 	}
@@ -597,7 +636,7 @@ type contentOf struct {
 // prove nothing: an unrelated file of the same size and time is a new file. The hashes read are
 // kept in sums for the created items' records.
 func pairRenames(ctx context.Context, side Side, f *found, sums map[string]contentOf) error {
-	if len(f.deleted) == 0 || len(f.created) == 0 {
+	if len(f.deleted) == 0 || len(f.created)+len(f.changed) == 0 {
 		return nil
 	}
 	sizes := map[int64]bool{}
@@ -658,7 +697,53 @@ func pairRenames(ctx context.Context, side Side, f *found, sums map[string]conte
 		pairedDel[di[0]] = true
 		pairedNew[bi[0]] = true
 	}
-	if len(f.renamed) == 0 {
+	// A changed file whose content is a deleted file's (and no other's): that file was moved
+	// over it.
+	over := map[string][]int{}
+	for i, e := range f.changed {
+		if e.Kind != KindFile || !sizes[e.Size] {
+			continue
+		}
+		if e.Hash != "" {
+			over["h"+e.Hash] = append(over["h"+e.Hash], i)
+			continue
+		}
+		sum, ok, err := readSum(ctx, side.Store, e)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("detect changes in %s: read %q: %w", side.Name, e.Handle, err)
+		}
+		if ok {
+			sums[e.Handle] = contentOf{sum: sum, ok: true}
+			over["s"+string(sum[:])] = append(over["s"+string(sum[:])], i)
+		}
+	}
+	pairedChanged := map[int]bool{}
+	for k, ci := range over {
+		di := gone[k]
+		if len(ci) != 1 || len(di) != 1 || pairedDel[di[0]] || len(born[k]) > 0 {
+			continue
+		}
+		rec, e := f.deleted[di[0]], f.changed[ci[0]]
+		if rec.Stamp.Size != e.Size {
+			continue
+		}
+		f.overwrote = append(f.overwrote, renaming{old: rec, e: e})
+		pairedDel[di[0]] = true
+		pairedChanged[ci[0]] = true
+	}
+	if len(pairedChanged) > 0 {
+		ch := f.changed[:0]
+		for i, e := range f.changed {
+			if !pairedChanged[i] {
+				ch = append(ch, e)
+			}
+		}
+		f.changed = ch
+	}
+	if len(f.renamed) == 0 && len(f.overwrote) == 0 {
 		return nil
 	}
 	del := f.deleted[:0]
@@ -718,6 +803,12 @@ func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sum
 		}
 		return contentOf{sum: sum, ok: ok}, true, nil
 	}
+	movedHere := map[[32]byte]bool{} // contents of deleted files: one found under another name moved there
+	for _, d := range f.deleted {
+		if d.hasSum() {
+			movedHere[d.Sum] = true
+		}
+	}
 	changed := f.changed[:0]
 	for _, e := range f.changed {
 		old := olds[e.Handle]
@@ -758,10 +849,10 @@ func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sum
 		if c.ok {
 			sums[e.Handle] = c
 		}
-		if c.ok && (!old.hasSum() || c.sum == old.Sum) {
+		if c.ok && (c.sum == old.Sum || !old.hasSum() && !movedHere[c.sum]) {
 			// The same content; or no hash was ever known, which means its bytes never left
 			// this store (a transfer, a comparison would have kept one): whatever it holds now
-			// is what a transfer will send.
+			// is what a transfer will send, unless it is a deleted file's, moved over it.
 			f.refreshed = append(f.refreshed, e)
 			continue
 		}
@@ -813,7 +904,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	// destination learns them in tick order and its knowledge stays a plain vector.
 	slices.SortFunc(f.created, compareEntries)
 	slices.SortFunc(f.changed, compareEntries)
-	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed)+len(f.refreshed) == 0 {
+	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed)+len(f.overwrote)+len(f.refreshed) == 0 {
 		return nil
 	}
 	for _, list := range [][]Entry{f.created, f.changed} {
@@ -828,7 +919,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			rc.prep[e.Handle] = p
 		}
 	}
-	for _, rn := range f.renamed {
+	for _, rn := range append(slices.Clone(f.renamed), f.overwrote...) {
 		p, err := prepare(ctx, side, rn.e)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -839,7 +930,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	}
 	type op struct {
 		created, changed, refreshed *Entry
-		renamed                     *renaming
+		renamed, overwrote          *renaming
 		deleted                     *record
 	}
 	ops := make([]op, 0, len(f.created)+len(f.changed)+len(f.renamed)+len(f.deleted)+len(f.refreshed))
@@ -854,6 +945,9 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	}
 	for i := range f.renamed {
 		ops = append(ops, op{renamed: &f.renamed[i]})
+	}
+	for i := range f.overwrote {
+		ops = append(ops, op{overwrote: &f.overwrote[i]})
 	}
 	for _, d := range f.deleted {
 		ops = append(ops, op{deleted: d})
@@ -879,6 +973,8 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 					err = rc.refreshed(r, *o.refreshed)
 				case o.renamed != nil:
 					err = rc.renamed(r, *o.renamed)
+				case o.overwrote != nil:
+					err = rc.overwrote(r, *o.overwrote)
 				default:
 					err = recordDeleted(r, o.deleted, rc.now, rep)
 				}
@@ -1015,6 +1111,21 @@ func (rc *recorder) renamed(r *rtx, rn renaming) error {
 	}
 	rc.rep.Renamed++
 	return nil
+}
+
+// overwrote records a file moved over another: the other (at rn.e's handle) is deleted, and the
+// moved one renamed there.
+func (rc *recorder) overwrote(r *rtx, rn renaming) error {
+	target, err := r.byHandle(rn.e.Handle)
+	if err != nil {
+		return err
+	}
+	if target != nil {
+		if err := recordDeleted(r, target, rc.now, rc.rep); err != nil {
+			return err
+		}
+	}
+	return rc.renamed(r, rn)
 }
 
 func recordDeleted(r *rtx, d *record, now int64, rep *DetectReport) error {
