@@ -198,6 +198,10 @@ func (c *conn) run(ctx context.Context, k call) (Container, error) {
 	if err := c.gone(); err != nil {
 		return Container{}, fmt.Errorf("%v: %w", k.op, err)
 	}
+	if err := ctx.Err(); err != nil {
+		// Nothing was sent: the device is not inside this transaction, nothing to recover.
+		return Container{}, fmt.Errorf("%v: %w", k.op, err)
+	}
 	tid := c.nextTID(k.op)
 	c.lastTID = tid
 	cmd, err := Container{Type: ContainerCommand, Code: uint16(k.op), TransactionID: tid, Params: k.params}.MarshalBinary()
