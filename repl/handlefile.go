@@ -66,8 +66,8 @@ type Options struct {
 	NoSync bool
 }
 
-// HandleFile is an open handle file (the Repl.dat of the seeds). It is safe for concurrent use;
-// sessions on one file run one at a time.
+// HandleFile is an open handle file (ActiveSync kept its handles in Repl.dat). It is safe for
+// concurrent use; sessions on one file run one at a time.
 type HandleFile struct {
 	path string
 	db   *bolt.DB
