@@ -424,17 +424,25 @@ func (a *applier) write(ctx context.Context, c *record, name string, l *record) 
 	if err == nil && a.written.ok {
 		err = a.learnSum(a.rs, c, a.written.sum)
 	}
+	if a.written.unlike {
+		// Its content is no longer the recorded one although its stamp may say so: detection
+		// must read it next time, or the item would stay unsent (and its edit unseen) forever.
+		if serr := a.suspect(a.rs, c); serr != nil {
+			return e, errors.Join(err, serr)
+		}
+	}
 	return e, err
 }
 
 // writing is what the last write streamed: the hash of the content and the destination store's
 // time before it began (fill uses them for the destination's record).
 type writing struct {
-	sum   [32]byte
-	n     int64 // bytes streamed
-	ok    bool
-	start time.Time
-	g     time.Duration
+	sum    [32]byte
+	n      int64 // bytes streamed
+	ok     bool
+	unlike bool // the source's content differed from its recorded hash
+	start  time.Time
+	g      time.Duration
 }
 
 // writeFrom writes the item src describes into the destination store from open (or units, when
@@ -487,6 +495,7 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 	r := newSourceReader(ctx, a.p.s, store, src, rc)
 	req.Data = r
 	e, err := dst.Write(ctx, req)
+	a.written.unlike = r.unlike
 	if r.err != nil {
 		return e, a.srcErr("read", name, r.err)
 	}
@@ -496,6 +505,19 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 	a.written.sum, a.written.ok = r.sum()
 	a.written.n = r.n
 	return e, nil
+}
+
+// suspect marks rec racy in replica r, when the replica still holds rec as it is, so that the
+// next detection compares its content whatever its stamp says.
+func (a *applier) suspect(r *rtx, rec *record) error {
+	cur, err := r.byGID(rec.GID)
+	if err != nil || cur == nil || cur.Ver != rec.Ver || cur.Stamp != rec.Stamp || cur.Handle != rec.Handle || cur.Racy || !cur.live() {
+		return err
+	}
+	n := *cur
+	n.Racy = true
+	rec.Racy = true
+	return r.put(cur, &n)
 }
 
 // learnSum records sum as the content hash of rec in replica r, when the replica still holds
