@@ -413,30 +413,41 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 
 // wroteIt tells whether the item e at an intent's name is what the engine's write left: its
 // content is the start of the source item's content. When the source cannot be read (another
-// session's source, or the item changed there since), the announced size and time decide.
+// session's source, or the item changed there since), only a part may be judged by the announced
+// size and time: a whole item is the engine's only when its content is the recorded one. Kept,
+// a whole copy the engine made comes back as a new item that the source's meets as a collision
+// (one item again when their contents are equal); removed, a file the user saved there with
+// that size and time (a clock that moved by less than the device's seconds) would be lost.
 func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Entry, side, src Side) (bool, error) {
 	if e.Kind != KindFile || e.Size > in.size {
 		return false, nil
 	}
 	g, _ := clockOf(side.Store)
-	looksOurs := in.looksOurs(e, g)
+	partial := e.Size < in.size && in.looksOurs(e, g)
 	if src.Name != in.src || src.Store == nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	rs, err := hf.openReplica(tx, src.Name, false)
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	c, err := rs.byGID(in.gid)
 	if err != nil {
 		return false, err
 	}
 	if c == nil || c.Tomb || c.Missing || c.Stamp.Size != in.size {
-		return looksOurs, nil
+		return partial, nil
+	}
+	if e.Size == c.Stamp.Size && c.hasSum() {
+		sum, _, err := readSum(ctx, side.Store, e)
+		if err != nil {
+			return false, fmt.Errorf("read %q in %s: %w", in.name, side.Name, err)
+		}
+		return sum == c.Sum, nil
 	}
 	theirs, err := src.Store.Open(ctx, c.Handle)
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	defer theirs.Close()
 	mine, err := side.Store.Open(ctx, in.name)
@@ -446,7 +457,7 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	defer mine.Close()
 	same, err := sameStreams(mine, io.LimitReader(theirs, e.Size))
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	if same {
 		return true, nil
@@ -454,11 +465,11 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	// Not the start of the source's content: the user's, unless the source changed since.
 	st, ok := src.Store.(Stater)
 	if !ok {
-		return looksOurs, nil
+		return partial, nil
 	}
 	now, err := st.Stat(ctx, c.Handle)
 	if err != nil || StampChanged(c.Stamp, now) {
-		return looksOurs, nil
+		return partial, nil
 	}
 	return false, nil
 }
