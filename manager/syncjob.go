@@ -428,13 +428,5 @@ func (m *Manager) forecast(ctx context.Context, ds *devState, id string) (int, e
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for _, a := range fc.Actions {
-		switch a.Action {
-		case repl.ActMatch, repl.ActMetadata, repl.ActKeep:
-		default:
-			n++
-		}
-	}
-	return n, nil
+	return len(fc.Actions), nil
 }

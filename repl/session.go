@@ -80,14 +80,11 @@ type Config struct {
 	Policy    Policy
 	// BatchSize is how many changes the destination applies per committed batch; 0 means 200.
 	BatchSize int
-	// MassDeleteThreshold is the fraction of a replica's items a session may delete before the
-	// guard stops it; 0 means 0.5, a negative value disables the guard.
+	// MassDeleteThreshold is the fraction of a replica's items a session may delete: one that
+	// would delete more stops before changing anything (the mass-delete guard), whatever the
+	// number of items, so emptying a replica always stops. 0 means 0.5; 1 or more, or a negative
+	// value, disables the guard.
 	MassDeleteThreshold float64
-	// MassDeleteMinItems: replicas with fewer live items are not guarded by the threshold
-	// (deleting 6 of 10 files is an ordinary clean-up); 0 means 10. Emptying a replica of two
-	// or more items is always guarded (a phone reset or a card swapped looks like that, and a
-	// small folder is no less precious).
-	MassDeleteMinItems int
 	// AllowMassDelete lets a session past the guard (the user confirmed).
 	AllowMassDelete bool
 	// TombstoneAge is how long a tombstone is kept at most when not every partner has learned
@@ -107,9 +104,6 @@ func (c *Config) fill() {
 	}
 	if c.MassDeleteThreshold == 0 {
 		c.MassDeleteThreshold = 0.5
-	}
-	if c.MassDeleteMinItems <= 0 {
-		c.MassDeleteMinItems = 10
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 200 * time.Millisecond
@@ -216,11 +210,21 @@ type MassDeleteError struct {
 	Side    string
 	Deletes int
 	Items   int
+	// Threshold is the fraction of the side's items a sync may delete without asking.
+	Threshold float64
 }
 
 func (e *MassDeleteError) Error() string {
-	return fmt.Sprintf("this sync would delete %d of the %d items on the %s side, so it was stopped before changing anything; "+
-		"if the deletions are intended, sync again and allow them", e.Deletes, e.Items, e.Side)
+	return fmt.Sprintf("this sync would delete %d of the %d items on the %s side, more than %s of them, so it was stopped before changing anything; "+
+		"if the deletions are intended, sync again and allow them", e.Deletes, e.Items, e.Side, ThresholdText(e.Threshold))
+}
+
+// ThresholdText says a mass-delete threshold in words: "half", "25%".
+func ThresholdText(t float64) string {
+	if t == 0.5 {
+		return "half"
+	}
+	return fmt.Sprintf("%.0f%%", t*100)
 }
 
 // Unwrap returns ErrMassDelete.
@@ -234,6 +238,32 @@ type session struct {
 	rep  *Report
 	prog Progress
 	last time.Time
+	// causes holds, per item, why a later write over the other side's version happens: a
+	// conflict the user resolved, the policy's decision. Items not in it are plain updates.
+	causes map[Version]Cause
+	// dry is set for a Forecast: the guard does not stop the session, it records massDelete.
+	dry        bool
+	massDelete *MassDeleteError
+	conflicts  func(from, to string, c *Conflict) // told of each conflict recorded (Forecast)
+}
+
+// causeOf is why a write over item gid's version happens, def when nothing said otherwise.
+func (s *session) causeOf(gid Version, def Cause) Cause {
+	if c, ok := s.causes[gid]; ok && def != CauseDelete {
+		return c
+	}
+	return def
+}
+
+// setCause records why a later write of item gid over the other side's version happens; a
+// conflict the user resolved stays one.
+func (s *session) setCause(gid Version, c Cause) {
+	if s.causes == nil {
+		s.causes = map[Version]Cause{}
+	}
+	if s.causes[gid] != CauseConflict {
+		s.causes[gid] = c
+	}
 }
 
 // Sync runs a session between sides a and b: detection on both, then the passes cfg.Direction
@@ -291,7 +321,10 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	if err := s.guard(plans); err != nil {
-		return err
+		if !s.dry {
+			return err
+		}
+		s.massDelete = err.(*MassDeleteError)
 	}
 	s.prog.Phase = PhaseSyncing
 	for _, pl := range plans {
@@ -354,7 +387,7 @@ func (s *session) prepare(ctx context.Context) error {
 		return err
 	}
 	s.rep.Detected = append(s.rep.Detected, reps...)
-	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep)
+	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep, func(gid Version) { s.setCause(gid, CauseConflict) })
 }
 
 func (s *session) progress(force bool) {
@@ -407,17 +440,18 @@ func (s *session) plan(_ context.Context) ([]plannedPass, error) {
 	return out, nil
 }
 
+// guard is the mass-delete guard: a pass that would delete more than the threshold of its
+// destination's live items (files and folders), at any count, stops the session before it
+// changes anything. The rule is the same for 3 items and for 30,000: 2 of 3 stops, 1 of 2 goes
+// through, 1 of 1 stops.
 func (s *session) guard(plans []plannedPass) error {
-	if s.cfg.AllowMassDelete || s.cfg.MassDeleteThreshold < 0 {
+	t := s.cfg.MassDeleteThreshold
+	if s.cfg.AllowMassDelete || t < 0 || t >= 1 {
 		return nil
 	}
 	for _, pl := range plans {
-		emptied := pl.live >= 2 && pl.deletes >= pl.live
-		if pl.live < s.cfg.MassDeleteMinItems && !emptied {
-			continue
-		}
-		if emptied || float64(pl.deletes) > s.cfg.MassDeleteThreshold*float64(pl.live) {
-			return &MassDeleteError{Side: pl.to, Deletes: pl.deletes, Items: pl.live}
+		if pl.deletes > 0 && float64(pl.deletes) > t*float64(pl.live) {
+			return &MassDeleteError{Side: pl.to, Deletes: pl.deletes, Items: pl.live, Threshold: t}
 		}
 	}
 	return nil
@@ -671,6 +705,9 @@ func (hf *HandleFile) pushItems(ctx context.Context, from, to Side, gids []Versi
 	s, err := hf.newSession(from, to, Config{Direction: AToB})
 	if err != nil {
 		return err
+	}
+	for _, gid := range gids {
+		s.setCause(gid, CauseConflict)
 	}
 	p := s.newPass(from, to)
 	p.only = true
