@@ -127,7 +127,7 @@ func (s *Set) Where(v Version) string {
 }
 
 // ErrExists means a restore's target is taken.
-var ErrExists = errors.New("the target exists")
+var ErrExists = errors.New("already exists")
 
 // Restore puts version v back and returns the file it wrote: at the version's path in the desktop
 // folder, or at to (a file on this computer) when to is not "". What is at the version's path now
@@ -147,7 +147,7 @@ func (s *Set) Restore(ctx context.Context, v Version, to string) (string, error)
 	case err == nil && to != "":
 		return "", fmt.Errorf("restore %s: %s %w; choose another name or move it away", v.Path, target, ErrExists)
 	case err == nil && !fi.Mode().IsRegular():
-		return "", fmt.Errorf("restore %s: %s is a folder now; rename it first: %w", v.Path, target, ErrExists)
+		return "", fmt.Errorf("restore %s: a folder of that name %w (%s); rename it first", v.Path, ErrExists, target)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("restore %s: %w", v.Path, err)
 	}
