@@ -189,7 +189,7 @@ func (m *Manager) History(ref string, n int) ([]Session, error) {
 func errorFix(err error, p Partnership, dev string) string {
 	switch {
 	case errors.Is(err, repl.ErrMassDelete):
-		return "to allow them: cradle sync --allow-mass-delete " + p.ID + " (or Review in the window); what a sync deletes is kept in its versions"
+		return "to allow them: cradle sync --allow-mass-delete " + p.ID + " (or Preview in the partnership's menu in the window); what a sync deletes is kept in its versions"
 	case errors.Is(err, repl.ErrNoSpace), errors.Is(err, device.ErrNoSpace):
 		return "free some space and sync again"
 	case errors.Is(err, repl.ErrPermission), errors.Is(err, device.ErrPermission):
