@@ -1,21 +1,32 @@
 package repl
 
 import (
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Scratch returns a copy of the handle file in a temporary file: whatever is done to the copy (a
+// scratchInfix names the scratch copies beside a handle file: "<file>.scratch-<pid>-<random>".
+const scratchInfix = ".scratch-"
+
+// Scratch returns a copy of the handle file beside it (on the same disk: a large handle file is
+// not copied into memory, as a temporary folder on tmpfs would): whatever is done to the copy (a
 // Forecast, a snapshot imported to see what it would change) leaves this one as it is. Close on
-// the copy removes it.
+// the copy removes it; copies a killed process left are removed by the next Scratch.
 func (hf *HandleFile) Scratch() (*HandleFile, error) {
-	f, err := os.CreateTemp("", "cradle-scratch-*.repl")
+	removeStaleScratches(hf.path)
+	name := hf.path + scratchInfix + strconv.Itoa(os.Getpid()) + "-" + rand.Text()[:8]
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("copy handle file %s: %w", hf.path, err)
 	}
-	name := f.Name()
 	err = hf.view(func(tx *bolt.Tx) error {
 		_, err := tx.WriteTo(f)
 		return err
@@ -34,4 +45,28 @@ func (hf *HandleFile) Scratch() (*HandleFile, error) {
 	}
 	s.scratch = true
 	return s, nil
+}
+
+// removeStaleScratches removes the scratch copies of the handle file at path whose process no
+// longer runs.
+func removeStaleScratches(path string) {
+	dir, base := filepath.Split(path)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base+scratchInfix)
+		if !ok {
+			continue
+		}
+		id, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(id)
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

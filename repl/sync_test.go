@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -472,6 +474,9 @@ func TestForecastChangesNothing(t *testing.T) {
 	}
 	if fc.Bytes != int64(len("e2")+len("n")) {
 		t.Errorf("forecast bytes = %d", fc.Bytes)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(w.path)); len(entries) != 1 {
+		t.Errorf("the forecast left files beside the handle file: %v", entries)
 	}
 }
 
