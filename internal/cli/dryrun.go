@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cradle-sync/cradle/manager"
+	"github.com/cradle-sync/cradle/repl"
 )
 
 // dryRun prints what a sync of refs would do: one JSON array of changes, or a table per
@@ -58,7 +59,7 @@ func dryRun(c *invocation, m *manager.Manager, opts manager.SyncOptions, asJSON 
 		if md := p.MassDelete; md != nil {
 			c.say("%s: this sync would stop before changing anything: it deletes %d of the %d items on the %s side, more than %s of them; "+
 				"'cradle sync --allow-mass-delete %s' lets it (what it deletes is kept in the versions)",
-				p.Name, md.Deletes, md.Items, md.Side, thresholdWords(md.Threshold), p.Partnership)
+				p.Name, md.Deletes, md.Items, md.Side, repl.ThresholdText(md.Threshold), p.Partnership)
 		}
 		for _, s := range p.Skipped {
 			c.say("%s: could not be synced: %s", p.Name, s)
@@ -68,12 +69,4 @@ func dryRun(c *invocation, m *manager.Manager, opts manager.SyncOptions, asJSON 
 		return fmt.Errorf("%s", strings.Join(failed, " | "))
 	}
 	return nil
-}
-
-// thresholdWords says a mass-delete threshold: "half", "25%".
-func thresholdWords(t float64) string {
-	if t == 0.5 {
-		return "half"
-	}
-	return fmt.Sprintf("%.0f%%", t*100)
 }
