@@ -91,6 +91,12 @@ type Settings struct {
 	KeepInTray bool `json:"keep_in_tray"`
 	// Language is the window's language ("en", "pt"); empty follows the system.
 	Language string `json:"language"`
+	// VersionsDays is how many days the versions of files a sync replaced or deleted are kept
+	// (default 30; 0 keeps them only until the end of the sync that made them).
+	VersionsDays int `json:"versions_days"`
+	// VersionsMaxSize caps each partnership's versions, in bytes: beyond it the oldest go first
+	// (0: no cap, the default).
+	VersionsMaxSize int64 `json:"versions_max_size"`
 }
 
 // DefaultSettings returns the settings of a new config folder.
@@ -101,6 +107,7 @@ func DefaultSettings() Settings {
 		RetryInterval:       5 * time.Minute,
 		MassDeleteThreshold: 0.5,
 		KeepInTray:          true,
+		VersionsDays:        30,
 	}
 }
 
@@ -251,6 +258,9 @@ type Status struct {
 	Fix   string `json:"fix,omitempty"`
 	// Paused is true when the provider asked for no more automatic sessions (repl.Monitoring).
 	Paused bool `json:"paused,omitempty"`
+	// MassDelete is set when the last session stopped at the mass-delete guard: it waits for
+	// the user to allow the deletions (SyncOptions.AllowMassDelete).
+	MassDelete *MassDelete `json:"mass_delete,omitempty"`
 	// Progress is set while a session runs.
 	Progress *Progress `json:"progress,omitempty"`
 }

@@ -204,6 +204,7 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 	ps.running, ps.cancel, ps.progress = false, nil, nil
 	ps.last, ps.hasLast = sess, true
 	ps.errMsg, ps.fix = errMsg, fix
+	ps.massDelete = massDeleteOf(err)
 	ps.plugin = err != nil && isProviderStop(err)
 	if ps.plugin {
 		ps.fix = "the next sync restarts it"
@@ -355,6 +356,9 @@ func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps 
 			}
 		}
 	}
+	if ctx.Err() == nil && !errors.Is(err, repl.ErrMassDelete) {
+		m.cleanVersions(ctx, p, inst)
+	}
 	conflicts, added := m.refreshConflicts(ctx, p, hf, inst, before)
 	res.conflicts, res.added = conflicts, added
 	for _, st := range []repl.Store{inst.Desktop, inst.Device} {
@@ -424,35 +428,4 @@ func (m *Manager) onProgress(p Partnership, ps *partState, pr repl.Progress) {
 	}
 	ps.lastProgress = now
 	m.bus.publish(SessionProgress, p.Device, p.ID, *prog)
-}
-
-// forecast counts the changes a session of the partnership would make now.
-func (m *Manager) forecast(ctx context.Context, ds *devState, id string) (int, error) {
-	m.mu.Lock()
-	p, err := m.lookupLocked(id)
-	ps := m.parts[id]
-	m.mu.Unlock()
-	if err != nil || ps == nil {
-		return 0, kindf(ErrUnknownPartnership, "no such partnership %q", id)
-	}
-	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
-	if err != nil {
-		return 0, err
-	}
-	cfg := repl.Config{Direction: replDirection(p.Direction), Policy: replPolicy(p.OnConflict),
-		MassDeleteThreshold: m.Settings().MassDeleteThreshold}
-	fc, err := hf.Forecast(ctx, repl.Side{Name: sideDesktop, Store: inst.Desktop, Changes: changes[0]},
-		repl.Side{Name: sideDevice, Store: inst.Device, Changes: changes[1]}, cfg)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, a := range fc.Actions {
-		switch a.Action {
-		case repl.ActMatch, repl.ActMetadata, repl.ActKeep:
-		default:
-			n++
-		}
-	}
-	return n, nil
 }

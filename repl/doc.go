@@ -12,9 +12,9 @@
 // assertion: Stater (describe one item; makes incremental detection possible), Notifier (report
 // changes as they happen), Hasher (content hashes without reading), UnitStore (change units that
 // merge field by field), Atomicity (a store whose writes are not atomic, like MTP without rename),
-// Clock (how finely the store keeps modification times), Monitoring. CheckName validates portable
-// item names. Every Store runs the conformance suite in repl/repltest; repl/memstore is an
-// in-memory Store for tests.
+// Clock (how finely the store keeps modification times), Monitoring, CauseDeleter (told why an
+// item is deleted). CheckName validates portable item names. Every Store runs the conformance
+// suite in repl/repltest; repl/memstore is an in-memory Store for tests.
 //
 // # Content identity (content.go, detect_content.go)
 //
@@ -90,12 +90,18 @@
 // ReasonKindClash). Items found on both sides with the same content are one item: the smaller
 // global ID survives everywhere, the other becomes a tombstone that says so.
 //
-// Forecast tells what a session would do without writing to either store. A session that would
-// delete more than Config.MassDeleteThreshold of a replica's items (replicas under
-// MassDeleteMinItems items are not guarded, unless the session would empty them) stops before
-// changing anything with a *MassDeleteError (errors.Is ErrMassDelete), unless
-// Config.AllowMassDelete. Progress reports items and bytes at a bounded rate. Detect runs
-// detection alone; Conflicts lists what waits for the user.
+// Forecast tells exactly what a session would do, without changing either store or the handle
+// file: the session itself runs on a Scratch copy of the handle file, against stores that record
+// writes and deletes instead of making them. A session that would delete more than
+// Config.MassDeleteThreshold of a replica's items (half by default, at any count: 2 of 3 stops, 1
+// of 2 goes through) stops before changing anything with a *MassDeleteError (errors.Is
+// ErrMassDelete), unless Config.AllowMassDelete. Progress reports items and bytes at a bounded
+// rate. Detect runs detection alone; Conflicts lists what waits for the user.
+//
+// Every write over an item and every delete tells the store why (WriteRequest.Cause, and
+// CauseDeleter for deletes): an update from the other side, a delete there, a conflict the user
+// resolved, the policy's decision. A store that keeps what it replaces (a versions area) records
+// it with the cause.
 //
 // # Device metadata (snapshot.go)
 //

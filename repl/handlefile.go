@@ -72,6 +72,8 @@ type HandleFile struct {
 	path string
 	db   *bolt.DB
 	mu   sync.Mutex // one session, resolution or snapshot at a time
+	// scratch marks a copy made by Scratch: Close removes its file, Forecast runs on it as it is.
+	scratch bool
 }
 
 // fileAllocSize is how much the handle file grows beyond what it needs when it must grow.
@@ -271,6 +273,11 @@ func (hf *HandleFile) Path() string { return hf.path }
 func (hf *HandleFile) Close() error {
 	if err := hf.db.Close(); err != nil {
 		return fmt.Errorf("close handle file %s: %w", hf.path, err)
+	}
+	if hf.scratch {
+		if err := os.Remove(hf.path); err != nil {
+			return fmt.Errorf("remove the scratch copy %s: %w", hf.path, err)
+		}
 	}
 	return nil
 }

@@ -263,6 +263,9 @@ func (hf *HandleFile) pushItems(ctx context.Context, from, to Side, gids []Versi
 	if err != nil {
 		return err
 	}
+	for _, gid := range gids {
+		s.setCause(gid, CauseConflict)
+	}
 	p := s.newPass(from, to)
 	p.only = true
 	var refs []changeRef

@@ -2,7 +2,6 @@ package repl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -76,14 +75,11 @@ type Config struct {
 	Policy    Policy
 	// BatchSize is how many changes the destination applies per committed batch; 0 means 200.
 	BatchSize int
-	// MassDeleteThreshold is the fraction of a replica's items a session may delete before the
-	// guard stops it; 0 means 0.5, a negative value disables the guard.
+	// MassDeleteThreshold is the fraction of a replica's items a session may delete: one that
+	// would delete more stops before changing anything (the mass-delete guard), whatever the
+	// number of items, so emptying a replica always stops. 0 means 0.5; 1 or more, or a negative
+	// value, disables the guard.
 	MassDeleteThreshold float64
-	// MassDeleteMinItems: replicas with fewer live items are not guarded by the threshold
-	// (deleting 6 of 10 files is an ordinary clean-up); 0 means 10. Emptying a replica of two
-	// or more items is always guarded (a phone reset or a card swapped looks like that, and a
-	// small folder is no less precious).
-	MassDeleteMinItems int
 	// AllowMassDelete lets a session past the guard (the user confirmed).
 	AllowMassDelete bool
 	// TombstoneAge is how long a tombstone is kept at most when not every partner has learned
@@ -103,9 +99,6 @@ func (c *Config) fill() {
 	}
 	if c.MassDeleteThreshold == 0 {
 		c.MassDeleteThreshold = 0.5
-	}
-	if c.MassDeleteMinItems <= 0 {
-		c.MassDeleteMinItems = 10
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 200 * time.Millisecond
@@ -203,25 +196,6 @@ func (r *Report) counts(side string) *Counts {
 	return c
 }
 
-// ErrMassDelete is matched by *MassDeleteError.
-var ErrMassDelete = errors.New("mass delete stopped")
-
-// MassDeleteError reports a session that would have deleted too much of a replica. Nothing was
-// changed in either store.
-type MassDeleteError struct {
-	Side    string
-	Deletes int
-	Items   int
-}
-
-func (e *MassDeleteError) Error() string {
-	return fmt.Sprintf("this sync would delete %d of the %d items on the %s side, so it was stopped before changing anything; "+
-		"if the deletions are intended, sync again and allow them", e.Deletes, e.Items, e.Side)
-}
-
-// Unwrap returns ErrMassDelete.
-func (e *MassDeleteError) Unwrap() error { return ErrMassDelete }
-
 // session is one Sync.
 type session struct {
 	hf   *HandleFile
@@ -230,6 +204,13 @@ type session struct {
 	rep  *Report
 	prog Progress
 	last time.Time
+	// causes holds, per item, why a later write over the other side's version happens: a
+	// conflict the user resolved, the policy's decision. Items not in it are plain updates.
+	causes map[Version]Cause
+	// dry is set for a Forecast: the guard does not stop the session, it records massDelete.
+	dry        bool
+	massDelete *MassDeleteError
+	conflicts  func(from, to string, c *Conflict) // told of each conflict recorded (Forecast)
 }
 
 // Sync runs a session between sides a and b: detection on both, then the passes cfg.Direction
@@ -287,7 +268,10 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	if err := s.guard(plans); err != nil {
-		return err
+		if !s.dry {
+			return err
+		}
+		s.massDelete = err.(*MassDeleteError)
 	}
 	s.prog.Phase = PhaseSyncing
 	for _, pl := range plans {
@@ -350,7 +334,7 @@ func (s *session) prepare(ctx context.Context) error {
 		return err
 	}
 	s.rep.Detected = append(s.rep.Detected, reps...)
-	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep)
+	return s.hf.applyPendingResolutions(ctx, s.a, s.b, s.cfg.Now(), s.rep, func(gid Version) { s.setCause(gid, CauseConflict) })
 }
 
 func (s *session) progress(force bool) {
@@ -401,20 +385,4 @@ func (s *session) plan(_ context.Context) ([]plannedPass, error) {
 		out = append(out, pl)
 	}
 	return out, nil
-}
-
-func (s *session) guard(plans []plannedPass) error {
-	if s.cfg.AllowMassDelete || s.cfg.MassDeleteThreshold < 0 {
-		return nil
-	}
-	for _, pl := range plans {
-		emptied := pl.live >= 2 && pl.deletes >= pl.live
-		if pl.live < s.cfg.MassDeleteMinItems && !emptied {
-			continue
-		}
-		if emptied || float64(pl.deletes) > s.cfg.MassDeleteThreshold*float64(pl.live) {
-			return &MassDeleteError{Side: pl.to, Deletes: pl.deletes, Items: pl.live}
-		}
-	}
-	return nil
 }

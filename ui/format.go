@@ -178,6 +178,9 @@ func statusText(st manager.Status, now time.Time) (string, tone) {
 		}
 		return msg, toneError
 	case manager.StateError:
+		if st.MassDelete != nil {
+			return massDeleteText(*st.MassDelete) + "\n" + tr("Open Preview in the partnership's menu to see the deletions and allow them; what a sync deletes is kept in Versions."), toneError
+		}
 		msg := sentence(st.Error)
 		if st.Fix != "" {
 			msg += "\n" + capitalize(sentence(st.Fix))

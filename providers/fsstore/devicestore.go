@@ -17,6 +17,7 @@ import (
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -38,6 +39,13 @@ type DeviceOptions struct {
 	CreateBase bool
 	// Logf receives warnings (skipped names); default log.Printf.
 	Logf func(format string, args ...any)
+	// KeepOnDevice keeps the old content of a file the store replaces or deletes for the engine
+	// (which says why) on the device, in the base folder's .cradle/versions, where the device can
+	// rename and has room (a tenth of its storage free), with a listing cached in StateDir.
+	KeepOnDevice bool
+	// Versions, when set, keeps that content on this computer where the device cannot (the
+	// content is copied from the device before it is replaced).
+	Versions *versions.Dir
 }
 
 // DeviceStore is a folder on a device as a repl.Store (and repl.Notifier, repl.Stater,
@@ -66,6 +74,10 @@ type DeviceStore struct {
 	opts    DeviceOptions
 	journal swapJournal
 	seen    *SeenSet // nil unless KeepDeleted
+	// area is the versions area on the device (KeepOnDevice), versions the one on this
+	// computer; either may be nil.
+	area     *versions.DeviceDir
+	versions *versions.Dir
 
 	skipped atomic.Int64
 	// skippedMu guards skippedNames, the names the last enumeration left out.
@@ -82,6 +94,8 @@ var (
 	_ repl.Notifier  = (*DeviceStore)(nil)
 	_ repl.Stater    = (*DeviceStore)(nil)
 	_ repl.Atomicity = (*DeviceStore)(nil)
+
+	_ repl.CauseDeleter = (*DeviceStore)(nil)
 )
 
 // NewDeviceStore opens the folder base (a clean device path, see providers.ParseDevicePath) of
@@ -99,7 +113,14 @@ func NewDeviceStore(ctx context.Context, dev device.Device, storage device.Stora
 	if logf == nil {
 		logf = log.Printf
 	}
-	s := &DeviceStore{dev: dev, storage: storage, base: base, ig: ig, logf: logf, opts: opts}
+	s := &DeviceStore{dev: dev, storage: storage, base: base, ig: ig, logf: logf, opts: opts, versions: opts.Versions}
+	if opts.KeepOnDevice {
+		cache := ""
+		if opts.StateDir != "" {
+			cache = filepath.Join(opts.StateDir, "device-versions.json")
+		}
+		s.area = versions.NewDeviceDir(dev, storage, s.full(MetaDir+"/versions"), cache)
+	}
 	if opts.StateDir != "" {
 		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("state folder %s: %w", opts.StateDir, err)
@@ -131,6 +152,9 @@ func (s *DeviceStore) Close() error {
 	}
 	return nil
 }
+
+// VersionsArea returns the versions area on the device (nil without KeepOnDevice).
+func (s *DeviceStore) VersionsArea() *versions.DeviceDir { return s.area }
 
 // Skipped returns how many device objects were skipped for unsafe names.
 func (s *DeviceStore) Skipped() int64 { return s.skipped.Load() }
