@@ -55,6 +55,7 @@ staticcheck: deps
 	$(GO) tool staticcheck $(PKGS)
 
 lint: vet staticcheck
+	@scripts/proto --check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
 # Every test, GUI tests included (widget tests on Fyne's test driver; the end-to-end window test
