@@ -43,6 +43,7 @@ type conflictDialog struct {
 	keepDesktop *widget.Button
 	keepDevice  *widget.Button
 	keepBoth    *widget.Button
+	choices     *fyne.Container // the keep buttons, in a row
 	errText     *widget.Label
 }
 
@@ -124,8 +125,8 @@ func (w *Window) showConflicts() {
 	// Fields and previews in two rows, so that both previews start at the same height.
 	heads := container.NewGridWithColumns(2, d.desktop.head, d.device.head)
 	previews := container.NewGridWithColumns(2, d.desktop.scroll, d.device.scroll)
-	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll,
-		container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth))
+	d.choices = container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth)
+	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll, d.choices)
 	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator(), heads, widget.NewSeparator()), bottom, nil, nil, previews)
 	d.content = content
 	d.dlg = dialog.NewCustom(tr("Conflicts"), tr("Close"), content, w.win)
@@ -227,8 +228,10 @@ func (d *conflictDialog) render() {
 	d.keepBoth.SetText(keepBoth)
 	if c.Kind == "collision" {
 		d.keepBoth.Hide()
+		d.choices.Layout = layout.NewGridLayoutWithColumns(2)
 	} else {
 		d.keepBoth.Show()
+		d.choices.Layout = layout.NewGridLayoutWithColumns(3)
 	}
 	d.setBusy(d.busy)
 	if d.content != nil {
