@@ -303,6 +303,13 @@ type Conflict struct {
 	Updated  time.Time    `json:"updated"`
 	// Resolution is the choice already made and waiting for the device ("" when none).
 	Resolution Keep `json:"resolution,omitempty"`
+	// ResolutionError says which choice made for the conflict a session could not carry out, and
+	// why ("" when none failed). The conflict then waits for a new choice.
+	ResolutionError string `json:"resolution_error,omitempty"`
+	// Choices are the resolutions the partnership's stores can carry out: desktop, device and
+	// both; fewer for a provider whose stores cannot hold a conflict copy beside an item (none,
+	// for a collision there: both versions cannot be kept, and keeping one needs a copy).
+	Choices []Keep `json:"choices"`
 }
 
 // Counts are what a session did to one side.

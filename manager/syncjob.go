@@ -158,6 +158,13 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		sess.Skipped = len(rep.Skipped)
 		for _, s := range rep.Skipped {
 			sess.Errors = append(sess.Errors, fmt.Sprintf("%s: %v", s.Name, s.Err))
+			var re *repl.ResolutionError
+			if errors.As(s.Err, &re) {
+				msg := fmt.Sprintf("keep %s could not be carried out: %v", keepName(re.Keep), re.Err)
+				if err := m.db.putResolutionError(p.ID, re.ID, msg); err != nil {
+					m.log.Warn("manager: record why a resolution failed", "err", err)
+				}
+			}
 		}
 	}
 	sess.Conflicts = res.conflicts

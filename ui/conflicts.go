@@ -149,6 +149,11 @@ func (d *conflictDialog) update(list []manager.Conflict) {
 	if d.index < len(d.list) {
 		cur = d.list[d.index].ID
 	}
+	for _, c := range list {
+		if c.ResolutionError != "" {
+			delete(d.done, c.ID) // the choice could not be carried out: the conflict waits again
+		}
+	}
 	list = slices.DeleteFunc(slices.Clone(list), func(c manager.Conflict) bool { return d.done[c.ID] })
 	d.list = list
 	if len(list) == 0 {
@@ -226,12 +231,33 @@ func (d *conflictDialog) render() {
 		keepBoth = tr("Keep both (merge)")
 	}
 	d.keepBoth.SetText(keepBoth)
-	if c.Kind == "collision" {
-		d.keepBoth.Hide()
-		d.choices.Layout = layout.NewGridLayoutWithColumns(2)
-	} else {
-		d.keepBoth.Show()
+	// Only the choices the partnership's stores can carry out (a store of one item has no room
+	// for a copy: no keep-both, and a collision there none at all).
+	show := func(b *widget.Button, ok bool) {
+		if ok {
+			b.Show()
+		} else {
+			b.Hide()
+		}
+	}
+	canBoth := slices.Contains(c.Choices, manager.KeepBoth) && c.Kind != "collision"
+	show(d.keepBoth, canBoth)
+	show(d.keepDesktop, slices.Contains(c.Choices, manager.KeepDesktop))
+	show(d.keepDevice, slices.Contains(c.Choices, manager.KeepDevice))
+	if canBoth {
 		d.choices.Layout = layout.NewGridLayoutWithColumns(3)
+	} else {
+		d.choices.Layout = layout.NewGridLayoutWithColumns(2)
+	}
+	switch {
+	case c.ResolutionError != "":
+		d.errText.SetText(sentence(c.ResolutionError) + ". " + tr("Choose again."))
+		d.errText.Show()
+	case len(c.Choices) == 0:
+		d.errText.SetText(tr("Both versions cannot be kept here: this partnership's provider holds one item, with no room for the other version beside it. Make the two sides the same, or delete one of them, and sync."))
+		d.errText.Show()
+	default:
+		d.errText.Hide()
 	}
 	d.setBusy(d.busy)
 	if d.content != nil {
@@ -280,12 +306,12 @@ func (d *conflictDialog) resolve(keep manager.Keep) {
 			for _, id := range resolved {
 				d.done[id] = true
 			}
+			d.update(d.list)
 			if failed != nil {
 				d.errText.SetText(sentence(failed.Error()))
 				d.errText.Show()
 				d.content.Refresh()
 			}
-			d.update(d.list)
 			w.requestRefresh(true)
 		}
 	})
