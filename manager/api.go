@@ -343,6 +343,8 @@ type Session struct {
 	// Skipped counts items that could not be applied (they stay pending).
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// Fix says what to do about the error that stopped a failed session ("" when none).
+	Fix string `json:"fix,omitempty"`
 }
 
 // HistoryLimit is how many sessions the history keeps.

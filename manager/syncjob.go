@@ -199,13 +199,16 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		fix = errorFix(err, p, ds.info.Label)
 		sess.Errors = append([]string{errMsg}, sess.Errors...)
 	}
+	ps.plugin = err != nil && isProviderStop(err)
+	if ps.plugin {
+		fix = "the next sync restarts it"
+	}
+	if sess.Outcome == OutcomeFailed {
+		sess.Fix = fix
+	}
 	ps.running, ps.cancel, ps.progress = false, nil, nil
 	ps.last, ps.hasLast = sess, true
 	ps.errMsg, ps.fix = errMsg, fix
-	ps.plugin = err != nil && isProviderStop(err)
-	if ps.plugin {
-		ps.fix = "the next sync restarts it"
-	}
 	if sess.Outcome == OutcomeStopped && !devGone && !userStop && ps.errMsg == "" {
 		ps.errMsg = "the sync stopped before it finished"
 	}

@@ -136,14 +136,14 @@ func sameCaps(a, b *pb.OpenReply) bool {
 func (s *storeClient) watchExit(g *generation) {
 	<-g.proc.runner.done
 	status, last := g.proc.exitReason()
-	e := &StoppedError{Provider: s.name, Status: status, LastLog: last}
+	e := &StoppedError{Provider: s.name, Status: status, LastLog: last, Log: g.proc.plog.where()}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		e = &StoppedError{Provider: s.name, Closed: true}
 	} else {
-		s.log.Warn(e.Error())
+		s.log.Info(e.Error()) // the calls that fail say it; in the service's log it is the record
 	}
 	g.markStopped(e)
 	g.proc.cleanup()
@@ -158,7 +158,11 @@ func (s *storeClient) lost(g *generation, cause error) error {
 		return g.stop
 	case <-time.After(s.stopWait):
 	}
-	g.markStopped(&StoppedError{Provider: s.name, Status: "connection lost: " + errorText(cause)})
+	e := &StoppedError{Provider: s.name, Status: "connection lost: " + errorText(cause)}
+	if g.proc != nil {
+		e.Log = g.proc.plog.where()
+	}
+	g.markStopped(e)
 	if g.proc != nil {
 		go func() { _ = g.proc.runner.Kill(context.Background()) }()
 	}

@@ -27,6 +27,8 @@ type StoppedError struct {
 	// LastLog is the last meaningful line the plugin logged (the panic message of a crash), or
 	// empty.
 	LastLog string
+	// Log is the plugin's log file (with the whole traceback of a crash), or empty.
+	Log string
 	// Closed is true when the partnership closed the store; it is then not restarted.
 	Closed bool
 }
@@ -40,7 +42,9 @@ func (e *StoppedError) Error() string {
 	if e.LastLog != "" {
 		fmt.Fprintf(&b, " (last log: %s)", e.LastLog)
 	}
-	b.WriteString("; it will be restarted at the next sync")
+	if e.Log != "" {
+		fmt.Fprintf(&b, "; its log is %s", e.Log)
+	}
 	return b.String()
 }
 

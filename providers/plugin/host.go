@@ -53,6 +53,10 @@ type Config struct {
 	// (fsstore.DeviceStore, as the files provider's), filtered by the plugin store's
 	// IsItemReplicated.
 	DeviceStore DeviceStoreFunc
+	// LogDir is where each plugin's log file is kept (LogFile): everything the plugin writes to
+	// its stderr, a crash's traceback included. Empty means no log files: what is not a log record
+	// goes to Logger at debug level only.
+	LogDir string
 }
 
 // Host finds provider plugins, starts them and turns them into registered providers. Its methods
@@ -61,6 +65,7 @@ type Host struct {
 	log          *slog.Logger
 	startTimeout time.Duration
 	deviceStore  DeviceStoreFunc
+	logDir       string
 }
 
 // owners remembers which executable registered each plugin provider. It is process-wide, like the
@@ -73,7 +78,7 @@ var owners = struct {
 
 // NewHost returns a Host.
 func NewHost(c Config) *Host {
-	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore}
+	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore, logDir: c.LogDir}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -388,7 +393,7 @@ func (h *Host) starter(path, name, dir string, req *pb.OpenRequest, dev device.D
 				status, last := p.exitReason()
 				p.stop(ctx, nil)
 				if status != "" {
-					return nil, &StoppedError{Provider: name, Status: status, LastLog: last}
+					return nil, &StoppedError{Provider: name, Status: status, LastLog: last, Log: p.plog.where()}
 				}
 			}
 			p.stop(ctx, nil)
@@ -404,6 +409,7 @@ type process struct {
 	client *goplugin.Client
 	runner *procRunner
 	tail   *lineTail
+	plog   *pluginLog
 	rpc    pb.ProviderClient
 	broker *goplugin.GRPCBroker
 	log    *slog.Logger
@@ -415,6 +421,22 @@ type process struct {
 func (h *Host) start(ctx context.Context, path, dir string, log *slog.Logger) (*process, error) {
 	r := newProcRunner(path, dir)
 	tail := &lineTail{}
+	plog := openPluginLog(h.logDir, path, log)
+	// Every line goes to the log file; Cradle's log gets the plugin's log records only.
+	output := func(stream string) func(string) {
+		return func(l string) {
+			tail.add(l)
+			if stream != "" {
+				plog.line(stream + ": " + l)
+				log.Debug(l, "stream", stream)
+				return
+			}
+			plog.line(l)
+			if !forwardRecord(log, l) {
+				log.Debug(l)
+			}
+		}
+	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{pluginKey: &grpcPlugin{}},
@@ -423,21 +445,15 @@ func (h *Host) start(ctx context.Context, path, dir string, log *slog.Logger) (*
 			return r, nil
 		},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           newHCLogSlog(log),
+		Logger:           newHCLogSlog(log, filepath.Base(path)),
 		StartTimeout:     h.startTimeout,
-		Stderr:           &lineWriter{emit: tail.add},
-		SyncStdout: &lineWriter{emit: func(l string) {
-			log.Info(l, "stream", "stdout")
-			tail.add(l)
-		}},
-		SyncStderr: &lineWriter{emit: func(l string) {
-			log.Info(l)
-			tail.add(l)
-		}},
+		Stderr:           &lineWriter{emit: output("")},
+		SyncStdout:       &lineWriter{emit: output("stdout")},
+		SyncStderr:       &lineWriter{emit: output("stderr")},
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))},
 	})
-	p := &process{path: path, client: client, runner: r, tail: tail, log: log}
+	p := &process{path: path, client: client, runner: r, tail: tail, plog: plog, log: log}
 
 	type result struct {
 		cp  goplugin.ClientProtocol
@@ -579,5 +595,6 @@ func (p *process) cleanup() {
 			<-done
 		}
 		p.runner.release()
+		p.plog.close()
 	})
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,10 +47,7 @@ func TestResolveExitCodes(t *testing.T) {
 	})
 	t.Run("a store that cannot keep both", func(t *testing.T) {
 		e := newEnv(t)
-		build := exec.Command("go", "build", "-o", filepath.Join(e.config, "plugins", "cradle-provider-onefile"), "./testdata/cradle-provider-onefile")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("build the test plugin: %v\n%s", err, out)
-		}
+		e.buildOneFile()
 		file := filepath.Join(e.desktop, "settings.conf")
 		put(t, file, "original", at(0))
 		serial := e.serial()

@@ -1,6 +1,7 @@
 // Command cradle-provider-onefile is a test plugin whose desktop side is a store of one item: one
 // file (the "file" option), synced with the file of the same name in the device folder. It
-// declares NoKeepBoth: its store has no room for a conflict copy beside the file.
+// declares NoKeepBoth: its store has no room for a conflict copy beside the file. With the crash
+// option, the store panics when it is asked to write.
 package main
 
 import (
@@ -20,19 +21,25 @@ func main() {
 	plugin.Serve(plugin.Declaration{
 		Name:        "onefile",
 		Description: "one file, synced with the file of the same name in a device folder",
-		Options:     []providers.Option{{Name: "file", Label: "File", Help: "the file to sync", Kind: providers.KindString, Required: true}},
-		NoKeepBoth:  true,
+		Options: []providers.Option{
+			{Name: "file", Label: "File", Help: "the file to sync", Kind: providers.KindString, Required: true},
+			{Name: "crash", Label: "Crash", Help: "panic when asked to write", Kind: providers.KindBool, Default: "false"},
+		},
+		NoKeepBoth: true,
 	}, func(_ context.Context, env plugin.Env) (repl.Store, error) {
 		p, err := filepath.Abs(env.Options["file"])
 		if err != nil {
 			return nil, err
 		}
-		return &oneFile{path: p, name: filepath.Base(p)}, nil
+		return &oneFile{path: p, name: filepath.Base(p), crash: env.Options["crash"] == "true"}, nil
 	})
 }
 
 // oneFile is a store of one item: the file at path, named by its base name.
-type oneFile struct{ path, name string }
+type oneFile struct {
+	path, name string
+	crash      bool
+}
 
 func (s *oneFile) Stat(_ context.Context, handle string) (repl.Entry, error) {
 	if handle != s.name {
@@ -105,6 +112,9 @@ func (s *oneFile) check(ctx context.Context, handle string, expected *repl.Stamp
 }
 
 func (s *oneFile) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	if s.crash {
+		panic("told to crash when writing " + req.Name)
+	}
 	if req.Name != s.name || req.Kind != repl.KindFile {
 		return repl.Entry{}, fmt.Errorf("write %q: this store holds only %s: %w", req.Name, s.name, repl.ErrInvalidName)
 	}
