@@ -292,9 +292,6 @@ type Conflict struct {
 	Partnership     string `json:"partnership"`
 	PartnershipName string `json:"partnership_name"`
 	DeviceSerial    string `json:"device_serial"`
-	// Kind is "edit" (both sides changed one item) or "collision" (two different items took
-	// one name, one on each side: resolving keeps both, the chosen side's under the name).
-	Kind string `json:"kind"`
 	// Path is the item's name in the partnership (a relative path, a contact's name).
 	Path     string       `json:"path"`
 	Desktop  ConflictSide `json:"desktop"`
@@ -307,8 +304,7 @@ type Conflict struct {
 	// why ("" when none failed). The conflict then waits for a new choice.
 	ResolutionError string `json:"resolution_error,omitempty"`
 	// Choices are the resolutions the partnership's stores can carry out: desktop, device and
-	// both; fewer for a provider whose stores cannot hold a conflict copy beside an item (none,
-	// for a collision there: both versions cannot be kept, and keeping one needs a copy).
+	// both; no both for a provider whose stores cannot hold a conflict copy beside an item.
 	Choices []Keep `json:"choices"`
 }
 
@@ -345,6 +341,17 @@ type Session struct {
 	Errors  []string `json:"errors,omitempty"`
 	// Fix says what to do about the error that stopped a failed session ("" when none).
 	Fix string `json:"fix,omitempty"`
+	// KeptBoth lists the items of which the session kept two versions, one under a conflict
+	// name: two different files that took one name (a collision), a file and a folder, or a
+	// conflict settled by keeping both.
+	KeptBoth []KeptBoth `json:"kept_both,omitempty"`
+}
+
+// KeptBoth is an item of which a session kept two versions.
+type KeptBoth struct {
+	Path   string `json:"path"`   // the name, kept by one of the versions
+	Copy   string `json:"copy"`   // the name the other version is under now
+	Reason string `json:"reason"` // "two different items with one name", "policy", ...
 }
 
 // HistoryLimit is how many sessions the history keeps.

@@ -86,9 +86,9 @@ func (m *Manager) Conflicts() ([]Conflict, error) {
 func (m *Manager) conflict(p Partnership, c repl.Conflict) Conflict {
 	out := Conflict{
 		ID: conflictID(p.ID, c.ID), Partnership: p.ID, PartnershipName: p.Name, DeviceSerial: p.Device,
-		Kind: c.Kind.String(), Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
+		Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
 	}
-	out.Choices = choices(p.Provider, c.Kind)
+	out.Choices = choices(p.Provider)
 	switch c.Pending {
 	case repl.ResolveBoth:
 		out.Resolution = KeepBoth
@@ -345,10 +345,8 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 			before = c
 		}
 	}
-	if before.ID == cid {
-		if err := checkChoice(p, id, before.Kind, keep); err != nil {
-			return err
-		}
+	if err := checkChoice(p, id, keep); err != nil {
+		return err
 	}
 	if err := hf.Resolve(ctx, cid, side); err != nil {
 		if errors.Is(err, repl.ErrNoConflict) {
@@ -375,29 +373,21 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	return nil
 }
 
-// choices returns the resolutions a conflict of kind in a partnership of provider can have. Every
-// choice of a collision saves one version beside the other, as keeping both does: a provider
-// whose stores cannot hold a copy (NoKeepBoth) has none there.
-func choices(provider string, kind repl.ConflictKind) []Keep {
-	prov, err := providers.Lookup(provider)
-	switch {
-	case err != nil || !prov.NoKeepBoth:
-		return []Keep{KeepDesktop, KeepDevice, KeepBoth}
-	case kind == repl.ConflictCollision:
-		return []Keep{}
+// choices returns the resolutions a conflict in a partnership of provider can have: a provider
+// whose stores cannot hold a copy beside an item (NoKeepBoth) cannot keep both.
+func choices(provider string) []Keep {
+	if prov, err := providers.Lookup(provider); err == nil && prov.NoKeepBoth {
+		return []Keep{KeepDesktop, KeepDevice}
 	}
-	return []Keep{KeepDesktop, KeepDevice}
+	return []Keep{KeepDesktop, KeepDevice, KeepBoth}
 }
 
 // checkChoice refuses up front a resolution the partnership's stores cannot carry out, naming the
 // choices left.
-func checkChoice(p Partnership, id string, kind repl.ConflictKind, keep Keep) error {
-	cs := choices(p.Provider, kind)
+func checkChoice(p Partnership, id string, keep Keep) error {
+	cs := choices(p.Provider)
 	if slices.Contains(cs, keep) {
 		return nil
-	}
-	if len(cs) == 0 {
-		return kindf(ErrInvalid, "conflict %s cannot be resolved here: two different versions of it were made apart, and provider %s's stores hold one item, with no room for the other version beside it; make the two sides the same (or delete one of them) and sync", id, p.Provider)
 	}
 	var names []string
 	for _, c := range cs {

@@ -12,8 +12,8 @@ import (
 // policy has to drop anything for them: the file moves aside under a conflict name, and the
 // folder, which may hold other items, keeps the name.
 
-// reasonKindClash is the Decision.Reason when a file and a folder took one name.
-const reasonKindClash = "a file and a folder took one name"
+// ReasonKindClash is the Decision.Reason when a file and a folder took one name: both kept.
+const ReasonKindClash = "a file and a folder took one name"
 
 // clearPath makes room for c on the destination: a live file of another item where c's name (for
 // a folder) or one of its parent folders should be is moved aside (yieldToFolder).
@@ -87,6 +87,6 @@ func (a *applier) yieldToFolder(ctx context.Context, f *record) error {
 		return err
 	}
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: f.Name, Rule: a.keptRule(), Kept: a.src().Name,
-		Lost: a.dst().Name, Copy: name, Reason: reasonKindClash})
+		Lost: a.dst().Name, Copy: name, Reason: ReasonKindClash})
 	return a.rd.put(f, &rec)
 }

@@ -43,7 +43,7 @@ type conflictDialog struct {
 	keepDesktop *widget.Button
 	keepDevice  *widget.Button
 	keepBoth    *widget.Button
-	choices     *fyne.Container // the keep buttons, in a row
+	choices     *fyne.Container // the choice buttons, in a row
 	errText     *widget.Label
 }
 
@@ -190,17 +190,7 @@ func (d *conflictDialog) render() {
 	}
 	d.path.SetText(conflictTitle(c))
 	p, _ := d.w.partnership(c.Partnership)
-	if c.Kind == "collision" {
-		// Two different files: both are kept whatever is chosen; the choice is which keeps the
-		// name (the other is saved beside it).
-		d.partnership.SetText(tr("Partnership \"{{.Name}}\" · two different files took this name, one on each side: both are kept, choose which one keeps the name", map[string]any{"Name": c.PartnershipName}))
-		d.keepDesktop.SetText(tr("This computer's keeps the name"))
-		d.keepDevice.SetText(tr("The device's keeps the name"))
-	} else {
-		d.partnership.SetText(tr("Partnership \"{{.Name}}\" · changed on both sides since the last sync", map[string]any{"Name": c.PartnershipName}))
-		d.keepDesktop.SetText(tr("Keep this computer's"))
-		d.keepDevice.SetText(tr("Keep the device's"))
-	}
+	d.partnership.SetText(tr("Partnership \"{{.Name}}\" · changed on both sides since the last sync", map[string]any{"Name": c.PartnershipName}))
 	devLabel := d.w.deviceLabel(c.DeviceSerial)
 	d.desktop.title.SetText(tr("On this computer"))
 	d.device.title.SetText(tr("On {{.Device}}", map[string]any{"Device": devLabel}))
@@ -232,7 +222,7 @@ func (d *conflictDialog) render() {
 	}
 	d.keepBoth.SetText(keepBoth)
 	// Only the choices the partnership's stores can carry out (a store of one item has no room
-	// for a copy: no keep-both, and a collision there none at all).
+	// for a copy: no keep-both).
 	show := func(b *widget.Button, ok bool) {
 		if ok {
 			b.Show()
@@ -240,7 +230,7 @@ func (d *conflictDialog) render() {
 			b.Hide()
 		}
 	}
-	canBoth := slices.Contains(c.Choices, manager.KeepBoth) && c.Kind != "collision"
+	canBoth := slices.Contains(c.Choices, manager.KeepBoth)
 	show(d.keepBoth, canBoth)
 	show(d.keepDesktop, slices.Contains(c.Choices, manager.KeepDesktop))
 	show(d.keepDevice, slices.Contains(c.Choices, manager.KeepDevice))
@@ -252,9 +242,6 @@ func (d *conflictDialog) render() {
 	switch {
 	case c.ResolutionError != "":
 		d.errText.SetText(sentence(c.ResolutionError) + ". " + tr("Choose again."))
-		d.errText.Show()
-	case len(c.Choices) == 0:
-		d.errText.SetText(tr("Both versions cannot be kept here: this partnership's provider holds one item, with no room for the other version beside it. Make the two sides the same, or delete one of them, and sync."))
 		d.errText.Show()
 	default:
 		d.errText.Hide()

@@ -964,76 +964,9 @@ func countPictures(dir string) int {
 	return n
 }
 
-// TestConflictDialogCollision: two different new files that took one name, one on each side, are
-// a collision: the dialog says both are kept and asks which keeps the name; choosing keeps both.
-func TestConflictDialogCollision(t *testing.T) {
-	h := newDemoHarness(t)
-	w := h.w
-	d := h.demo
-	id := h.part(demo.Documents)
-	if _, err := h.m.Sync(testCtx(t), manager.SyncOptions{}, id); err != nil {
-		t.Fatal(err)
-	}
-	cs, err := h.m.Conflicts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cs { // the demo's own conflict
-		if err := h.m.Resolve(testCtx(t), c.ID, manager.KeepDevice); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h.pump("the demo's conflict to be settled", func() bool { return len(w.pendingConflicts()) == 0 })
-	later := time.Now().Add(time.Hour)
-	const name = "Plan.txt"
-	writeFile(t, filepath.Join(d.DesktopDir, "Documents", name), "the computer's plan\n", later)
-	writeFile(t, filepath.Join(d.DeviceDir, "Documents", name), "the phone's plan, another file\n", later.Add(time.Minute))
-	if _, err := h.m.Sync(testCtx(t), manager.SyncOptions{}, id); err != nil {
-		t.Fatal(err)
-	}
-	h.pump("the collision to show", func() bool {
-		pc := w.pendingConflicts()
-		return len(pc) == 1 && pc[0].Kind == "collision"
-	})
-	test.Tap(w.conflictsButton)
-	dlg := w.conflictDlg
-	if dlg == nil {
-		t.Fatal("tapping Conflicts opened no dialog")
-	}
-	if !strings.Contains(dlg.partnership.Text, "two different files") {
-		t.Errorf("subtitle = %q, want it to say two different files took the name", dlg.partnership.Text)
-	}
-	if dlg.keepBoth.Visible() {
-		t.Error("a collision offers \"Keep both\": every choice keeps both")
-	}
-	if got := dlg.keepDesktop.Text; got != "This computer's keeps the name" {
-		t.Errorf("desktop button = %q", got)
-	}
-	start := time.Now()
-	test.Tap(dlg.keepDesktop)
-	h.pump("the resolution to be applied", func() bool {
-		return len(w.pendingConflicts()) == 0 && h.syncedAfter(start, id)
-	})
-	for _, dir := range []string{filepath.Join(d.DesktopDir, "Documents"), filepath.Join(d.DeviceDir, "Documents")} {
-		if got := readFile(t, filepath.Join(dir, name)); got != "the computer's plan\n" {
-			t.Errorf("%s: %s = %q, want the computer's", dir, name, got)
-		}
-		found := false
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "Plan (conflict ") && readFile(t, filepath.Join(dir, e.Name())) == "the phone's plan, another file\n" {
-				found = true
-			}
-		}
-		if !found {
-			t.Errorf("%s lacks the phone's plan under a conflict name", dir)
-		}
-	}
-}
-
 // TestConflictDialogOffersWhatTheStoreCanDo: the dialog shows only the choices a conflict's
-// partnership can carry out (no "Keep both" for a store of one item, none for a collision there),
-// and says why a choice made earlier could not be carried out.
+// partnership can carry out (no "Keep both" for a store of one item), and says why a choice made
+// earlier could not be carried out.
 func TestConflictDialogOffersWhatTheStoreCanDo(t *testing.T) {
 	h := newDemoHarness(t)
 	w := h.w
@@ -1053,13 +986,5 @@ func TestConflictDialogOffersWhatTheStoreCanDo(t *testing.T) {
 	}
 	if got := dlg.errText.Text; !dlg.errText.Visible() || !strings.Contains(got, "Keep both could not be carried out") || !strings.Contains(got, "Choose again") {
 		t.Errorf("error line = %q (shown: %v), want why keep-both failed and to choose again", got, dlg.errText.Visible())
-	}
-	c.Kind, c.Choices, c.ResolutionError = "collision", []manager.Keep{}, ""
-	dlg.update([]manager.Conflict{c})
-	if dlg.keepBoth.Visible() || dlg.keepDesktop.Visible() || dlg.keepDevice.Visible() {
-		t.Error("a collision that the store cannot hold offers a choice")
-	}
-	if got := dlg.errText.Text; !dlg.errText.Visible() || !strings.Contains(got, "cannot be kept here") {
-		t.Errorf("error line = %q, want it to say both versions cannot be kept and what to do", got)
 	}
 }

@@ -44,16 +44,11 @@ func cmdConflicts(c *invocation, args []string) error {
 	fmt.Fprintln(tw, "ID\tPARTNERSHIP\tPATH\tDESKTOP\tDEVICE")
 	for _, x := range cs {
 		path := x.Path
-		if x.Kind == "collision" {
-			path += " (two different files: both are kept)"
-		}
 		switch {
 		case x.ResolutionError != "" && x.Resolution == "":
 			path += " (" + x.ResolutionError + ")"
 		case x.Resolution != "":
 			path += " (keep " + string(x.Resolution) + " at the next sync)"
-		case len(x.Choices) == 0:
-			path += " (cannot be resolved here: make both sides the same)"
 		case len(x.Choices) < 3:
 			path += " (choices: " + strings.Join(keepNames(x.Choices), ", ") + ")"
 		}
