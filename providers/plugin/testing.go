@@ -2,10 +2,13 @@ package plugin
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -27,10 +30,15 @@ import (
 // are. The store is closed, and the connection with it, when the test ends.
 func TestStore(t testing.TB, open OpenFunc, env providers.Env) repl.Store {
 	t.Helper()
+	// go-plugin's test connection logs at debug level to hclog's default output: a line for every
+	// stream that ends, which would bury the test's own output.
+	quietOnce.Do(func() { hclog.DefaultOutput = io.Discard })
 	srv := &server{decl: Declaration{Name: "test"}, open: open, openDevice: open}
 	c, g, _ := connectInProcess(t, srv, env)
 	return storeWith(c, g.caps)
 }
+
+var quietOnce sync.Once
 
 // connectInProcess serves srv and connects a store client to it in this process, and opens the
 // store: the desktop side, or the device side on env.Device when it is set.
