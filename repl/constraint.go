@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -35,6 +36,15 @@ func (a *applier) clearPath(ctx context.Context, c *record) error {
 			return err
 		}
 		if m.live() && m.Stamp.Kind == KindFile && m.GID != c.GID {
+			if !a.retry {
+				if sc, err := a.rs.byGID(m.GID); err != nil {
+					return err
+				} else if sc != nil && !a.rd.know.Contains(sc.Ver) {
+					// The source has a change of that file still to come in this pass (it
+					// moves it aside, say): wait for it, and look again on the retry.
+					return a.dstErr("write", c.Name, fmt.Errorf("%q is a file here, and changes later in this session: %w", m.Name, ErrExists))
+				}
+			}
 			if err := a.yieldToFolder(ctx, m); err != nil {
 				return err
 			}
