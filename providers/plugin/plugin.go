@@ -27,7 +27,10 @@
 //
 // A plugin process that exits or crashes is the store's shutdown: every call fails with a
 // *StoppedError (which wraps repl.ErrGone), an active Watch delivers repl.Shutdown, and the store
-// starts a new process at the next sync (its next Enumerate, Watch or Open).
+// starts a new process at the next sync (its next Enumerate, Watch or Open). The error is one line
+// (how the process ended, its last log line, the place of its log file); everything the plugin
+// wrote to its stderr, a traceback included, is in its log file (Config.LogDir, LogFile), and
+// Cradle's log gets only its log records.
 //
 // The wire contract is internal/pb/provider.proto, for plugins written in other languages.
 // docs/providers.md builds a plugin step by step; docs/design.md has the package map.
