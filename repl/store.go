@@ -72,7 +72,7 @@ func StampChanged(recorded Stamp, now Entry) bool {
 	return s.Size != recorded.Size || s.ModTime != recorded.ModTime
 }
 
-// Iterator walks a store's items: the FindFirstItem/FindNextItem of the seeds.
+// Iterator walks a store's items (ActiveSync's FindFirstItem/FindNextItem).
 type Iterator interface {
 	// Next returns the next entry, or io.EOF after the last one. Any other error means the
 	// enumeration did not finish: the engine then infers no deletion from it.
@@ -102,7 +102,7 @@ type WriteRequest struct {
 }
 
 // Store is one side of a partnership as a provider sees it: the desktop folder, the device's
-// camera roll, a contacts file. It is the IReplStore of the seeds.
+// camera roll, a contacts file (ActiveSync's IReplStore).
 //
 // Concurrency: the engine calls a Store from one goroutine at a time per session, but a Store
 // must tolerate calls from different goroutines over its life (the manager, a watcher).
@@ -172,7 +172,7 @@ func (k NotifyKind) String() string {
 	return "unknown"
 }
 
-// Notification is one OnItemNotify of the seeds.
+// Notification is one change a store reports (ActiveSync's OnItemNotify).
 type Notification struct {
 	Kind   NotifyKind
 	Handle string // empty for Overflow and Shutdown

@@ -59,6 +59,9 @@ func cmdStatus(c *invocation, args []string) error {
 	}
 	// Why a partnership cannot sync, or why its last sync failed: one line each, under the table.
 	for _, s := range st {
+		for _, k := range s.Skipped {
+			c.say("%s: skipped %q on the %s: %s", s.Name, k.Path, k.Side, k.Reason)
+		}
 		if line := reasonLine(s); line != "" {
 			fmt.Fprintln(c.stdout, line)
 		}

@@ -524,10 +524,18 @@ func TestDemoWindow(t *testing.T) {
 	shots.save("conflict", img, win)
 	x.click(keepBoth.center())
 	for _, dir := range []string{filepath.Join(computer, "Documents"), filepath.Join(phone, "Documents")} {
-		waitFiles(t, "both versions of the meeting notes in "+dir, func() bool {
+		deadline := time.Now().Add(waitLimit)
+		for {
 			m, _ := filepath.Glob(filepath.Join(dir, "Meeting notes*.txt"))
-			return len(m) == 2
-		})
+			if len(m) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				shots.save("keep-both", x.screenshot(), win)
+				t.Fatalf("waited %v for both versions of the meeting notes in %s; it holds %q", waitLimit, dir, m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	x.waitFor("the Conflicts button to calm down", func(img image.Image) bool {
 		_, ok := button(img, theme.ColorNameWarning, win)
