@@ -13,7 +13,7 @@ APT_USBVM    := qemu-system-x86 linux-image-amd64 busybox-static mtp-tools cpio 
                 libusb-1.0-0-dev pkg-config
 
 .PHONY: all build demo run test vet lint staticcheck bench fuzz package deps deps-headless \
-        deps-usbvm test-usb bench-usb torture clean
+        deps-usbvm test-usb bench-usb torture clean test-tutorial
 
 all: build
 
@@ -56,12 +56,19 @@ staticcheck: deps
 	$(GO) tool staticcheck $(PKGS)
 
 lint: vet staticcheck
+	@scripts/proto --check
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
 # Every test, GUI tests included (widget tests on Fyne's test driver; the end-to-end window test
 # starts its own Xvfb). Fuzz targets run their seed corpus here; `make fuzz` fuzzes them.
 test: deps-headless lint
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+# docs/providers.md followed as a new provider author would, from empty folders outside the
+# repository, for both worked examples (notes, calendar): its commands run, its files written, the
+# plugins built and synced with an emulated phone, edits on both sides merged. About two minutes.
+test-tutorial: deps
+	$(GO) run ./test/tutorial
 
 # Benchmarks against their baselines (test/bench), medians of several runs, written to
 # docs/performance.md; about 15 minutes. BENCHFLAGS passes flags (-only P1,P4 -runs 3 -usb ...).

@@ -282,7 +282,8 @@ func (w *Window) busy() bool {
 	return false
 }
 
-// pendingConflicts returns the conflicts still waiting for a choice.
+// pendingConflicts returns the conflicts still waiting for a choice (those whose last choice
+// could not be carried out among them).
 func (w *Window) pendingConflicts() []manager.Conflict {
 	var out []manager.Conflict
 	for _, c := range w.conflicts {

@@ -964,3 +964,28 @@ func countPictures(dir string) int {
 	})
 	return n
 }
+
+// TestConflictDialogOffersWhatTheStoreCanDo: the dialog shows only the choices a conflict's
+// partnership can carry out (no "Keep both" for a store of one item), and says why a choice made
+// earlier could not be carried out.
+func TestConflictDialogOffersWhatTheStoreCanDo(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	h.pump("the demo's conflict", func() bool { return len(w.pendingConflicts()) == 1 })
+	c := w.pendingConflicts()[0]
+	c.Choices = []manager.Keep{manager.KeepDesktop, manager.KeepDevice}
+	c.ResolutionError = "keep both could not be carried out: this store holds only one file"
+	w.conflicts = []manager.Conflict{c}
+	w.showConflicts()
+	dlg := w.conflictDlg
+	if dlg == nil {
+		t.Fatal("no conflict dialog")
+	}
+	if dlg.keepBoth.Visible() || !dlg.keepDesktop.Visible() || !dlg.keepDevice.Visible() {
+		t.Errorf("buttons shown: desktop %v, device %v, both %v; want desktop and device only",
+			dlg.keepDesktop.Visible(), dlg.keepDevice.Visible(), dlg.keepBoth.Visible())
+	}
+	if got := dlg.errText.Text; !dlg.errText.Visible() || !strings.Contains(got, "Keep both could not be carried out") || !strings.Contains(got, "Choose again") {
+		t.Errorf("error line = %q (shown: %v), want why keep-both failed and to choose again", got, dlg.errText.Visible())
+	}
+}
