@@ -35,6 +35,7 @@ type settingsDialog struct {
 	threshold     *widget.Slider
 	thresholdText *widget.Label
 	keepInTray    *widget.Check
+	autostart     *widget.Check
 	language      *widget.Select
 	languages     map[string]string
 	errText       *widget.Label
@@ -79,6 +80,12 @@ func (w *Window) showSettings() {
 		d.keepInTray.Disable()
 		trayHint.SetText(tr("This desktop session has no tray: closing the window quits Cradle."))
 	}
+	var loginField *fyne.Container
+	if w.opts.Autostart != nil {
+		d.autostart = widget.NewCheck(tr("Start Cradle in the background when I log in"), nil)
+		d.autostart.SetChecked(w.opts.Autostart.Enabled())
+		loginField = container.NewVBox(d.autostart, hintLabel(tr("Devices then sync as they are plugged in, with no window open.")))
+	}
 	d.languages = map[string]string{}
 	var langOpts []string
 	sel := ""
@@ -107,8 +114,13 @@ func (w *Window) showSettings() {
 		fieldLabel(tr("After a failed sync")), d.retry,
 		fieldLabel(tr("Mass deletes")), container.NewVBox(d.threshold, d.thresholdText),
 		fieldLabel(tr("Tray")), container.NewVBox(d.keepInTray, trayHint),
-		fieldLabel(tr("Language")), d.language,
 	)
+	if loginField != nil {
+		form.Add(fieldLabel(tr("Start at login")))
+		form.Add(loginField)
+	}
+	form.Add(fieldLabel(tr("Language")))
+	form.Add(d.language)
 	content := container.NewVBox(form, d.errText)
 	d.content = content
 	d.dlg = dialog.NewCustomWithoutButtons(tr("Settings"), container.NewVScroll(content), w.win)
@@ -177,8 +189,15 @@ func (d *settingsDialog) submit() {
 	d.save.Disable()
 	d.errText.Hide()
 	w := d.w
+	login, setLogin := false, false
+	if d.autostart != nil && d.autostart.Checked != w.opts.Autostart.Enabled() {
+		login, setLogin = d.autostart.Checked, true
+	}
 	w.background(func(context.Context) func() {
 		err := w.m.SetSettings(s)
+		if err == nil && setLogin {
+			err = w.opts.Autostart.SetEnabled(login)
+		}
 		return func() {
 			d.busy = false
 			d.save.Enable()
