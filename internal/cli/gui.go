@@ -63,6 +63,15 @@ func (g *gui) build(show, hideOnClose bool, env map[string]string) (err error) {
 	if g.app == nil {
 		g.app = app.NewWithID(appID)
 		g.app.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
+		// A binary built by go build (not fyne package) has no metadata: the tray would be
+		// titled with the app ID.
+		if md := g.app.Metadata(); md.Name == "" {
+			md.ID, md.Name = appID, "Cradle"
+			if md.Version == "" {
+				md.Version = Version
+			}
+			app.SetMetadata(md)
+		}
 	}
 	// The tray needs a StatusNotifier host on the session bus: without a bus, quitting panics
 	// in fyne's systray; without a host, nobody shows the icon. Notifications need the bus.
