@@ -292,9 +292,6 @@ type Conflict struct {
 	Partnership     string `json:"partnership"`
 	PartnershipName string `json:"partnership_name"`
 	DeviceSerial    string `json:"device_serial"`
-	// Kind is "edit" (both sides changed one item) or "collision" (two different items took
-	// one name, one on each side: resolving keeps both, the chosen side's under the name).
-	Kind string `json:"kind"`
 	// Path is the item's name in the partnership (a relative path, a contact's name).
 	Path     string       `json:"path"`
 	Desktop  ConflictSide `json:"desktop"`
@@ -336,6 +333,17 @@ type Session struct {
 	// Skipped counts items that could not be applied (they stay pending).
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// KeptBoth lists the items of which the session kept two versions, one under a conflict
+	// name: two different files that took one name (a collision), a file and a folder, or a
+	// conflict settled by keeping both.
+	KeptBoth []KeptBoth `json:"kept_both,omitempty"`
+}
+
+// KeptBoth is an item of which a session kept two versions.
+type KeptBoth struct {
+	Path   string `json:"path"`   // the name, kept by one of the versions
+	Copy   string `json:"copy"`   // the name the other version is under now
+	Reason string `json:"reason"` // "two different items with one name", "policy", ...
 }
 
 // HistoryLimit is how many sessions the history keeps.

@@ -84,7 +84,7 @@ func (m *Manager) Conflicts() ([]Conflict, error) {
 func (m *Manager) conflict(p Partnership, c repl.Conflict) Conflict {
 	out := Conflict{
 		ID: conflictID(p.ID, c.ID), Partnership: p.ID, PartnershipName: p.Name, DeviceSerial: p.Device,
-		Kind: c.Kind.String(), Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
+		Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
 	}
 	switch c.Pending {
 	case repl.ResolveBoth:

@@ -154,7 +154,14 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 			sess.ToDevice = Counts{Created: c.Created, Updated: c.Updated, Renamed: c.Renamed, Deleted: c.Deleted}
 		}
 		sess.Bytes = rep.Bytes
-		sess.Decided = len(rep.Decisions)
+		for _, d := range rep.Decisions {
+			if d.Copy != "" {
+				sess.KeptBoth = append(sess.KeptBoth, KeptBoth{Path: d.Name, Copy: d.Copy, Reason: d.Reason})
+			}
+			if d.Reason != repl.ReasonCollision && d.Reason != repl.ReasonKindClash {
+				sess.Decided++ // a conflict the policy settled (two items that took one name are none)
+			}
+		}
 		sess.Skipped = len(rep.Skipped)
 		for _, s := range rep.Skipped {
 			sess.Errors = append(sess.Errors, fmt.Sprintf("%s: %v", s.Name, s.Err))

@@ -110,10 +110,19 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		if m, err = a.mergeCandidate(c); err != nil {
 			return err
 		}
+		var apart bool
 		if m != nil {
+			if apart, err = a.collidable(ctx, c, m); err != nil {
+				return err
+			}
+		}
+		switch {
+		case apart:
+			err = a.collideApart(ctx, c, m, l)
+		case m != nil:
 			a.trace("  merge identity with local %v %q", m.GID, m.Name)
 			err = a.mergeIdentity(ctx, c, m, l)
-		} else {
+		default:
 			err = a.settle(ctx, c, l)
 		}
 	} else {
@@ -245,7 +254,7 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
 		// A folder that became a file there still holds items here after the pass deleted what
 		// it could (edits that beat the deletes): the folder keeps the name, the file moves aside.
-		return a.keepBothAs(ctx, c, l, true, reasonKindClash)
+		return a.keepBothAs(ctx, c, l, true, ReasonKindClash)
 	}
 	if err != nil {
 		return err

@@ -81,7 +81,7 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 	}
 	if c.Stamp.Kind != l.Stamp.Kind {
 		// A file and a folder: no content to choose between, and the folder may hold items.
-		return a.keepBothAs(ctx, c, l, l.Stamp.Kind == KindFolder, reasonKindClash)
+		return a.keepBothAs(ctx, c, l, l.Stamp.Kind == KindFolder, ReasonKindClash)
 	}
 	// Content and name are settled apart: an edit on one side and a rename on the other merge.
 	// Across two merged items nothing is known of a common past: both count as edited.
@@ -304,20 +304,13 @@ func state(r *record) ItemState {
 	return s
 }
 
-// collide settles two different files that took one name with no history joining them (made on
-// both sides between two syncs, or found after the metadata was lost): they are two items, so
-// both are kept under every policy; the policy only decides which keeps the name, and under Ask
-// the user does.
+// collide settles two different files met as one item with no history joining them (an item
+// merged before content decided such matches): both are kept under every policy, the policy only
+// deciding which keeps the name (see collision.go).
 func (a *applier) collide(ctx context.Context, c, l *record) error {
 	a.trace("  collision: two different items named %q", l.Name)
-	if a.p.s.cfg.Policy.Rule == Ask {
-		return a.recordConflictKind(c, l, ConflictCollision)
-	}
-	return a.keepBoth(ctx, c, l, reasonCollision)
+	return a.keepBoth(ctx, c, l, ReasonCollision)
 }
-
-// reasonCollision is the Decision.Reason of a collision settled by keeping both.
-const reasonCollision = "two different items with one name"
 
 // byPolicy settles two different versions of a live item.
 func (a *applier) byPolicy(ctx context.Context, c, l *record) error {

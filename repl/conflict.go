@@ -18,7 +18,6 @@ import (
 // Resolve. A later edit on either side updates the record rather than adding one.
 type Conflict struct {
 	ID       string
-	Kind     ConflictKind
 	Name     string // the item's name (as side a calls it)
 	Sides    [2]ConflictSide
 	Detected time.Time
@@ -28,28 +27,6 @@ type Conflict struct {
 	Pending string
 
 	gid Version
-}
-
-// ConflictKind says what clashed.
-type ConflictKind uint8
-
-// Kinds of conflict.
-const (
-	// ConflictEdit: both sides changed one item, neither knowing of the other's change.
-	// Resolving it keeps the chosen side's version (or both).
-	ConflictEdit ConflictKind = iota
-	// ConflictCollision: two different items took one name, one on each side, with no history
-	// joining them (made apart between two syncs, or found after the metadata was lost).
-	// Resolving it keeps both: the chosen side's keeps the name, the other is saved beside it
-	// under a conflict name.
-	ConflictCollision
-)
-
-func (k ConflictKind) String() string {
-	if k == ConflictCollision {
-		return "collision"
-	}
-	return "edit"
 }
 
 // ConflictSide is one side's version in a Conflict.
@@ -88,14 +65,10 @@ func pairKey(a, b string, gid Version) []byte {
 	return append(k, gid.key()...)
 }
 
-// Conflict record formats: 2 adds the kind after the format byte.
-const (
-	conflictFormatV1 = 1
-	conflictFormat   = 2
-)
+const conflictFormat = 1
 
 func (c *Conflict) encode() []byte {
-	b := []byte{conflictFormat, byte(c.Kind)}
+	b := []byte{conflictFormat}
 	b = appendString(b, c.Name)
 	b = appendVersion(b, c.gid)
 	b = appendVarint(b, c.Detected.UnixNano())
@@ -123,17 +96,10 @@ func (c *Conflict) encode() []byte {
 
 func decodeConflict(id uint64, b []byte) (*Conflict, error) {
 	d := decoder{b: b}
-	c := &Conflict{ID: strconv.FormatUint(id, 10)}
-	switch f := d.byte(); {
-	case d.err != nil:
-	case f == conflictFormat:
-		c.Kind = ConflictKind(d.byte())
-		if c.Kind > ConflictCollision {
-			d.fail("conflict kind %d", c.Kind)
-		}
-	case f != conflictFormatV1:
-		d.fail("conflict record format %d", f)
+	if d.byte() != conflictFormat && d.err == nil {
+		d.fail("conflict record format")
 	}
+	c := &Conflict{ID: strconv.FormatUint(id, 10)}
 	c.Name = d.string()
 	c.gid = d.version()
 	c.Detected = time.Unix(0, d.varint())
@@ -162,13 +128,9 @@ func decodeConflict(id uint64, b []byte) (*Conflict, error) {
 // recordConflict records (or updates) the conflict between the source's c and the destination's
 // l under the Ask policy.
 func (a *applier) recordConflict(c, l *record) error {
-	return a.recordConflictKind(c, l, ConflictEdit)
-}
-
-func (a *applier) recordConflictKind(c, l *record, kind ConflictKind) error {
 	s := a.p.s
 	now := a.now()
-	conf := Conflict{Kind: kind, Name: l.Name, gid: l.GID, Detected: now, Updated: now}
+	conf := Conflict{Name: l.Name, gid: l.GID, Detected: now, Updated: now}
 	srcSide := ConflictSide{Side: a.src().Name, Name: c.Name, ItemState: state(c), ver: c.Ver}
 	dstSide := ConflictSide{Side: a.dst().Name, Name: l.Name, ItemState: state(l), ver: l.Ver}
 	if a.src().Name == s.a.Name {
@@ -189,11 +151,6 @@ func (a *applier) recordConflictKind(c, l *record, kind ConflictKind) error {
 				return err
 			}
 			conf.Detected = prev.Detected
-			if prev.Kind == ConflictCollision {
-				// Two items that took one name stay two items (once met, their identities are
-				// merged, and later sessions see one item edited on both sides).
-				conf.Kind = ConflictCollision
-			}
 			if prev.Sides[0].ver == conf.Sides[0].ver && prev.Sides[1].ver == conf.Sides[1].ver {
 				conf.Updated = prev.Updated // met again, unchanged
 			}
@@ -336,11 +293,8 @@ func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Sid
 // the copy), then drops the conflict. It returns the winning side ("" when the conflict had
 // settled itself meanwhile) and the copy's global ID for ResolveBoth.
 func (hf *HandleFile) carryOut(ctx context.Context, c *Conflict, a, b Side, now time.Time) (string, Version, error) {
-	switch {
-	case c.Pending == ResolveBoth:
-		return hf.keepBoth(ctx, c, a, b, now, "")
-	case c.Kind == ConflictCollision:
-		return hf.keepBoth(ctx, c, a, b, now, c.Pending) // two items: the choice is which keeps the name
+	if c.Pending == ResolveBoth {
+		return hf.keepBoth(ctx, c, a, b, now)
 	}
 	lose := a.Name
 	if c.Pending == a.Name {
@@ -423,11 +377,10 @@ func isFatal(err error) bool {
 		errors.Is(err, ErrGone) || errors.Is(err, ErrNoSpace)
 }
 
-// keepBoth saves one version of a conflict beside the other, in the other's store, as a new item,
-// and makes the other win over it. The version kept under the name is prefer's (a side's name),
-// or with prefer "" the newer one. It returns the winning side and the copy's global ID (""
-// when the conflict had settled itself meanwhile).
-func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now time.Time, prefer string) (winner string, copyGID Version, err error) {
+// keepBoth saves the older version of a conflict beside the newer one, in the newer one's store,
+// as a new item, and makes the newer version win over the older one. It returns the winning side
+// and the copy's global ID ("" when the conflict had settled itself meanwhile).
+func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now time.Time) (winner string, copyGID Version, err error) {
 	err = hf.update(func(tx *bolt.Tx) error {
 		ra, err := hf.openReplica(tx, a.Name, false)
 		if err != nil {
@@ -450,8 +403,7 @@ func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now 
 			return hf.dropConflict(tx, a.Name, b.Name, c.gid)
 		}
 		win, lose, rw, ws, ls := ia, ib, ra, a, b
-		newerB := ib.Stamp.ModTime > ia.Stamp.ModTime || (ib.Stamp.ModTime == ia.Stamp.ModTime && ib.Ver.Compare(ia.Ver) > 0)
-		if prefer == b.Name || (prefer == "" && newerB) {
+		if ib.Stamp.ModTime > ia.Stamp.ModTime || (ib.Stamp.ModTime == ia.Stamp.ModTime && ib.Ver.Compare(ia.Ver) > 0) {
 			win, lose, rw, ws, ls = ib, ia, rb, b, a
 		}
 		name, e, err := writeCopy(win.Name, ls.Name, now, func(name string) (Entry, error) {

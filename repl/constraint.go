@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -12,8 +13,8 @@ import (
 // policy has to drop anything for them: the file moves aside under a conflict name, and the
 // folder, which may hold other items, keeps the name.
 
-// reasonKindClash is the Decision.Reason when a file and a folder took one name.
-const reasonKindClash = "a file and a folder took one name"
+// ReasonKindClash is the Decision.Reason when a file and a folder took one name: both kept.
+const ReasonKindClash = "a file and a folder took one name"
 
 // clearPath makes room for c on the destination: a live file of another item where c's name (for
 // a folder) or one of its parent folders should be is moved aside (yieldToFolder).
@@ -35,6 +36,15 @@ func (a *applier) clearPath(ctx context.Context, c *record) error {
 			return err
 		}
 		if m.live() && m.Stamp.Kind == KindFile && m.GID != c.GID {
+			if !a.retry {
+				if sc, err := a.rs.byGID(m.GID); err != nil {
+					return err
+				} else if sc != nil && !a.rd.know.Contains(sc.Ver) {
+					// The source has a change of that file still to come in this pass (it
+					// moves it aside, say): wait for it, and look again on the retry.
+					return a.dstErr("write", c.Name, fmt.Errorf("%q is a file here, and changes later in this session: %w", m.Name, ErrExists))
+				}
+			}
 			if err := a.yieldToFolder(ctx, m); err != nil {
 				return err
 			}
@@ -87,6 +97,6 @@ func (a *applier) yieldToFolder(ctx context.Context, f *record) error {
 		return err
 	}
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: f.Name, Rule: a.keptRule(), Kept: a.src().Name,
-		Lost: a.dst().Name, Copy: name, Reason: reasonKindClash})
+		Lost: a.dst().Name, Copy: name, Reason: ReasonKindClash})
 	return a.rd.put(f, &rec)
 }

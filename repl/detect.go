@@ -345,10 +345,42 @@ func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectRepor
 	if err != nil {
 		return rep, err
 	}
+	checkOverwrites(&f, entries)
 	if err := hf.record(ctx, side, &f, &rep); err != nil {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// checkOverwrites sends to the content check the unchanged entries whose stamp is a deleted file's:
+// a file moved over another (mv -f, a save through a temporary file) with the same size and time
+// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
+// that the deleted file's content is there now.
+func checkOverwrites(f *found, entries []Entry) {
+	type sig struct{ size, mod int64 }
+	gone := map[sig]bool{}
+	for _, d := range f.deleted {
+		if d.Stamp.Kind == KindFile && d.Stamp.Size > 0 {
+			gone[sig{d.Stamp.Size, d.Stamp.ModTime}] = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	looked := map[string]bool{}
+	for _, list := range [][]Entry{f.created, f.changed, f.verify} {
+		for _, e := range list {
+			looked[e.Handle] = true
+		}
+	}
+	for _, e := range entries {
+		if e.Kind != KindFile || looked[e.Handle] {
+			continue
+		}
+		if s := e.Stamp(); gone[sig{s.Size, s.ModTime}] {
+			f.verify = append(f.verify, e)
+		}
+	}
 }
 
 // mergeSorted walks the sorted entries and the stored handles side by side.
@@ -500,6 +532,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 	sort.Strings(handles)
 	handles = slices.DeleteFunc(slices.Compact(handles), func(h string) bool { _, p := pending[h]; return p })
 	f := found{taken: d.taken, g: d.g}
+	var unchanged []Entry // notified entries whose stamp did not change (see checkOverwrites)
 	seen := map[string]bool{}
 	err = hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, side.Name, false)
@@ -564,6 +597,8 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 				f.changed = append(f.changed, e)
 			case rec.Racy && e.Kind == KindFile && !rec.Missing:
 				f.verify = append(f.verify, e)
+			default:
+				unchanged = append(unchanged, e)
 			}
 			return nil
 		}
@@ -577,6 +612,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 	if err != nil {
 		return rep, err
 	}
+	checkOverwrites(&f, unchanged)
 	if err := hf.record(ctx, side, &f, &rep); err != nil {
 		return rep, err
 	}
@@ -718,6 +754,12 @@ func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sum
 		}
 		return contentOf{sum: sum, ok: ok}, true, nil
 	}
+	movedHere := map[[32]byte]bool{} // contents of deleted files: one found under another name moved there
+	for _, d := range f.deleted {
+		if d.hasSum() {
+			movedHere[d.Sum] = true
+		}
+	}
 	changed := f.changed[:0]
 	for _, e := range f.changed {
 		old := olds[e.Handle]
@@ -758,10 +800,10 @@ func (hf *HandleFile) checkContent(ctx context.Context, side Side, f *found, sum
 		if c.ok {
 			sums[e.Handle] = c
 		}
-		if c.ok && (!old.hasSum() || c.sum == old.Sum) {
+		if c.ok && (c.sum == old.Sum || !old.hasSum() && !movedHere[c.sum]) {
 			// The same content; or no hash was ever known, which means its bytes never left
 			// this store (a transfer, a comparison would have kept one): whatever it holds now
-			// is what a transfer will send.
+			// is what a transfer will send, unless it is a deleted file's, moved over it.
 			f.refreshed = append(f.refreshed, e)
 			continue
 		}

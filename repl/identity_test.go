@@ -1,7 +1,6 @@
 package repl_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -305,46 +304,32 @@ func TestPartialUploadOnTwoSecondStoreIsOurs(t *testing.T) {
 	wantSame(t, w.a, w.b)
 }
 
-// Under Ask, a collision waits for the user, and the choice is only which keeps the name: both
-// files are kept, resolved at once or by the next session.
-func TestCollisionResolvedKeepsBoth(t *testing.T) {
-	for _, atOnce := range []bool{true, false} {
-		for _, keep := range []string{"desktop", "device"} {
-			t.Run(fmt.Sprintf("%s/at once %v", keep, atOnce), func(t *testing.T) {
-				w := newWorld(t, memstore.Options{}, memstore.Options{})
-				w.put(w.a, "x.txt", "seed")
-				w.sync()
-				w.put(w.a, "plan.txt", "the computer's plan")
-				w.put(w.b, "plan.txt", "the phone's plan, unrelated")
-				w.sync()
-				w.sync() // met again: still a collision
-				cs := w.conflicts()
-				if len(cs) != 1 || cs[0].Kind != repl.ConflictCollision {
-					t.Fatalf("conflicts = %+v, want one collision", cs)
-				}
-				var sides []repl.Side
-				if atOnce {
-					sides = w.sides2()
-				}
-				if err := w.hf.Resolve(t.Context(), cs[0].ID, keep, sides...); err != nil {
-					t.Fatal(err)
-				}
-				w.sync()
-				wantSame(t, w.a, w.b)
-				named := "the computer's plan"
-				if keep == "device" {
-					named = "the phone's plan, unrelated"
-				}
-				if got, _ := w.a.Get("plan.txt"); string(got) != named {
-					t.Errorf("plan.txt = %q, want %q", got, named)
-				}
-				if n := len(w.a.Files()); n != 3 {
-					t.Errorf("the desktop holds %s, want the seed, the plan and the other plan beside it", show(w.a.Files()))
-				}
-				if len(w.conflicts()) != 0 {
-					t.Errorf("conflicts left: %+v", w.conflicts())
-				}
-			})
-		}
+// Under Ask too, a collision keeps both at once: nothing is overwritten, so there is nothing to
+// ask; the newer keeps the name, and an edit of either later follows it.
+func TestCollisionUnderAskKeepsBoth(t *testing.T) {
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	w.put(w.a, "x.txt", "seed")
+	w.sync()
+	w.put(w.a, "plan.txt", "the computer's plan")
+	w.put(w.b, "plan.txt", "the phone's plan, unrelated")
+	rep := w.sync()
+	if len(w.conflicts()) != 0 || len(rep.Decisions) != 1 || rep.Decisions[0].Reason != "two different items with one name" {
+		t.Fatalf("conflicts %+v, decisions %+v; want one collision decision", w.conflicts(), rep.Decisions)
 	}
+	wantSame(t, w.a, w.b)
+	if got, _ := w.a.Get("plan.txt"); string(got) != "the phone's plan, unrelated" {
+		t.Errorf("plan.txt = %q, want the newer, the phone's", got)
+	}
+	copyName := rep.Decisions[0].Copy
+	if got, _ := w.b.Get(copyName); string(got) != "the computer's plan" {
+		t.Errorf("%s on the phone = %q, want the computer's plan", copyName, got)
+	}
+	// The computer's plan, beside, is still the same item: an edit of it on the phone reaches
+	// the computer under its new name.
+	w.put(w.b, copyName, "the computer's plan, edited on the phone")
+	w.sync()
+	if got, _ := w.a.Get(copyName); string(got) != "the computer's plan, edited on the phone" {
+		t.Errorf("%s on the computer = %q after the phone's edit", copyName, got)
+	}
+	wantSame(t, w.a, w.b)
 }

@@ -562,11 +562,15 @@ func rounds() int {
 }
 
 // reportProperty appends the property's outcome to CRADLE_TORTURE_REPORT, when set, as a record
-// of the reliability campaign (test/torture/report reads it).
-func reportProperty(t *testing.T, what string) {
+// of the reliability campaign (test/torture/report reads it). notes describe the histories; none
+// gives the note of this file's properties.
+func reportProperty(t *testing.T, what string, notes ...string) {
 	path := os.Getenv("CRADLE_TORTURE_REPORT")
 	if path == "" {
 		return
+	}
+	if len(notes) == 0 {
+		notes = []string{"Each history: 5 to 40 random steps, each a user's write, delete (a file or a whole folder) or rename on one replica, a conflict resolved (now or at the next session), or a session (random direction and conflict policy, interrupted at random by a failing store, a cancelled context or a snapshot never written); then sessions without faults until the replicas agree. Checked after every session: no lost update; at the end: convergence and no duplicate (see repl/prop_test.go). A failing history stops the run and is shrunk to its smallest form, which the test log prints."}
 	}
 	start := time.Now()
 	t.Cleanup(func() {
@@ -582,7 +586,7 @@ func reportProperty(t *testing.T, what string) {
 		rec, err := json.Marshal(map[string]any{
 			"id": "R7", "test": t.Name(), "what": what, "full": os.Getenv("CRADLE_TORTURE") == "1",
 			"count": checks * rounds(), "failed": failed, "seconds": time.Since(start).Seconds(),
-			"notes": []string{"Each history: 5 to 40 random steps, each a user's write, delete (a file or a whole folder) or rename on one replica, a conflict resolved (now or at the next session), or a session (random direction and conflict policy, interrupted at random by a failing store, a cancelled context or a snapshot never written); then sessions without faults until the replicas agree. Checked after every session: no lost update; at the end: convergence and no duplicate (see repl/prop_test.go). A failing history stops the run and is shrunk to its smallest form, which the test log prints."},
+			"notes": notes,
 		})
 		if err != nil {
 			t.Error(err)

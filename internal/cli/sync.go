@@ -98,6 +98,13 @@ func summary(s manager.Session) string {
 	if s.Decided > 0 {
 		line += fmt.Sprintf("; %s settled by the partnership's policy", plural(s.Decided, "conflict"))
 	}
+	for i, k := range s.KeptBoth {
+		if i == 3 {
+			line += fmt.Sprintf("; and %d more kept twice", len(s.KeptBoth)-i)
+			break
+		}
+		line += fmt.Sprintf("; %q kept twice (%s): the other is %q", k.Path, k.Reason, k.Copy)
+	}
 	if s.Conflicts > 0 {
 		line += fmt.Sprintf("; %s %s for you: run 'cradle conflicts'", plural(s.Conflicts, "conflict"), waitVerb(s.Conflicts))
 	}

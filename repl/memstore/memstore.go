@@ -6,7 +6,8 @@
 // Besides the repl.Store methods, a Store has hooks that change it "behind the engine's back", the
 // way a user or another program would: Put, Mkdir, Remove, Rename, Touch. They notify watchers
 // like Write and Delete do. SetFault injects failures (a device unplugged mid-file, a full disk)
-// into any operation, and Shutdown makes the store go away.
+// into any operation, and Shutdown makes the store go away. RewriteOnRead makes a user save a
+// file while the engine is reading it.
 //
 // A Store implements repl.Store, repl.Stater, repl.Notifier, repl.Hasher and repl.Atomicity;
 // UnitStore adds repl.UnitStore. Bare hides every optional ability, to test the engine's
@@ -37,9 +38,6 @@ type Options struct {
 	// TimeGranularity truncates the modification times the store keeps (MTP keeps seconds).
 	// Zero keeps them as given.
 	TimeGranularity time.Duration
-	// NoTimes makes the store keep no modification times: every Entry's ModTime is zero (a
-	// device that reports no dates).
-	NoTimes bool
 	// ReadOnly makes Write and Delete fail with repl.ErrReadOnly (a camera's card, say). The
 	// hooks still change the store.
 	ReadOnly bool
@@ -57,6 +55,20 @@ type Options struct {
 	// Sorted makes Enumerate report items in handle order, like a folder walk (otherwise the
 	// order is random).
 	Sorted bool
+	// NoTimes makes a store that keeps no modification times at all (some devices and plugins):
+	// every Entry.ModTime is zero, whatever was written, put or touched.
+	NoTimes bool
+	// NoRename makes a store that cannot rename or move (an MTP device without MoveObject): a
+	// Write that gives an item a new name copies it under the new name (a file with the
+	// request's content, a folder with everything in it) and then removes the old name, two
+	// steps like the device's copy and delete. The removal is an OpDelete of the old handle, so
+	// a fault injected there leaves both names, as a session killed between the two steps does.
+	// The Rename hook (a user's rename on the device itself) stays one step.
+	NoRename bool
+	// WriteChunk is how many bytes Write takes in at a time, each step an OpWriteData (so a
+	// fault can stop a write part-way, and a NonAtomic store then keeps a partial item); 0 means
+	// 32 kB. Tests with small contents set a few bytes.
+	WriteChunk int
 }
 
 // Op names an operation, for fault injection.
@@ -93,6 +105,8 @@ type Store struct {
 	fault Fault
 	gone  error // non-nil once Shutdown was called
 	ops   map[Op]int
+	// rewrites are the saves RewriteOnRead armed, by handle, for the next Open.
+	rewrites map[string]*Rewrite
 
 	watchMu  sync.Mutex // serialises delivery, so watchers see changes in order
 	watchers map[int]*watcher
@@ -118,6 +132,9 @@ func New(opts Options) *Store {
 	return &Store{opts: opts, items: map[string]*item{}, watchers: map[int]*watcher{}, ops: map[Op]int{}}
 }
 
+// Options returns the options the store was made with.
+func (s *Store) Options() Options { return s.opts }
+
 // Bare returns s with only the repl.Store methods: no Stater, Notifier, Hasher, Atomicity or
 // UnitStore, whatever s implements. Tests use it to exercise the engine's fallbacks.
 func Bare(s repl.Store) repl.Store {
@@ -132,6 +149,9 @@ func (s *Store) now() time.Time {
 }
 
 func (s *Store) truncate(t time.Time) time.Time {
+	if s.opts.NoTimes {
+		return time.Time{}
+	}
 	if t.IsZero() {
 		t = s.now()
 	}
@@ -360,20 +380,91 @@ func (s *Store) Open(ctx context.Context, handle string) (io.ReadCloser, error) 
 	if it.kind == repl.KindFolder {
 		return nil, fmt.Errorf("open %q: is a folder", handle)
 	}
-	return &reader{s: s, handle: handle, r: bytes.NewReader(it.data)}, nil
+	rw := s.rewrites[handle]
+	delete(s.rewrites, handle)
+	return &reader{s: s, handle: handle, r: bytes.NewReader(it.data), rw: rw}, nil
 }
 
 type reader struct {
 	s      *Store
 	handle string
 	r      *bytes.Reader
+	rw     *Rewrite // a save to make while this stream is read
 }
 
 func (r *reader) Read(p []byte) (int, error) {
 	if err := r.s.check(OpRead, r.handle); err != nil {
 		return 0, err
 	}
+	if rw := r.rw; rw != nil {
+		pos := r.r.Size() - int64(r.r.Len())
+		if pos >= int64(rw.After) || r.r.Len() == 0 {
+			r.rw = nil
+			if data := r.s.save(r.handle, rw); data != nil && rw.InPlace {
+				r.r = bytes.NewReader(data)
+				r.r.Seek(pos, io.SeekStart)
+			}
+		} else if rest := int64(rw.After) - pos; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
 	return r.r.Read(p)
+}
+
+// Rewrite is a user's save of a file while the engine reads it (see RewriteOnRead).
+type Rewrite struct {
+	Data    []byte
+	ModTime time.Time // zero means now
+	// After is how many bytes the reader gets before the save happens: 0 saves at the first
+	// read; at or past the content's length, the save happens when the reader reaches its end.
+	After int
+	// InPlace is a program that saves in place (truncate and write): the reader goes on in the
+	// new content from where it was, so it gets the old content's start and the new one's rest.
+	// Otherwise the program saves to a temporary file renamed over the item, and the reader goes
+	// on in the old content to its end.
+	InPlace bool
+	// Fired, when set, is called once the save happened (without the store's lock), with the
+	// content the save replaced.
+	Fired func(old []byte)
+}
+
+// RewriteOnRead arranges for a user to save the file name with rw's content while the engine
+// reads it: the next stream Open returns for name makes the save once it delivered rw.After
+// bytes. Afterwards the store holds the new content (with the new modification time, and a
+// change notification), and the stream goes on as rw.InPlace says. Only that one stream does
+// it; a nil rw cancels a save not made yet. If the item is gone or a folder by then, nothing is
+// saved.
+func (s *Store) RewriteOnRead(name string, rw *Rewrite) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rw == nil {
+		delete(s.rewrites, name)
+		return
+	}
+	if s.rewrites == nil {
+		s.rewrites = map[string]*Rewrite{}
+	}
+	s.rewrites[name] = rw
+}
+
+// save makes rw's save of the file at handle and returns the new content (nil when the item is
+// no longer a file).
+func (s *Store) save(handle string, rw *Rewrite) []byte {
+	data := bytes.Clone(rw.Data)
+	s.mu.Lock()
+	it, ok := s.items[handle]
+	if !ok || it.kind != repl.KindFile {
+		s.mu.Unlock()
+		return nil
+	}
+	old := it.data
+	s.items[handle] = &item{kind: repl.KindFile, data: data, mod: s.truncate(rw.ModTime)}
+	s.mu.Unlock()
+	s.deliver([]repl.Notification{{Kind: repl.ItemModified, Handle: handle}})
+	if rw.Fired != nil {
+		rw.Fired(bytes.Clone(old))
+	}
+	return data
 }
 
 func (r *reader) Close() error { return nil }
@@ -410,7 +501,11 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 				var notes []repl.Notification
 				s.mu.Lock()
 				if s.precheckLocked(req) == nil {
-					notes = s.installLocked(req, data)
+					if s.copiesMove(req) {
+						notes = s.copyLocked(req, data)
+					} else {
+						notes = s.installLocked(req, data)
+					}
 				}
 				s.mu.Unlock()
 				s.deliver(notes)
@@ -424,6 +519,21 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 		s.mu.Unlock()
 		return repl.Entry{}, err
 	}
+	if s.copiesMove(req) {
+		// Copy, then delete: killed in between, the store holds both names.
+		notes := s.copyLocked(req, data)
+		e := s.entryLocked(target, s.items[target])
+		s.mu.Unlock()
+		s.deliver(notes)
+		if err := s.check(OpDelete, req.Handle); err != nil {
+			return repl.Entry{}, fmt.Errorf("move %q to %q: remove the old name: %w", req.Handle, target, err)
+		}
+		s.mu.Lock()
+		notes = s.removeLocked(req.Handle)
+		s.mu.Unlock()
+		s.deliver(notes)
+		return e, nil
+	}
 	notes := s.installLocked(req, data)
 	e := s.entryLocked(target, s.items[target])
 	s.mu.Unlock()
@@ -431,8 +541,57 @@ func (s *Store) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, e
 	return e, nil
 }
 
-// readData reads the request's content in chunks of at most 32 kB, honouring ctx, faults and the
-// announced size.
+// copiesMove tells whether req moves an item in a store that cannot rename (Options.NoRename).
+func (s *Store) copiesMove(req repl.WriteRequest) bool {
+	return s.opts.NoRename && req.Handle != "" && req.Handle != req.Name
+}
+
+// copyLocked is the first step of a move in a store that cannot rename: req's item is written
+// under its new name (a folder with copies of everything in it); the old name stays.
+func (s *Store) copyLocked(req repl.WriteRequest, data []byte) []repl.Notification {
+	notes := s.mkdirAllLocked(parentOf(req.Name))
+	prefix := req.Handle + "/"
+	var under []string
+	for name := range s.items {
+		if strings.HasPrefix(name, prefix) {
+			under = append(under, name)
+		}
+	}
+	sort.Strings(under)
+	it := &item{kind: req.Kind, mod: s.truncate(req.ModTime)}
+	if req.Kind == repl.KindFile {
+		it.data = data
+	}
+	s.items[req.Name] = it
+	notes = append(notes, repl.Notification{Kind: repl.ItemCreated, Handle: req.Name})
+	for _, name := range under {
+		cp := *s.items[name]
+		nn := req.Name + name[len(req.Handle):]
+		s.items[nn] = &cp
+		notes = append(notes, repl.Notification{Kind: repl.ItemCreated, Handle: nn})
+	}
+	return notes
+}
+
+// removeLocked removes name and everything under it.
+func (s *Store) removeLocked(name string) []repl.Notification {
+	var gone []string
+	for n := range s.items {
+		if n == name || strings.HasPrefix(n, name+"/") {
+			gone = append(gone, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(gone)))
+	notes := make([]repl.Notification, 0, len(gone))
+	for _, n := range gone {
+		delete(s.items, n)
+		notes = append(notes, repl.Notification{Kind: repl.ItemDeleted, Handle: n})
+	}
+	return notes
+}
+
+// readData reads the request's content in chunks (Options.WriteChunk, 32 kB by default),
+// honouring ctx, faults and the announced size.
 func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, error) {
 	if req.Data == nil {
 		if req.Size > 0 {
@@ -440,7 +599,10 @@ func (s *Store) readData(ctx context.Context, req repl.WriteRequest) ([]byte, er
 		}
 		return []byte{}, nil
 	}
-	const chunk = 32 << 10
+	chunk := 32 << 10
+	if s.opts.WriteChunk > 0 {
+		chunk = s.opts.WriteChunk
+	}
 	capacity := chunk
 	if req.Size >= 0 && req.Size < 1<<30 {
 		capacity = int(req.Size) + 1 // one more byte shows data running past the announced size
@@ -736,18 +898,7 @@ func (s *Store) Remove(name string) error {
 		s.mu.Unlock()
 		return fmt.Errorf("remove %q: %w", name, repl.ErrNotFound)
 	}
-	var gone []string
-	for n := range s.items {
-		if n == name || strings.HasPrefix(n, name+"/") {
-			gone = append(gone, n)
-		}
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(gone)))
-	notes := make([]repl.Notification, 0, len(gone))
-	for _, n := range gone {
-		delete(s.items, n)
-		notes = append(notes, repl.Notification{Kind: repl.ItemDeleted, Handle: n})
-	}
+	notes := s.removeLocked(name)
 	s.mu.Unlock()
 	s.deliver(notes)
 	return nil
