@@ -1,7 +1,10 @@
 // Package cli is the cradle command: the global flags, the command table (commands.go), one
-// file per command, and the window's start (window.go). It holds no sync logic: every command
-// asks the manager (package manager), and what it prints comes from the manager's answers and
-// events. The program's main (main.go at the top of the repository) only calls Run.
+// file per command, the window's start (window.go, gui.go), and one Cradle per config folder
+// (serve.go: the process that keeps running serves every other command over a socket, running
+// the same code). It holds no sync logic: every command asks the manager (package manager), and
+// what it prints comes from the manager's answers and events. The program's main (main.go at the
+// top of the repository) only calls Run; cradle(1) is written from the command table
+// (manpage.go).
 //
 // The command line is a contract that users and the tests in test/e2e, test/gui and test/torture
 // script against: output, JSON shapes and exit codes change only on purpose. docs/design.md
