@@ -963,6 +963,7 @@ func countPictures(dir string) int {
 	})
 	return n
 }
+
 // fakeAutostart records the start at login the settings set.
 type fakeAutostart struct {
 	on  bool

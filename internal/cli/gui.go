@@ -32,8 +32,10 @@ type gui struct {
 	mu  sync.Mutex
 	app fyne.App
 	win *ui.Window
-	// starts hands a client's request for the window to loop, on the main goroutine.
+	// starts hands a client's request for the window to loop, on the main goroutine; built is
+	// closed once the window exists (a process that builds its own takes no request).
 	starts chan startRequest
+	built  chan struct{}
 }
 
 type startRequest struct {
@@ -43,7 +45,7 @@ type startRequest struct {
 }
 
 func newGUI(m *manager.Manager, log *slog.Logger) *gui {
-	return &gui{m: m, log: log, starts: make(chan startRequest)}
+	return &gui{m: m, log: log, starts: make(chan startRequest), built: make(chan struct{})}
 }
 
 // guiEnv are the variables a window needs that a process started without one (by systemd)
@@ -85,6 +87,7 @@ func (g *gui) build(show, hideOnClose bool, env map[string]string) (err error) {
 		return err
 	}
 	g.win = w
+	close(g.built)
 	if show {
 		w.Window().Show()
 	}
@@ -150,10 +153,13 @@ func (g *gui) show(c *invocation, show bool) error {
 	r := startRequest{show: show, env: c.env.vars, done: make(chan error, 1)}
 	select {
 	case g.starts <- r:
+		return <-r.done
+	case <-g.built:
+		// The process built its window meanwhile (the window, the tray starting up).
+		return g.show(c, show)
 	case <-c.ctx.Done():
 		return c.ctx.Err()
 	}
-	return <-r.done
 }
 
 // close closes the window (after the application quit).

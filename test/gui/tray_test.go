@@ -2,8 +2,8 @@ package gui
 
 import (
 	"bufio"
-	"image"
 	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
