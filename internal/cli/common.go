@@ -138,11 +138,22 @@ func configDirOf(flagValue string, e *environ) (string, error) {
 	} else if !filepath.IsAbs(dir) {
 		dir = filepath.Join(e.dir, dir)
 	}
-	dir = filepath.Clean(dir)
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real
+	return resolveLinks(filepath.Clean(dir)), nil
+}
+
+// resolveLinks resolves the symbolic links of the longest part of path that exists: a folder
+// not created yet must name the same socket before and after it is.
+func resolveLinks(path string) string {
+	rest := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if p == filepath.Dir(p) {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
 	}
-	return dir, nil
 }
 
 // emulated returns the --emulate folders, checked and made absolute.
