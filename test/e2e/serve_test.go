@@ -148,7 +148,7 @@ func TestServedSameAsInProcess(t *testing.T) {
 		{"resolve", "1.1", "--keep", "desktop"},
 		{"conflicts", "--json"},
 		{"status", "--json"},
-		{"partner", "add", "--name", "more", "--provider", "files", "--desktop", "desktop/more", "--device-path", "More"},
+		{"partner", "add", "--name", "more", "--provider", "files", "--desktop", "more", "--device-path", "More"},
 		{"partner", "list", "--json"},
 		{"partner", "remove", "more"},
 		{"NEW FILES"},
@@ -158,7 +158,9 @@ func TestServedSameAsInProcess(t *testing.T) {
 	for _, args := range changes {
 		if args[0] == "partner" && args[1] == "add" {
 			for _, tw := range []*twin{alone, served} {
-				mkdir(t, filepath.Join(tw.desktop, "more"))
+				// Beside the first partnership's folder: a change in it would start a sync
+				// of that partnership in the served world, which syncs on changes.
+				mkdir(t, filepath.Join(tw.root, "more"))
 			}
 		}
 		if args[0] == "NEW FILES" {
