@@ -396,6 +396,13 @@ func (a *applier) srcErr(op, name string, err error) error {
 // write writes the source item c into the destination under name, over l's item when l is set
 // (with l's stamp as the expected one), and returns the destination's entry.
 func (a *applier) write(ctx context.Context, c *record, name string, l *record) (Entry, error) {
+	if c.Racy && c.Units == nil {
+		// A racily clean source may be saved again within its stamp's tick while it is read,
+		// and only its content would tell: its hash, read first, is what the copy must match.
+		if err := a.learnContent(ctx, a.src().Store, a.rs, c, a.srcErr); err != nil {
+			return Entry{}, err
+		}
+	}
 	open := func() (io.ReadCloser, error) {
 		rc, err := a.src().Store.Open(ctx, c.Handle)
 		if err != nil {

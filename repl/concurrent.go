@@ -51,14 +51,14 @@ func (a *applier) concurrent(ctx context.Context, c, l *record) error {
 		if !c.Merged.IsZero() {
 			return a.mergedTomb(ctx, c, l, false)
 		}
-		if c.V.Contains(l.CVer) && c.V.Contains(l.NVer) && l.Stamp.Kind != KindFolder {
+		if c.V.Contains(l.CVer) && c.V.Contains(l.NVer) && l.Stamp.Kind != KindFolder || sawContent(c, l) {
 			// What changed here since is versions only: the deleter saw this content under
 			// this name, so the delete stands (and carries both histories back).
 			return a.deleteOver(ctx, c, l)
 		}
 		return a.keepLocal(c, l, "an edit beats a delete")
 	case l.Tomb:
-		if l.V.Contains(c.CVer) && l.V.Contains(c.NVer) && c.Stamp.Kind != KindFolder {
+		if l.V.Contains(c.CVer) && l.V.Contains(c.NVer) && c.Stamp.Kind != KindFolder || sawContent(l, c) {
 			// The source changed versions only, on content and a name the deletion here saw:
 			// the delete stands, and goes back over the source's item.
 			v := a.rd.mint()
@@ -336,4 +336,12 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 		Lost: a.dst().Name, Reason: "policy", Dropped: state(l)})
 	v := a.rd.mint()
 	return a.update(ctx, c, l, a.joinV(c, l).With(v), v)
+}
+
+// sawContent tells whether the deleter whose tombstone is t had the very content the live x holds,
+// under x's name: then x is no edit that could beat the delete, whatever its versions say (a copy
+// one replica kept, or took again, of what the deleter deleted).
+func sawContent(t, x *record) bool {
+	return t.Tomb && x.live() && x.Stamp.Kind == KindFile && t.Stamp.Kind == KindFile &&
+		t.hasSum() && x.hasSum() && t.Sum == x.Sum && t.Name == x.Name
 }

@@ -22,6 +22,15 @@ func (a *applier) keepBoth(ctx context.Context, c, l *record, reason string) err
 // and saves the other beside it under a conflict name.
 func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool, reason string) error {
 	now := a.now()
+	if localKeeps && l.Stamp.Kind == KindFile && c.Stamp.Kind == l.Stamp.Kind {
+		// An earlier attempt that stopped half-way may have saved ours aside already, to take
+		// theirs: finish that, rather than save theirs aside too.
+		if _, done, err := a.findCopy(ctx, l.Name, a.dst().Name, now, l.Stamp, a.dst().Store, l.Handle); err != nil {
+			return err
+		} else if done {
+			localKeeps = false
+		}
+	}
 	if localKeeps {
 		// The source's version becomes a new item here, beside ours.
 		name, done, err := a.findCopy(ctx, l.Name, a.src().Name, now, c.Stamp, a.src().Store, c.Handle)

@@ -282,6 +282,9 @@ type found struct {
 	verify  []Entry    // at handles whose record is racily clean: the content decides
 	deleted []*record  // live records whose item is gone
 	renamed []renaming // deleted records paired with created entries
+	// overwrote are deleted records whose content is now at another item's handle: moved over
+	// it (mv -f, a save through a temporary name): the moved item is renamed, the other deleted.
+	overwrote []renaming
 	// refreshed are items whose stamp changed (or was racy) over the same content: the record
 	// takes the new stamp, and no version is minted (a touch is no edit).
 	refreshed []Entry
@@ -633,7 +636,7 @@ type contentOf struct {
 // prove nothing: an unrelated file of the same size and time is a new file. The hashes read are
 // kept in sums for the created items' records.
 func pairRenames(ctx context.Context, side Side, f *found, sums map[string]contentOf) error {
-	if len(f.deleted) == 0 || len(f.created) == 0 {
+	if len(f.deleted) == 0 || len(f.created)+len(f.changed) == 0 {
 		return nil
 	}
 	sizes := map[int64]bool{}
@@ -694,7 +697,53 @@ func pairRenames(ctx context.Context, side Side, f *found, sums map[string]conte
 		pairedDel[di[0]] = true
 		pairedNew[bi[0]] = true
 	}
-	if len(f.renamed) == 0 {
+	// A changed file whose content is a deleted file's (and no other's): that file was moved
+	// over it.
+	over := map[string][]int{}
+	for i, e := range f.changed {
+		if e.Kind != KindFile || !sizes[e.Size] {
+			continue
+		}
+		if e.Hash != "" {
+			over["h"+e.Hash] = append(over["h"+e.Hash], i)
+			continue
+		}
+		sum, ok, err := readSum(ctx, side.Store, e)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("detect changes in %s: read %q: %w", side.Name, e.Handle, err)
+		}
+		if ok {
+			sums[e.Handle] = contentOf{sum: sum, ok: true}
+			over["s"+string(sum[:])] = append(over["s"+string(sum[:])], i)
+		}
+	}
+	pairedChanged := map[int]bool{}
+	for k, ci := range over {
+		di := gone[k]
+		if len(ci) != 1 || len(di) != 1 || pairedDel[di[0]] || len(born[k]) > 0 {
+			continue
+		}
+		rec, e := f.deleted[di[0]], f.changed[ci[0]]
+		if rec.Stamp.Size != e.Size {
+			continue
+		}
+		f.overwrote = append(f.overwrote, renaming{old: rec, e: e})
+		pairedDel[di[0]] = true
+		pairedChanged[ci[0]] = true
+	}
+	if len(pairedChanged) > 0 {
+		ch := f.changed[:0]
+		for i, e := range f.changed {
+			if !pairedChanged[i] {
+				ch = append(ch, e)
+			}
+		}
+		f.changed = ch
+	}
+	if len(f.renamed) == 0 && len(f.overwrote) == 0 {
 		return nil
 	}
 	del := f.deleted[:0]
@@ -855,7 +904,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	// destination learns them in tick order and its knowledge stays a plain vector.
 	slices.SortFunc(f.created, compareEntries)
 	slices.SortFunc(f.changed, compareEntries)
-	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed)+len(f.refreshed) == 0 {
+	if len(f.created)+len(f.changed)+len(f.deleted)+len(f.renamed)+len(f.overwrote)+len(f.refreshed) == 0 {
 		return nil
 	}
 	for _, list := range [][]Entry{f.created, f.changed} {
@@ -870,7 +919,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 			rc.prep[e.Handle] = p
 		}
 	}
-	for _, rn := range f.renamed {
+	for _, rn := range append(slices.Clone(f.renamed), f.overwrote...) {
 		p, err := prepare(ctx, side, rn.e)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -881,7 +930,7 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	}
 	type op struct {
 		created, changed, refreshed *Entry
-		renamed                     *renaming
+		renamed, overwrote          *renaming
 		deleted                     *record
 	}
 	ops := make([]op, 0, len(f.created)+len(f.changed)+len(f.renamed)+len(f.deleted)+len(f.refreshed))
@@ -896,6 +945,9 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 	}
 	for i := range f.renamed {
 		ops = append(ops, op{renamed: &f.renamed[i]})
+	}
+	for i := range f.overwrote {
+		ops = append(ops, op{overwrote: &f.overwrote[i]})
 	}
 	for _, d := range f.deleted {
 		ops = append(ops, op{deleted: d})
@@ -921,6 +973,8 @@ func (hf *HandleFile) record(ctx context.Context, side Side, f *found, rep *Dete
 					err = rc.refreshed(r, *o.refreshed)
 				case o.renamed != nil:
 					err = rc.renamed(r, *o.renamed)
+				case o.overwrote != nil:
+					err = rc.overwrote(r, *o.overwrote)
 				default:
 					err = recordDeleted(r, o.deleted, rc.now, rep)
 				}
@@ -1057,6 +1111,21 @@ func (rc *recorder) renamed(r *rtx, rn renaming) error {
 	}
 	rc.rep.Renamed++
 	return nil
+}
+
+// overwrote records a file moved over another: the other (at rn.e's handle) is deleted, and the
+// moved one renamed there.
+func (rc *recorder) overwrote(r *rtx, rn renaming) error {
+	target, err := r.byHandle(rn.e.Handle)
+	if err != nil {
+		return err
+	}
+	if target != nil {
+		if err := recordDeleted(r, target, rc.now, rc.rep); err != nil {
+			return err
+		}
+	}
+	return rc.renamed(r, rn)
 }
 
 func recordDeleted(r *rtx, d *record, now int64, rep *DetectReport) error {

@@ -38,6 +38,14 @@ func (a *applier) mergeCandidate(c *record) (*record, error) {
 // would have: it holds the same content. It returns nil when the name holds anything else, or
 // when the old name changed since (then the usual clash settles it).
 func (a *applier) sameAtName(ctx context.Context, c, l *record) (*record, error) {
+	if c.live() && c.Stamp.Kind == KindFolder && !l.live() {
+		// A folder of that name is the same folder: folders have no content of their own.
+		m, err := a.rd.byHandle(c.Name)
+		if err != nil || m == nil || m.GID == c.GID || !m.live() || m.Stamp.Kind != KindFolder {
+			return nil, err
+		}
+		return m, nil
+	}
 	if !c.live() || c.Stamp.Kind != KindFile {
 		return nil, nil
 	}

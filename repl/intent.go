@@ -27,6 +27,11 @@ type intent struct {
 	prior string // the item's handle before the write (an update or a move), or ""
 	src   string // the source replica
 	gid   Version
+	// copy marks the name of a conflict copy the change may write (keep-both, a collision):
+	// absent when the batch never needed it; mod2 is the other version's time (a copy holds
+	// either side's content).
+	copy bool
+	mod2 int64
 }
 
 func (it intent) encode() []byte {
@@ -35,16 +40,43 @@ func (it intent) encode() []byte {
 	v = appendVarint(v, it.mod)
 	v = appendString(v, it.prior)
 	v = appendString(v, it.src)
-	return appendVersion(v, it.gid)
+	v = appendVersion(v, it.gid)
+	if it.copy {
+		v = append(v, 1)
+		v = appendVarint(v, it.mod2)
+	}
+	return v
 }
 
 func decodeIntent(name string, b []byte) (intent, error) {
 	d := decoder{b: b}
 	it := intent{seq: d.uvarint(), name: name, size: d.varint(), mod: d.varint(), prior: d.string(), src: d.string(), gid: d.version()}
+	if d.err == nil && len(d.b) > 0 {
+		it.copy = d.byte() == 1
+		it.mod2 = d.varint()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
 	return it, d.err
+}
+
+// copyIntents lists the conflict copies a change may write into a destination that does not write
+// atomically: when the destination's item was changed without knowing the source's (a conflict
+// that keep-both settles, or a collision), a copy of either version may be written under a
+// conflict name. Their intents let the next session remove what an interruption left of one.
+func copyIntents(seq int, c *record, l *record, src, dst string, now time.Time) []intent {
+	if c == nil || l == nil || !c.live() || !l.live() || l.Stamp.Kind != KindFile || c.V.Contains(l.Ver) {
+		return nil
+	}
+	var out []intent
+	for _, base := range []struct{ name, side string }{{l.Name, dst}, {c.Name, src}, {c.Name, dst}, {l.Name, src}} {
+		for n := 1; n <= 2; n++ {
+			out = append(out, intent{seq: uint64(seq), name: copyName(base.name, base.side, now, n), size: max(c.Stamp.Size, l.Stamp.Size),
+				mod: c.Stamp.ModTime, mod2: l.Stamp.ModTime, prior: l.Handle, src: src, gid: c.GID, copy: true})
+		}
+	}
+	return out
 }
 
 // modSlack is how far a store may round the modification time it was given (MTP keeps seconds).
@@ -63,8 +95,15 @@ func (it intent) looksOurs(e Entry, g time.Duration) bool {
 	return -w < d && d < w
 }
 
-func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
-	return hf.update(func(tx *bolt.Tx) error {
+// writeIntents records, before a batch writes to a store that is not atomic, the names it may
+// write; it returns the names of the conflict copies among them, by the change they belong to.
+func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef, now time.Time) (map[string][]string, error) {
+	copies := map[string][]string{}
+	err := hf.update(func(tx *bolt.Tx) error {
+		rs, err := hf.openReplica(tx, src, false)
+		if err != nil {
+			return err
+		}
 		rd, err := hf.openReplica(tx, dst, true)
 		if err != nil {
 			return err
@@ -74,7 +113,8 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 				continue
 			}
 			var prior string
-			if l, err := rd.byGID(c.gid); err != nil {
+			l, err := rd.byGID(c.gid)
+			if err != nil {
 				return err
 			} else if l.live() && !l.Missing {
 				prior = l.Handle
@@ -83,9 +123,28 @@ func (hf *HandleFile) writeIntents(src, dst string, changes []changeRef) error {
 			if err := rd.i.Put([]byte(c.name), it.encode()); err != nil {
 				return err
 			}
+			if l == nil || !l.live() {
+				if l, err = rd.byHandle(c.name); err != nil { // a collision's other item
+					return err
+				}
+			}
+			sc, err := rs.byGID(c.gid)
+			if err != nil {
+				return err
+			}
+			for _, ci := range copyIntents(i, sc, l, src, dst, now) {
+				if rd.i.Get([]byte(ci.name)) != nil || rd.h.Get([]byte(ci.name)) != nil {
+					continue // an item's own intent, or a copy made before
+				}
+				if err := rd.i.Put([]byte(ci.name), ci.encode()); err != nil {
+					return err
+				}
+				copies[c.name] = append(copies[c.name], ci.name)
+			}
 		}
 		return rd.save()
 	})
+	return copies, err
 }
 
 // dropIntents removes the intents of names.
@@ -135,15 +194,44 @@ func (a *applier) removePartial(ctx context.Context, c changeRef) error {
 	if err != nil {
 		return err
 	}
+	if rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e) {
+		return nil // as it was: the write never began
+	}
 	it := intent{name: c.name, size: c.size, mod: c.mod}
 	g, _ := clockOf(a.dst().Store)
-	if !it.looksOurs(e, g) || (rec != nil && !rec.Missing && !StampChanged(rec.Stamp, e)) {
+	ours := it.looksOurs(e, g)
+	if !ours && e.ModTime.IsZero() && e.Kind == KindFile && e.Size <= c.size {
+		// A store that keeps no times: the content tells, the start of what the source holds.
+		ours = a.startsLikeSource(ctx, c, e)
+	}
+	if !ours {
 		return nil
 	}
-	if err := a.dst().Store.Delete(ctx, c.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := a.dst().Store.Delete(ctx, c.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrChanged) {
 		return a.dstErr("remove the partial", c.name, err)
 	}
 	return markMissing(a.rd, rec)
+}
+
+// startsLikeSource tells whether the destination's item e holds the start of what the source's
+// item of c holds now.
+func (a *applier) startsLikeSource(ctx context.Context, c changeRef, e Entry) bool {
+	src, err := a.rs.byGID(c.gid)
+	if err != nil || src == nil || !src.live() {
+		return false
+	}
+	theirs, err := a.src().Store.Open(ctx, src.Handle)
+	if err != nil {
+		return false
+	}
+	defer theirs.Close()
+	mine, err := a.dst().Store.Open(ctx, e.Handle)
+	if err != nil {
+		return false
+	}
+	defer mine.Close()
+	same, err := sameStreams(mine, io.LimitReader(theirs, e.Size))
+	return err == nil && same
 }
 
 var errStopBatch = errors.New("the batch stops here; the next session cleans up")
@@ -198,7 +286,42 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 		if err != nil {
 			return err
 		}
+		g, _ := clockOf(side.Store)
 		for _, in := range intents {
+			if !in.copy {
+				continue
+			}
+			// A conflict copy the batch may have begun: unrecorded, no bigger than either
+			// version and with either's time, it is the engine's, whole or partial.
+			e, ok, err := lookup(in.name)
+			if err != nil {
+				return err
+			}
+			rec, err := r.byHandle(in.name)
+			if err != nil {
+				return err
+			}
+			if !ok || rec != nil || !(in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)) {
+				continue
+			}
+			if e.Size == in.size {
+				// Whole: a copy whose original is still where it was may go (the batch makes
+				// it again); without it, it may be the original itself, moved aside (a
+				// collision): detection sees it as the rename it is.
+				if pe, pok, err := lookup(in.prior); err != nil {
+					return err
+				} else if !pok || pe.Size != e.Size {
+					continue
+				}
+			}
+			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrChanged) {
+				return fmt.Errorf("remove %q, a conflict copy an interrupted sync may have left half-written in %s: %w", in.name, side.Name, err)
+			}
+		}
+		for _, in := range intents {
+			if in.copy {
+				continue
+			}
 			e, ok, err := lookup(in.name)
 			if err != nil {
 				return err
@@ -244,7 +367,9 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 			if !ours {
 				break // changed by the user since: theirs
 			}
-			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) {
+			if err := side.Store.Delete(ctx, in.name, e.Stamp()); errors.Is(err, ErrChanged) {
+				break // saved by the user while it was looked at: theirs, which detection sees
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
 				return fmt.Errorf("remove %q, which an interrupted sync may have left half-written in %s: %w", in.name, side.Name, err)
 			}
 			if err := markMissing(r, rec); err != nil {

@@ -740,8 +740,10 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 	if a, ok := p.dst.Store.(Atomicity); ok && !a.WritesAtomic() {
 		atomicDst = false
 	}
+	var copies map[string][]string // conflict copies' intents, by change
 	if !atomicDst {
-		if err := p.s.hf.writeIntents(p.src.Name, p.dst.Name, changes); err != nil {
+		var err error
+		if copies, err = p.s.hf.writeIntents(p.src.Name, p.dst.Name, changes, p.s.cfg.Now()); err != nil {
 			return err
 		}
 	}
@@ -772,6 +774,7 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				settled = append(settled, c.name)
 				continue
 			}
+			a.trace("  failed: %v", err)
 			var se *storeError
 			if !errors.As(err, &se) {
 				return err // the handle file itself failed: nothing of this batch is committed
@@ -800,6 +803,11 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 		if !atomicDst {
 			if err := rd.dropIntents(settled); err != nil {
 				return err
+			}
+			for _, n := range settled {
+				if err := rd.dropIntents(copies[n]); err != nil {
+					return err
+				}
 			}
 		}
 		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.only {

@@ -360,8 +360,10 @@ func (s *Store) TimeGranularity() time.Duration { return s.opts.TimeGranularity 
 // Now is the time on the store's clock: Options.Now, or the computer's (repl.Clock).
 func (s *Store) Now() time.Time { return s.now() }
 
-// WritesAtomic reports whether Options.NonAtomic is unset.
-func (s *Store) WritesAtomic() bool { return !s.opts.NonAtomic }
+// WritesAtomic reports whether Options.NonAtomic and Options.NoRename are unset: a store that
+// moves by copying and deleting leaves both names when it stops in between, as the files
+// provider's device store says of a device that cannot rename.
+func (s *Store) WritesAtomic() bool { return !s.opts.NonAtomic && !s.opts.NoRename }
 
 // Open returns the item's content.
 func (s *Store) Open(ctx context.Context, handle string) (io.ReadCloser, error) {
