@@ -58,6 +58,7 @@ func (tw *twin) cradle(args ...string) result {
 var (
 	timeRE    = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`)
 	freeRE    = regexp.MustCompile(`"free": \d+`)
+	freeText  = regexp.MustCompile(`[\d.]+ [kMGTPE]?B free of`)
 	sessionRE = regexp.MustCompile(`"id": \d+,\n(\s+)"partnership"`)
 )
 
@@ -67,7 +68,9 @@ func (tw *twin) normal(s string) string {
 	s = strings.ReplaceAll(s, tw.root, "ROOT")
 	s = strings.ReplaceAll(s, tw.serial, "SERIAL")
 	s = timeRE.ReplaceAllString(s, "TIME")
+	// The disk the phone's folder is on is shared: its free space moves meanwhile.
 	s = freeRE.ReplaceAllString(s, `"free": FREE`)
+	s = freeText.ReplaceAllString(s, "FREE free of")
 	return sessionRE.ReplaceAllString(s, "\"id\": N,\n$1\"partnership\"")
 }
 
