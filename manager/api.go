@@ -243,6 +243,9 @@ type Status struct {
 	Pending int `json:"pending"`
 	// Conflicts counts pending conflicts.
 	Conflicts int `json:"conflicts"`
+	// Skipped lists the items the last session left out by name, with why (a name the device
+	// cannot hold, a name from the device that cannot be a file name here).
+	Skipped []SkippedName `json:"skipped,omitempty"`
 	// Error says what went wrong and Fix what to do about it; empty when all is well.
 	Error string `json:"error,omitempty"`
 	Fix   string `json:"fix,omitempty"`
@@ -333,10 +336,22 @@ type Session struct {
 	// Skipped counts items that could not be applied (they stay pending).
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// SkippedNames are the items the session left out, by name, with why: those it could not
+	// apply, and those a store left out of its enumeration for their names.
+	SkippedNames []SkippedName `json:"skipped_names,omitempty"`
 	// KeptBoth lists the items of which the session kept two versions, one under a conflict
 	// name: two different files that took one name (a collision), a file and a folder, or a
 	// conflict settled by keeping both.
 	KeptBoth []KeptBoth `json:"kept_both,omitempty"`
+}
+
+// SkippedName is an item a session left out, by name, with why.
+type SkippedName struct {
+	// Path is the item's path in the partnership.
+	Path string `json:"path"`
+	// Side is where the item is: "desktop" or "device".
+	Side   string `json:"side"`
+	Reason string `json:"reason"`
 }
 
 // KeptBoth is an item of which a session kept two versions.

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
@@ -118,6 +119,7 @@ func (m *Manager) statusLocked(p Partnership) Status {
 	}
 	if ps.hasLast {
 		st.LastSync, st.LastOutcome = ps.last.End, ps.last.Outcome
+		st.Skipped = slices.Clone(ps.last.SkippedNames)
 	}
 	st.NextSync = ps.nextSync
 	st.Conflicts = ps.conflicts

@@ -165,8 +165,10 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		sess.Skipped = len(rep.Skipped)
 		for _, s := range rep.Skipped {
 			sess.Errors = append(sess.Errors, fmt.Sprintf("%s: %v", s.Name, s.Err))
+			sess.SkippedNames = append(sess.SkippedNames, SkippedName{Path: s.Name, Side: s.From, Reason: s.Err.Error()})
 		}
 	}
+	sess.SkippedNames = append(sess.SkippedNames, res.skippedNames...)
 	sess.Conflicts = res.conflicts
 	if res.metaErr != nil {
 		sess.Errors = append(sess.Errors, res.metaErr.Error())
@@ -275,6 +277,8 @@ type syncResult struct {
 	changes   int // changes detected on both sides
 	paused    bool
 	storages  []StorageInfo
+	// skippedNames are the items the stores left out of their enumerations by name.
+	skippedNames []SkippedName
 }
 
 // syncOnce does the work of one session: open what is needed, read the device metadata, sync,
@@ -322,6 +326,13 @@ func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps 
 	dev := repl.Side{Name: sideDevice, Store: inst.Device, Changes: changes[1]}
 	rep, err := hf.Sync(ctx, desktop, dev, cfg)
 	res.rep, res.err = rep, err
+	for side, st := range map[string]repl.Store{sideDesktop: inst.Desktop, sideDevice: inst.Device} {
+		if sk, ok := st.(providers.NameSkipper); ok {
+			for _, n := range sk.SkippedNames() {
+				res.skippedNames = append(res.skippedNames, SkippedName{Path: n.Path, Side: side, Reason: n.Reason})
+			}
+		}
+	}
 	changed := imported
 	if rep != nil {
 		for _, d := range rep.Detected {

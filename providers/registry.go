@@ -87,6 +87,19 @@ type Instance struct {
 	Close func() error
 }
 
+// NameSkipper is a store that leaves items out of its enumerations by their names (a name a
+// device reports that must never become a desktop path): it says which, and why, so that the user
+// sees them. The list is that of the last enumeration.
+type NameSkipper interface {
+	SkippedNames() []SkippedName
+}
+
+// SkippedName is an item a store left out, by its path in the partnership, and why.
+type SkippedName struct {
+	Path   string
+	Reason string
+}
+
 // Provider is the declaration of one kind of data Cradle can sync.
 type Provider struct {
 	Name        string // "files", "photos", "contacts", or a plugin's name

@@ -29,7 +29,7 @@ var (
 
 // CorruptError reports a handle file that cannot be read. The remedy is always the same: move the
 // file aside (MoveAside) and open a fresh one; the next session rebuilds the metadata by
-// enumerating both stores and matching items by natural key, so nothing is duplicated or lost
+// enumerating both stores and matching items by natural key, so nothing is lost
 // (items that differ on the two sides become conflicts under the partnership's policy).
 type CorruptError struct {
 	Path string
@@ -38,7 +38,7 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("handle file %s cannot be read (%v): it will be moved aside and rebuilt by scanning both sides "+
-		"and matching items by name; nothing is deleted, and items that differ become conflicts", e.Path, e.Err)
+		"and matching items by name; nothing is deleted, and of a file that differs both versions are kept", e.Path, e.Err)
 }
 
 // Unwrap returns ErrCorrupt and the cause.

@@ -213,6 +213,23 @@ func (a *applier) removePartial(ctx context.Context, c changeRef) error {
 	return markMissing(a.rd, rec)
 }
 
+// startsLike tells whether the item e holds the start of what the item at handle holds, in one
+// store.
+func startsLike(ctx context.Context, st Store, e Entry, handle string) bool {
+	whole, err := st.Open(ctx, handle)
+	if err != nil {
+		return false
+	}
+	defer whole.Close()
+	part, err := st.Open(ctx, e.Handle)
+	if err != nil {
+		return false
+	}
+	defer part.Close()
+	same, err := sameStreams(part, io.LimitReader(whole, e.Size))
+	return err == nil && same
+}
+
 // startsLikeSource tells whether the destination's item e holds the start of what the source's
 // item of c holds now.
 func (a *applier) startsLikeSource(ctx context.Context, c changeRef, e Entry) bool {
@@ -301,18 +318,26 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 			if err != nil {
 				return err
 			}
-			if !ok || rec != nil || !(in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)) {
+			if !ok || rec != nil || e.Kind != KindFile || e.Size > in.size {
 				continue
 			}
-			if e.Size == in.size {
-				// Whole: a copy whose original is still where it was may go (the batch makes
-				// it again); without it, it may be the original itself, moved aside (a
-				// collision): detection sees it as the rename it is.
-				if pe, pok, err := lookup(in.prior); err != nil {
-					return err
-				} else if !pok || pe.Size != e.Size {
-					continue
-				}
+			// Whole, a copy whose original is still where it was, with the same content, may go
+			// (the batch makes it again); without the original, it may be the original itself,
+			// moved aside (a collision): detection sees it as the rename it is. A part is the
+			// engine's by its time, or, on a store that keeps no times, by holding the start of
+			// the original.
+			pe, pok, err := lookup(in.prior)
+			if err != nil {
+				return err
+			}
+			timed := in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)
+			switch {
+			case e.Size == in.size && (!pok || pe.Size != e.Size):
+				continue
+			case e.Size < in.size && !timed && !(e.ModTime.IsZero() && pok && startsLike(ctx, side.Store, e, in.prior)):
+				continue
+			case e.Size == in.size && !startsLike(ctx, side.Store, e, in.prior):
+				continue
 			}
 			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrChanged) {
 				return fmt.Errorf("remove %q, a conflict copy an interrupted sync may have left half-written in %s: %w", in.name, side.Name, err)

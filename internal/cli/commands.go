@@ -143,7 +143,7 @@ func oneLine(err error) string {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "Usage: cradle [--config DIR] [--emulate DIR]... [--demo] [--background] [command] [args]")
+	fmt.Fprintln(w, "Usage: cradle [--config DIR] [--emulate DIR]... [--emulate-profile PROFILE] [--emulate-tz ZONE] [--demo] [--background] [command] [args]")
 	fmt.Fprintln(w, "\nWithout a command, cradle opens its window (or shows the one already open). Commands:")
 	for _, name := range commandOrder {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)

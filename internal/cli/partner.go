@@ -242,7 +242,7 @@ func globalsIn(g globals, args []string) globals {
 		if a == "--" {
 			break
 		}
-		for _, name := range []string{"config", "emulate", "emulate-list"} {
+		for _, name := range []string{"config", "emulate", "emulate-list", "emulate-profile", "emulate-tz"} {
 			for _, p := range []string{"-" + name, "--" + name} {
 				if a == p && i+1 < len(args) {
 					pre.Set(name, args[i+1])

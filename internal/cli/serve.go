@@ -121,6 +121,8 @@ type host struct {
 	// The devices this process emulates (absolute folders) and its --emulate-list file.
 	emulated    []string
 	emulateList string
+	// The emulated devices' --emulate-profile and --emulate-tz.
+	emulateProfile, emulateTZ string
 	// ready is closed once the manager runs, or failed to start (startErr).
 	ready    chan struct{}
 	startErr error
@@ -139,7 +141,8 @@ func becomeHost(c *invocation, open func() (*manager.Manager, error)) (h *host, 
 		fmt.Fprintf(c.stderr, "cradle: %s\n", oneLine(err))
 		return nil, 1, true
 	}
-	h = &host{dir: dir, ready: make(chan struct{}), log: c.logger(slog.LevelWarn), emulateList: c.g.emulateList}
+	h = &host{dir: dir, ready: make(chan struct{}), log: c.logger(slog.LevelWarn), emulateList: c.g.emulateList,
+		emulateProfile: c.g.emulateProfile, emulateTZ: c.g.emulateTZ}
 	if h.emulateList != "" {
 		h.emulateList = filepath.Clean(c.abs(h.emulateList))
 	}
@@ -221,6 +224,14 @@ func (h *host) covers(c *invocation) error {
 	}
 	if l := c.g.emulateList; l != "" && filepath.Clean(c.abs(l)) != h.emulateList {
 		return fmt.Errorf("the running Cradle (pid %d) was started without --emulate-list %s; quit it to run this command on its own", os.Getpid(), l)
+	}
+	for _, f := range []struct{ flag, theirs, ours string }{
+		{"--emulate-profile", c.g.emulateProfile, h.emulateProfile},
+		{"--emulate-tz", c.g.emulateTZ, h.emulateTZ},
+	} {
+		if f.theirs != "" && f.theirs != f.ours {
+			return fmt.Errorf("the running Cradle (pid %d) emulates its devices without %s %s; quit it to run this command on its own", os.Getpid(), f.flag, f.theirs)
+		}
 	}
 	var listed []string
 	if h.emulateList != "" {

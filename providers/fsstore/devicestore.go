@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,9 @@ type DeviceStore struct {
 	seen    *SeenSet // nil unless KeepDeleted
 
 	skipped atomic.Int64
+	// skippedMu guards skippedNames, the names the last enumeration left out.
+	skippedMu    sync.Mutex
+	skippedNames []providers.SkippedName
 
 	probeMu  sync.Mutex
 	probed   bool
@@ -131,6 +135,16 @@ func (s *DeviceStore) Close() error {
 // Skipped returns how many device objects were skipped for unsafe names.
 func (s *DeviceStore) Skipped() int64 { return s.skipped.Load() }
 
+// SkippedNames returns the device objects the last enumeration left out for their names, with
+// why (providers.NameSkipper).
+func (s *DeviceStore) SkippedNames() []providers.SkippedName {
+	s.skippedMu.Lock()
+	defer s.skippedMu.Unlock()
+	return slices.Clone(s.skippedNames)
+}
+
+var _ providers.NameSkipper = (*DeviceStore)(nil)
+
 // full turns a handle into a device path.
 func (s *DeviceStore) full(handle string) string {
 	if s.base == "" {
@@ -170,6 +184,12 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 		return nil, err
 	}
 	var entries []repl.Entry
+	var skipped []providers.SkippedName
+	defer func() {
+		s.skippedMu.Lock()
+		s.skippedNames = skipped
+		s.skippedMu.Unlock()
+	}()
 	err := s.dev.Walk(ctx, s.storage, s.base, func(o device.Object) error {
 		rel, ok := s.rel(o.Path)
 		if !ok {
@@ -178,6 +198,11 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 		if err := device.CheckName(o.Name); err != nil || base(rel) != o.Name {
 			s.skipped.Add(1)
 			s.logf("files: skipping %q on the device: %v", device.SafeName(o.Name), err)
+			why := "the name cannot be a file name on this computer"
+			if err != nil {
+				why = err.Error()
+			}
+			skipped = append(skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
 			if o.Dir {
 				return filepath.SkipDir
 			}

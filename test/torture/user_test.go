@@ -231,5 +231,30 @@ func (u *user) outcome(desktop, device string) (outcome, error) {
 	return o, nil
 }
 
+// keptTwice takes out of o.other the conflict copies that hold a version the user made: after a
+// sync state was lost, a file changed on one side since the last sync has no history left to tell
+// which version is the newer one's edit, and both are kept (a collision: the newer under the
+// name, the other beside it). It returns them.
+func (o *outcome) keptTwice(u *user, desktop, device string) []string {
+	contents := map[string]string{}
+	for _, dir := range []string{desktop, device} {
+		s, err := scan(dir)
+		if err != nil {
+			continue
+		}
+		maps.Copy(contents, s.items)
+	}
+	var kept, other []string
+	for _, rel := range o.other {
+		if strings.Contains(rel, " (conflict ") && u.made[contents[rel]] {
+			kept = append(kept, rel)
+		} else {
+			other = append(other, rel)
+		}
+	}
+	o.other = other
+	return kept
+}
+
 // count returns how many files the model holds.
 func (u *user) count() int { return len(u.m) }
