@@ -440,9 +440,9 @@ type RunningError struct {
 
 func (e *RunningError) Error() string {
 	if e.PID > 0 {
-		return fmt.Sprintf("Cradle is already running (pid %d); close it or use the window", e.PID)
+		return fmt.Sprintf("Cradle is already running in another process (pid %d) that takes no commands (a command running on its own, or an older Cradle); try again when it has finished, or quit it", e.PID)
 	}
-	return "Cradle is already running; close it or use the window"
+	return "Cradle is already running in another process that takes no commands (a command running on its own, or an older Cradle); try again when it has finished, or quit it"
 }
 
 // Unwrap returns ErrRunning.

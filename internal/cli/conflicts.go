@@ -21,11 +21,11 @@ func cmdConflicts(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("conflicts takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	cs, err := m.Conflicts()
 	if err != nil {
 		return err
@@ -103,11 +103,11 @@ func cmdResolve(c *invocation, args []string) error {
 	case !*all && len(rest) != 1:
 		return usageError("give one conflict ID (see 'cradle conflicts'), or --all")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	// The partnerships touched, to apply the choices now when their device is connected.
 	touched := map[string]bool{}
 	ids := map[string]bool{} // the conflicts given a choice

@@ -19,11 +19,11 @@ func cmdStatus(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("status takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	// Count what waits on the partnerships whose device is connected (nothing is changed).
 	if len(m.Partnerships()) > 0 {
 		if err := m.Refresh(c.ctx); err != nil && !errors.Is(err, manager.ErrNotConnected) {
