@@ -402,7 +402,7 @@ func mergeSorted(ctx context.Context, side Side, r *rtx, entries []Entry, ignore
 			i++
 			continue
 		case e == nil || string(k) < e.Handle:
-			if err := sweep(side, ignored, k, v, f); err != nil {
+			if err := sweep(r, side, ignored, k, v, f); err != nil {
 				return err
 			}
 			k, v = c.Next()
@@ -431,7 +431,7 @@ func mergeHashed(ctx context.Context, side Side, r *rtx, entries []Entry, ignore
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		i, ok := at[string(k)]
 		if !ok {
-			if err := sweep(side, ignored, k, v, f); err != nil {
+			if err := sweep(r, side, ignored, k, v, f); err != nil {
 				return err
 			}
 			continue
@@ -451,11 +451,11 @@ func mergeHashed(ctx context.Context, side Side, r *rtx, entries []Entry, ignore
 
 // sweep takes a stored handle that no entry matched as deleted, unless the store holds it but does
 // not replicate it.
-func sweep(side Side, ignored map[string]struct{}, k, v []byte, f *found) error {
+func sweep(r *rtx, side Side, ignored map[string]struct{}, k, v []byte, f *found) error {
 	if _, skip := ignored[string(k)]; skip {
 		return nil
 	}
-	rec, err := decodeRecord(v)
+	rec, err := r.decode(v, string(k))
 	if err != nil {
 		return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
 	}

@@ -17,7 +17,10 @@
 // Open opens the handle file (the Repl.dat of the seeds), one bbolt file per partnership. It holds
 // named replicas (a partnership's file holds "desktop" and "device", created on first use): per
 // replica its ID, tick counter and knowledge, and per item its handle, global ID, stamp, versions,
-// per-unit versions and tombstone flag; plus the partnership's conflict records. A second process
+// per-unit versions and tombstone flag; plus the partnership's conflict records. Its format 3
+// (index.go, record3.go) keeps an item in two keys per replica, about 280 bytes an item for both
+// replicas of a partnership of small files; files of formats 1 and 2 are rewritten in it when
+// opened (upgrade.go). A second process
 // gets ErrInUse instead of hanging. A damaged file gives a *CorruptError (errors.Is ErrCorrupt)
 // that names the file and says what will happen; the caller then moves it aside with MoveAside
 // and opens a fresh one: the next session rebuilds by full enumeration and natural-key matching,

@@ -68,8 +68,10 @@ func (r *record) unit(name string) (unitRec, bool) {
 
 func (r *record) live() bool { return r != nil && !r.Tomb && !r.Missing }
 
-// Record formats: 1 had one byte of flags; 2 has them as a uvarint and adds Sum and Racy.
-// Records of format 1 (handle files and snapshots written before) are still read.
+// Record formats: 1 had one byte of flags; 2 has them as a uvarint and adds Sum and Racy. A
+// snapshot carries records of format 2 (encode); the handle file keeps them in format 3
+// (record3.go), and reads those of format 1 and 2 when it upgrades an older file. Records of
+// format 1 (snapshots written before) are still read.
 const (
 	recordFormatV1 = 1
 	recordFormat   = 2
@@ -269,6 +271,9 @@ type peekedStamp struct {
 // peekStamp reads the stamp at the head of an encoded record without allocating. Change
 // detection calls it for every unchanged item.
 func peekStamp(b []byte) (peekedStamp, bool) {
+	if len(b) > 0 && b[0] == recordFormatV3 {
+		return peek3(b)
+	}
 	d := decoder{b: b}
 	flags := d.recordFlags()
 	var p peekedStamp

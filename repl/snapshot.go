@@ -106,22 +106,15 @@ func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, err
 		if err != nil {
 			return err
 		}
+		// Records travel in format 2, with whole replica IDs: the snapshot is read by other
+		// computers, whose handle files number authors otherwise.
 		var recs [][]byte
-		if err := r.h.ForEach(func(_, v []byte) error {
-			recs = append(recs, v)
+		if err := r.eachRecord(func(rec *record) error {
+			recs = append(recs, rec.encode())
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := r.g.ForEach(func(_, v []byte) error {
-			if len(v) > 0 && v[0] == 1 {
-				recs = append(recs, v[1:])
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		// The bytes are copied before the transaction ends.
 		buf, info = encodeSnapshot(r.id, r.author, r.seen.gen+1, r.know, r.forgotten, r.partners, recs)
 		return nil
 	})
@@ -267,26 +260,16 @@ func (hf *HandleFile) renewRestored(tx *bolt.Tx, name string, know *Knowledge) (
 
 // replaceWith drops the replica's items and takes the snapshot's.
 func (r *rtx) replaceWith(snap *snapshot) error {
-	for _, name := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketM} {
+	for _, name := range itemBuckets {
 		if err := r.b.DeleteBucket(name); err != nil {
 			return err
 		}
-		nb, err := r.b.CreateBucket(name)
-		if err != nil {
+		if _, err := r.b.CreateBucket(name); err != nil {
 			return err
 		}
-		switch string(name) {
-		case string(bucketH):
-			r.h = nb
-		case string(bucketG):
-			r.g = nb
-		case string(bucketV):
-			r.v = nb
-		case string(bucketK):
-			r.k = nb
-		case string(bucketM):
-			r.m = nb
-		}
+	}
+	if err := r.bindBuckets(); err != nil {
+		return err
 	}
 	r.count = 0
 	r.id = snap.info.Replica
@@ -312,24 +295,38 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 		}
 	}
 	r.dirty = true
-	seenH := map[string]bool{}
-	seenV := map[Version]bool{}
+	if err := checkSnapshotRecords(snap.records); err != nil {
+		return err
+	}
 	for _, rec := range snap.records {
+		if err := r.put(nil, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSnapshotRecords refuses records that cannot all be items of one replica: two at one handle,
+// two with one global ID, a version that two items claim (as their ID or their current version).
+func checkSnapshotRecords(recs []*record) error {
+	seenH := map[string]bool{}
+	owner := map[Version]Version{} // ID or current version -> the item's ID
+	for _, rec := range recs {
 		if !rec.inline() {
 			if seenH[rec.Handle] {
 				return fmt.Errorf("two items at handle %q: %w", rec.Handle, ErrBadSnapshot)
 			}
 			seenH[rec.Handle] = true
 		}
-		if seenV[rec.Ver] {
-			return fmt.Errorf("two items with version %v: %w", rec.Ver, ErrBadSnapshot)
+		if _, dup := owner[rec.GID]; dup {
+			return fmt.Errorf("item %v twice, or the version of another item: %w", rec.GID, ErrBadSnapshot)
 		}
-		seenV[rec.Ver] = true
-		if ex := r.g.Get(rec.GID.key()); ex != nil {
-			return fmt.Errorf("item %v twice: %w", rec.GID, ErrBadSnapshot)
-		}
-		if err := r.put(nil, rec); err != nil {
-			return err
+		owner[rec.GID] = rec.GID
+		if rec.Ver != rec.GID {
+			if _, dup := owner[rec.Ver]; dup {
+				return fmt.Errorf("two items with version %v: %w", rec.Ver, ErrBadSnapshot)
+			}
+			owner[rec.Ver] = rec.GID
 		}
 	}
 	return nil
@@ -447,22 +444,9 @@ func (hf *HandleFile) dropOrphans(tx *bolt.Tx, name string, author ReplicaID, kn
 			return err
 		}
 		var touched []*record
-		collect := func(b []byte) error {
-			rec, err := decodeRecord(b)
-			if err != nil {
-				return err
-			}
+		if err := p.eachRecord(func(rec *record) error {
 			if rec.V.Get(author) >= first {
 				touched = append(touched, rec)
-			}
-			return nil
-		}
-		if err := p.h.ForEach(func(_, v []byte) error { return collect(v) }); err != nil {
-			return err
-		}
-		if err := p.g.ForEach(func(_, v []byte) error {
-			if len(v) > 0 && v[0] == 1 {
-				return collect(v[1:])
 			}
 			return nil
 		}); err != nil {
