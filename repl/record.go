@@ -91,6 +91,11 @@ const (
 )
 
 func (r *record) encode() []byte {
+	return r.appendEncoded(make([]byte, 0, 128+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V)))
+}
+
+// appendEncoded appends the record in format 2 to b.
+func (r *record) appendEncoded(b []byte) []byte {
 	var flags uint64
 	if r.Tomb {
 		flags |= flagTomb
@@ -122,7 +127,6 @@ func (r *record) encode() []byte {
 	if r.Racy {
 		flags |= flagRacy
 	}
-	b := make([]byte, 0, 128+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
 	b = append(b, recordFormat)
 	b = appendUvarint(b, flags)
 	b = append(b, byte(r.Stamp.Kind))
