@@ -183,9 +183,9 @@ type detection struct {
 	g       time.Duration // the store's time granularity
 	full    bool
 	handles []string // for an incremental pass: the notified handles
-	// For a full pass, what enumerate gathered.
-	entries []Entry
-	ignored map[string]struct{}
+	// For a full pass, what enumerate found, and how many items it looked at.
+	scanned *found
+	seen    int
 }
 
 // detectSides detects changes on each side and records them, one side after the other, but
@@ -388,7 +388,7 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 	if err != nil {
 		return rep, err
 	}
-	checkOverwrites(&f, unchanged)
+	checkUnchanged(&f, unchanged)
 	if err := hf.record(ctx, side, &f, &rep); err != nil {
 		return rep, err
 	}

@@ -7,82 +7,216 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// enumerate lists everything side's store holds, for a full pass. It only reads the handle file.
+// A full pass is a mark and sweep, merged with the store's enumeration as its entries come: a
+// cursor walks the stored handles in order beside them, so an unchanged item costs a comparison
+// and no memory, and what is kept is only what changed. An entry that comes in handle order
+// advances the cursor; the stored handles it passes are set aside, to be taken as deleted unless
+// an entry comes for them later (a store that walks folders does not always list in byte order:
+// "a/b" comes before "a.txt" in a walk, after it in bytes). Deletions are inferred only when the
+// enumeration finished.
+
+// enumerate runs a full pass over side's store and keeps in d what it found. It only reads the
+// handle file, in one read transaction for the whole enumeration.
 func (hf *HandleFile) enumerate(ctx context.Context, d *detection) error {
 	pending, err := hf.intentNames(d.side)
 	if err != nil {
 		return err
 	}
-	sizeHint := 0
-	if err := hf.view(func(tx *bolt.Tx) error {
-		if r, err := hf.openReplica(tx, d.side.Name, false); err == nil {
-			sizeHint = int(r.count)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	d.entries, d.ignored, err = enumerateAll(ctx, d.side, pending, sizeHint)
-	return err
-}
-
-// detectFull is the mark and sweep: with everything enumerated, match each entry with its stored
-// handle, and only after an enumeration that finished infer deletions (what stayed unmatched). A
-// store that enumerates in handle order (a folder walk, nearly) is merged with a cursor over the
-// stored handles; another is matched through a hash of its handles, cheaper than sorting it.
-func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectReport, error) {
-	rep := DetectReport{Full: true}
-	side, entries, ignored := d.side, d.entries, d.ignored
-	d.entries, d.ignored = nil, nil // the found lists keep what they need
-	rep.Seen = len(entries)
-	f := found{taken: d.taken, g: d.g}
-	err := hf.view(func(tx *bolt.Tx) error {
-		r, err := hf.openReplica(tx, side.Name, false)
-		if errors.Is(err, ErrUnknownReplica) {
-			f.created = entries
-			return nil
-		}
-		if err != nil {
+	d.scanned = &found{taken: d.taken, g: d.g}
+	d.seen = 0
+	return hf.view(func(tx *bolt.Tx) error {
+		r, err := hf.openReplica(tx, d.side.Name, false)
+		switch {
+		case errors.Is(err, ErrUnknownReplica):
+			r = nil // everything is new
+		case err != nil:
 			return err
 		}
-		if slices.IsSortedFunc(entries, compareEntries) {
-			for i := 1; i < len(entries); i++ {
-				if entries[i].Handle == entries[i-1].Handle {
-					return fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
-				}
-			}
-			return mergeSorted(ctx, side, r, entries, ignored, &f)
+		m := &merger{side: d.side, r: r, f: d.scanned, skip: pending}
+		if r != nil {
+			m.c = r.h.Cursor()
+			m.k, m.v = m.c.First()
 		}
-		return mergeHashed(ctx, side, r, entries, ignored, &f)
+		if err := m.run(ctx); err != nil {
+			return err
+		}
+		d.seen = m.seen
+		return m.finish()
 	})
+}
+
+// merger matches one enumeration with the stored handles.
+type merger struct {
+	side Side
+	r    *rtx // nil when the replica does not exist yet
+	f    *found
+	skip map[string]struct{} // handles with a pending intent: left for the next session
+
+	c    *bolt.Cursor // over the stored handles; k and v are its current entry (nil past the end)
+	k, v []byte
+	// passed are the stored handles the cursor went past without an entry (the values point
+	// into the transaction's pages): deleted, unless an entry comes for them later.
+	passed map[string][]byte
+	// ignored are handles the store holds and does not replicate: their records stay.
+	ignored map[string]struct{}
+	last    string // the greatest handle enumerated so far
+	seen    int
+}
+
+func (m *merger) run(ctx context.Context) error {
+	it, err := m.side.Store.Enumerate(ctx)
 	if err != nil {
-		return rep, err
+		return fmt.Errorf("enumerate %s: %w", m.side.Name, err)
 	}
-	checkOverwrites(&f, entries)
-	if err := hf.record(ctx, side, &f, &rep); err != nil {
+	defer it.Close()
+	for {
+		e, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("enumerate %s (nothing is taken as deleted from an unfinished enumeration): %w", m.side.Name, err)
+		}
+		if _, pending := m.skip[e.Handle]; pending || !m.side.Store.IsItemReplicated(e) {
+			if m.ignored == nil {
+				m.ignored = map[string]struct{}{}
+			}
+			m.ignored[e.Handle] = struct{}{}
+			continue
+		}
+		m.seen++
+		if err := m.entry(ctx, &e); err != nil {
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("enumerate %s: %w", m.side.Name, err)
+	}
+	return nil
+}
+
+// entry matches one enumerated entry.
+func (m *merger) entry(ctx context.Context, e *Entry) error {
+	if m.r == nil {
+		m.f.created = append(m.f.created, *e)
+		return nil
+	}
+	defer func() { m.last = max(m.last, e.Handle) }()
+	// In order: the stored handles before e were not enumerated (yet).
+	for m.k != nil && string(m.k) < e.Handle {
+		if m.passed == nil {
+			m.passed = map[string][]byte{}
+		}
+		m.passed[string(m.k)] = m.v
+		m.k, m.v = m.c.Next()
+	}
+	if m.k != nil && string(m.k) == e.Handle {
+		k, v := m.k, m.v
+		m.k, m.v = m.c.Next()
+		return compare(ctx, m.side, e, k, v, m.f)
+	}
+	// e's record, if it has one, was passed by the cursor: e came out of order.
+	if v, ok := m.passed[e.Handle]; ok {
+		delete(m.passed, e.Handle)
+		return compare(ctx, m.side, e, []byte(e.Handle), v, m.f)
+	}
+	if e.Handle <= m.last && m.r.h.Get([]byte(e.Handle)) != nil {
+		// Out of order, with a record no longer passed: matched already, reported twice.
+		return fmt.Errorf("enumerate %s: handle %q reported twice", m.side.Name, e.Handle)
+	}
+	m.f.created = append(m.f.created, *e)
+	return nil
+}
+
+// finish sweeps what no entry matched, and refuses a handle reported twice as new.
+func (m *merger) finish() error {
+	slices.SortFunc(m.f.created, compareEntries)
+	for i := 1; i < len(m.f.created); i++ {
+		if m.f.created[i].Handle == m.f.created[i-1].Handle {
+			return fmt.Errorf("enumerate %s: handle %q reported twice", m.side.Name, m.f.created[i].Handle)
+		}
+	}
+	if m.r == nil {
+		return nil
+	}
+	for ; m.k != nil; m.k, m.v = m.c.Next() {
+		if err := m.sweep(m.k, m.v); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedKeys(m.passed) {
+		if err := m.sweep([]byte(k), m.passed[k]); err != nil {
+			return err
+		}
+	}
+	m.passed = nil
+	return checkOverwrites(m.r, m.f, m.ignored)
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// sweep takes a stored handle that no entry matched as deleted, unless the store holds it but does
+// not replicate it.
+func (m *merger) sweep(k, v []byte) error {
+	if _, skip := m.ignored[string(k)]; skip {
+		return nil
+	}
+	rec, err := m.r.decode(v, string(k))
+	if err != nil {
+		return fmt.Errorf("replica %q, handle %q: %w", m.side.Name, k, err)
+	}
+	m.f.deleted = append(m.f.deleted, rec)
+	return nil
+}
+
+// detectFull records what a full pass found.
+func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectReport, error) {
+	rep := DetectReport{Full: true, Seen: d.seen}
+	f := d.scanned
+	d.scanned = nil
+	if err := hf.record(ctx, d.side, f, &rep); err != nil {
 		return rep, err
 	}
 	return rep, nil
 }
 
-// checkOverwrites sends to the content check the unchanged entries whose stamp is a deleted file's:
-// a file moved over another (mv -f, a save through a temporary file) with the same size and time
-// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
-// that the deleted file's content is there now.
-func checkOverwrites(f *found, entries []Entry) {
-	type sig struct{ size, mod int64 }
-	gone := map[sig]bool{}
+// overwriteSig is what a file moved over another leaves of the other: its size and time.
+type overwriteSig struct{ size, mod int64 }
+
+// overwriteSigs returns the signatures of the deleted files whose content may have been moved
+// over an item with an unchanged stamp.
+func overwriteSigs(f *found) map[overwriteSig]bool {
+	gone := map[overwriteSig]bool{}
 	for _, d := range f.deleted {
 		if d.Stamp.Kind == KindFile && d.Stamp.Size > 0 {
-			gone[sig{d.Stamp.Size, d.Stamp.ModTime}] = true
+			gone[overwriteSig{d.Stamp.Size, d.Stamp.ModTime}] = true
 		}
 	}
+	return gone
+}
+
+// checkOverwrites sends to the content check the unchanged items whose stamp is a deleted file's:
+// a file moved over another (mv -f, a save through a temporary file) with the same size and time
+// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
+// that the deleted file's content is there now. After a full pass, the unchanged items are the
+// live records that nothing found changed, gone, new or ignored, and their entries are what the
+// records say (their stamps did not change).
+func checkOverwrites(r *rtx, f *found, ignored map[string]struct{}) error {
+	gone := overwriteSigs(f)
 	if len(gone) == 0 {
-		return
+		return nil
 	}
 	looked := map[string]bool{}
 	for _, list := range [][]Entry{f.created, f.changed, f.verify} {
@@ -90,91 +224,42 @@ func checkOverwrites(f *found, entries []Entry) {
 			looked[e.Handle] = true
 		}
 	}
-	for _, e := range entries {
-		if e.Kind != KindFile || looked[e.Handle] {
+	for _, d := range f.deleted {
+		looked[d.Handle] = true
+	}
+	for h := range ignored {
+		looked[h] = true // not replicated, or left for the next session with its intent
+	}
+	c := r.h.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		p, ok := peekStamp(v)
+		if !ok {
+			return fmt.Errorf("replica %q, handle %q: bad stamp: %w", r.name, k, errMalformed)
+		}
+		if p.kind != KindFile || !gone[overwriteSig{p.size, p.mod}] || looked[string(k)] {
 			continue
 		}
-		if s := e.Stamp(); gone[sig{s.Size, s.ModTime}] {
+		e := Entry{Handle: string(k), Kind: KindFile, Size: p.size, Hash: string(p.hash)}
+		if p.mod != 0 {
+			e.ModTime = time.Unix(0, p.mod)
+		}
+		f.verify = append(f.verify, e)
+	}
+	return nil
+}
+
+// checkUnchanged is checkOverwrites for an incremental pass: the unchanged entries are the
+// notified ones.
+func checkUnchanged(f *found, unchanged []Entry) {
+	gone := overwriteSigs(f)
+	if len(gone) == 0 {
+		return
+	}
+	for _, e := range unchanged {
+		if s := e.Stamp(); e.Kind == KindFile && gone[overwriteSig{s.Size, s.ModTime}] {
 			f.verify = append(f.verify, e)
 		}
 	}
-}
-
-// mergeSorted walks the sorted entries and the stored handles side by side.
-func mergeSorted(ctx context.Context, side Side, r *rtx, entries []Entry, ignored map[string]struct{}, f *found) error {
-	c := r.h.Cursor()
-	k, v := c.First()
-	i := 0
-	for k != nil || i < len(entries) {
-		var e *Entry
-		if i < len(entries) {
-			e = &entries[i]
-		}
-		switch {
-		case k == nil || (e != nil && string(k) > e.Handle):
-			f.created = append(f.created, *e)
-			i++
-			continue
-		case e == nil || string(k) < e.Handle:
-			if err := sweep(r, side, ignored, k, v, f); err != nil {
-				return err
-			}
-			k, v = c.Next()
-			continue
-		}
-		if err := compare(ctx, side, e, k, v, f); err != nil {
-			return err
-		}
-		i++
-		k, v = c.Next()
-	}
-	return nil
-}
-
-// mergeHashed matches the stored handles with entries through a map from handle to entry.
-func mergeHashed(ctx context.Context, side Side, r *rtx, entries []Entry, ignored map[string]struct{}, f *found) error {
-	at := make(map[string]int32, len(entries))
-	for i := range entries {
-		if _, dup := at[entries[i].Handle]; dup {
-			return fmt.Errorf("enumerate %s: handle %q reported twice", side.Name, entries[i].Handle)
-		}
-		at[entries[i].Handle] = int32(i)
-	}
-	seen := make([]bool, len(entries))
-	c := r.h.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		i, ok := at[string(k)]
-		if !ok {
-			if err := sweep(r, side, ignored, k, v, f); err != nil {
-				return err
-			}
-			continue
-		}
-		seen[i] = true
-		if err := compare(ctx, side, &entries[i], k, v, f); err != nil {
-			return err
-		}
-	}
-	for i := range entries {
-		if !seen[i] {
-			f.created = append(f.created, entries[i])
-		}
-	}
-	return nil
-}
-
-// sweep takes a stored handle that no entry matched as deleted, unless the store holds it but does
-// not replicate it.
-func sweep(r *rtx, side Side, ignored map[string]struct{}, k, v []byte, f *found) error {
-	if _, skip := ignored[string(k)]; skip {
-		return nil
-	}
-	rec, err := r.decode(v, string(k))
-	if err != nil {
-		return fmt.Errorf("replica %q, handle %q: %w", side.Name, k, err)
-	}
-	f.deleted = append(f.deleted, rec)
-	return nil
 }
 
 // compare asks the store whether the item e changed against the stamp recorded in v. An item
@@ -199,40 +284,6 @@ func compare(ctx context.Context, side Side, e *Entry, k, v []byte, f *found) er
 		f.verify = append(f.verify, *e)
 	}
 	return nil
-}
-
-// enumerateAll lists the store's replicated items, and the handles of the items it does not
-// replicate (their records are left alone), and those with a pending intent (left for the next
-// session to check).
-func enumerateAll(ctx context.Context, side Side, skip map[string]struct{}, sizeHint int) ([]Entry, map[string]struct{}, error) {
-	it, err := side.Store.Enumerate(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
-	}
-	defer it.Close()
-	entries := make([]Entry, 0, sizeHint+sizeHint/8+16)
-	var ignored map[string]struct{}
-	for {
-		e, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("enumerate %s (nothing is taken as deleted from an unfinished enumeration): %w", side.Name, err)
-		}
-		if _, pending := skip[e.Handle]; pending || !side.Store.IsItemReplicated(e) {
-			if ignored == nil {
-				ignored = map[string]struct{}{}
-			}
-			ignored[e.Handle] = struct{}{}
-			continue
-		}
-		entries = append(entries, e)
-	}
-	if err := it.Close(); err != nil {
-		return nil, nil, fmt.Errorf("enumerate %s: %w", side.Name, err)
-	}
-	return entries, ignored, nil
 }
 
 func compareEntries(a, b Entry) int { return strings.Compare(a.Handle, b.Handle) }
