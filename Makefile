@@ -9,7 +9,7 @@ PKGS    := ./...
 APT_BUILD    := gcc pkg-config libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev \
                 libxinerama-dev libxi-dev libxxf86vm-dev libusb-1.0-0-dev
 APT_HEADLESS := xvfb xauth xdotool imagemagick x11-utils
-APT_USBVM    := qemu-system-x86 linux-image-amd64 busybox-static mtp-tools cpio kmod udev \
+APT_USBVM    := qemu-system-x86 linux-image-amd64 busybox-static mtp-tools cpio kmod udev umtp-responder \
                 libusb-1.0-0-dev pkg-config
 
 .PHONY: all build demo run test vet lint staticcheck bench fuzz package deps deps-headless \
@@ -27,13 +27,14 @@ deps-headless: deps
 deps-usbvm:
 	@scripts/apt-ensure $(APT_USBVM)
 
-# Real USB end to end (test/usbvm): QEMU's usb-mtp device behind qemu-xhci and usb-ehci, the
-# tests of test/usbvm/guest run inside a small Linux guest (TCG, no KVM needed).
+# Real USB end to end (test/usbvm): QEMU's usb-mtp device behind qemu-xhci and usb-ehci, and
+# uMTP-Responder as a USB gadget on the guest's dummy_hcd; the tests of test/usbvm/guest run inside
+# a small Linux guest (TCG, no KVM needed).
 test-usb: deps deps-usbvm
 	$(GO) test -tags usbvm -count=1 -timeout 40m -v ./test/usbvm/
 
-# Get and send of a 100 MiB file through QEMU's usb-mtp, Cradle against libmtp's mtp-getfile and
-# mtp-sendfile in the same guest, on both controllers; prints a markdown table.
+# Get and send of a 100 MiB file through QEMU's usb-mtp (both controllers) and uMTP-Responder,
+# Cradle against libmtp's mtp-getfile and mtp-sendfile in the same guest; prints a markdown table.
 bench-usb: deps deps-usbvm
 	$(GO) run ./test/usbvm/cmd/usbbench
 

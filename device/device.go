@@ -10,6 +10,7 @@ package device
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -50,6 +51,8 @@ type Storage struct {
 	Free        uint64 // bytes; never more than Capacity
 	Capacity    uint64 // bytes
 	ReadOnly    bool
+	// Names says which names the storage can hold and which it takes for the same.
+	Names NameRules
 }
 
 // Object is a file or folder on a device.
@@ -163,6 +166,15 @@ var (
 	ErrPermission   = errors.New("no permission to use the device")
 	ErrLocked       = errors.New("the device is locked or not in file-transfer mode")
 	ErrUnsafeName   = errors.New("unsafe name reported by the device")
+	// ErrNameNotAllowed says a storage cannot hold a name (see NameRules.Check).
+	ErrNameNotAllowed = errors.New("the device's storage cannot hold this name")
+	// ErrNotAnswering says the device stopped answering in the middle of a transaction; its
+	// message says what to do.
+	ErrNotAnswering = errors.New("the phone stopped answering")
+	// ErrPTPMode says a phone is in "Transfer photos (PTP)" mode, in which it shows only its
+	// photo folders; it wraps ErrLocked.
+	ErrPTPMode = fmt.Errorf("the phone is in \"Transfer photos (PTP)\" mode and shows only its photo folders: "+
+		"on the phone, open the USB notification and choose \"File transfer\": %w", ErrLocked)
 )
 
 // Presence is what a Monitor reports when a device comes or goes.

@@ -136,6 +136,56 @@ func SafeName(name string) string {
 	return s
 }
 
+// NameRules say which names a storage can hold, beyond CheckName, and which it takes for the
+// same name. The zero value is a case-sensitive storage that holds every name CheckName accepts
+// (a Linux folder, QEMU's usb-mtp).
+type NameRules struct {
+	// FoldCase: names that differ only in case name the same object (Android's shared storage,
+	// FAT and exFAT cards). Two such names cannot live side by side, and sending one where the
+	// other is may overwrite it.
+	FoldCase bool
+	// FAT: the characters " * : < > ? | and control characters are not allowed, and a name
+	// ending in a dot or a space would be stored without them (FAT and exFAT cards, which
+	// Android trims so).
+	FAT bool
+}
+
+// fatForbidden are the characters FAT does not allow in a name (besides '/', '\' and control
+// characters, which CheckName refuses everywhere).
+const fatForbidden = `"*:<>?|`
+
+// Check tells whether the storage can hold name (a single component that passed CheckName). The
+// error wraps ErrNameNotAllowed and says why.
+func (r NameRules) Check(name string) error {
+	if !r.FAT {
+		return nil
+	}
+	if i := strings.IndexAny(name, fatForbidden); i >= 0 {
+		return fmt.Errorf("%q holds %q, which a memory card (FAT) does not allow in names: %w", name, name[i], ErrNameNotAllowed)
+	}
+	if strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
+		return fmt.Errorf("%q ends in a dot or a space, which a memory card (FAT) drops: %w", name, ErrNameNotAllowed)
+	}
+	return nil
+}
+
+// Same tells whether the storage takes a and b for the same name.
+func (r NameRules) Same(a, b string) bool {
+	if r.FoldCase {
+		return strings.EqualFold(a, b)
+	}
+	return a == b
+}
+
+// Key returns the form of name under which the storage tells names apart: name itself, or its
+// case-folded form when FoldCase.
+func (r NameRules) Key(name string) string {
+	if r.FoldCase {
+		return strings.ToLower(strings.ToUpper(name))
+	}
+	return name
+}
+
 // isControl tells whether r is a C0 or C1 control character or DEL.
 func isControl(r rune) bool {
 	return r < 0x20 || (r >= 0x7f && r <= 0x9f)

@@ -91,6 +91,12 @@ type Settings struct {
 	KeepInTray bool `json:"keep_in_tray"`
 	// Language is the window's language ("en", "pt"); empty follows the system.
 	Language string `json:"language"`
+	// VersionsDays is how many days the versions of files a sync replaced or deleted are kept
+	// (default 30; 0 keeps them only until the end of the sync that made them).
+	VersionsDays int `json:"versions_days"`
+	// VersionsMaxSize caps each partnership's versions, in bytes: beyond it the oldest go first
+	// (0: no cap, the default).
+	VersionsMaxSize int64 `json:"versions_max_size"`
 }
 
 // DefaultSettings returns the settings of a new config folder.
@@ -101,6 +107,7 @@ func DefaultSettings() Settings {
 		RetryInterval:       5 * time.Minute,
 		MassDeleteThreshold: 0.5,
 		KeepInTray:          true,
+		VersionsDays:        30,
 	}
 }
 
@@ -243,11 +250,17 @@ type Status struct {
 	Pending int `json:"pending"`
 	// Conflicts counts pending conflicts.
 	Conflicts int `json:"conflicts"`
+	// Skipped lists the items the last session left out by name, with why (a name the device
+	// cannot hold, a name from the device that cannot be a file name here).
+	Skipped []SkippedName `json:"skipped,omitempty"`
 	// Error says what went wrong and Fix what to do about it; empty when all is well.
 	Error string `json:"error,omitempty"`
 	Fix   string `json:"fix,omitempty"`
 	// Paused is true when the provider asked for no more automatic sessions (repl.Monitoring).
 	Paused bool `json:"paused,omitempty"`
+	// MassDelete is set when the last session stopped at the mass-delete guard: it waits for
+	// the user to allow the deletions (SyncOptions.AllowMassDelete).
+	MassDelete *MassDelete `json:"mass_delete,omitempty"`
 	// Progress is set while a session runs.
 	Progress *Progress `json:"progress,omitempty"`
 }
@@ -333,10 +346,22 @@ type Session struct {
 	// Skipped counts items that could not be applied (they stay pending).
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// SkippedNames are the items the session left out, by name, with why: those it could not
+	// apply, and those a store left out of its enumeration for their names.
+	SkippedNames []SkippedName `json:"skipped_names,omitempty"`
 	// KeptBoth lists the items of which the session kept two versions, one under a conflict
 	// name: two different files that took one name (a collision), a file and a folder, or a
 	// conflict settled by keeping both.
 	KeptBoth []KeptBoth `json:"kept_both,omitempty"`
+}
+
+// SkippedName is an item a session left out, by name, with why.
+type SkippedName struct {
+	// Path is the item's path in the partnership.
+	Path string `json:"path"`
+	// Side is where the item is: "desktop" or "device".
+	Side   string `json:"side"`
+	Reason string `json:"reason"`
 }
 
 // KeptBoth is an item of which a session kept two versions.

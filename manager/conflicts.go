@@ -167,39 +167,49 @@ func makePreview(ctx context.Context, st repl.Store, handle, name string) *Previ
 		if err != nil {
 			return nil
 		}
-		// One field per property: units of one property's values ("TEL;CELL", "TEL;HOME 2", as
-		// the contacts provider names them) are shown together.
-		keys := make([]string, 0, len(units))
-		for k := range units {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		pv := &Preview{}
-		for _, k := range keys {
-			prop := k
-			if i := strings.IndexAny(k, "; "); i > 0 {
-				prop = k[:i]
-			}
-			v := strings.TrimSpace(string(units[k]))
-			if !utf8.ValidString(v) || strings.EqualFold(prop, "PHOTO") {
-				v = fmt.Sprintf("(%d bytes)", len(units[k]))
-			}
-			if len(v) > 512 {
-				v = v[:512] + "…"
-			}
-			if n := len(pv.Fields); n > 0 && pv.Fields[n-1].Name == prop {
-				pv.Fields[n-1].Value += "\n" + v
-				continue
-			}
-			pv.Fields = append(pv.Fields, Field{Name: prop, Value: v})
-		}
-		return pv
+		return unitsPreview(units)
 	}
 	rc, err := st.Open(ctx, handle)
 	if err != nil {
 		return nil
 	}
 	defer rc.Close()
+	return streamPreview(rc, name)
+}
+
+// unitsPreview shows an item's change units as fields: one field per property, units of one
+// property's values ("TEL;CELL", "TEL;HOME 2", as the contacts provider names them) together.
+func unitsPreview(units repl.Units) *Preview {
+	keys := make([]string, 0, len(units))
+	for k := range units {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	pv := &Preview{}
+	for _, k := range keys {
+		prop := k
+		if i := strings.IndexAny(k, "; "); i > 0 {
+			prop = k[:i]
+		}
+		v := strings.TrimSpace(string(units[k]))
+		if !utf8.ValidString(v) || strings.EqualFold(prop, "PHOTO") {
+			v = fmt.Sprintf("(%d bytes)", len(units[k]))
+		}
+		if len(v) > 512 {
+			v = v[:512] + "…"
+		}
+		if n := len(pv.Fields); n > 0 && pv.Fields[n-1].Name == prop {
+			pv.Fields[n-1].Value += "\n" + v
+			continue
+		}
+		pv.Fields = append(pv.Fields, Field{Name: prop, Value: v})
+	}
+	return pv
+}
+
+// streamPreview shows content read from rc: a thumbnail of a picture (by name), the start of a
+// text; nil for anything else.
+func streamPreview(rc io.Reader, name string) *Preview {
 	if isPicture(name) {
 		img, _, err := image.Decode(io.LimitReader(rc, 64<<20))
 		if err != nil {

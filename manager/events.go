@@ -21,6 +21,7 @@ type EventType uint32
 //	PartnershipChanged                                               Partnership (removed: only ID set)
 //	SettingsChanged                                                  Settings
 //	StatusChanged                                                    Status
+//	VersionRestored                                                  Version
 const (
 	DeviceConnected EventType = 1 << iota
 	DeviceDisconnected
@@ -44,6 +45,8 @@ const (
 	// DeviceChanged is a connected device whose information changed (free space after a
 	// session, syncing or not).
 	DeviceChanged
+	// VersionRestored is a kept version put back (Restore, RestoreFolder).
+	VersionRestored
 
 	// EventAll matches every type.
 	EventAll EventType = 1<<iota - 1
@@ -54,6 +57,7 @@ var eventNames = []string{
 	"session-started", "session-progress", "session-finished",
 	"conflict-added", "conflict-resolved", "provider-stopped",
 	"partnership-changed", "settings-changed", "status-changed", "error", "device-changed",
+	"version-restored",
 }
 
 // String names the type ("session-finished"), or the set of types of a mask joined by "|".

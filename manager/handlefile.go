@@ -25,7 +25,7 @@ func (m *Manager) setAside(id, path string) error {
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("The sync state of partnership %s was damaged; it was moved to %s and will be rebuilt at the next sync (nothing is duplicated or lost).", id, aside)
+	msg := fmt.Sprintf("The sync state of partnership %s was damaged; it was moved to %s and will be rebuilt at the next sync (nothing is lost; of a file changed since the last sync, both versions are kept).", id, aside)
 	m.log.Warn("manager: " + msg)
 	m.bus.publish(Error, "", id, msg)
 	return nil
@@ -74,7 +74,7 @@ func (m *Manager) openHandleFile(ps *partState) {
 	}
 	path := m.handlePath(ps.id)
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && ps.hasLast {
-		msg := fmt.Sprintf("The sync state of partnership %s (%s) is missing; it will be rebuilt at the next sync by matching the items of both sides (nothing is duplicated or lost; items that differ become conflicts).", ps.id, path)
+		msg := fmt.Sprintf("The sync state of partnership %s (%s) is missing; it will be rebuilt at the next sync by matching the items of both sides (nothing is lost; of a file that differs, both versions are kept).", ps.id, path)
 		m.log.Warn("manager: " + msg)
 		m.bus.publish(Error, "", ps.id, msg)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/repl"
 )
 
 // The job queue: each connected device has one worker goroutine (runDevice, devices.go) that runs
@@ -17,6 +18,7 @@ const (
 	jobSync     jobKind = iota // run a session
 	jobForecast                // count what a session would do (Refresh)
 	jobRelease                 // close a removed partnership's provider
+	jobDo                      // run do with the partnership (its versions, a preview)
 )
 
 // job is work for a device's worker. Jobs of the same kind for the same partnership merge while
@@ -27,11 +29,13 @@ type job struct {
 	trigger Trigger
 	opts    SyncOptions
 	waiters []chan jobResult
+	do      func(ctx context.Context) error // jobDo
 }
 
 type jobResult struct {
-	session Session
-	err     error
+	session  Session
+	forecast *repl.Forecast // jobForecast
+	err      error
 }
 
 func (j *job) reply(r jobResult) {
@@ -58,7 +62,7 @@ func (m *Manager) enqueueLocked(ds *devState, j *job) {
 	ds.qmu.Lock()
 	merged := false
 	for _, q := range ds.queue {
-		if q.kind == j.kind && q.part == j.part {
+		if q.kind == j.kind && q.part == j.part && j.kind != jobDo {
 			q.waiters = append(q.waiters, j.waiters...)
 			if triggerRank(j.trigger) > triggerRank(q.trigger) {
 				q.trigger = j.trigger
@@ -109,7 +113,8 @@ func (ds *devState) drop(id string) []*job {
 	defer ds.qmu.Unlock()
 	var out, keep []*job
 	for _, j := range ds.queue {
-		if (id == "" || j.part == id) && j.kind != jobRelease {
+		// A Stop leaves the other work of a partnership (a listing of its versions) alone.
+		if (id == "" || j.part == id && j.kind != jobDo) && j.kind != jobRelease {
 			out = append(out, j)
 		} else {
 			keep = append(keep, j)
@@ -138,17 +143,19 @@ func (m *Manager) runJob(ctx context.Context, ds *devState, j *job) {
 		}
 		j.reply(jobResult{})
 	case jobForecast:
-		n, err := m.forecast(ctx, ds, j.part)
+		fc, err := m.forecast(ctx, ds, j.part, j.opts)
 		m.mu.Lock()
 		if ps := m.parts[j.part]; ps != nil && err == nil {
-			ps.forecast = n
+			ps.forecast = len(fc.Actions)
 			clear(ps.notified)
 			m.publishStatusLocked(j.part)
 		}
 		m.mu.Unlock()
-		j.reply(jobResult{err: err})
+		j.reply(jobResult{forecast: fc, err: err})
 	case jobSync:
 		s, err := m.runSyncJob(ctx, ds, j)
 		j.reply(jobResult{session: s, err: err})
+	case jobDo:
+		j.reply(jobResult{err: j.do(ctx)})
 	}
 }

@@ -58,6 +58,8 @@ type fileSettings struct {
 	MassDeleteThreshold *string `toml:"mass-delete-threshold"`
 	KeepInTray          *bool   `toml:"keep-in-tray"`
 	Language            *string `toml:"language"`
+	VersionsDays        *int    `toml:"versions-days"`
+	VersionsMaxSize     *string `toml:"versions-max-size"`
 }
 
 type filePartnership struct {
@@ -153,6 +155,19 @@ func parseConfig(path string, data []byte) (*config, error) {
 			return nil, fail(keyLine(data, toml.Key{"settings", "mass-delete-threshold"}), "mass-delete-threshold: %v", err)
 		}
 		c.Settings.MassDeleteThreshold = f
+	}
+	if s.VersionsDays != nil {
+		if *s.VersionsDays < 0 {
+			return nil, fail(keyLine(data, toml.Key{"settings", "versions-days"}), "versions-days: %d is not a number of days (0 or more)", *s.VersionsDays)
+		}
+		c.Settings.VersionsDays = *s.VersionsDays
+	}
+	if s.VersionsMaxSize != nil {
+		n, err := parseSize(*s.VersionsMaxSize)
+		if err != nil {
+			return nil, fail(keyLine(data, toml.Key{"settings", "versions-max-size"}), "versions-max-size: %v", err)
+		}
+		c.Settings.VersionsMaxSize = n
 	}
 	seen := map[string]bool{}
 	maxID := 0
@@ -273,6 +288,43 @@ func parseThreshold(s string) (float64, error) {
 	return f, nil
 }
 
+// parseSize reads "none", "0", "500 MB", "10GB", "1.5 GiB", "2048" (bytes).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	if t == "NONE" || t == "0" || t == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f*mult > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size such as \"500 MB\", \"10 GB\" or \"none\"", s)
+	}
+	return int64(f * mult), nil
+}
+
+// formatSize writes a size parseSize reads back: "none", whole GB or MB, or bytes.
+func formatSize(n int64) string {
+	switch {
+	case n <= 0:
+		return "none"
+	case n%1e9 == 0:
+		return strconv.FormatInt(n/1e9, 10) + " GB"
+	case n%1e6 == 0:
+		return strconv.FormatInt(n/1e6, 10) + " MB"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func formatThreshold(f float64) string {
 	return strconv.FormatFloat(f*100, 'f', -1, 64) + "%"
 }
@@ -287,6 +339,9 @@ func checkSettings(s Settings) error {
 	}
 	if s.MassDeleteThreshold <= 0 || s.MassDeleteThreshold > 1 {
 		return kindf(ErrInvalid, "the mass-delete threshold must be between 1%% and 100%%")
+	}
+	if s.VersionsDays < 0 || s.VersionsMaxSize < 0 {
+		return kindf(ErrInvalid, "versions are kept 0 days or more, with a size cap of 0 (none) or more")
 	}
 	if strings.ContainsAny(s.Language, "\"\\\n") {
 		return kindf(ErrInvalid, "language %q is not a language code such as \"en\" or \"pt\"", s.Language)
@@ -315,6 +370,10 @@ func (c *config) encode() []byte {
 	fmt.Fprintf(&b, "keep-in-tray = %t\n", s.KeepInTray)
 	b.WriteString("# The window's language (\"en\", \"pt\"); empty follows the system.\n")
 	fmt.Fprintf(&b, "language = %s\n", quoteTOML(s.Language))
+	b.WriteString("# Keep what a sync replaces or deletes this many days (\"cradle versions\" lists it).\n")
+	fmt.Fprintf(&b, "versions-days = %d\n", s.VersionsDays)
+	b.WriteString("# At most this much per partnership (\"500 MB\", \"10 GB\"; \"none\": no cap); the oldest go first.\n")
+	fmt.Fprintf(&b, "versions-max-size = %s\n", quoteTOML(formatSize(s.VersionsMaxSize)))
 	for _, p := range c.Partnerships {
 		b.WriteString("\n[[partnership]]\n")
 		fmt.Fprintf(&b, "id = %s\n", quoteTOML(p.ID))

@@ -13,7 +13,7 @@ import (
 func TestSettingsRoundTrip(t *testing.T) {
 	c := &config{
 		Settings: Settings{SyncOnConnect: false, Interval: 90 * time.Minute, RetryInterval: 0,
-			MassDeleteThreshold: 0.25, KeepInTray: true, Language: "pt"},
+			MassDeleteThreshold: 0.25, KeepInTray: true, Language: "pt", VersionsDays: 7, VersionsMaxSize: 2e9},
 		NextID: 7,
 		Partnerships: []Partnership{{
 			ID: "3", Name: "Fotos \"do\" telemóvel\t", Device: "SER 1", Provider: "photos",
@@ -32,6 +32,24 @@ func TestSettingsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, c) {
 		t.Errorf("round trip:\n got %+v\nwant %+v\nfile:\n%s", got, c, data)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"none": 0, "0": 0, "500 MB": 500e6, "10GB": 10e9, "1.5 GiB": 3 << 29, "2048": 2048, " 1 tb ": 1e12} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1 GB", "ten", "5 XB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) took it", in)
+		}
+	}
+	for _, n := range []int64{0, 500e6, 10e9, 1234567} {
+		if got, err := parseSize(formatSize(n)); err != nil || got != n {
+			t.Errorf("parseSize(formatSize(%d)) = %d, %v", n, got, err)
+		}
 	}
 }
 
@@ -65,6 +83,8 @@ func TestSettingsErrors(t *testing.T) {
 		{"wrong type", `sync-on-connect = true`, `sync-on-connect = "yes"`, "sync-on-connect", "settings.sync-on-connect: incompatible types"},
 		{"newer", "version = 1", "version = 9", "version", "newer Cradle"},
 		{"no id", `id = "1"`, `id = ""`, "[[partnership]]", "id is missing"},
+		{"negative days", `versions-days = 30`, `versions-days = -1`, "versions-days", "-1 is not a number of days"},
+		{"bad size", `versions-max-size = "none"`, `versions-max-size = "lots"`, "versions-max-size", `"lots" is not a size`},
 	} {
 		bad := strings.Replace(good, tc.from, tc.to, 1)
 		if bad == good {

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
@@ -41,6 +42,8 @@ type partState struct {
 	fix     string
 	plugin  bool // the error is a provider plugin that stopped
 	paused  bool // the provider asked for no more automatic sessions
+	// massDelete is set when the last session stopped at the mass-delete guard.
+	massDelete *MassDelete
 
 	conflicts int
 	skipped   int // items the last session skipped
@@ -118,6 +121,7 @@ func (m *Manager) statusLocked(p Partnership) Status {
 	}
 	if ps.hasLast {
 		st.LastSync, st.LastOutcome = ps.last.End, ps.last.Outcome
+		st.Skipped = slices.Clone(ps.last.SkippedNames)
 	}
 	st.NextSync = ps.nextSync
 	st.Conflicts = ps.conflicts
@@ -127,6 +131,7 @@ func (m *Manager) statusLocked(p Partnership) Status {
 	}
 	st.Error, st.Fix = ps.errMsg, ps.fix
 	st.Paused = ps.paused
+	st.MassDelete = ps.massDelete
 	if ps.hfErr != nil && st.Error == "" {
 		st.Error = ps.hfErr.Error()
 	}
@@ -186,7 +191,7 @@ func (m *Manager) History(ref string, n int) ([]Session, error) {
 func errorFix(err error, p Partnership, dev string) string {
 	switch {
 	case errors.Is(err, repl.ErrMassDelete):
-		return "to allow them: cradle sync --allow-mass-delete " + p.ID + " (or confirm in the window)"
+		return "to allow them: cradle sync --allow-mass-delete " + p.ID + " (or Preview in the partnership's menu in the window); what a sync deletes is kept in its versions"
 	case errors.Is(err, repl.ErrNoSpace), errors.Is(err, device.ErrNoSpace):
 		return "free some space and sync again"
 	case errors.Is(err, repl.ErrPermission), errors.Is(err, device.ErrPermission):

@@ -165,8 +165,10 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		sess.Skipped = len(rep.Skipped)
 		for _, s := range rep.Skipped {
 			sess.Errors = append(sess.Errors, fmt.Sprintf("%s: %v", s.Name, s.Err))
+			sess.SkippedNames = append(sess.SkippedNames, SkippedName{Path: s.Name, Side: s.From, Reason: s.Err.Error()})
 		}
 	}
+	sess.SkippedNames = append(sess.SkippedNames, res.skippedNames...)
 	sess.Conflicts = res.conflicts
 	if res.metaErr != nil {
 		sess.Errors = append(sess.Errors, res.metaErr.Error())
@@ -202,6 +204,7 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 	ps.running, ps.cancel, ps.progress = false, nil, nil
 	ps.last, ps.hasLast = sess, true
 	ps.errMsg, ps.fix = errMsg, fix
+	ps.massDelete = massDeleteOf(err)
 	ps.plugin = err != nil && isProviderStop(err)
 	if ps.plugin {
 		ps.fix = "the next sync restarts it"
@@ -275,6 +278,8 @@ type syncResult struct {
 	changes   int // changes detected on both sides
 	paused    bool
 	storages  []StorageInfo
+	// skippedNames are the items the stores left out of their enumerations by name.
+	skippedNames []SkippedName
 }
 
 // syncOnce does the work of one session: open what is needed, read the device metadata, sync,
@@ -322,6 +327,13 @@ func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps 
 	dev := repl.Side{Name: sideDevice, Store: inst.Device, Changes: changes[1]}
 	rep, err := hf.Sync(ctx, desktop, dev, cfg)
 	res.rep, res.err = rep, err
+	for side, st := range map[string]repl.Store{sideDesktop: inst.Desktop, sideDevice: inst.Device} {
+		if sk, ok := st.(providers.NameSkipper); ok {
+			for _, n := range sk.SkippedNames() {
+				res.skippedNames = append(res.skippedNames, SkippedName{Path: n.Path, Side: side, Reason: n.Reason})
+			}
+		}
+	}
 	changed := imported
 	if rep != nil {
 		for _, d := range rep.Detected {
@@ -343,6 +355,9 @@ func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps 
 				res.metaErr = fmt.Errorf("the sync state could not be saved on the device (%v); the next sync checks every item again", merr)
 			}
 		}
+	}
+	if ctx.Err() == nil && !errors.Is(err, repl.ErrMassDelete) {
+		m.cleanVersions(ctx, p, inst)
 	}
 	conflicts, added := m.refreshConflicts(ctx, p, hf, inst, before)
 	res.conflicts, res.added = conflicts, added
@@ -413,35 +428,4 @@ func (m *Manager) onProgress(p Partnership, ps *partState, pr repl.Progress) {
 	}
 	ps.lastProgress = now
 	m.bus.publish(SessionProgress, p.Device, p.ID, *prog)
-}
-
-// forecast counts the changes a session of the partnership would make now.
-func (m *Manager) forecast(ctx context.Context, ds *devState, id string) (int, error) {
-	m.mu.Lock()
-	p, err := m.lookupLocked(id)
-	ps := m.parts[id]
-	m.mu.Unlock()
-	if err != nil || ps == nil {
-		return 0, kindf(ErrUnknownPartnership, "no such partnership %q", id)
-	}
-	hf, inst, changes, err := m.prepare(ctx, ds, p, ps)
-	if err != nil {
-		return 0, err
-	}
-	cfg := repl.Config{Direction: replDirection(p.Direction), Policy: replPolicy(p.OnConflict),
-		MassDeleteThreshold: m.Settings().MassDeleteThreshold}
-	fc, err := hf.Forecast(ctx, repl.Side{Name: sideDesktop, Store: inst.Desktop, Changes: changes[0]},
-		repl.Side{Name: sideDevice, Store: inst.Device, Changes: changes[1]}, cfg)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, a := range fc.Actions {
-		switch a.Action {
-		case repl.ActMatch, repl.ActMetadata, repl.ActKeep:
-		default:
-			n++
-		}
-	}
-	return n, nil
 }

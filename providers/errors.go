@@ -14,8 +14,8 @@ import (
 // device said with the sentinel it means, keeping the original message.
 
 // MapDeviceError wraps a device error with the repl sentinel it means (device.ErrNotFound ->
-// repl.ErrNotFound, ErrDisconnected -> ErrGone, ErrUnsafeName -> ErrInvalidName, ...), keeping the
-// device's message.
+// repl.ErrNotFound, ErrDisconnected and ErrNotAnswering -> ErrGone, ErrUnsafeName and
+// ErrNameNotAllowed -> ErrInvalidName, ...), keeping the device's message.
 func MapDeviceError(err error) error {
 	var target error
 	switch {
@@ -31,9 +31,10 @@ func MapDeviceError(err error) error {
 		target = repl.ErrReadOnly
 	case errors.Is(err, device.ErrPermission):
 		target = repl.ErrPermission
-	case errors.Is(err, device.ErrDisconnected):
+	case errors.Is(err, device.ErrDisconnected), errors.Is(err, device.ErrNotAnswering):
+		// A phone that stopped answering ends the session: its message says what to do.
 		target = repl.ErrGone
-	case errors.Is(err, device.ErrUnsafeName):
+	case errors.Is(err, device.ErrUnsafeName), errors.Is(err, device.ErrNameNotAllowed):
 		target = repl.ErrInvalidName
 	default:
 		return err

@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -85,6 +86,22 @@ type Instance struct {
 	Device  repl.Store // nil when Env.Device was nil
 	// Close releases what the provider holds (watchers, plugin processes). Safe to call once.
 	Close func() error
+	// Versions is where the stores keep the content they replace or delete for the engine
+	// (providers/versions); nil when the provider keeps none.
+	Versions *versions.Set
+}
+
+// NameSkipper is a store that leaves items out of its enumerations by their names (a name a
+// device reports that must never become a desktop path): it says which, and why, so that the user
+// sees them. The list is that of the last enumeration.
+type NameSkipper interface {
+	SkippedNames() []SkippedName
+}
+
+// SkippedName is an item a store left out, by its path in the partnership, and why.
+type SkippedName struct {
+	Path   string
+	Reason string
 }
 
 // Provider is the declaration of one kind of data Cradle can sync.

@@ -27,6 +27,9 @@ type applier struct {
 	// carries lineage, the surviving ID's own history, instead of a union of both.
 	across  bool
 	lineage Vector
+	// cause is why the change being applied replaces what the destination holds (set by apply
+	// for each change; the policy's decisions change it).
+	cause Cause
 }
 
 // joinV is the made-with knowledge of a version settling c and l: both histories, or across
@@ -69,6 +72,7 @@ func (a *applier) apply(ctx context.Context, ref changeRef) error {
 		return err
 	}
 	a.asked = false
+	a.cause = a.p.s.causeOf(c.GID, CauseUpdate)
 	a.trace("apply %v %q ver %v tomb %v merged %v; local %s", c.GID, c.Name, c.Ver, c.Tomb, c.Merged, describe(l))
 	if c.live() && l != nil && l.Tomb && !l.Merged.IsZero() && !l.V.Contains(c.Ver) && !c.V.Contains(l.Ver) {
 		// A change of an item merged here into another, made before the source knew: it is a
@@ -222,7 +226,7 @@ func (a *applier) deleteOver(ctx context.Context, c, l *record) error {
 // deleteAs removes l's item from the destination store for c and keeps the tombstone t.
 func (a *applier) deleteAs(ctx context.Context, c, l, t *record) error {
 	if !l.Missing {
-		err := a.dst().Store.Delete(ctx, l.Handle, l.Stamp)
+		err := deleteItem(ctx, a.dst().Store, l.Handle, l.Stamp, a.p.s.causeOf(c.GID, CauseDelete))
 		switch {
 		case err == nil:
 			a.counts().Deleted++
@@ -250,7 +254,11 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 		a.counts().VersionOnly++
 		return a.rd.put(l, &rec)
 	}
-	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
+	cause := a.cause
+	if !contentChanged {
+		cause = CauseNone // a rename: the content stays
+	}
+	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l, cause) })
 	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
 		// A folder that became a file there still holds items here after the pass deleted what
 		// it could (edits that beat the deletes): the folder keeps the name, the file moves aside.
@@ -277,7 +285,7 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 // create writes c's item anew in the destination (l is nil, a tombstone, or a record whose data
 // the engine removed).
 func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver, cver Version) error {
-	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
+	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, nil, CauseNone) })
 	if err != nil {
 		return err
 	}
@@ -395,7 +403,7 @@ func (a *applier) srcErr(op, name string, err error) error {
 
 // write writes the source item c into the destination under name, over l's item when l is set
 // (with l's stamp as the expected one), and returns the destination's entry.
-func (a *applier) write(ctx context.Context, c *record, name string, l *record) (Entry, error) {
+func (a *applier) write(ctx context.Context, c *record, name string, l *record, cause Cause) (Entry, error) {
 	if c.Racy && c.Units == nil {
 		// A racily clean source may be saved again within its stamp's tick while it is read,
 		// and only its content would tell: its hash, read first, is what the copy must match.
@@ -420,9 +428,16 @@ func (a *applier) write(ctx context.Context, c *record, name string, l *record) 
 			return u, nil
 		}
 	}
-	e, err := a.writeFrom(ctx, c, a.src().Store, name, l, open, units)
+	e, err := a.writeFrom(ctx, c, a.src().Store, name, l, cause, open, units)
 	if err == nil && a.written.ok {
 		err = a.learnSum(a.rs, c, a.written.sum)
+	}
+	if a.written.unlike {
+		// Its content is no longer the recorded one although its stamp may say so: detection
+		// must read it next time, or the item would stay unsent (and its edit unseen) forever.
+		if serr := a.suspect(a.rs, c); serr != nil {
+			return e, errors.Join(err, serr)
+		}
 	}
 	return e, err
 }
@@ -430,17 +445,18 @@ func (a *applier) write(ctx context.Context, c *record, name string, l *record) 
 // writing is what the last write streamed: the hash of the content and the destination store's
 // time before it began (fill uses them for the destination's record).
 type writing struct {
-	sum   [32]byte
-	n     int64 // bytes streamed
-	ok    bool
-	start time.Time
-	g     time.Duration
+	sum    [32]byte
+	n      int64 // bytes streamed
+	ok     bool
+	unlike bool // the source's content differed from its recorded hash
+	start  time.Time
+	g      time.Duration
 }
 
 // writeFrom writes the item src describes into the destination store from open (or units, when
 // both stores have change units). store is where open reads from, asked again at the end to
 // vouch for the content (nil for a copy the engine spooled itself).
-func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name string, l *record, open func() (io.ReadCloser, error), units func() (Units, error)) (Entry, error) {
+func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name string, l *record, cause Cause, open func() (io.ReadCloser, error), units func() (Units, error)) (Entry, error) {
 	st := src.Stamp
 	req := WriteRequest{Name: name, Kind: st.Kind, Size: st.Size}
 	if st.ModTime != 0 {
@@ -450,6 +466,7 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 		req.Handle = l.Handle
 		stamp := l.Stamp
 		req.Expected = &stamp
+		req.Cause = cause
 	}
 	a.p.s.prog.Current = name
 	dst := a.dst().Store
@@ -487,6 +504,7 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 	r := newSourceReader(ctx, a.p.s, store, src, rc)
 	req.Data = r
 	e, err := dst.Write(ctx, req)
+	a.written.unlike = r.unlike
 	if r.err != nil {
 		return e, a.srcErr("read", name, r.err)
 	}
@@ -496,6 +514,19 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 	a.written.sum, a.written.ok = r.sum()
 	a.written.n = r.n
 	return e, nil
+}
+
+// suspect marks rec racy in replica r, when the replica still holds rec as it is, so that the
+// next detection compares its content whatever its stamp says.
+func (a *applier) suspect(r *rtx, rec *record) error {
+	cur, err := r.byGID(rec.GID)
+	if err != nil || cur == nil || cur.Ver != rec.Ver || cur.Stamp != rec.Stamp || cur.Handle != rec.Handle || cur.Racy || !cur.live() {
+		return err
+	}
+	n := *cur
+	n.Racy = true
+	rec.Racy = true
+	return r.put(cur, &n)
 }
 
 // learnSum records sum as the content hash of rec in replica r, when the replica still holds

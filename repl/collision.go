@@ -57,7 +57,7 @@ func (a *applier) collideApart(ctx context.Context, c, m, l *record) error {
 		return a.settle(ctx, c, l)
 	}
 	// Theirs comes in beside ours, renamed: the rename goes back to the source.
-	name, e, err := writeCopy(c.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
+	name, e, err := writeCopy(c.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil, CauseNone) })
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (a *applier) moveAside(ctx context.Context, m *record, now time.Time) (stri
 		units = func() (Units, error) { return u, nil }
 	}
 	name, e, err := writeCopy(m.Name, a.dst().Name, now, func(n string) (Entry, error) {
-		return a.writeFrom(ctx, m, nil, n, m, func() (io.ReadCloser, error) { return sp.open() }, units)
+		return a.writeFrom(ctx, m, nil, n, m, CauseNone, func() (io.ReadCloser, error) { return sp.open() }, units)
 	})
 	if err != nil {
 		return "", err

@@ -143,7 +143,7 @@ func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, ident
 	switch {
 	case contentFromSrc:
 		var clashed bool
-		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.write(ctx, c, n, l) })
+		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.write(ctx, c, n, l, a.cause) })
 		if clashed {
 			nver = a.rd.mint()
 			rec.Ver, rec.V = nver, rec.V.With(nver)
@@ -166,7 +166,7 @@ func (a *applier) merge(ctx context.Context, c, l *record, contentFromSrc, ident
 			units = func() (Units, error) { return u, nil }
 		}
 		var clashed bool
-		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.writeFrom(ctx, l, nil, n, l, sp.open, units) })
+		name, e, clashed, err = a.writeNamed(ctx, name, func(n string) (Entry, error) { return a.writeFrom(ctx, l, nil, n, l, CauseNone, sp.open, units) })
 		if clashed {
 			nver = a.rd.mint()
 			rec.Ver, rec.V = nver, rec.V.With(nver)
@@ -326,6 +326,8 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 		if err := a.keepLocal(c, l, ""); err != nil {
 			return err
 		}
+		// The version kept here goes over the other side's in a later pass: by policy.
+		a.p.s.setCause(l.GID, CausePolicy)
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: pol.Rule, Kept: a.dst().Name,
 			Lost: a.src().Name, Reason: "policy", Dropped: state(c)})
 		return nil
@@ -334,6 +336,7 @@ func (a *applier) byPolicy(ctx context.Context, c, l *record) error {
 	// atomically, the version it replaces is gone all the same.
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: c.Name, Rule: pol.Rule, Kept: a.src().Name,
 		Lost: a.dst().Name, Reason: "policy", Dropped: state(l)})
+	a.cause = a.p.s.causeOf(c.GID, CausePolicy)
 	v := a.rd.mint()
 	return a.update(ctx, c, l, a.joinV(c, l).With(v), v)
 }

@@ -169,6 +169,9 @@ func (a *applier) recordConflict(c, l *record) error {
 		return err
 	}
 	conf.ID = strconv.FormatUint(id, 10)
+	if s.conflicts != nil && conf.Updated.Equal(now) {
+		s.conflicts(a.src().Name, a.dst().Name, &conf) // new, or changed since it was recorded
+	}
 	if i := slices.IndexFunc(s.rep.Conflicts, func(x Conflict) bool { return x.ID == conf.ID }); i >= 0 {
 		s.rep.Conflicts[i] = conf // seen again in a later pass of the session
 	} else {
@@ -340,7 +343,7 @@ func (hf *HandleFile) keepSide(tx *bolt.Tx, c *Conflict, win, lose string) error
 // applyPendingResolutions carries out resolutions recorded while the stores were away. One that
 // cannot be carried out now stays pending and is reported in rep.Skipped; an error that stops
 // everything (a store gone) is returned.
-func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, now time.Time, rep *Report) error {
+func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, now time.Time, rep *Report, resolved func(gid Version)) error {
 	confs, err := hf.Conflicts()
 	if err != nil {
 		return err
@@ -357,7 +360,11 @@ func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, no
 		if c.Sides[0].Side != x.Name || c.Sides[1].Side != y.Name {
 			continue
 		}
-		if _, _, err := hf.carryOut(ctx, c, x, y, now); err != nil {
+		win, _, err := hf.carryOut(ctx, c, x, y, now)
+		if err == nil && win != "" {
+			resolved(c.gid)
+		}
+		if err != nil {
 			if isFatal(err) {
 				return err
 			}

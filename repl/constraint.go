@@ -75,7 +75,7 @@ func (a *applier) yieldToFolder(ctx context.Context, f *record) error {
 		defer spool.close()
 		var e Entry
 		name, e, err = writeCopy(f.Name, a.dst().Name, now, func(n string) (Entry, error) {
-			return a.writeFrom(ctx, f, nil, n, nil, spool.open, nil)
+			return a.writeFrom(ctx, f, nil, n, nil, CauseNone, spool.open, nil)
 		})
 		if err != nil {
 			return err

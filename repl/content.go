@@ -114,6 +114,9 @@ type sourceReader struct {
 	n     int64
 	err   error // the source's own error, to blame the right store
 	ok    bool  // the whole content was read and vouched for
+	// unlike is set when the content read differs from the recorded hash: an edit the stamp
+	// may not show (same size, same time), which detection must look at by content next time.
+	unlike bool
 }
 
 func newSourceReader(ctx context.Context, s *session, store Store, rec *record, r io.Reader) *sourceReader {
@@ -175,6 +178,7 @@ func (c *sourceReader) fail(err error) error {
 // recorded one (when known), and the item's stamp is still the recorded one.
 func (c *sourceReader) vouch() error {
 	if c.rec.hasSum() && [32]byte(c.h.Sum(nil)) != c.rec.Sum {
+		c.unlike = true
 		return fmt.Errorf("%q: %w", c.rec.Handle, errors.Join(errSourceChanged, ErrChanged))
 	}
 	st, ok := c.store.(Stater)

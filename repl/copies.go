@@ -39,7 +39,7 @@ func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool,
 		}
 		if !done {
 			var e Entry
-			name, e, err = writeCopy(l.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil) })
+			name, e, err = writeCopy(l.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil, CauseNone) })
 			if err != nil {
 				return err
 			}
@@ -50,6 +50,7 @@ func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool,
 		if err := a.keepLocal(c, l, ""); err != nil {
 			return err
 		}
+		a.p.s.setCause(l.GID, CausePolicy)
 		a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: l.Name, Rule: a.keptRule(), Kept: a.dst().Name,
 			Lost: a.src().Name, Copy: name, Reason: reason})
 		return nil
@@ -78,7 +79,7 @@ func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool,
 		}
 		var e Entry
 		name, e, err = writeCopy(l.Name, a.dst().Name, now, func(n string) (Entry, error) {
-			return a.writeFrom(ctx, l, nil, n, nil, spool.open, units)
+			return a.writeFrom(ctx, l, nil, n, nil, CauseNone, spool.open, units)
 		})
 		if err != nil {
 			return err
@@ -88,6 +89,7 @@ func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool,
 		}
 	}
 	v := a.rd.mint()
+	a.cause = a.p.s.causeOf(c.GID, CausePolicy)
 	if err := a.update(ctx, c, l, a.joinV(c, l).With(v), v); err != nil {
 		return err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -352,6 +354,34 @@ func TestNonAtomicStoreRecoversPartialWrites(t *testing.T) {
 	for _, d := range rep.Detected {
 		if d.Side == "device" && d.Changes() != 0 {
 			t.Errorf("the partial item was detected as a user's change: %+v", d)
+		}
+	}
+}
+
+// Found by TestPropertyIntentTwoReplicas: a sync to a device that cannot rename stops before it
+// writes d/x; before the next sync the computer's d/x is edited and the user saves a d/x of the
+// same size on the device within the same second. The file matched the interrupted write's
+// size and time, and the source could not vouch for it (it had changed), so the next sync
+// removed it as a half-written copy: the device's file was lost.
+func TestInterruptedWriteNeverRemovesAUsersFile(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	w := newWorld(t, memstore.Options{}, memstore.Options{TimeGranularity: time.Second, NoRename: true})
+	w.cfg.Policy = repl.Policy{Rule: repl.KeepBoth}
+	t0 := time.Now().Add(-time.Hour).Truncate(2 * time.Second).Add(300 * time.Millisecond)
+	mustPut(t, w.a, "d/x", "one", t0)
+	w.b.FailAfter(0, errUnplugged, memstore.OpWrite)
+	if _, err := w.syncErr(); !isGone(err) {
+		t.Fatalf("Sync = %v, want ErrGone", err)
+	}
+	w.b.FailAfter(-1, nil)
+	w.b.Revive()
+	mustPut(t, w.a, "d/x", "two", t0.Add(3*time.Millisecond))
+	mustPut(t, w.b, "d/x", "dev", t0.Add(3*time.Millisecond))
+	w.sync()
+	for _, s := range []*memstore.Store{w.a, w.b} {
+		got := slices.Sorted(maps.Values(s.Files()))
+		if !slices.Equal(got, []string{"dev", "two"}) {
+			t.Errorf("a store holds %s, want both last edits (two, dev)", show(s.Files()))
 		}
 	}
 }

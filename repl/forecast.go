@@ -2,8 +2,7 @@ package repl
 
 import (
 	"context"
-
-	bolt "go.etcd.io/bbolt"
+	"fmt"
 )
 
 // Action is what a session would do to one item.
@@ -15,18 +14,28 @@ const (
 	ActUpdate   Action = "update"
 	ActRename   Action = "rename"
 	ActDelete   Action = "delete"
-	ActMatch    Action = "match"    // first sync: the same item found on both sides, merged
-	ActConflict Action = "conflict" // settled by the policy (or recorded under Ask)
-	ActKeep     Action = "keep"     // an edit here beats a delete there
-	ActMetadata Action = "metadata" // versions only, nothing written
+	ActConflict Action = "conflict" // changed on both sides: recorded for the user (policy Ask)
 )
 
-// PlannedAction is one line of a Forecast.
+// PlannedAction is one line of a Forecast: one write or delete a session would make in a store,
+// or one conflict it would leave to the user.
 type PlannedAction struct {
+	// From is the side whose change it is, To the side whose store it changes.
 	From, To string
 	Action   Action
-	Name     string
-	Size     int64 // content bytes to send (files created or updated)
+	// Name is the item's name (for a rename or a moving update, the new one); OldName the name
+	// it had, for a rename or a moving update.
+	Name    string
+	OldName string
+	Kind    Kind
+	// Size is the content to write (files created or updated), or a conflict's size on From.
+	Size int64
+	// Cause says why an update or a delete replaces what To holds (CauseNone for a new item,
+	// a rename, or a partial write removed).
+	Cause Cause
+	// Copy marks a create of a conflict copy: the version that did not keep the name, saved
+	// beside it (policy keep-both, two items that took one name).
+	Copy bool
 }
 
 // Forecast is what a session would do.
@@ -34,126 +43,71 @@ type Forecast struct {
 	Actions []PlannedAction
 	Counts  map[string]map[Action]int // by destination side
 	Bytes   int64
-	// MassDelete is set when the session would stop at the mass-delete guard.
+	// MassDelete is set when the session would stop at the mass-delete guard; Actions then list
+	// what it would do once allowed.
 	MassDelete *MassDeleteError
+	// Decisions are the conflicts the policy would settle, as Report.Decisions says them.
+	Decisions []Decision
+	// Skipped are changes the session could not apply (they would stay pending).
+	Skipped []Skipped
 }
 
-// Forecast tells what Sync with the same arguments would do, without writing to either store.
-// It runs change detection first (bookkeeping in the handle file only: the versions it records
-// are the ones the next Sync would record anyway). A conflict's outcome depends on the content,
-// which a forecast does not read: it is listed as ActConflict.
+// Forecast tells exactly what Sync with the same arguments would do now, without changing either
+// store or this handle file: the session runs on a Scratch copy of the handle file (or on this
+// one, when it is a scratch copy already, so that a caller may first import a device snapshot
+// into it), against stores that read from the real ones but record writes and deletes instead of
+// making them. Detection is a full pass on both sides (sides' Changes are not used, nor emptied).
+// Content is read where the session would read it to decide (a conflict whose two versions may
+// be equal), never to copy it. The mass-delete guard does not stop a forecast: it says so in
+// MassDelete and lists what the session would do once allowed.
 func (hf *HandleFile) Forecast(ctx context.Context, a, b Side, cfg Config) (*Forecast, error) {
+	if !hf.scratch {
+		s, err := hf.Scratch()
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		return s.Forecast(ctx, a, b, cfg)
+	}
 	hf.mu.Lock()
 	defer hf.mu.Unlock()
-	s, err := hf.newSession(a, b, cfg)
+	if a.Store == nil || b.Store == nil {
+		return nil, fmt.Errorf("forecast %s with %s: a side has no store", a.Name, b.Name)
+	}
+	log := &dryLog{}
+	defer log.close()
+	da := Side{Name: a.Name, Store: newDryStore(a.Store, a.Name, b.Name, log)}
+	db := Side{Name: b.Name, Store: newDryStore(b.Store, b.Name, a.Name, log)}
+	cfg.Progress = nil
+	s, err := hf.newSession(da, db, cfg)
 	if err != nil {
 		return nil, err
 	}
-	reps, err := hf.detectSides(ctx, []Side{a, b}, true)
-	if err != nil {
+	s.dry = true
+	s.conflicts = log.conflict
+	if err := s.run(ctx); err != nil {
 		return nil, err
 	}
-	s.rep.Detected = append(s.rep.Detected, reps...)
-	plans, err := s.plan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fc := &Forecast{Counts: map[string]map[Action]int{}}
-	if err := s.guard(plans); err != nil {
-		fc.MassDelete, _ = err.(*MassDeleteError)
-	}
-	err = hf.view(func(tx *bolt.Tx) error {
-		for _, pl := range plans {
-			if len(pl.changes) == 0 {
-				continue
-			}
-			rs, err := hf.openReplica(tx, pl.from, false)
-			if err != nil {
-				return err
-			}
-			rd, err := hf.openReplica(tx, pl.to, false)
-			if err != nil {
-				rd = nil
-			}
-			for _, ref := range pl.changes {
-				act, err := classify(rs, rd, ref.gid)
-				if err != nil {
-					return err
-				}
-				if act == "" {
-					continue
-				}
-				pa := PlannedAction{From: pl.from, To: pl.to, Action: act, Name: ref.name}
-				if (act == ActCreate || act == ActUpdate || act == ActConflict) && ref.kind == KindFile {
-					pa.Size = ref.size
-					fc.Bytes += ref.size
-				}
-				fc.Actions = append(fc.Actions, pa)
-				if fc.Counts[pl.to] == nil {
-					fc.Counts[pl.to] = map[Action]int{}
-				}
-				fc.Counts[pl.to][act]++
-			}
-		}
-		return nil
-	})
-	return fc, err
-}
-
-// classify predicts, without I/O, what applying the source's change gid to rd would do ("" for
-// nothing). rd is nil when the destination replica does not exist yet.
-func classify(rs, rd *rtx, gid Version) (Action, error) {
-	c, err := rs.byGID(gid)
-	if err != nil || c == nil {
-		return "", err
-	}
-	var l *record
-	if rd != nil {
-		if l, err = rd.byGID(gid); err != nil {
-			return "", err
+	fc := &Forecast{Actions: log.actions, Counts: map[string]map[Action]int{}, MassDelete: s.massDelete,
+		Decisions: s.rep.Decisions, Skipped: s.rep.Skipped}
+	copies := map[string]bool{}
+	for _, d := range s.rep.Decisions {
+		if d.Copy != "" {
+			copies[d.Copy] = true
 		}
 	}
-	if l == nil {
-		if c.Tomb {
-			return ActMetadata, nil
+	for i := range fc.Actions {
+		pa := &fc.Actions[i]
+		if pa.Action == ActCreate && copies[pa.Name] {
+			pa.Copy = true
 		}
-		if rd != nil {
-			a := &applier{rs: rs, rd: rd}
-			m, err := a.mergeCandidate(c)
-			if err != nil {
-				return "", err
-			}
-			if m != nil {
-				return ActMatch, nil
-			}
+		if fc.Counts[pa.To] == nil {
+			fc.Counts[pa.To] = map[Action]int{}
 		}
-		return ActCreate, nil
-	}
-	switch {
-	case l.Ver == c.Ver || (l.V.Contains(c.Ver) && !c.V.Contains(l.Ver)):
-		return "", nil
-	case c.V.Contains(l.Ver) || l.Missing:
-		switch {
-		case c.Tomb && (l.Tomb || l.Missing || !c.Merged.IsZero()):
-			return ActMetadata, nil
-		case c.Tomb:
-			return ActDelete, nil
-		case l.Tomb || l.Missing:
-			return ActCreate, nil
-		case c.CVer != l.CVer || c.Stamp.Kind != l.Stamp.Kind:
-			return ActUpdate, nil
-		case c.Name != l.Name:
-			return ActRename, nil
+		fc.Counts[pa.To][pa.Action]++
+		if (pa.Action == ActCreate || pa.Action == ActUpdate) && pa.Kind == KindFile {
+			fc.Bytes += pa.Size
 		}
-		return ActMetadata, nil
 	}
-	switch {
-	case c.Tomb && l.Tomb:
-		return ActMetadata, nil
-	case c.Tomb:
-		return ActKeep, nil
-	case l.Tomb:
-		return ActCreate, nil
-	}
-	return ActConflict, nil
+	return fc, nil
 }

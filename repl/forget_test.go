@@ -91,7 +91,7 @@ func TestPartnerAwayLongerThanTombstonesAreKept(t *testing.T) {
 	if err := home.desktop.Remove("edited.txt"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := repl.Config{TombstoneAge: time.Nanosecond}
+	cfg := repl.Config{TombstoneAge: time.Nanosecond, AllowMassDelete: true} // 2 of 3: the user meant it
 	if _, err := home.syncWith(t, d, cfg, true); err != nil {
 		t.Fatal(err)
 	}

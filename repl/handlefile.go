@@ -29,7 +29,7 @@ var (
 
 // CorruptError reports a handle file that cannot be read. The remedy is always the same: move the
 // file aside (MoveAside) and open a fresh one; the next session rebuilds the metadata by
-// enumerating both stores and matching items by natural key, so nothing is duplicated or lost
+// enumerating both stores and matching items by natural key, so nothing is lost
 // (items that differ on the two sides become conflicts under the partnership's policy).
 type CorruptError struct {
 	Path string
@@ -38,7 +38,7 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("handle file %s cannot be read (%v): it will be moved aside and rebuilt by scanning both sides "+
-		"and matching items by name; nothing is deleted, and items that differ become conflicts", e.Path, e.Err)
+		"and matching items by name; nothing is deleted, and of a file that differs both versions are kept", e.Path, e.Err)
 }
 
 // Unwrap returns ErrCorrupt and the cause.
@@ -66,12 +66,14 @@ type Options struct {
 	NoSync bool
 }
 
-// HandleFile is an open handle file (the Repl.dat of the seeds). It is safe for concurrent use;
-// sessions on one file run one at a time.
+// HandleFile is an open handle file (ActiveSync kept its handles in Repl.dat). It is safe for
+// concurrent use; sessions on one file run one at a time.
 type HandleFile struct {
 	path string
 	db   *bolt.DB
 	mu   sync.Mutex // one session, resolution or snapshot at a time
+	// scratch marks a copy made by Scratch: Close removes its file, Forecast runs on it as it is.
+	scratch bool
 }
 
 // fileAllocSize is how much the handle file grows beyond what it needs when it must grow.
@@ -285,6 +287,11 @@ func (hf *HandleFile) Path() string { return hf.path }
 func (hf *HandleFile) Close() error {
 	if err := hf.db.Close(); err != nil {
 		return fmt.Errorf("close handle file %s: %w", hf.path, err)
+	}
+	if hf.scratch {
+		if err := os.Remove(hf.path); err != nil {
+			return fmt.Errorf("remove the scratch copy %s: %w", hf.path, err)
+		}
 	}
 	return nil
 }

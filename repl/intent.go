@@ -73,7 +73,7 @@ func copyIntents(seq int, c *record, l *record, src, dst string, now time.Time) 
 	for _, base := range []struct{ name, side string }{{l.Name, dst}, {c.Name, src}, {c.Name, dst}, {l.Name, src}} {
 		for n := 1; n <= 2; n++ {
 			out = append(out, intent{seq: uint64(seq), name: copyName(base.name, base.side, now, n), size: max(c.Stamp.Size, l.Stamp.Size),
-				mod: c.Stamp.ModTime, mod2: l.Stamp.ModTime, src: src, gid: c.GID, copy: true})
+				mod: c.Stamp.ModTime, mod2: l.Stamp.ModTime, prior: l.Handle, src: src, gid: c.GID, copy: true})
 		}
 	}
 	return out
@@ -213,6 +213,23 @@ func (a *applier) removePartial(ctx context.Context, c changeRef) error {
 	return markMissing(a.rd, rec)
 }
 
+// startsLike tells whether the item e holds the start of what the item at handle holds, in one
+// store.
+func startsLike(ctx context.Context, st Store, e Entry, handle string) bool {
+	whole, err := st.Open(ctx, handle)
+	if err != nil {
+		return false
+	}
+	defer whole.Close()
+	part, err := st.Open(ctx, e.Handle)
+	if err != nil {
+		return false
+	}
+	defer part.Close()
+	same, err := sameStreams(part, io.LimitReader(whole, e.Size))
+	return err == nil && same
+}
+
 // startsLikeSource tells whether the destination's item e holds the start of what the source's
 // item of c holds now.
 func (a *applier) startsLikeSource(ctx context.Context, c changeRef, e Entry) bool {
@@ -301,7 +318,25 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 			if err != nil {
 				return err
 			}
-			if !ok || rec != nil || !(in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)) {
+			if !ok || rec != nil || e.Kind != KindFile || e.Size > in.size {
+				continue
+			}
+			// Whole, a copy whose original is still where it was, with the same content, may go
+			// (the batch makes it again); without the original, it may be the original itself,
+			// moved aside (a collision): detection sees it as the rename it is. A part is the
+			// engine's by its time, or, on a store that keeps no times, by holding the start of
+			// the original.
+			pe, pok, err := lookup(in.prior)
+			if err != nil {
+				return err
+			}
+			timed := in.looksOurs(e, g) || intent{size: in.size, mod: in.mod2}.looksOurs(e, g)
+			switch {
+			case e.Size == in.size && (!pok || pe.Size != e.Size):
+				continue
+			case e.Size < in.size && !timed && !(e.ModTime.IsZero() && pok && startsLike(ctx, side.Store, e, in.prior)):
+				continue
+			case e.Size == in.size && !startsLike(ctx, side.Store, e, in.prior):
 				continue
 			}
 			if err := side.Store.Delete(ctx, in.name, e.Stamp()); err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrChanged) {
@@ -378,30 +413,41 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 
 // wroteIt tells whether the item e at an intent's name is what the engine's write left: its
 // content is the start of the source item's content. When the source cannot be read (another
-// session's source, or the item changed there since), the announced size and time decide.
+// session's source, or the item changed there since), only a part may be judged by the announced
+// size and time: a whole item is the engine's only when its content is the recorded one. Kept,
+// a whole copy the engine made comes back as a new item that the source's meets as a collision
+// (one item again when their contents are equal); removed, a file the user saved there with
+// that size and time (a clock that moved by less than the device's seconds) would be lost.
 func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Entry, side, src Side) (bool, error) {
 	if e.Kind != KindFile || e.Size > in.size {
 		return false, nil
 	}
 	g, _ := clockOf(side.Store)
-	looksOurs := in.looksOurs(e, g)
+	partial := e.Size < in.size && in.looksOurs(e, g)
 	if src.Name != in.src || src.Store == nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	rs, err := hf.openReplica(tx, src.Name, false)
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	c, err := rs.byGID(in.gid)
 	if err != nil {
 		return false, err
 	}
 	if c == nil || c.Tomb || c.Missing || c.Stamp.Size != in.size {
-		return looksOurs, nil
+		return partial, nil
+	}
+	if e.Size == c.Stamp.Size && c.hasSum() {
+		sum, _, err := readSum(ctx, side.Store, e)
+		if err != nil {
+			return false, fmt.Errorf("read %q in %s: %w", in.name, side.Name, err)
+		}
+		return sum == c.Sum, nil
 	}
 	theirs, err := src.Store.Open(ctx, c.Handle)
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	defer theirs.Close()
 	mine, err := side.Store.Open(ctx, in.name)
@@ -411,7 +457,7 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	defer mine.Close()
 	same, err := sameStreams(mine, io.LimitReader(theirs, e.Size))
 	if err != nil {
-		return looksOurs, nil
+		return partial, nil
 	}
 	if same {
 		return true, nil
@@ -419,11 +465,11 @@ func (hf *HandleFile) wroteIt(ctx context.Context, tx *bolt.Tx, in intent, e Ent
 	// Not the start of the source's content: the user's, unless the source changed since.
 	st, ok := src.Store.(Stater)
 	if !ok {
-		return looksOurs, nil
+		return partial, nil
 	}
 	now, err := st.Stat(ctx, c.Handle)
 	if err != nil || StampChanged(c.Stamp, now) {
-		return looksOurs, nil
+		return partial, nil
 	}
 	return false, nil
 }

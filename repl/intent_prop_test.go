@@ -124,9 +124,10 @@ var intentOff = func() map[string]bool {
 // device that writes non-atomically unplugged mid-write, then another computer, or the user,
 // takes over what it left (nonatomic); a snapshot never written, then another computer's delete
 // (snaplost); and, with two desktops, a deleted content that a third replica held unchanged
-// coming back beside the edit that beat the delete (resurrect3). CRADLE_INTENT_OFF=none turns
-// everything on.
-const intentOffByDefault = "tear,renamekill,nonatomic,snaplost,resurrect3"
+// coming back beside the edit that beat the delete (resurrect3); a different file saved under a
+// name with the very size and modification time the name's recorded file had, which no stamp
+// can tell apart (samestamp). CRADLE_INTENT_OFF=none turns everything on.
+const intentOffByDefault = "tear,renamekill,nonatomic,snaplost,resurrect3,samestamp"
 
 // intentToken returns the n-th token: every token has the same length, and a stream that reads
 // the start of one and the rest of another ("<0003|0012>") is no token.

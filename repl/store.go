@@ -3,6 +3,7 @@ package repl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -72,7 +73,7 @@ func StampChanged(recorded Stamp, now Entry) bool {
 	return s.Size != recorded.Size || s.ModTime != recorded.ModTime
 }
 
-// Iterator walks a store's items: the FindFirstItem/FindNextItem of the seeds.
+// Iterator walks a store's items (ActiveSync's FindFirstItem/FindNextItem).
 type Iterator interface {
 	// Next returns the next entry, or io.EOF after the last one. Any other error means the
 	// enumeration did not finish: the engine then infers no deletion from it.
@@ -99,10 +100,63 @@ type WriteRequest struct {
 	ModTime time.Time
 	// Data is the content (nil for folders). The store reads it to EOF.
 	Data io.Reader
+	// Cause says why the item at Handle is replaced: CauseNone when nothing of its content is
+	// lost (a new item, a move or rename of the same content). A store that keeps what it
+	// replaces (a versions area) keeps the old content first and records the cause with it.
+	Cause Cause
+}
+
+// Cause says why the engine replaces or removes an item's content in a store.
+type Cause uint8
+
+// Causes.
+const (
+	// CauseNone: nothing of the item's content is lost (a new item, a rename, a partial write
+	// the engine removes, a duplicate whose content stays under another name).
+	CauseNone Cause = iota
+	// CauseUpdate: the other side's newer version replaces the item.
+	CauseUpdate
+	// CauseDelete: the item was deleted on the other side.
+	CauseDelete
+	// CauseConflict: the user resolved a conflict by keeping the other side's version.
+	CauseConflict
+	// CausePolicy: the partnership's conflict policy kept the other side's version.
+	CausePolicy
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseNone:
+		return "none"
+	case CauseUpdate:
+		return "update"
+	case CauseDelete:
+		return "delete"
+	case CauseConflict:
+		return "conflict"
+	case CausePolicy:
+		return "policy"
+	}
+	return fmt.Sprintf("cause(%d)", int(c))
+}
+
+// CauseDeleter is a Store that wants to know why the engine deletes an item (to keep it in a
+// versions area, for instance). The engine calls DeleteFor instead of Delete whenever the cause
+// is not CauseNone; the contract is Delete's.
+type CauseDeleter interface {
+	DeleteFor(ctx context.Context, handle string, expected Stamp, cause Cause) error
+}
+
+// deleteItem deletes an item of st, telling a CauseDeleter why.
+func deleteItem(ctx context.Context, st Store, handle string, expected Stamp, cause Cause) error {
+	if d, ok := st.(CauseDeleter); ok && cause != CauseNone {
+		return d.DeleteFor(ctx, handle, expected, cause)
+	}
+	return st.Delete(ctx, handle, expected)
 }
 
 // Store is one side of a partnership as a provider sees it: the desktop folder, the device's
-// camera roll, a contacts file. It is the IReplStore of the seeds.
+// camera roll, a contacts file (ActiveSync's IReplStore).
 //
 // Concurrency: the engine calls a Store from one goroutine at a time per session, but a Store
 // must tolerate calls from different goroutines over its life (the manager, a watcher).
@@ -172,7 +226,7 @@ func (k NotifyKind) String() string {
 	return "unknown"
 }
 
-// Notification is one OnItemNotify of the seeds.
+// Notification is one change a store reports (ActiveSync's OnItemNotify).
 type Notification struct {
 	Kind   NotifyKind
 	Handle string // empty for Overflow and Shutdown

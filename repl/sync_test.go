@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,7 @@ func TestSyncCreatesUpdatesDeletes(t *testing.T) {
 	}
 
 	// Edit on the device, delete on the desktop.
+	w.cfg.AllowMassDelete = true // the folder removal below deletes 3 of the 5 items
 	w.put(w.b, "notes.txt", "device edit")
 	w.remove(w.a, "music/song.mp3")
 	rep = w.sync()
@@ -98,6 +101,7 @@ func TestFolderDeleteKeepsNewContent(t *testing.T) {
 	w.put(w.a, "album/one.jpg", "1")
 	w.put(w.a, "album/two.jpg", "2")
 	w.sync()
+	w.cfg.AllowMassDelete = true // 3 of the 3 items: the user meant it
 	w.remove(w.a, "album")
 	w.put(w.b, "album/three.jpg", "3 (new on the device)")
 	w.sync()
@@ -348,8 +352,8 @@ func TestMassDeleteGuard(t *testing.T) {
 	if md.Side != "device" || md.Deletes != 15 || md.Items != 20 {
 		t.Errorf("MassDeleteError = %+v, want device 15 of 20", md)
 	}
-	if !strings.Contains(err.Error(), "15 of the 20 items on the device side") {
-		t.Errorf("message %q does not say how many, and where", err)
+	if !strings.Contains(err.Error(), "15 of the 20 items on the device side, more than half of them") {
+		t.Errorf("message %q does not say how many, where, and the rule", err)
 	}
 	wantFiles(t, "device after the guard stopped the sync", w.b, before)
 	w.cfg.AllowMassDelete = true
@@ -358,34 +362,74 @@ func TestMassDeleteGuard(t *testing.T) {
 	if len(w.b.Files()) != 6 {
 		t.Errorf("device has %d files after the allowed sync, want 6", len(w.b.Files()))
 	}
+}
 
-	// Small replicas are not guarded by the threshold...
-	s := newWorld(t, memstore.Options{}, memstore.Options{})
-	for i := 0; i < 5; i++ {
-		s.put(s.a, fmt.Sprintf("f%d", i), "x")
+// TestMassDeleteGuardEdges: the guard stops a sync that would delete more than the threshold of
+// one side's items, at any count (the rule README states); exactly the threshold goes through.
+func TestMassDeleteGuardEdges(t *testing.T) {
+	for _, tc := range []struct {
+		items, deletes int
+		threshold      float64
+		fromDevice     bool
+		stops          bool
+	}{
+		{items: 1, deletes: 1, stops: true}, // emptying a side of one file
+		{items: 2, deletes: 1, stops: false},
+		{items: 2, deletes: 2, stops: true},
+		{items: 3, deletes: 2, stops: true, fromDevice: true},
+		{items: 9, deletes: 4, stops: false},
+		{items: 9, deletes: 5, stops: true}, // went through when small sides were not guarded
+		{items: 10, deletes: 5, stops: false},
+		{items: 10, deletes: 6, stops: true, fromDevice: true},
+		{items: 40, deletes: 20, stops: false},
+		{items: 40, deletes: 21, stops: true},
+		{items: 4, deletes: 1, threshold: 0.25, stops: false},
+		{items: 4, deletes: 2, threshold: 0.25, stops: true},
+		{items: 5, deletes: 5, threshold: 1, stops: false}, // 100%: never asks
+		{items: 5, deletes: 5, threshold: -1, stops: false},
+	} {
+		name := fmt.Sprintf("%d of %d, threshold %v, from the device %v", tc.deletes, tc.items, tc.threshold, tc.fromDevice)
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, memstore.Options{}, memstore.Options{})
+			w.cfg.MassDeleteThreshold = tc.threshold
+			for i := 0; i < tc.items; i++ {
+				w.put(w.a, fmt.Sprintf("f%02d", i), "x")
+			}
+			w.sync()
+			from, to, side := w.a, w.b, "device"
+			if tc.fromDevice {
+				from, to, side = w.b, w.a, "desktop"
+			}
+			for i := 0; i < tc.deletes; i++ {
+				w.remove(from, fmt.Sprintf("f%02d", i))
+			}
+			before := to.Files()
+			_, err := w.syncErr()
+			var md *repl.MassDeleteError
+			switch {
+			case tc.stops && !errors.As(err, &md):
+				t.Fatalf("Sync = %v, want a MassDeleteError", err)
+			case tc.stops && (md.Side != side || md.Deletes != tc.deletes || md.Items != tc.items):
+				t.Errorf("MassDeleteError = %+v, want %d of %d on the %s", md, tc.deletes, tc.items, side)
+			case tc.stops:
+				wantFiles(t, "after the guard stopped the sync", to, before)
+			case err != nil:
+				t.Fatalf("Sync = %v, want it to go through", err)
+			default:
+				wantSame(t, w.a, w.b)
+			}
+		})
 	}
-	s.sync()
-	for i := 0; i < 4; i++ {
-		s.remove(s.a, fmt.Sprintf("f%d", i))
+	// A folder deleted with what it holds counts every item: 1 folder and 3 files of 6 items.
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	for _, n := range []string{"album/1.jpg", "album/2.jpg", "album/3.jpg", "a.txt", "b.txt"} {
+		w.put(w.a, n, "x")
 	}
-	s.sync()
-	wantSame(t, s.a, s.b)
-	// ...but emptying one is: a phone whose folder was wiped must not wipe the computer's.
-	s.put(s.b, "f5", "y")
-	s.sync()
-	s.remove(s.b, "f4")
-	s.remove(s.b, "f5")
-	before = s.a.Files()
-	_, err = s.syncErr()
-	if !errors.As(err, &md) || md.Side != "desktop" || md.Deletes != 2 || md.Items != 2 {
-		t.Fatalf("Sync emptying the desktop's 2 items = %v, want a MassDeleteError for the desktop, 2 of 2", err)
-	}
-	wantFiles(t, "desktop after the guard stopped the sync", s.a, before)
-	s.cfg.AllowMassDelete = true
-	s.sync()
-	wantSame(t, s.a, s.b)
-	if n := len(s.a.Files()); n != 0 {
-		t.Errorf("desktop has %d files after the allowed sync, want none", n)
+	w.sync()
+	w.remove(w.a, "album")
+	var md *repl.MassDeleteError
+	if _, err := w.syncErr(); !errors.As(err, &md) || md.Deletes != 4 || md.Items != 6 {
+		t.Errorf("deleting a folder of 3 of 6 items: Sync = %v, want 4 of 6 deletes stopped", err)
 	}
 }
 
@@ -415,8 +459,7 @@ func TestForecastChangesNothing(t *testing.T) {
 		"device:edit.txt":   repl.ActUpdate,
 		"desktop:gone.txt":  repl.ActDelete,
 		"desktop:new.txt":   repl.ActCreate,
-		"desktop:clash.txt": repl.ActConflict,
-		"device:clash.txt":  repl.ActConflict,
+		"desktop:clash.txt": repl.ActConflict, // once, met in the first pass (device to desktop)
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -429,8 +472,11 @@ func TestForecastChangesNothing(t *testing.T) {
 	if w.a.Count(memstore.OpWrite)+w.a.Count(memstore.OpDelete) != wa || w.b.Count(memstore.OpWrite)+w.b.Count(memstore.OpDelete) != wb {
 		t.Errorf("Forecast wrote to a store")
 	}
-	if fc.Bytes != int64(len("e2")+len("n")+len("c-desktop")+len("c-device")) {
+	if fc.Bytes != int64(len("e2")+len("n")) {
 		t.Errorf("forecast bytes = %d", fc.Bytes)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(w.path)); len(entries) != 1 {
+		t.Errorf("the forecast left files beside the handle file: %v", entries)
 	}
 }
 

@@ -107,7 +107,7 @@ func (a *applier) mergeUnits(ctx context.Context, c, l *record) error {
 		rec.Units = recs
 		return a.rd.put(l, &rec)
 	}
-	req := WriteRequest{Handle: l.Handle, Name: l.Name, Kind: KindFile, Size: -1, ModTime: a.now()}
+	req := WriteRequest{Handle: l.Handle, Name: l.Name, Kind: KindFile, Size: -1, ModTime: a.now(), Cause: a.cause}
 	stamp := l.Stamp
 	req.Expected = &stamp
 	e, err := du.WriteUnits(ctx, req, merged)

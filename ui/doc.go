@@ -28,7 +28,10 @@
 // buttons). header.go and rows.go: the device header, the banner, one partnership's row.
 // actions.go: what the buttons do (sync, remove, the set-up offer). notify.go: desktop
 // notifications. tray.go: the tray icon and its menu. The dialogs: add.go (add a partnership),
-// conflicts.go (both versions side by side, diff.go for texts), settings.go, history.go.
+// conflicts.go (both versions side by side, diff.go for texts), settings.go, history.go,
+// versions.go (what syncs replaced or deleted, restored from there), preview.go (what a sync
+// would do, and Sync now from it; the mass-delete guard's message). A partnership's menu (rows.go)
+// opens Preview, Versions and History.
 // format.go: the status lines, sizes and times the window shows, worked out from the manager's
 // data without a widget (so tested without a window); i18n.go: the translations; icons.go: the
 // device icons. The package map of the whole program is in docs/design.md.

@@ -178,6 +178,9 @@ func statusText(st manager.Status, now time.Time) (string, tone) {
 		}
 		return msg, toneError
 	case manager.StateError:
+		if st.MassDelete != nil {
+			return massDeleteText(*st.MassDelete) + "\n" + tr("Open Preview in the partnership's menu to see the deletions and allow them; what a sync deletes is kept in Versions."), toneError
+		}
 		msg := sentence(st.Error)
 		if st.Fix != "" {
 			msg += "\n" + capitalize(sentence(st.Fix))
@@ -218,7 +221,19 @@ func statusText(st manager.Status, now time.Time) (string, tone) {
 	if st.Paused {
 		parts = append(parts, tr("automatic sync paused until the device is plugged in again"))
 	}
-	return strings.Join(parts, " · "), t
+	text := strings.Join(parts, " · ")
+	if len(st.Skipped) > 0 {
+		// Each name left out, with why: the user renames it to sync it.
+		var names []string
+		for _, k := range st.Skipped {
+			names = append(names, tr("{{.Name}} ({{.Reason}})", map[string]any{"Name": k.Path, "Reason": k.Reason}))
+		}
+		text += "\n" + trN("{{.Count}} names skipped: {{.List}}", len(st.Skipped), map[string]any{"List": strings.Join(names, "; ")})
+		if t == toneOK || t == toneNormal {
+			t = toneWarning
+		}
+	}
+	return text, t
 }
 
 // progressText describes a running session: "Syncing: 120 MB of 260 MB, about 1 minute left".

@@ -94,10 +94,24 @@ func (d *historyDialog) show(ss []manager.Session) {
 		if i > 0 {
 			objs = append(objs, widget.NewSeparator())
 		}
-		objs = append(objs, sessionView(s, now))
+		v := sessionView(s, now)
+		if replaced(s) {
+			// What this session replaced or deleted is kept: one click to it.
+			id := s.Partnership
+			b := widget.NewButtonWithIcon(tr("Versions…"), theme.HistoryIcon(), func() { d.w.showVersions(id) })
+			b.Importance = widget.LowImportance
+			v = container.NewBorder(nil, nil, nil, container.NewVBox(b), v)
+		}
+		objs = append(objs, v)
 	}
 	d.box.Objects = objs
 	d.box.Refresh()
+}
+
+// replaced tells whether a session replaced or deleted something (and so kept versions), in a
+// partnership that still exists.
+func replaced(s manager.Session) bool {
+	return s.ToDesktop.Updated+s.ToDesktop.Deleted+s.ToDevice.Updated+s.ToDevice.Deleted+s.Decided > 0
 }
 
 // tookText says how long a session took: "less than a second", "4s", "2m10s".

@@ -41,10 +41,7 @@ func newPartnershipRow(w *Window, id string) *partnershipRow {
 	r.moreButton = widget.NewButtonWithIcon("", theme.MoreVerticalIcon(), nil)
 	r.moreButton.Importance = widget.LowImportance
 	r.moreButton.OnTapped = func() {
-		menu := fyne.NewMenu("",
-			fyne.NewMenuItem(tr("History"), func() { w.showHistory(id) }),
-			fyne.NewMenuItem(tr("Remove…"), func() { w.removePartnership(id) }),
-		)
+		menu := fyne.NewMenu("", r.menuItems()...)
 		c := w.win.Canvas()
 		pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(r.moreButton)
 		widget.ShowPopUpMenuAtPosition(menu, c, pos.Add(fyne.NewPos(0, r.moreButton.Size().Height)))
@@ -58,6 +55,21 @@ func newPartnershipRow(w *Window, id string) *partnershipRow {
 			r.progress),
 	)
 	return r
+}
+
+// menuItems are the partnership's menu: what a sync would do, what syncs replaced, the history,
+// removing it.
+func (r *partnershipRow) menuItems() []*fyne.MenuItem {
+	w, id := r.w, r.id
+	preview := fyne.NewMenuItem(tr("Preview…"), func() { w.showPreview(id) })
+	preview.Disabled = !w.statuses[id].Connected
+	return []*fyne.MenuItem{
+		preview,
+		fyne.NewMenuItem(tr("Versions…"), func() { w.showVersions(id) }),
+		fyne.NewMenuItem(tr("History"), func() { w.showHistory(id) }),
+		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem(tr("Remove…"), func() { w.removePartnership(id) }),
+	}
 }
 
 // show fills the row.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -35,6 +36,10 @@ type settingsDialog struct {
 	threshold     *widget.Slider
 	thresholdText *widget.Label
 	keepInTray    *widget.Check
+	versionsDays  *widget.Select
+	days          map[string]int
+	versionsCap   *widget.Select
+	caps          map[string]int64
 	language      *widget.Select
 	languages     map[string]string
 	errText       *widget.Label
@@ -72,6 +77,8 @@ func (w *Window) showSettings() {
 	d.threshold.OnChanged = func(v float64) { d.thresholdText.SetText(thresholdText(v)) }
 	d.threshold.SetValue(math.Round(s.MassDeleteThreshold*100/5) * 5)
 	d.thresholdText.SetText(thresholdText(d.threshold.Value))
+	d.versionsDays, d.days = daysSelect(s.VersionsDays)
+	d.versionsCap, d.caps = capSelect(s.VersionsMaxSize)
 	d.keepInTray = widget.NewCheck(tr("Keep Cradle running in the tray when the window is closed"), nil)
 	d.keepInTray.SetChecked(s.KeepInTray)
 	trayHint := hintLabel(tr("It keeps syncing devices as they are plugged in."))
@@ -106,6 +113,8 @@ func (w *Window) showSettings() {
 		fieldLabel(tr("Sync while connected")), d.interval,
 		fieldLabel(tr("After a failed sync")), d.retry,
 		fieldLabel(tr("Mass deletes")), container.NewVBox(d.threshold, d.thresholdText),
+		fieldLabel(tr("Versions")), container.NewVBox(d.versionsDays, d.versionsCap,
+			hintLabel(tr("What a sync replaces or deletes is kept this long, oldest first beyond the size limit."))),
 		fieldLabel(tr("Tray")), container.NewVBox(d.keepInTray, trayHint),
 		fieldLabel(tr("Language")), d.language,
 	)
@@ -152,7 +161,7 @@ func thresholdText(v float64) string {
 	if v >= 100 {
 		return tr("Never ask before deleting, however many items a sync deletes.")
 	}
-	return tr("Ask before a sync deletes more than {{.Percent}} of the items on one side.", map[string]any{"Percent": fmt.Sprintf("%.0f %%", v)})
+	return tr("Ask before a sync deletes more than {{.Percent}} of the items on one side, however few they are.", map[string]any{"Percent": fmt.Sprintf("%.0f %%", v)})
 }
 
 // settings is what the dialog says.
@@ -164,7 +173,63 @@ func (d *settingsDialog) settings() manager.Settings {
 	s.MassDeleteThreshold = d.threshold.Value / 100
 	s.KeepInTray = d.keepInTray.Checked
 	s.Language = d.languages[d.language.Selected]
+	s.VersionsDays = d.days[d.versionsDays.Selected]
+	s.VersionsMaxSize = d.caps[d.versionsCap.Selected]
 	return s
+}
+
+// Versions: how long, and how much per partnership, the settings offer.
+var (
+	versionDays = []int{0, 7, 14, 30, 60, 90, 365}
+	versionCaps = []int64{0, 1e9, 5e9, 10e9, 50e9, 100e9}
+)
+
+// daysSelect is the choice of how long versions are kept (cur offered too when it is no preset).
+func daysSelect(cur int) (*widget.Select, map[string]int) {
+	label := func(n int) string {
+		if n == 0 {
+			return tr("Only until the sync ends")
+		}
+		return trN("For {{.Count}} days", n)
+	}
+	vals := map[string]int{}
+	var opts []string
+	days := versionDays
+	if !slices.Contains(days, cur) {
+		days = append(slices.Clone(days), cur)
+		slices.Sort(days)
+	}
+	for _, n := range days {
+		opts = append(opts, label(n))
+		vals[label(n)] = n
+	}
+	s := widget.NewSelect(opts, nil)
+	s.SetSelected(label(cur))
+	return s, vals
+}
+
+// capSelect is the choice of the versions' size limit per partnership.
+func capSelect(cur int64) (*widget.Select, map[string]int64) {
+	label := func(n int64) string {
+		if n == 0 {
+			return tr("No size limit")
+		}
+		return tr("At most {{.Size}} per partnership", map[string]any{"Size": humanBytes(n)})
+	}
+	vals := map[string]int64{}
+	var opts []string
+	caps := versionCaps
+	if !slices.Contains(caps, cur) {
+		caps = append(slices.Clone(caps), cur)
+		slices.Sort(caps)
+	}
+	for _, n := range caps {
+		opts = append(opts, label(n))
+		vals[label(n)] = n
+	}
+	s := widget.NewSelect(opts, nil)
+	s.SetSelected(label(cur))
+	return s, vals
 }
 
 // submit saves the settings; a new language applies to the whole window at once.

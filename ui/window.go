@@ -88,6 +88,8 @@ type Window struct {
 	addDlg      *addDialog
 	settingsDlg *settingsDialog
 	historyDlg  *historyDialog
+	versionsDlg *versionsDialog
+	previewDlg  *previewDialog
 	offerDlg    dialog.Dialog
 
 	tray *tray

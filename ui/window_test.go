@@ -658,7 +658,8 @@ func TestSettingsDialog(t *testing.T) {
 	h.pump("the settings to be saved", func() bool { return w.settingsDlg == nil })
 	h.quiet() // a 15-minute schedule makes the partnerships never synced due now
 	s := h.m.Settings()
-	want := manager.Settings{SyncOnConnect: true, Interval: 15 * time.Minute, RetryInterval: 0, MassDeleteThreshold: 0.25, KeepInTray: s.KeepInTray, Language: "pt"}
+	want := manager.Settings{SyncOnConnect: true, Interval: 15 * time.Minute, RetryInterval: 0, MassDeleteThreshold: 0.25, KeepInTray: s.KeepInTray, Language: "pt",
+		VersionsDays: s.VersionsDays, VersionsMaxSize: s.VersionsMaxSize}
 	if s != want {
 		t.Errorf("settings = %+v, want %+v", s, want)
 	}

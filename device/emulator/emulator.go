@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -41,6 +40,10 @@ const (
 	PropListAbsent
 	// PropListBroken offers it but answers OperationNotSupported.
 	PropListBroken
+	// PropListIgnoresDepth offers it but ignores the depth, as uMTP-Responder 1.3 does: it
+	// describes the object asked about itself, and answers InvalidObjectHandle for the root
+	// (it has no object 0).
+	PropListIgnoresDepth
 )
 
 // Options shape the emulated device. The zero value is an Android-like phone: dot-files shown,
@@ -106,6 +109,70 @@ type Options struct {
 	Names map[string]string
 	// Serial overrides the serial number (default: derived from the absolute DIR).
 	Serial string
+
+	// The behaviours of real device families (see Profile).
+
+	// SessionFirst answers GetDeviceInfo outside a session with SessionNotOpen, as
+	// uMTP-Responder before 1.6 does.
+	SessionFirst bool
+	// DatesReadOnly refuses to set DateModified with SetObjectPropValue (InvalidObjectPropCode,
+	// as uMTP-Responder answers; Android does not let it be set either).
+	DatesReadOnly bool
+	// BlockingEvents makes the device's event write wait, holding its object table, until the
+	// initiator has read the event from the interrupt pipe, as uMTP-Responder's inotify thread
+	// does: an initiator that stops reading events during a transaction never gets its answer.
+	BlockingEvents bool
+	// Zone is the device's own time zone: it reports dates as its wall clock without a zone and
+	// reads dates sent without one in it; a date ending in 'Z' is UTC (Android,
+	// uMTP-Responder). nil is the computer's zone.
+	Zone *time.Location
+	// StrictZLP makes a data phase to the device that ends on a packet boundary end only at a
+	// zero-length packet, as Android's does: without one the device takes the initiator's next
+	// transfer (its next command) for the end of the data and never answers that command.
+	StrictZLP bool
+	// FoldCase makes every storage case-insensitive, as Android's shared storage and FAT cards
+	// are: a name that folds like an existing one's names that file. The device's object table
+	// still matches names exactly, as Android's does, so a new file "foo.txt" next to "Foo.txt"
+	// is sent into Foo.txt, truncating it (Android opens it with O_TRUNC). A case-only rename
+	// works.
+	FoldCase bool
+	// FATNames refuses names FAT cannot hold (the characters :*?"<>| and control characters)
+	// with InvalidParameter, trims trailing dots and spaces as Android does on removable
+	// storage, and keeps times to 2 seconds.
+	FATNames bool
+	// KeepHandles keeps object handles across sessions, as Android's MtpStorageManager does
+	// while its MTP service runs.
+	KeepHandles bool
+	// RegisterAtInfo makes a file announced with SendObjectInfo an object at once (empty until
+	// SendObject), as Android does.
+	RegisterAtInfo bool
+	// UnknownSerial reports the serial number "????????", as Android does when it has none.
+	UnknownSerial bool
+	// PTP is Android's "Transfer photos" mode: only the DCIM and Pictures folders are shown at a
+	// storage's root, and no MTP operation beyond PTP's is offered.
+	PTP bool
+	// Locked starts the device locked: it has no storages until Unlock, as a locked phone.
+	Locked bool
+	// BoundaryStall makes the device never answer a GetPartialObject that reads to the end of the
+	// file with a data phase ending exactly on a packet boundary (Samsung Galaxy, libmtp's
+	// DEVICE_FLAG_SAMSUNG_OFFSET_BUG), until the transaction is cancelled.
+	BoundaryStall bool
+	// CancelWedge makes the device answer nothing after a cancelled data-in phase until a USB
+	// reset (ResetDevice), as recent Samsungs do after a cancelled GetObject.
+	CancelWedge bool
+	// InPlace writes a file the initiator sends under its own name as the data arrives, as a
+	// camera or player writing to its card does: a transfer cut short (the process killed)
+	// leaves a piece of the file under its name. Without it the device writes a temporary file
+	// and renames it into place when complete.
+	InPlace bool
+	// ObjectInfo64 puts a 64-bit size in ObjectInfo, as older Samsungs do (libmtp's
+	// DEVICE_FLAG_PROPLIST_OVERRIDES_OI).
+	ObjectInfo64 bool
+	// NoAndroidExtensions leaves android.com out of DeviceInfo and does not offer Android's
+	// operations (GetPartialObject64, SendPartialObject, ...), as Samsung's MTP stack does.
+	NoAndroidExtensions bool
+	// Manufacturer and Model override the device's identity.
+	Manufacturer, Model string
 	// Logger receives protocol warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -113,10 +180,10 @@ type Options struct {
 // QEMU returns options that mimic QEMU's usb-mtp device, whose quirks a real-USB test meets:
 // dot-files hidden, no zero-length packets sent and those received stalled, no property lists,
 // 32-bit partial reads only, no renames or moves, new objects registered late (QEMULate) and
-// names compared by their start (PrefixNames).
+// names compared by their start (PrefixNames); no Android extension in its DeviceInfo.
 func QEMU() Options {
 	return Options{HideDotFiles: true, NoZLP: true, StallZLP: true, PropList: PropListAbsent, NoPartial64: true,
-		ReadOnlyProps: true, LateObjects: QEMULate, PrefixNames: true}
+		ReadOnlyProps: true, LateObjects: QEMULate, PrefixNames: true, NoAndroidExtensions: true}
 }
 
 // QEMULate is the LateObjects of QEMU(): long enough that an initiator asking about a new object
@@ -130,8 +197,54 @@ func (o Options) MTPOptions() mtp.Options {
 	return mtp.Options{Logger: o.Logger, Transport: "mtp-emulated", NoZeroLengthOut: o.StallZLP}
 }
 
+// MTPOptions returns the initiator options for this device: Options.MTPOptions, and its serial
+// number as the stand-in for a USB descriptor's (what a device reporting none, or "????????",
+// is known by).
+func (e *Emulator) MTPOptions() mtp.Options {
+	o := e.opts.MTPOptions()
+	o.Serial = e.serial
+	return o
+}
+
+// Profiles are the device families the emulator can imitate (--emulate-profile).
+var Profiles = []string{"generic", "android", "samsung", "sdcard"}
+
+// Profile returns the options of a device family, with zone as the device's own time zone (nil:
+// the computer's):
+//   - generic: the emulator's default, an Android-like phone that answers everything well.
+//   - android: Android's MTP server: handles kept across sessions, objects registered at
+//     SendObjectInfo, zero-length packets required, DateModified not settable, dates in the
+//     phone's zone, GetObjectPropList at depth 0 and 1, a case-insensitive storage whose new
+//     files are opened with O_TRUNC.
+//   - samsung: android without Android's extensions, plus the GetPartialObject hang at a packet
+//     boundary and the wedge after a cancelled read.
+//   - sdcard: a device whose storage is a FAT card (a camera, a player): FAT names, 2-second
+//     times, case folding, no rename or move, files written in place.
+//
+// The options Android has besides (UnknownSerial, PTP, Locked) are set on top.
+func Profile(name string, zone *time.Location) (Options, error) {
+	var o Options
+	switch name {
+	case "", "generic":
+		o = Options{}
+	case "android":
+		o = Options{KeepHandles: true, RegisterAtInfo: true, StrictZLP: true, DatesReadOnly: true,
+			FoldCase: true, Manufacturer: "Google", Model: "Pixel (emulated)"}
+	case "samsung":
+		o = Options{KeepHandles: true, RegisterAtInfo: true, StrictZLP: true, DatesReadOnly: true,
+			FoldCase: true, NoAndroidExtensions: true, BoundaryStall: true, CancelWedge: true,
+			Manufacturer: "SAMSUNG", Model: "SAMSUNG_Android (emulated)"}
+	case "sdcard":
+		o = Options{FATNames: true, FoldCase: true, ReadOnlyProps: true, InPlace: true}
+	default:
+		return Options{}, fmt.Errorf("unknown emulator profile %q: choose one of %s", name, strings.Join(Profiles, ", "))
+	}
+	o.Zone = zone
+	return o, nil
+}
+
 // errStall is a bulk-out transfer the device refused (USB STALL, LIBUSB_ERROR_PIPE).
-var errStall = errors.New("bulk out: endpoint stalled")
+var errStall = fmt.Errorf("bulk out: %w", mtp.ErrStall)
 
 // Identity of the emulated device.
 const (
@@ -151,6 +264,8 @@ type Stats struct {
 	ZLPOut, MissingZLP int64
 	// FolderReads counts the folders the device read from the host to answer the initiator.
 	FolderReads int64
+	// Cancels counts the cancel requests (Reset) the initiator made.
+	Cancels int64
 }
 
 // Emulator is an emulated MTP device. It implements mtp.Transport: hand it to mtp.Open (or use
@@ -181,18 +296,26 @@ type Emulator struct {
 	stallArmed  bool
 	busyOp      mtp.OpCode
 	busyLeft    int
+	slowOp      mtp.OpCode
+	slowFor     time.Duration
 	keepPartial bool
 	staleResp   bool
 	halted      bool // bulk out stalled until Reset
+	// wedged: the device answers nothing until ResetDevice (Options.CancelWedge).
+	wedged bool
+	// refuseZLP stalls the next zero-length packet (RefuseZLPOnce).
+	refuseZLP bool
 
 	stats struct {
-		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads atomic.Int64
+		transactions, largestIn, largestOut, zlpOut, missingZLP, folderReads, cancels atomic.Int64
 	}
 
 	// mu guards the object table, shared by the responder and the watcher.
 	mu    sync.Mutex
 	tab   table
 	watch *watcher
+	// locked hides every storage until Unlock (Options.Locked); guarded by mu.
+	locked bool
 }
 
 var _ mtp.Transport = (*Emulator)(nil)
@@ -225,6 +348,7 @@ func New(dir string, opts Options) (*Emulator, error) {
 		outBudget: -1,
 	}
 	e.intr.data = make(chan struct{}, 1)
+	e.intr.took = make(chan struct{}, 1)
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -239,6 +363,11 @@ func New(dir string, opts Options) (*Emulator, error) {
 		}
 		e.storages = append(e.storages, &storage{id: 0x00020001, dir: sd, desc: "SD card", typ: mtp.StorageRemovableRAM})
 	}
+	if opts.FATNames && opts.SDCard == "" {
+		// A device whose storage is a FAT card.
+		e.storages[0].desc, e.storages[0].typ = "SD card", mtp.StorageRemovableRAM
+	}
+	e.locked = opts.Locked
 	e.tab.init(e)
 	if opts.Leftover {
 		e.queueLeftover()
@@ -299,6 +428,7 @@ func (e *Emulator) Stats() Stats {
 		ZLPOut:       e.stats.zlpOut.Load(),
 		MissingZLP:   e.stats.missingZLP.Load(),
 		FolderReads:  e.stats.folderReads.Load(),
+		Cancels:      e.stats.cancels.Load(),
 	}
 }
 
@@ -321,8 +451,8 @@ func (e *Emulator) BulkOut(ctx context.Context, p []byte) (int, error) {
 		e.stats.zlpOut.Add(1)
 	}
 	e.faultMu.Lock()
-	if len(p) == 0 && e.opts.StallZLP {
-		e.halted = true
+	if len(p) == 0 && (e.opts.StallZLP || e.refuseZLP) {
+		e.halted, e.refuseZLP = true, false
 	}
 	halted := e.halted
 	e.faultMu.Unlock()
@@ -402,6 +532,7 @@ func (e *Emulator) Reset(ctx context.Context) error {
 	if e.isGone() {
 		return mtp.ErrTransportClosed
 	}
+	e.stats.cancels.Add(1)
 	e.abortMu.Lock()
 	ch, idle := e.abortCh, e.idle
 	select {
@@ -453,115 +584,6 @@ func (e *Emulator) isGone() bool {
 	}
 }
 
-// DisconnectAfter makes the device disappear once bulk in has delivered in more bytes or bulk out
-// has taken out more bytes, counted from now; a negative count leaves that direction alone.
-func (e *Emulator) DisconnectAfter(in, out int64) {
-	e.faultMu.Lock()
-	e.inBudget, e.outBudget = in, out
-	e.faultMu.Unlock()
-}
-
-// Stall makes the device swallow the next command with operation op (0: any) and never answer
-// it, until the initiator cancels the transaction (Reset) or gives up.
-func (e *Emulator) Stall(op mtp.OpCode) {
-	e.faultMu.Lock()
-	e.stallOp, e.stallArmed = op, true
-	e.faultMu.Unlock()
-}
-
-// Busy makes the device answer DeviceBusy to the next n commands with operation op (0: any);
-// n < 0 keeps answering it until Busy is called again with n = 0.
-func (e *Emulator) Busy(op mtp.OpCode, n int) {
-	e.faultMu.Lock()
-	e.busyOp, e.busyLeft = op, n
-	e.faultMu.Unlock()
-}
-
-// KeepPartial makes an upload that does not complete stay on the device under its name, as a
-// phone that created the file at SendObjectInfo does; the initiator must delete it.
-func (e *Emulator) KeepPartial(on bool) {
-	e.faultMu.Lock()
-	e.keepPartial = on
-	e.faultMu.Unlock()
-}
-
-// StaleResponse makes the device send, before its next response, a response to an older
-// transaction, as a device that answered a cancelled transaction late does.
-func (e *Emulator) StaleResponse() {
-	e.faultMu.Lock()
-	e.staleResp = true
-	e.faultMu.Unlock()
-}
-
-// Renumber gives every object a new handle now, in the middle of the session, as some devices
-// do after a media rescan: handles the initiator holds become invalid.
-func (e *Emulator) Renumber() {
-	e.mu.Lock()
-	e.tab.renumber()
-	e.mu.Unlock()
-}
-
-// EjectSDCard takes the SD card (Options.SDCard) out: its storage and objects disappear and the
-// device sends StoreRemoved.
-func (e *Emulator) EjectSDCard() { e.setCard(true) }
-
-// InsertSDCard puts the SD card back: the device sends StoreAdded.
-func (e *Emulator) InsertSDCard() { e.setCard(false) }
-
-func (e *Emulator) setCard(ejected bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.storages) < 2 || e.storages[1].ejected == ejected {
-		return
-	}
-	st := e.storages[1]
-	st.ejected = ejected
-	if ejected {
-		for _, c := range st.root.children {
-			e.tab.remove(c)
-		}
-		if st.root.watched {
-			st.root.watched = false
-			e.watch.remove(st.root)
-		}
-		st.root.children = nil
-		e.event(mtp.EventStoreRemoved, st.id)
-	} else {
-		e.event(mtp.EventStoreAdded, st.id)
-	}
-}
-
-// takeFault checks the stall and busy faults for a command.
-func (e *Emulator) takeFault(op mtp.OpCode) (stall, busy bool) {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	if e.stallArmed && (e.stallOp == 0 || e.stallOp == op) {
-		e.stallArmed = false
-		return true, false
-	}
-	if e.busyLeft != 0 && (e.busyOp == 0 || e.busyOp == op) {
-		if e.busyLeft > 0 {
-			e.busyLeft--
-		}
-		return false, true
-	}
-	return false, false
-}
-
-func (e *Emulator) keepingPartial() bool {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	return e.keepPartial
-}
-
-func (e *Emulator) takeStale() bool {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	s := e.staleResp
-	e.staleResp = false
-	return s
-}
-
 // queueLeftover puts a crashed initiator's unread data phase and response on bulk in.
 func (e *Emulator) queueLeftover() {
 	const tid = 0x2A
@@ -579,7 +601,7 @@ func OpenDevice(ctx context.Context, dir string, opts Options) (*mtp.Device, err
 	if err != nil {
 		return nil, err
 	}
-	d, err := mtp.Open(ctx, e, opts.MTPOptions())
+	d, err := mtp.Open(ctx, e, e.MTPOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open the emulated device for %s: %w", e.dir, err)
 	}

@@ -188,7 +188,7 @@ func (m *Monitor) connect(ctx context.Context, dir string) (*attached, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := mtp.Open(ctx, e, m.opts.MTPOptions())
+	d, err := mtp.Open(ctx, e, e.MTPOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open the emulated device for %s: %w", dir, err)
 	}

@@ -100,6 +100,8 @@ type pendingSend struct {
 	name   string
 	size   int64 // -1 when unknown (4 GiB or more)
 	mtime  time.Time
+	// registered: the object was made at SendObjectInfo (Options.RegisterAtInfo).
+	registered bool
 }
 
 func (t *table) init(e *Emulator) {
@@ -351,6 +353,14 @@ func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 			continue // gone since ReadDir
 		}
 		out[name] = fi
+	}
+	if t.e.opts.PTP && o.parent == nil {
+		// "Transfer photos": only the photo folders are shown.
+		for name := range out {
+			if name != "DCIM" && name != "Pictures" {
+				delete(out, name)
+			}
+		}
 	}
 	return out, nil
 }

@@ -224,21 +224,45 @@ type eventQueue struct {
 	q       [][]byte
 	data    chan struct{}
 	dropped int
+	// pushed and taken count the events queued and read; took is signalled at every read.
+	pushed, taken uint64
+	took          chan struct{}
 }
 
 // maxEvents is how many events wait at most; a device drops what it cannot send.
 const maxEvents = 4096
 
-func (q *eventQueue) push(b []byte) {
+// push queues an event and returns its number, 0 when it was dropped.
+func (q *eventQueue) push(b []byte) uint64 {
 	q.mu.Lock()
 	if len(q.q) >= maxEvents {
 		q.dropped++
 		q.mu.Unlock()
-		return
+		return 0
 	}
 	q.q = append(q.q, b)
+	q.pushed++
+	seq := q.pushed
 	q.mu.Unlock()
 	signal(q.data)
+	return seq
+}
+
+// waitTaken waits until event seq was read (or dropped with the queue), or gone is closed.
+func (q *eventQueue) waitTaken(seq uint64, gone <-chan struct{}) {
+	for {
+		q.mu.Lock()
+		done := q.taken >= seq
+		q.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-q.took:
+		case <-gone:
+			return
+		}
+	}
 }
 
 func (q *eventQueue) read(ctx context.Context, p []byte, gone <-chan struct{}) (int, error) {
@@ -251,7 +275,9 @@ func (q *eventQueue) read(ctx context.Context, p []byte, gone <-chan struct{}) (
 				return 0, fmt.Errorf("interrupt in: %w", errOverflow)
 			}
 			q.q = q.q[1:]
+			q.taken++
 			q.mu.Unlock()
+			signal(q.took)
 			return copy(p, b), nil
 		}
 		q.mu.Unlock()
@@ -268,5 +294,7 @@ func (q *eventQueue) read(ctx context.Context, p []byte, gone <-chan struct{}) (
 func (q *eventQueue) clear() {
 	q.mu.Lock()
 	q.q = nil
+	q.taken = q.pushed
 	q.mu.Unlock()
+	signal(q.took)
 }

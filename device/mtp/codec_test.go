@@ -172,9 +172,21 @@ func TestParseDate(t *testing.T) {
 			t.Errorf("ParseDate(%q) error = %v, want ErrMalformed", bad, err)
 		}
 	}
-	when := time.Date(2023, 7, 8, 9, 10, 11, 999, time.Local)
-	if got := FormatDate(when); got != "20230708T091011" {
-		t.Errorf("FormatDate(%v) = %q, want 20230708T091011", when, got)
+	// Dates go to devices in UTC with 'Z', the one zone Android and uMTP-Responder honour.
+	when := time.Date(2023, 7, 8, 9, 10, 11, 999, time.FixedZone("", 2*3600))
+	if got := FormatDate(when); got != "20230708T071011Z" {
+		t.Errorf("FormatDate(%v) = %q, want 20230708T071011Z", when, got)
+	}
+	// A device reports its own wall clock without a zone; it is read in the device's zone.
+	tokyo := time.FixedZone("JST", 9*3600)
+	if got := FormatDateIn(when, tokyo); got != "20230708T161011" {
+		t.Errorf("FormatDateIn(%v, JST) = %q, want 20230708T161011", when, got)
+	}
+	if got, err := ParseDateIn("20230708T161011", tokyo); err != nil || !got.Equal(when.Truncate(time.Second)) {
+		t.Errorf("ParseDateIn(20230708T161011, JST) = %v, %v; want %v", got, err, when.Truncate(time.Second))
+	}
+	if got, err := ParseDateIn("20230708T071011Z", tokyo); err != nil || !got.Equal(when.Truncate(time.Second)) {
+		t.Errorf("ParseDateIn(20230708T071011Z, JST) = %v, %v; want %v", got, err, when.Truncate(time.Second))
 	}
 	if got := FormatDate(time.Time{}); got != "" {
 		t.Errorf("FormatDate(zero) = %q, want empty", got)
@@ -251,9 +263,16 @@ func TestObjectInfoFixture(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("UnmarshalBinary = %+v, want %+v", got, want)
 	}
-	enc, err := want.MarshalBinary()
+	// A device writes its dates as its wall clock (Zone); Cradle writes them in UTC with 'Z'.
+	dev := want
+	dev.Zone = time.Local
+	enc, err := dev.MarshalBinary()
 	if err != nil || !bytes.Equal(enc, wire) {
-		t.Errorf("MarshalBinary = %x, %v; want %x", enc, err, wire)
+		t.Errorf("MarshalBinary in the device's zone = %x, %v; want %x", enc, err, wire)
+	}
+	enc, err = want.MarshalBinary()
+	if err != nil || !bytes.Contains(enc, unhex(t, "5a00 0000")) {
+		t.Errorf("MarshalBinary = %x, %v; want its dates ending in 'Z'", enc, err)
 	}
 	// Devices that stop after the file name are accepted.
 	short := wire[:bytes.Index(wire, unhex(t, "06 6100"))+13]

@@ -320,6 +320,7 @@ const (
 	// StorageFixedRAM and StorageRemovableRAM are StorageInfo.StorageType values.
 	StorageFixedRAM     uint16 = 0x0003
 	StorageRemovableRAM uint16 = 0x0004
+	StorageRemovableROM uint16 = 0x0002
 	// FilesystemGenericHierarchical is StorageInfo.FilesystemType of a folder tree.
 	FilesystemGenericHierarchical uint16 = 0x0002
 	// AccessReadWrite, AccessReadOnly and AccessReadOnlyWithDelete are

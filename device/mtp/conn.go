@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/cradle-sync/cradle/device"
 )
 
 // Transfer sizes. gousb makes one libusb transfer per call, so the size of each call dominates
@@ -31,6 +33,15 @@ const (
 	resetWait = 3 * time.Second
 	// drainWait is how long a drain read waits for stale data before it decides there is none.
 	drainWait = 100 * time.Millisecond
+	// defaultTimeout is how long the device may stay silent in a transaction (Options.Timeout):
+	// libmtp waits 20 to 60 s, phones take seconds to open a big file or to flush one written.
+	defaultTimeout = 30 * time.Second
+	// flushRate is the slowest rate at which a device is expected to store what it received:
+	// the wait for the response after a data phase to the device grows by size/flushRate.
+	flushRate = 4 << 20
+	// zlpRescue is how long the response to a data phase sent without its zero-length packet is
+	// awaited before the packet is sent after all (a device that waits for it, Android).
+	zlpRescue = time.Second
 )
 
 // conn is the initiator's transaction layer over a Transport: it sends commands, moves data
@@ -49,6 +60,15 @@ type conn struct {
 	noZLPOut bool
 	rbuf     []byte
 	wbuf     []byte
+	// timeout is how long the device may stay silent within a transaction (see silentError).
+	timeout time.Duration
+	// reopen opens a new session after a USB reset (set by Device; it runs under the lock).
+	reopen func(ctx context.Context) error
+	// recovering is set while a silent device is being brought back: failures then do not
+	// recover again.
+	recovering bool
+	// lastTID is the transaction ID of the transaction in progress (or the last one).
+	lastTID uint32
 
 	goneMu  sync.Mutex
 	goneErr error
@@ -61,13 +81,51 @@ func newConn(t Transport, log *slog.Logger) *conn {
 		p = 512
 	}
 	return &conn{
-		t:      t,
-		packet: p,
-		log:    log,
-		rbuf:   make([]byte, readChunk),
-		wbuf:   make([]byte, writeChunk),
-		goneCh: make(chan struct{}),
+		t:       t,
+		packet:  p,
+		log:     log,
+		rbuf:    make([]byte, readChunk),
+		wbuf:    make([]byte, writeChunk),
+		goneCh:  make(chan struct{}),
+		timeout: defaultTimeout,
 	}
+}
+
+// silentError is a device that sent or took nothing for its deadline in the middle of a
+// transaction. It wraps device.ErrNotAnswering.
+type silentError struct {
+	op   OpCode
+	wait time.Duration
+}
+
+func (e *silentError) Error() string {
+	return fmt.Sprintf("%v (nothing for %s during %v): unlock the phone and keep its screen on, then sync again; "+
+		"if it happens again, unplug it and plug it in again", device.ErrNotAnswering, e.wait.Round(time.Millisecond), e.op)
+}
+
+func (e *silentError) Unwrap() error { return device.ErrNotAnswering }
+
+// bulkIn reads from the device, giving up after wait: a device silent for that long is a
+// *silentError (the caller's own context ending stays the caller's error).
+func (c *conn) bulkIn(ctx context.Context, op OpCode, p []byte, wait time.Duration) (int, error) {
+	tctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	n, err := c.t.BulkIn(tctx, p)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		err = &silentError{op: op, wait: wait}
+	}
+	return n, err
+}
+
+// bulkOut writes one transfer, giving up after c.timeout (see bulkIn).
+func (c *conn) bulkOut(ctx context.Context, op OpCode, p []byte) (int, error) {
+	tctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := c.t.BulkOut(tctx, p)
+	if err != nil && ctx.Err() == nil && tctx.Err() != nil {
+		err = &silentError{op: op, wait: c.timeout}
+	}
+	return n, err
 }
 
 // gone returns the error every call returns once the device is gone or closed, else nil.
@@ -140,22 +198,32 @@ func (c *conn) run(ctx context.Context, k call) (Container, error) {
 	if err := c.gone(); err != nil {
 		return Container{}, fmt.Errorf("%v: %w", k.op, err)
 	}
+	if err := ctx.Err(); err != nil {
+		// Nothing was sent: the device is not inside this transaction, nothing to recover.
+		return Container{}, fmt.Errorf("%v: %w", k.op, err)
+	}
 	tid := c.nextTID(k.op)
+	c.lastTID = tid
 	cmd, err := Container{Type: ContainerCommand, Code: uint16(k.op), TransactionID: tid, Params: k.params}.MarshalBinary()
 	if err != nil {
 		return Container{}, fmt.Errorf("%v: %w", k.op, err)
 	}
-	if err := c.out(ctx, cmd); err != nil {
-		return Container{}, c.failed(ctx, k.op, err)
+	if err := c.out(ctx, k.op, cmd); err != nil {
+		return Container{}, c.failed(ctx, k.op, err, false)
 	}
+	first := c.timeout
+	noZLP := false
 	if k.send != nil {
-		if err := c.sendData(ctx, k.op, tid, k.sendSize, k.send); err != nil {
-			return Container{}, c.failed(ctx, k.op, err)
+		var err error
+		if noZLP, err = c.sendData(ctx, k.op, tid, k.sendSize, k.send); err != nil {
+			return Container{}, c.failed(ctx, k.op, err, true)
 		}
+		// The device may take a while to store what it received before it answers.
+		first += time.Duration(k.sendSize / flushRate * int64(time.Second))
 	}
-	resp, err := c.readPhase(ctx, k, tid)
+	resp, err := c.readPhase(ctx, k, tid, first, noZLP)
 	if err != nil {
-		return resp, c.failed(ctx, k.op, err)
+		return resp, c.failed(ctx, k.op, err, false)
 	}
 	if ResponseCode(resp.Code) != RespOK {
 		return resp, &ResponseError{Op: k.op, Code: ResponseCode(resp.Code), Params: resp.Params}
@@ -182,7 +250,7 @@ func (c *conn) nextTID(op OpCode) uint32 {
 // device broke the protocol), it asks the transport to cancel the transaction and drains what
 // the device still sends, so the next transaction starts clean; when that fails too, or the
 // transport is closed, the device is gone for good.
-func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
+func (c *conn) failed(ctx context.Context, op OpCode, err error, sending bool) error {
 	if gone := c.gone(); gone != nil {
 		return fmt.Errorf("%v: %w", op, gone)
 	}
@@ -193,6 +261,16 @@ func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
 	if errors.As(err, &re) {
 		return err
 	}
+	var se *silentError
+	if errors.As(err, &se) && !c.recovering {
+		return c.silent(op, se)
+	}
+	if !sending && ctx.Err() != nil && errors.Is(err, ctx.Err()) && c.settle(c.lastTID) {
+		// The caller gave up while the device was answering: it finished on its own, and
+		// the pipe is clean without a cancel request (which some devices handle worst:
+		// uMTP-Responder 1.3 stops answering for good after one).
+		return fmt.Errorf("%v: the device did not finish in time: %w", op, err)
+	}
 	if rerr := c.abort(); rerr != nil {
 		c.log.Warn("mtp: cannot recover after a failed transaction", "op", op, "err", err, "reset", rerr)
 		return fmt.Errorf("%v: %w (%w)", op, err, c.markGone(fmt.Errorf("the device stopped responding (%v)", rerr)))
@@ -201,6 +279,96 @@ func (c *conn) failed(ctx context.Context, op OpCode, err error) error {
 		return fmt.Errorf("%v: the device did not finish in time: %w", op, err)
 	}
 	return fmt.Errorf("%v: %w", op, err)
+}
+
+// settleWait bounds how long an abandoned answer is read to its end before the transaction is
+// cancelled instead.
+const settleWait = time.Second
+
+// settle reads and discards what the device still sends for transaction tid, which its caller
+// abandoned while the answer came (no data phase to the device in flight), up to its response.
+// It reports whether the response came within settleWait; a device that is not answering, or a
+// long data phase, is cancelled instead.
+func (c *conn) settle(tid uint32) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), settleWait)
+	defer cancel()
+	for ctx.Err() == nil {
+		got, err := c.t.BulkIn(ctx, c.rbuf)
+		if err != nil {
+			return false
+		}
+		var r Container
+		if got >= HeaderSize && got <= HeaderSize+4*MaxParams && int(binary.LittleEndian.Uint32(c.rbuf)) == got &&
+			r.UnmarshalBinary(c.rbuf[:got]) == nil && r.Type == ContainerResponse && r.TransactionID == tid {
+			return true
+		}
+		if got > 0 {
+			c.log.Debug("mtp: discarded the rest of an abandoned answer", "bytes", got)
+		}
+	}
+	return false
+}
+
+// pingWait bounds each look at whether a device that fell silent answers again.
+const pingWait = 5 * time.Second
+
+// silent brings back a device that stopped answering in the middle of op: it cancels the
+// transaction and clears halted endpoints (abort), checks that the device answers (GetDeviceInfo),
+// and if it does not, resets the USB device (where the transport can), opens a new session and
+// checks again. The transaction's error is returned either way; when the device stays silent,
+// it is gone (the session ends, and the user is told to re-plug it).
+func (c *conn) silent(op OpCode, se *silentError) error {
+	c.recovering = true
+	defer func() { c.recovering = false }()
+	c.log.Warn("mtp: the device stopped answering; cancelling the transaction", "op", op, "after", se.wait)
+	err := c.abort()
+	if err == nil {
+		err = c.ping()
+	}
+	if err != nil {
+		r, ok := c.t.(DeviceResetter)
+		if !ok || c.reopen == nil {
+			return fmt.Errorf("%w (%w)", se, c.markGone(se))
+		}
+		c.log.Warn("mtp: the device does not answer after the cancel; resetting it", "err", err)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*pingWait)
+		defer cancel()
+		c.inSess = false
+		if err = r.ResetDevice(ctx); err == nil {
+			c.drain(ctx)
+			if err = c.reopen(ctx); err == nil {
+				err = c.ping()
+			}
+		}
+		if err != nil {
+			c.log.Warn("mtp: the device does not answer after a reset", "err", err)
+			return fmt.Errorf("%w (%w)", se, c.markGone(se))
+		}
+	}
+	c.log.Info("mtp: the device answers again", "op", op)
+	return se
+}
+
+// ping checks that the device answers a transaction (GetDeviceInfo, valid in and out of a
+// session) within pingWait, without recovering when it does not.
+func (c *conn) ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), pingWait)
+	defer cancel()
+	saved := c.timeout
+	c.timeout = min(c.timeout, pingWait)
+	defer func() { c.timeout = saved }()
+	_, err := c.run(ctx, call{op: OpGetDeviceInfo, expect: -1, recv: func(r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	}})
+	return err
+}
+
+// DeviceResetter is a Transport that can reset the device (a USB port reset), the last resort for
+// a device that stopped answering: it forgets its session. device/usb and device/emulator
+// implement it.
+type DeviceResetter interface {
+	ResetDevice(ctx context.Context) error
 }
 
 // abort cancels the transaction in progress (Transport.Reset) and discards whatever the device
@@ -232,8 +400,8 @@ func (c *conn) drain(ctx context.Context) {
 }
 
 // out writes one bulk-out transfer.
-func (c *conn) out(ctx context.Context, p []byte) error {
-	n, err := c.t.BulkOut(ctx, p)
+func (c *conn) out(ctx context.Context, op OpCode, p []byte) error {
+	n, err := c.bulkOut(ctx, op, p)
 	if err == nil && n != len(p) {
 		err = fmt.Errorf("%w: the device accepted %d of %d bytes", ErrProtocol, n, len(p))
 	}
@@ -243,8 +411,13 @@ func (c *conn) out(ctx context.Context, p []byte) error {
 // sendData writes a data phase of size bytes read from r: writeChunk bytes per transfer, the
 // header inside the first one, and a zero-length packet when the container ends on a packet
 // boundary (a device reads until a short packet when the length is unknown, and Android waits
-// for it).
-func (c *conn) sendData(ctx context.Context, op OpCode, tid uint32, size int64, r io.Reader) error {
+// for it). It reports whether it ended on a packet boundary without one (noZLPOut).
+//
+// A device that stalls the zero-length packet (QEMU's usb-mtp) loses that transaction, and later
+// data phases go without; the first of them that the device does not answer gets its
+// zero-length packet after all (see readPhase), which turns them on again: one refusal never
+// turns them off for good. Failures of other kinds (a timeout, a cancel) change nothing.
+func (c *conn) sendData(ctx context.Context, op OpCode, tid uint32, size int64, r io.Reader) (bool, error) {
 	total := size + HeaderSize
 	length := uint32(LengthUnknown)
 	if total < LengthUnknown {
@@ -253,32 +426,35 @@ func (c *conn) sendData(ctx context.Context, op OpCode, tid uint32, size int64, 
 	b, _ := Header{Length: length, Type: ContainerData, Code: uint16(op), TransactionID: tid}.AppendBinary(c.wbuf[:0])
 	first := min(int64(len(c.wbuf)-HeaderSize), size)
 	if err := readSource(r, c.wbuf[HeaderSize:HeaderSize+first], 0, size); err != nil {
-		return err
+		return false, err
 	}
-	if err := c.out(ctx, b[:HeaderSize+first]); err != nil {
-		return err
+	if err := c.out(ctx, op, b[:HeaderSize+first]); err != nil {
+		return false, err
 	}
 	for sent := first; sent < size; {
 		n := min(int64(len(c.wbuf)), size-sent)
 		if err := readSource(r, c.wbuf[:n], sent, size); err != nil {
-			return err
+			return false, err
 		}
-		if err := c.out(ctx, c.wbuf[:n]); err != nil {
-			return err
+		if err := c.out(ctx, op, c.wbuf[:n]); err != nil {
+			return false, err
 		}
 		sent += n
 	}
-	if total%int64(c.packet) != 0 || c.noZLPOut {
-		return nil
+	if total%int64(c.packet) != 0 {
+		return false, nil
 	}
-	err := c.out(ctx, nil)
-	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrTransportClosed) {
+	if c.noZLPOut {
+		return true, nil
+	}
+	err := c.out(ctx, op, nil)
+	if errors.Is(err, ErrStall) {
 		// QEMU's usb-mtp stalls a zero-length packet. This transaction is lost; later ones
-		// end their data phases without one.
-		c.log.Warn("mtp: the device refused a zero-length packet; not sending them any more", "op", op, "err", err)
+		// go without until the device shows it wants one.
+		c.log.Warn("mtp: the device refused a zero-length packet; sending none until it waits for one", "op", op, "err", err)
 		c.noZLPOut = true
 	}
-	return err
+	return false, err
 }
 
 // readSource fills p from r; off and size are for the message when r ends early.
@@ -297,8 +473,29 @@ func readSource(r io.Reader, p []byte, off, size int64) error {
 // k.recv, then the response. Containers of other transactions (stale ones after a cancel or a
 // crash) are skipped, up to maxSkips; empty reads (a zero-length packet ending a data phase on a
 // packet boundary) are accepted.
-func (c *conn) readPhase(ctx context.Context, k call, tid uint32) (Container, error) {
+//
+// first bounds the wait for the first packet; every later read waits c.timeout. noZLP says the
+// data phase to the device ended on a packet boundary without a zero-length packet: if the
+// device does not answer within zlpRescue, it is sent after all and kept on from then on.
+func (c *conn) readPhase(ctx context.Context, k call, tid uint32, first time.Duration, noZLP bool) (Container, error) {
 	sawData, skips, empties := false, 0, 0
+	pre := -1 // bytes of a first packet already read
+	if noZLP {
+		n, err := c.bulkIn(ctx, k.op, c.rbuf[:c.packet], min(zlpRescue, first))
+		var se *silentError
+		switch {
+		case errors.As(err, &se):
+			c.log.Info("mtp: the device waits for a zero-length packet after all; sending it, and them from now on", "op", k.op)
+			if err := c.out(ctx, k.op, nil); err != nil {
+				return Container{}, err
+			}
+			c.noZLPOut = false
+		case err != nil:
+			return Container{}, err
+		default:
+			pre = n
+		}
+	}
 	skip := func(what string, h Header) error {
 		skips++
 		c.log.Debug("mtp: skipping a stale container", "what", what, "type", h.Type, "tid", h.TransactionID, "want", tid)
@@ -311,9 +508,17 @@ func (c *conn) readPhase(ctx context.Context, k call, tid uint32) (Container, er
 		// One packet first: a short container ends there, and a long data phase is then read
 		// with sizes computed from its length, so no read runs into the response even when
 		// the device sends no zero-length packet.
-		n, err := c.t.BulkIn(ctx, c.rbuf[:c.packet])
-		if err != nil {
-			return Container{}, err
+		wait := c.timeout
+		if skips == 0 && empties == 0 && !sawData {
+			wait = first
+		}
+		n := pre
+		pre = -1
+		if n < 0 {
+			var err error
+			if n, err = c.bulkIn(ctx, k.op, c.rbuf[:c.packet], wait); err != nil {
+				return Container{}, err
+			}
 		}
 		if n == 0 {
 			if empties++; empties > 4 {
@@ -385,6 +590,7 @@ func (c *conn) readPhase(ctx context.Context, k call, tid uint32) (Container, er
 type dataReader struct {
 	ctx       context.Context
 	c         *conn
+	op        OpCode
 	tid       uint32
 	total     int64 // container bytes, header included; -1 when unknown
 	got       int64 // container bytes received
@@ -397,7 +603,7 @@ type dataReader struct {
 }
 
 func newDataReader(ctx context.Context, c *conn, h Header, n int, expect int64) *dataReader {
-	r := &dataReader{ctx: ctx, c: c, tid: h.TransactionID, total: int64(h.Length), got: int64(n)}
+	r := &dataReader{ctx: ctx, c: c, op: OpCode(h.Code), tid: h.TransactionID, total: int64(h.Length), got: int64(n)}
 	if h.Length == LengthUnknown {
 		r.total = -1
 		if expect >= 0 {
@@ -449,7 +655,7 @@ func (r *dataReader) fill() {
 			want = int((rem + int64(c.packet) - 1) / int64(c.packet) * int64(c.packet))
 		}
 	}
-	n, err := c.t.BulkIn(r.ctx, c.rbuf[:want])
+	n, err := c.bulkIn(r.ctx, r.op, c.rbuf[:want], c.timeout)
 	if err != nil {
 		r.err = err
 		return

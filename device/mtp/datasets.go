@@ -156,15 +156,34 @@ type ObjectInfo struct {
 	CaptureDate      time.Time
 	ModificationDate time.Time
 	Keywords         string
+
+	// Zone, when set, is the device's own zone: MarshalBinary writes dates as its wall clock
+	// without a zone (as a device reports them), and UnmarshalBinary reads dates without a zone
+	// in it. When nil, dates are written in UTC with 'Z' and read in the computer's zone.
+	Zone *time.Location
+	// Size64 says the dataset carries the size as 64 bits where ObjectInfo has 32, as older
+	// Samsungs send it (libmtp's DEVICE_FLAG_PROPLIST_OVERRIDES_OI); Size is that size.
+	// UnmarshalBinary recognises such a dataset (the standard reading does not end where the
+	// dataset does, the 64-bit one does); MarshalBinary writes one (a responder's quirk).
+	Size64 bool
+	Size   uint64
 }
 
-// MarshalBinary encodes the dataset; dates are written as "YYYYMMDDThhmmss" in local time.
+// MarshalBinary encodes the dataset; dates are written in UTC with 'Z' (see Zone).
 func (o *ObjectInfo) MarshalBinary() ([]byte, error) {
+	date := FormatDate
+	if o.Zone != nil {
+		date = func(t time.Time) string { return FormatDateIn(t, o.Zone) }
+	}
 	var e encoder
 	e.u32(o.StorageID)
 	e.u16(uint16(o.ObjectFormat))
 	e.u16(o.ProtectionStatus)
-	e.u32(o.CompressedSize)
+	if o.Size64 {
+		e.u64(o.Size)
+	} else {
+		e.u32(o.CompressedSize)
+	}
 	e.u16(uint16(o.ThumbFormat))
 	e.u32(o.ThumbCompressedSize)
 	e.u32(o.ThumbPixWidth)
@@ -177,37 +196,53 @@ func (o *ObjectInfo) MarshalBinary() ([]byte, error) {
 	e.u32(o.AssociationDesc)
 	e.u32(o.SequenceNumber)
 	e.str(o.Filename)
-	e.str(FormatDate(o.CaptureDate))
-	e.str(FormatDate(o.ModificationDate))
+	e.str(date(o.CaptureDate))
+	e.str(date(o.ModificationDate))
 	e.str(o.Keywords)
 	return e.b, e.err
 }
 
-// UnmarshalBinary decodes the dataset. Dates are read leniently (ParseDate); an unreadable date
-// becomes the zero time rather than an error, and a dataset cut short after the file name (some
-// devices omit the trailing strings) is accepted.
+// UnmarshalBinary decodes the dataset. Dates are read leniently (ParseDate, in Zone when set);
+// an unreadable date becomes the zero time rather than an error, and a dataset cut short after the
+// file name (some devices omit the trailing strings) is accepted. A dataset with a 64-bit size
+// (see Size64) is recognised and read as such.
 func (o *ObjectInfo) UnmarshalBinary(b []byte) error {
-	r := decoder{b: b}
-	*o = ObjectInfo{
-		StorageID:           r.u32(),
-		ObjectFormat:        FormatCode(r.u16()),
-		ProtectionStatus:    r.u16(),
-		CompressedSize:      r.u32(),
-		ThumbFormat:         FormatCode(r.u16()),
-		ThumbCompressedSize: r.u32(),
-		ThumbPixWidth:       r.u32(),
-		ThumbPixHeight:      r.u32(),
-		ImagePixWidth:       r.u32(),
-		ImagePixHeight:      r.u32(),
-		ImageBitDepth:       r.u32(),
-		ParentObject:        r.u32(),
-		AssociationType:     r.u16(),
-		AssociationDesc:     r.u32(),
-		SequenceNumber:      r.u32(),
-		Filename:            r.str(),
+	zone := o.Zone
+	rest, err := o.unmarshal(b, false, zone)
+	if err != nil || rest != 0 {
+		var wide ObjectInfo
+		if wrest, werr := wide.unmarshal(b, true, zone); werr == nil && wrest == 0 && wide.Filename != "" {
+			*o = wide
+			return nil
+		}
 	}
+	return err
+}
+
+// unmarshal decodes the dataset with a 32 or 64-bit size and reports the bytes left over.
+func (o *ObjectInfo) unmarshal(b []byte, wide bool, zone *time.Location) (int, error) {
+	r := decoder{b: b}
+	*o = ObjectInfo{StorageID: r.u32(), ObjectFormat: FormatCode(r.u16()), ProtectionStatus: r.u16(), Zone: zone}
+	if wide {
+		o.Size64, o.Size = true, r.u64()
+		o.CompressedSize = uint32(min(o.Size, 0xFFFFFFFF))
+	} else {
+		o.CompressedSize = r.u32()
+	}
+	o.ThumbFormat = FormatCode(r.u16())
+	o.ThumbCompressedSize = r.u32()
+	o.ThumbPixWidth = r.u32()
+	o.ThumbPixHeight = r.u32()
+	o.ImagePixWidth = r.u32()
+	o.ImagePixHeight = r.u32()
+	o.ImageBitDepth = r.u32()
+	o.ParentObject = r.u32()
+	o.AssociationType = r.u16()
+	o.AssociationDesc = r.u32()
+	o.SequenceNumber = r.u32()
+	o.Filename = r.str()
 	if r.err != nil {
-		return fmt.Errorf("ObjectInfo: %w", r.err)
+		return r.rest(), fmt.Errorf("ObjectInfo: %w", r.err)
 	}
 	var dates [2]string
 	for i := range dates {
@@ -220,11 +255,15 @@ func (o *ObjectInfo) UnmarshalBinary(b []byte) error {
 		o.Keywords = r.str()
 	}
 	if r.err != nil {
-		return fmt.Errorf("ObjectInfo: %w", r.err)
+		return r.rest(), fmt.Errorf("ObjectInfo: %w", r.err)
 	}
-	o.CaptureDate, _ = ParseDate(dates[0])
-	o.ModificationDate, _ = ParseDate(dates[1])
-	return nil
+	loc := time.Local
+	if zone != nil {
+		loc = zone
+	}
+	o.CaptureDate, _ = ParseDateIn(dates[0], loc)
+	o.ModificationDate, _ = ParseDateIn(dates[1], loc)
+	return r.rest(), nil
 }
 
 // IsFolder tells whether the object is a folder (an association of the generic-folder type, or

@@ -52,7 +52,7 @@ func newFixture(t *testing.T, opts emulator.Options, setup func(dir string)) *fi
 	}
 	f.emu = emu
 	t.Cleanup(func() { emu.Close() })
-	dev, err := mtp.Open(ctx, emu, opts.MTPOptions())
+	dev, err := mtp.Open(ctx, emu, emu.MTPOptions())
 	if err != nil {
 		t.Fatalf("mtp.Open: %v", err)
 	}

@@ -197,22 +197,37 @@ func (e *encoder) str(s string) {
 	e.u16(0)
 }
 
-// dateLayout is how Cradle writes MTP dates: local time, no fraction, no zone, the form every
-// device reads.
+// dateLayout is the MTP date form without a zone: "YYYYMMDDThhmmss".
 const dateLayout = "20060102T150405"
 
-// FormatDate writes t as an MTP date string ("YYYYMMDDThhmmss", local time); the zero time is "".
+// FormatDate writes t as an MTP date string in UTC with a trailing 'Z' ("YYYYMMDDThhmmssZ"): the
+// one zone Android and uMTP-Responder honour, so a device whose clock is in another zone than the
+// computer's keeps the right instant. The zero time is "".
 func FormatDate(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.Local().Format(dateLayout)
+	return t.UTC().Format(dateLayout) + "Z"
+}
+
+// FormatDateIn writes t as the wall clock of loc without a zone, as devices report dates in their
+// own zone (a responder's form). The zero time is "".
+func FormatDateIn(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format(dateLayout)
 }
 
 // ParseDate reads an MTP date string leniently: "YYYYMMDDThhmmss" optionally followed by a
 // fraction (".s", ".sss"), a zone ("Z", "+hhmm", "-hh:mm", "+hh") and stray trailing dots or
 // spaces, as devices write them. A date without a zone is local time. "" is the zero time.
-func ParseDate(s string) (time.Time, error) {
+func ParseDate(s string) (time.Time, error) { return ParseDateIn(s, time.Local) }
+
+// ParseDateIn is ParseDate with a date without a zone read as the wall clock of loc (the device's
+// own zone).
+func ParseDateIn(s string, loc *time.Location) (time.Time, error) {
+	defLoc := loc // loc is reused below for the zone the string names
 	orig := s
 	s = strings.TrimRight(strings.TrimSpace(s), ".\x00")
 	if s == "" {
@@ -267,7 +282,7 @@ func ParseDate(s string) (time.Time, error) {
 		}
 	}
 	rest = strings.TrimRight(strings.TrimSpace(rest), ".")
-	loc := time.Local
+	loc = defLoc
 	switch {
 	case rest == "":
 	case rest == "Z" || rest == "z":

@@ -3,6 +3,7 @@ package mtp
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cradle-sync/cradle/device"
 )
@@ -56,11 +57,15 @@ var responseSentinels = map[ResponseCode]error{
 	RespStoreNotAvailable:     device.ErrLocked,
 }
 
-// isResponse tells whether err is a ResponseError with one of the codes.
+// isResponse tells whether err is a ResponseError with one of the codes, or with any code when
+// none is given.
 func isResponse(err error, codes ...ResponseCode) bool {
 	var re *ResponseError
 	if !errors.As(err, &re) {
 		return false
+	}
+	if len(codes) == 0 {
+		return true
 	}
 	for _, c := range codes {
 		if re.Code == c {
@@ -68,6 +73,24 @@ func isResponse(err error, codes ...ResponseCode) bool {
 		}
 	}
 	return false
+}
+
+// notRefusals are the answers that say something about the object, the storage or the moment
+// (it is gone, full, locked, busy, the transfer broke) rather than that the device will not do
+// what was asked.
+var notRefusals = []ResponseCode{
+	RespDeviceBusy, RespInvalidObjectHandle, RespInvalidParentObject, RespInvalidStorageID,
+	RespStoreFull, RespStoreNotAvailable, RespStoreReadOnly, RespObjectWriteProtected,
+	RespSessionNotOpen, RespInvalidTransactionID, RespIncompleteTransfer, RespTransactionCancelled,
+}
+
+// isRefusal tells whether err is the device refusing an optional operation as such (setting a
+// date, a property list, a rename): whatever code it chose (devices differ: InvalidObjectPropCode,
+// ObjectPropNotSupported, AccessDenied, OperationNotSupported, GeneralError, ...), the caller
+// falls back to what the operation stands for.
+func isRefusal(err error) bool {
+	var re *ResponseError
+	return errors.As(err, &re) && !slices.Contains(notRefusals, re.Code)
 }
 
 // goneError is the error every call returns once the device is gone or closed.

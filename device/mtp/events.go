@@ -13,13 +13,29 @@ import (
 // has not listed (a device reporting a cycle must not hang the loop).
 const maxDepth = 64
 
+// eventQueue is how many events read from the interrupt pipe wait for the handler; past it they
+// are dropped and listeners told to rescan.
+const eventQueue = 1024
+
 // loop reads events from the interrupt pipe until ctx ends (Close) or the device is gone. Each
 // read has a short deadline and is re-submitted: QEMU's xHCI never completes a long one, and
-// real devices do not mind. Events naming objects are turned into paths under the transaction
-// lock. The loop owns d.events and closes it when it returns.
+// real devices do not mind. The reader never waits for anything else: events are handed to a
+// second goroutine (handle), which turns handles into paths under the transaction lock. A device
+// whose event write blocks until the host reads it (uMTP-Responder's holds a lock its command
+// thread needs meanwhile) would otherwise never answer the transaction that holds Cradle's lock
+// while an earlier event waits for it. The loop owns d.events and closes it when it returns,
+// after the handler has finished.
 func (d *Device) loop(ctx context.Context) {
 	defer close(d.loopDone)
+	queue := make(chan Container, eventQueue)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		d.handle(ctx, queue)
+	}()
 	defer func() {
+		close(queue)
+		<-handled
 		if err := d.conn.gone(); err != nil && !errors.Is(err, errClosed) {
 			d.emitGone()
 		}
@@ -54,7 +70,8 @@ func (d *Device) loop(ctx context.Context) {
 			failures++
 			if failures == 1 {
 				d.log.Warn("mtp: reading device events failed", "err", err)
-				d.emit(device.Event{Kind: device.EventOverflow})
+				d.queueLost.Store(true)
+				d.wakeHandler(queue)
 			}
 			select {
 			case <-ctx.Done():
@@ -71,7 +88,38 @@ func (d *Device) loop(ctx context.Context) {
 			d.log.Debug("mtp: ignoring a malformed event", "bytes", n, "err", err)
 			continue
 		}
-		d.handleEvent(ctx, ev)
+		select {
+		case queue <- ev:
+		default:
+			if d.lost.Add(1) == 1 {
+				d.log.Warn("mtp: device events arrive faster than they can be resolved; some were dropped")
+			}
+			d.queueLost.Store(true)
+		}
+	}
+}
+
+// wakeHandler makes the handler notice queueLost even when no event follows.
+func (d *Device) wakeHandler(queue chan<- Container) {
+	select {
+	case queue <- Container{}:
+	default:
+	}
+}
+
+// handle resolves the events the loop read, one at a time, until the queue is closed. It is the
+// only goroutine that emits events.
+func (d *Device) handle(ctx context.Context, queue <-chan Container) {
+	for ev := range queue {
+		if ctx.Err() != nil {
+			continue // closing: what is left is dropped, not resolved
+		}
+		if d.queueLost.Swap(false) {
+			d.emit(device.Event{Kind: device.EventOverflow})
+		}
+		if ev.Type == ContainerEvent {
+			d.handleEvent(ctx, ev)
+		}
 	}
 }
 
@@ -201,8 +249,8 @@ func (d *Device) pathOf(ctx context.Context, e entry) (*node, string, error) {
 	}
 }
 
-// emit sends an event without ever blocking the loop: when the reader is slow, events are
-// dropped and counted, and the next one that fits is EventOverflow. Only the loop calls it.
+// emit sends an event without ever blocking the handler: when the reader is slow, events are
+// dropped and counted, and the next one that fits is EventOverflow. Only the handler calls it.
 func (d *Device) emit(ev device.Event) {
 	if d.overflow {
 		select {

@@ -36,3 +36,7 @@ type Transport interface {
 
 // ErrTransportClosed is returned by a Transport after Close or after the device went away.
 var ErrTransportClosed = errors.New("mtp transport closed")
+
+// ErrStall is wrapped by a Transport's error when the device refused a transfer with a stall
+// (USB STALL, LIBUSB_ERROR_PIPE); Reset clears it.
+var ErrStall = errors.New("endpoint stalled")

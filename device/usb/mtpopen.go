@@ -3,6 +3,8 @@ package usb
 import (
 	"context"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/mtp"
@@ -21,7 +23,12 @@ func OpenMTP(ctx context.Context, t *Transport, f Found) (device.Device, error) 
 }
 
 func openMTP(ctx context.Context, t *Transport, f Found, log *slog.Logger) (device.Device, error) {
-	opts := mtp.Options{Transport: "mtp-usb", Serial: f.Serial, Logger: log}
+	opts := mtp.Options{Transport: "mtp-usb", Serial: f.Serial, Location: f.dev.portPath(), Logger: log}
+	// CRADLE_MTP_TIMEOUT (a Go duration, "90s") changes how long a phone may stay silent in the
+	// middle of a transaction: longer for a slow one, shorter for tests.
+	if d, err := time.ParseDuration(os.Getenv("CRADLE_MTP_TIMEOUT")); err == nil && d > 0 {
+		opts.Timeout = d
+	}
 	if q, ok := quirks[[2]uint16{f.Vendor, f.Product}]; ok {
 		q(&opts)
 	}

@@ -38,7 +38,11 @@ type Transport struct {
 	evt  *gousb.InEndpoint
 
 	iface     int
+	m         mtpInterface
 	maxPacket int // bulk packet size
+	// epMu is held for reading by every transfer and request, and for writing by ResetDevice
+	// while it replaces the configuration, the interface and the endpoints.
+	epMu      sync.RWMutex
 	evtPacket int // interrupt packet size
 
 	// closeCtx is cancelled by Close: every transfer in flight is cancelled with it.
@@ -100,7 +104,7 @@ func newTransport(usbctx *gousb.Context, dev *gousb.Device, m mtpInterface) (*Tr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.usb, t.dev, t.cfg, t.intf = usbctx, dev, cfg, intf
-	t.iface, t.maxPacket, t.evtPacket = m.Number, m.MaxPacket, m.InterruptPacket
+	t.iface, t.m, t.maxPacket, t.evtPacket = m.Number, m, m.MaxPacket, m.InterruptPacket
 	t.closeCtx, t.cancel = ctx, cancel
 	if t.maxPacket <= 0 {
 		t.maxPacket = 512
@@ -145,11 +149,13 @@ func (t *Transport) begin(ctx context.Context) (context.Context, func(), error) 
 	}
 	t.inflight.Add(1)
 	t.closeMu.Unlock()
+	t.epMu.RLock()
 	cctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(t.closeCtx, cancel)
 	return cctx, func() {
 		stop()
 		cancel()
+		t.epMu.RUnlock()
 		t.inflight.Done()
 	}, nil
 }
@@ -188,7 +194,7 @@ func (t *Transport) transferErr(ctx context.Context, op string, ep gousb.Endpoin
 
 // ErrStall says an endpoint answered with a stall (the device refused the transfer); Reset
 // clears it.
-var ErrStall = errors.New("endpoint stalled")
+var ErrStall = mtp.ErrStall
 
 func isNoDevice(err error) bool {
 	return errors.Is(err, gousb.TransferNoDevice) || errors.Is(err, gousb.ErrorNoDevice)
@@ -338,6 +344,59 @@ func (t *Transport) Reset(ctx context.Context) error {
 	return nil
 }
 
+// ResetDevice resets the USB device (a port reset), the last resort for a device that stopped
+// answering even after a cancel request: the device drops its session and what it was doing.
+// libusb resets only a device without a claimed configuration: the interface and the
+// configuration are released, the device reset, and both claimed again with fresh endpoints
+// (transfers wait meanwhile). A device that does not come back as the same one is gone: it is
+// opened anew when the next scan sees it.
+func (t *Transport) ResetDevice(ctx context.Context) error {
+	t.closeMu.Lock()
+	if t.closed {
+		t.closeMu.Unlock()
+		return fmt.Errorf("reset the USB device: %w", t.closedErr())
+	}
+	t.inflight.Add(1)
+	t.closeMu.Unlock()
+	defer t.inflight.Done()
+	t.epMu.Lock()
+	defer t.epMu.Unlock()
+	t.leftover = nil
+	gone := func(err error) error {
+		t.gone.Store(true)
+		t.intf, t.cfg = nil, nil
+		return fmt.Errorf("reset the USB device: %v: %w: %w", err, device.ErrDisconnected, mtp.ErrTransportClosed)
+	}
+	t.intf.Close()
+	if err := t.cfg.Close(); err != nil {
+		return gone(err)
+	}
+	t.intf, t.cfg = nil, nil
+	if err := t.dev.Reset(); err != nil {
+		return gone(err)
+	}
+	cfg, err := t.dev.Config(t.m.Config)
+	if err != nil {
+		return gone(err)
+	}
+	intf, err := cfg.Interface(t.m.Number, t.m.Alt)
+	if err != nil {
+		cfg.Close()
+		return gone(err)
+	}
+	eps, err := openEndpoints(intf, t.m)
+	if err != nil {
+		intf.Close()
+		cfg.Close()
+		return gone(err)
+	}
+	t.cfg, t.intf, t.in, t.out, t.evt = cfg, intf, eps.in, eps.out, eps.evt
+	t.halted.Clear()
+	return nil
+}
+
+var _ mtp.DeviceResetter = (*Transport)(nil)
+
 // waitReady polls the PTP "get device status" request until the device answers OK, as the class
 // specification asks after a cancel. Devices without the request (QEMU's stalls it) are taken to be
 // ready. Endpoints the device reports halted are marked for clearing.
@@ -410,10 +469,12 @@ func (t *Transport) Close() error {
 	t.closeMu.Unlock()
 	t.cancel()
 	t.inflight.Wait()
-	t.intf.Close()
 	var errs []error
-	if err := t.cfg.Close(); err != nil {
-		errs = append(errs, err)
+	if t.intf != nil {
+		t.intf.Close()
+		if err := t.cfg.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := t.dev.Close(); err != nil {
 		errs = append(errs, err)

@@ -35,13 +35,15 @@ func init() {
 		"sync":      {"sync partnerships now", cmdSync},
 		"conflicts": {"list pending conflicts", cmdConflicts},
 		"resolve":   {"resolve a conflict", cmdResolve},
+		"versions":  {"list kept versions of replaced and deleted files", cmdVersions},
+		"restore":   {"put a kept version back", cmdRestore},
 		"status":    {"show partnerships, last sync and errors", cmdStatus},
 		"watch":     {"run the service manager without a window", cmdWatch},
 	}
 }
 
 // commandOrder is the order of the usage text.
-var commandOrder = []string{"devices", "partner", "sync", "conflicts", "resolve", "status", "watch"}
+var commandOrder = []string{"devices", "partner", "sync", "conflicts", "resolve", "versions", "restore", "status", "watch"}
 
 // Run runs the cradle command with args (without the program name), writing to stdout and
 // stderr, and returns its exit status: 0 done, 1 failed, 2 a mistake in the command line.
@@ -91,7 +93,7 @@ func oneLine(err error) string {
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "Usage: cradle [--config DIR] [--emulate DIR]... [--demo] [command] [args]")
+	fmt.Fprintln(w, "Usage: cradle [--config DIR] [--emulate DIR]... [--emulate-profile PROFILE] [--emulate-tz ZONE] [--demo] [command] [args]")
 	fmt.Fprintln(w, "\nWithout a command, cradle opens its window. Commands:")
 	for _, name := range commandOrder {
 		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)

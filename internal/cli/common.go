@@ -32,7 +32,11 @@ type globals struct {
 	config      string
 	emulate     []string
 	emulateList string
-	demo        bool
+	// emulateProfile and emulateTZ shape every emulated device: its device family and its own
+	// time zone.
+	emulateProfile string
+	emulateTZ      string
+	demo           bool
 }
 
 // stringList is a repeatable string flag.
@@ -47,7 +51,28 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.config, "config", g.config, "directory for state and settings (default: the user's config dir)")
 	fs.Var((*stringList)(&g.emulate), "emulate", "attach an emulated MTP device backed by `DIR` (repeatable)")
 	fs.StringVar(&g.emulateList, "emulate-list", g.emulateList, "attach the emulated devices whose folders `FILE` lists, one a line, following its changes (for scripts and tests)")
+	fs.StringVar(&g.emulateProfile, "emulate-profile", g.emulateProfile, "the behaviour of every emulated device: `PROFILE` "+
+		strings.Join(emulator.Profiles, ", ")+" (default generic)")
+	fs.StringVar(&g.emulateTZ, "emulate-tz", g.emulateTZ, "the emulated devices' own time `ZONE` (\"Asia/Tokyo\", \"UTC\"; default the computer's)")
 	fs.BoolVar(&g.demo, "demo", g.demo, "open the window with an emulated device and sample content")
+}
+
+// emulatorOptions returns the options of the emulated devices: --emulate-profile and
+// --emulate-tz.
+func (g *globals) emulatorOptions() (emulator.Options, error) {
+	var zone *time.Location
+	if g.emulateTZ != "" {
+		z, err := time.LoadLocation(g.emulateTZ)
+		if err != nil {
+			return emulator.Options{}, usageError("--emulate-tz %s: %v", g.emulateTZ, err)
+		}
+		zone = z
+	}
+	opts, err := emulator.Profile(g.emulateProfile, zone)
+	if err != nil {
+		return emulator.Options{}, usageError("--emulate-profile: %v", err)
+	}
+	return opts, nil
 }
 
 // invocation is one run of a command: its context, the global flags, its name and its output.
@@ -223,7 +248,11 @@ func (c *invocation) monitors(configDir string, log *slog.Logger) ([]device.Moni
 		keys     []string
 	)
 	if len(dirs) > 0 || c.g.emulateList != "" {
-		em := emulator.NewMonitor(emulator.Options{}, dirs...)
+		opts, err := c.g.emulatorOptions()
+		if err != nil {
+			return nil, nil, err
+		}
+		em := emulator.NewMonitor(opts, dirs...)
 		if c.g.emulateList != "" {
 			abs, err := filepath.Abs(c.g.emulateList)
 			if err != nil {

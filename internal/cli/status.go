@@ -58,6 +58,9 @@ func cmdStatus(c *invocation, args []string) error {
 		return err
 	}
 	for _, s := range st {
+		for _, k := range s.Skipped {
+			c.say("%s: skipped %q on the %s: %s", s.Name, k.Path, k.Side, k.Reason)
+		}
 		if s.Error != "" {
 			msg := fmt.Sprintf("%s: %s", s.Name, s.Error)
 			if s.Fix != "" {

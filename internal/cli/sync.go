@@ -15,9 +15,10 @@ import (
 
 // cmdSync syncs partnerships now and waits for them.
 func cmdSync(c *invocation, args []string) error {
-	fs := c.flags("sync", "[ID|NAME...] [--json] [--allow-mass-delete]")
-	asJSON := fs.Bool("json", false, "print one JSON document with the sessions")
+	fs := c.flags("sync", "[ID|NAME...] [--json] [--allow-mass-delete] [--dry-run]")
+	asJSON := fs.Bool("json", false, "print one JSON document with the sessions (with --dry-run: with the changes)")
 	allow := fs.Bool("allow-mass-delete", false, "let the sync delete more than the mass-delete threshold (you confirmed)")
+	dry := fs.Bool("dry-run", false, "list what the sync would do, and change nothing")
 	refs, err := c.parse(fs, args)
 	if err != nil {
 		return err
@@ -27,6 +28,9 @@ func cmdSync(c *invocation, args []string) error {
 		return err
 	}
 	defer m.Close()
+	if *dry {
+		return dryRun(c, m, manager.SyncOptions{AllowMassDelete: *allow}, *asJSON, refs)
+	}
 	// Progress goes to stderr from the events; it ends before the summary is printed.
 	finish := func() {}
 	if !*asJSON {

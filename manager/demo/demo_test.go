@@ -76,3 +76,47 @@ func TestDemo(t *testing.T) {
 		t.Errorf("address book holds %d cards, want 4 (3 from the phone, 1 of its own)", len(vcfs))
 	}
 }
+
+// TestDemoKeepBoth does what the conflict dialog's Keep both does: both versions of the notes
+// end on both sides.
+func TestDemoKeepBoth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := Setup(ctx, t.TempDir())
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	cfg := d.Config()
+	cfg.Service = false
+	m, err := manager.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	defer m.Close()
+	if err := m.WaitDevices(ctx, d.DeviceKey()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Sync(ctx, manager.SyncOptions{}); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	cs, err := m.Conflicts()
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Conflicts() = %v, %v; want one", cs, err)
+	}
+	if err := m.Resolve(ctx, cs[0].ID, manager.KeepBoth); err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	sessions, err := m.Sync(ctx, manager.SyncOptions{})
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for _, s := range sessions {
+		t.Logf("session %s: %s %+v", s.Name, s.Outcome, s)
+	}
+	for _, dir := range []string{filepath.Join(d.DesktopDir, "Documents"), filepath.Join(d.DeviceDir, "Documents")} {
+		names, _ := filepath.Glob(filepath.Join(dir, "Meeting notes*.txt"))
+		if len(names) != 2 {
+			t.Errorf("%s holds %v, want both versions of the notes", dir, names)
+		}
+	}
+}

@@ -21,8 +21,11 @@ package contacts
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/providers/versions"
 )
 
 // Option names.
@@ -68,7 +71,12 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &providers.Instance{Desktop: desk, Close: func() error { return nil }}
+	meta := filepath.Join(desk.Dir(), fsstore.MetaDir)
+	set := &versions.Set{Root: desk.Dir(), TempName: fsstore.TempName, Label: Label, Units: Units,
+		Desktop:    versions.NewDir(filepath.Join(meta, "versions"), versions.Desktop),
+		DeviceHere: versions.NewDir(filepath.Join(meta, "device-versions"), versions.Device)}
+	desk.KeepVersions(set.Desktop)
+	inst := &providers.Instance{Desktop: desk, Close: func() error { return nil }, Versions: set}
 	if env.Device == nil {
 		return inst, nil
 	}
@@ -76,6 +84,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	dev.KeepVersions(set.DeviceHere, desk.FileFor)
 	inst.Device = dev
 	return inst, nil
 }

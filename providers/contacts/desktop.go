@@ -17,6 +17,7 @@ import (
 
 	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -36,8 +37,9 @@ const maxCardSize = 32 << 20
 //
 // Desktop is safe for use from several goroutines.
 type Desktop struct {
-	dir string
-	log Logger
+	dir      string
+	log      Logger
+	versions *versions.Dir // where replaced and deleted cards go; nil: nowhere
 
 	mu       sync.Mutex
 	files    map[string]*deskFile // by file name
@@ -448,6 +450,11 @@ func (s *Desktop) write(ctx context.Context, req repl.WriteRequest, in incoming)
 	// khard and vdirsyncer read 3.0 and 4.0 alike; 2.1 is converted.
 	data := in.build(uid, v30, func(v string) bool { return major(v) == '3' || major(v) == '4' }, prev, req)
 	path := filepath.Join(s.dir, name)
+	if r := versions.ReasonOf(req.Cause); r != "" && s.versions != nil && req.Handle != "" {
+		if err := s.versions.KeepReplaced(path, name, r); err != nil {
+			return repl.Entry{}, fmt.Errorf("update contact %s: %w", path, providers.MapFSError(err))
+		}
+	}
 	if err := fsutil.WriteFileAtomic(path, data, atomically(path, req.ModTime)); err != nil {
 		return repl.Entry{}, fmt.Errorf("write contact %s: %w", path, providers.MapFSError(err))
 	}
@@ -524,6 +531,12 @@ func (s *Desktop) fileNameFor(uid string) string {
 // Delete removes the card's file; repl.ErrChanged when it changed since the engine recorded
 // expected.
 func (s *Desktop) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	return s.DeleteFor(ctx, handle, expected, repl.CauseNone)
+}
+
+// DeleteFor is Delete, told why (repl.CauseDeleter): with KeepVersions, the card's file goes into
+// the versions area.
+func (s *Desktop) DeleteFor(ctx context.Context, handle string, expected repl.Stamp, cause repl.Cause) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete contact %s: %w", handle, err)
 	}
@@ -540,7 +553,11 @@ func (s *Desktop) Delete(ctx context.Context, handle string, expected repl.Stamp
 		return fmt.Errorf("delete contact %s (%s): %w", handle, f.name, repl.ErrChanged)
 	}
 	path := filepath.Join(s.dir, f.name)
-	if err := os.Remove(path); err != nil {
+	if r := versions.ReasonOf(cause); r != "" && s.versions != nil {
+		if err := s.versions.Take(path, f.name, r); err != nil {
+			return fmt.Errorf("delete contact %s: %w", path, providers.MapFSError(err))
+		}
+	} else if err := os.Remove(path); err != nil {
 		return fmt.Errorf("delete contact %s: %w", path, providers.MapFSError(err))
 	}
 	delete(s.files, f.name)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -56,6 +57,9 @@ type DeviceFile struct {
 	file      *deviceContent
 	noRename  bool // the device refused a rename in this session
 	recovered bool // the journal was checked in this session
+	// versions keeps the cards the store replaces or deletes, named by nameFor; nil: nowhere.
+	versions *versions.Dir
+	nameFor  func(uid string) string
 }
 
 // deviceContent is the parsed contacts file.
@@ -564,6 +568,9 @@ func (s *DeviceFile) write(ctx context.Context, req repl.WriteRequest, in incomi
 			return repl.Entry{}, fmt.Errorf("update contact %q in %s: %w", req.Handle, s.where(), repl.ErrChanged)
 		}
 		target, uid, prev = d, d.handle, d.card
+		if err := s.keep(ctx, d, req.Cause); err != nil {
+			return repl.Entry{}, err
+		}
 	} else if _, ok := s.file.byHandle[uid]; ok {
 		return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
 	}
@@ -603,6 +610,11 @@ func (s *DeviceFile) Stat(ctx context.Context, handle string) (repl.Entry, error
 // Delete removes the card from the file and rewrites it; repl.ErrChanged when the card changed on
 // the device since the engine recorded expected.
 func (s *DeviceFile) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	return s.DeleteFor(ctx, handle, expected, repl.CauseNone)
+}
+
+// DeleteFor is Delete, told why (repl.CauseDeleter): with KeepVersions, the card is kept first.
+func (s *DeviceFile) DeleteFor(ctx context.Context, handle string, expected repl.Stamp, cause repl.Cause) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, err := s.lookup(ctx, handle)
@@ -614,6 +626,9 @@ func (s *DeviceFile) Delete(ctx context.Context, handle string, expected repl.St
 	}
 	if changedSince(d.entry(), expected) {
 		return fmt.Errorf("delete contact %q in %s: %w", handle, s.where(), repl.ErrChanged)
+	}
+	if err := s.keep(ctx, d, cause); err != nil {
+		return err
 	}
 	pieces := make([]piece, 0, len(s.file.segs))
 	for _, x := range s.file.segs {

@@ -31,6 +31,7 @@ import (
 	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/providers/versions"
 )
 
 // Option names of the files provider.
@@ -85,9 +86,18 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 			return nil, fmt.Errorf("files: state folder %s: %w", env.StateDir, err)
 		}
 	}
-	desktop, err := fsstore.NewDesktopStore(o[OptDesktop], fsstore.DesktopOptions{
-		Ignore: ignore,
-		Create: !hasMarker(env.StateDir, desktopMarker),
+	// Versions: the desktop's replaced and deleted files in the folder's .cradle/versions (on
+	// the same file system: a link or a rename), the device's on the device or, where it cannot
+	// keep them, in .cradle/device-versions.
+	abs, err := filepath.Abs(o[OptDesktop])
+	if err != nil {
+		return nil, fmt.Errorf("files: desktop folder %s: %w", o[OptDesktop], err)
+	}
+	set := versionsIn(abs, env.StateDir)
+	desktop, err := fsstore.NewDesktopStore(abs, fsstore.DesktopOptions{
+		Ignore:   ignore,
+		Create:   !hasMarker(env.StateDir, desktopMarker),
+		Versions: set.Desktop,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("files: %w", err)
@@ -95,7 +105,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if err := setMarker(env.StateDir, desktopMarker); err != nil {
 		return nil, err
 	}
-	inst := &providers.Instance{Desktop: desktop, Close: func() error { return nil }}
+	inst := &providers.Instance{Desktop: desktop, Close: func() error { return nil }, Versions: set}
 	if env.Device == nil {
 		return inst, nil
 	}
@@ -105,10 +115,12 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	}
 	firstTime := !hasMarker(env.StateDir, deviceMarker)
 	dev, err := fsstore.NewDeviceStore(ctx, env.Device, storage, base, fsstore.DeviceOptions{
-		Ignore:      ignore,
-		StateDir:    env.StateDir,
-		KeepDeleted: keep,
-		CreateBase:  firstTime,
+		Ignore:       ignore,
+		StateDir:     env.StateDir,
+		KeepDeleted:  keep,
+		CreateBase:   firstTime,
+		KeepOnDevice: true,
+		Versions:     set.DeviceHere,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("files: %w", err)
@@ -125,7 +137,21 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	}
 	inst.Device = dev
 	inst.Close = dev.Close
+	set.Device = dev.VersionsArea()
 	return inst, nil
+}
+
+// versionsIn returns the versions of a partnership whose desktop folder is dir: the device's
+// area is known from its cached listing until the device store is opened.
+func versionsIn(dir, stateDir string) *versions.Set {
+	meta := filepath.Join(dir, fsstore.MetaDir)
+	set := &versions.Set{Root: dir, TempName: fsstore.TempName,
+		Desktop:    versions.NewDir(filepath.Join(meta, "versions"), versions.Desktop),
+		DeviceHere: versions.NewDir(filepath.Join(meta, "device-versions"), versions.Device)}
+	if stateDir != "" {
+		set.Device = versions.NewDeviceDir(nil, 0, "", filepath.Join(stateDir, "device-versions.json"))
+	}
+	return set
 }
 
 func orDefault(v, def string) string {

@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -34,6 +34,9 @@ type DesktopOptions struct {
 	// Logf receives warnings (skipped symbolic links, a folder that could not be flushed);
 	// default log.Printf.
 	Logf func(format string, args ...any)
+	// Versions, when set, keeps the old content of a file before the store replaces or deletes
+	// it for the engine (which says why: repl.WriteRequest.Cause, repl.CauseDeleter).
+	Versions *versions.Dir
 }
 
 // DesktopStore is a desktop folder as a repl.Store (and repl.Notifier).
@@ -56,12 +59,18 @@ type DesktopOptions struct {
 // synced after the rename. A cancelled or failed write leaves the temporary file removed and the
 // target untouched.
 //
+// Versions: with DesktopOptions.Versions, a file the engine replaces is first hard-linked into
+// the versions area (so it never leaves its place before the new content takes it), and a file
+// the engine deletes is renamed into it; a process killed at any step leaves the content in its
+// place or in the area.
+//
 // Concurrency: safe for use from several goroutines; the store keeps no mutable state besides
 // counters.
 type DesktopStore struct {
-	dir  string // absolute
-	ig   *Ignorer
-	logf func(string, ...any)
+	dir      string // absolute
+	ig       *Ignorer
+	logf     func(string, ...any)
+	versions *versions.Dir
 
 	skippedLinks atomic.Int64
 
@@ -73,6 +82,8 @@ var (
 	_ repl.Store    = (*DesktopStore)(nil)
 	_ repl.Notifier = (*DesktopStore)(nil)
 	_ repl.Stater   = (*DesktopStore)(nil)
+
+	_ repl.CauseDeleter = (*DesktopStore)(nil)
 )
 
 // NewDesktopStore opens the folder dir as a store. The folder must exist (unless opts.Create)
@@ -112,7 +123,7 @@ func NewDesktopStore(dir string, opts DesktopOptions) (*DesktopStore, error) {
 	if logf == nil {
 		logf = log.Printf
 	}
-	return &DesktopStore{dir: abs, ig: ig, logf: logf}, nil
+	return &DesktopStore{dir: abs, ig: ig, logf: logf, versions: opts.Versions}, nil
 }
 
 // Dir returns the folder's absolute path.
@@ -520,272 +531,3 @@ func (s *DesktopStore) checkExpected(handle string, expected *repl.Stamp) error 
 	}
 	return nil
 }
-
-// Write creates, updates, renames or moves an item (see repl.Store). Name is the new relative
-// path; when Handle is set and differs from Name the item moves. A file's content is written
-// atomically (see DesktopStore); Data nil is empty content.
-func (s *DesktopStore) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return repl.Entry{}, err
-	}
-	if err := repl.CheckName(req.Name); err != nil {
-		return repl.Entry{}, fmt.Errorf("write: %w", err)
-	}
-	name := req.Name
-	target, err := s.abs(name)
-	if err != nil {
-		return repl.Entry{}, fmt.Errorf("write %q: %w", req.Name, err)
-	}
-	if req.Handle != "" {
-		if _, err := s.abs(req.Handle); err != nil {
-			return repl.Entry{}, fmt.Errorf("write %q: %w", req.Handle, err)
-		}
-	}
-	var e repl.Entry
-	if req.Kind == repl.KindFolder {
-		e, err = s.writeFolder(req, name, target)
-	} else {
-		e, err = s.writeFile(ctx, req, name, target)
-	}
-	if err != nil {
-		return repl.Entry{}, fmt.Errorf("write %s: %w", target, err)
-	}
-	return e, nil
-}
-
-func (s *DesktopStore) writeFolder(req repl.WriteRequest, name, target string) (repl.Entry, error) {
-	moving := req.Handle != "" && req.Handle != name
-	if req.Handle != "" {
-		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
-			return repl.Entry{}, err
-		}
-	}
-	if moving {
-		if _, err := os.Lstat(target); err == nil {
-			return repl.Entry{}, repl.ErrExists
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return repl.Entry{}, providers.MapFSError(err)
-		}
-		if err := os.Rename(s.dir+"/"+req.Handle, target); err != nil {
-			return repl.Entry{}, providers.MapFSError(err)
-		}
-		s.syncDir(filepath.Dir(s.dir + "/" + req.Handle))
-	} else {
-		fi, err := os.Lstat(target)
-		switch {
-		case err == nil && !fi.IsDir() && req.Handle == name:
-			// A file becomes a folder (its stamp was checked above).
-			if err := os.Remove(target); err != nil {
-				return repl.Entry{}, providers.MapFSError(err)
-			}
-			if err := os.Mkdir(target, 0o755); err != nil {
-				return repl.Entry{}, providers.MapFSError(err)
-			}
-		case err == nil && !fi.IsDir():
-			return repl.Entry{}, fmt.Errorf("a file is in the way: %w", repl.ErrExists)
-		case err == nil && req.Handle == "":
-			return repl.Entry{}, fmt.Errorf("the folder exists already: %w", repl.ErrExists)
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return repl.Entry{}, providers.MapFSError(err)
-		case err != nil:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return repl.Entry{}, providers.MapFSError(err)
-			}
-		}
-	}
-	if !req.ModTime.IsZero() {
-		if err := os.Chtimes(target, req.ModTime, req.ModTime); err != nil {
-			return repl.Entry{}, providers.MapFSError(err)
-		}
-	}
-	s.syncDir(filepath.Dir(target))
-	return s.current(name)
-}
-
-func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, name, target string) (repl.Entry, error) {
-	moving := req.Handle != "" && req.Handle != name
-	if req.Handle != "" {
-		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
-			return repl.Entry{}, err
-		}
-	}
-	if req.Handle == "" || moving {
-		if _, err := os.Lstat(target); err == nil {
-			return repl.Entry{}, repl.ErrExists
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, providers.MapFSError(err)
-		}
-	}
-	dir := filepath.Dir(target)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-			return repl.Entry{}, fmt.Errorf("a file is in the way of its folder: %w", repl.ErrExists)
-		}
-		return repl.Entry{}, providers.MapFSError(err)
-	}
-
-	tmp, err := s.writeTemp(ctx, dir, req)
-	if err != nil {
-		return repl.Entry{}, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(tmp)
-		}
-	}()
-	// The last look before the rename: the user may have edited the item while it was copied.
-	if req.Handle != "" {
-		if err := s.checkExpected(req.Handle, req.Expected); err != nil {
-			return repl.Entry{}, err
-		}
-	}
-	if req.Handle == "" || moving {
-		if _, err := os.Lstat(target); err == nil {
-			return repl.Entry{}, repl.ErrExists
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return repl.Entry{}, err
-	}
-	if !moving && req.Handle != "" {
-		if fi, err := os.Lstat(target); err == nil && fi.IsDir() {
-			// A folder becomes a file: only an empty one may go.
-			if err := os.Remove(target); err != nil {
-				if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-					return repl.Entry{}, fmt.Errorf("replace folder with a file: %w", repl.ErrNotEmpty)
-				}
-				return repl.Entry{}, providers.MapFSError(err)
-			}
-		}
-	}
-	if err := os.Rename(tmp, target); err != nil {
-		return repl.Entry{}, providers.MapFSError(err)
-	}
-	committed = true
-	if moving {
-		old := s.dir + "/" + req.Handle
-		if err := os.Remove(old); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, providers.MapFSError(err))
-		}
-		s.syncDir(filepath.Dir(old))
-	}
-	s.syncDir(dir)
-	return s.current(name)
-}
-
-// writeTemp copies req.Data into a new temporary file in dir, syncs it and sets its time.
-func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.WriteRequest) (string, error) {
-	tmp := filepath.Join(dir, TempName())
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", providers.MapFSError(err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	var data io.Reader = eofReader{}
-	if req.Data != nil {
-		data = req.Data
-	}
-	n, err := io.CopyBuffer(fsutil.WriterOnly{W: f}, fsutil.ContextReader(ctx, data), make([]byte, 256<<10))
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		return "", providers.MapFSError(err)
-	}
-	if req.Size >= 0 && n != req.Size {
-		return "", fmt.Errorf("the content was %d bytes, %d were announced (the source changed while it was copied): %w",
-			n, req.Size, io.ErrUnexpectedEOF)
-	}
-	if err := f.Sync(); err != nil {
-		return "", providers.MapFSError(err)
-	}
-	if err := f.Close(); err != nil {
-		return "", providers.MapFSError(err)
-	}
-	if !req.ModTime.IsZero() {
-		if err := os.Chtimes(tmp, req.ModTime, req.ModTime); err != nil {
-			return "", providers.MapFSError(err)
-		}
-	}
-	ok = true
-	return tmp, nil
-}
-
-// Delete removes a file, or a folder that holds nothing (or only the litter operating systems
-// leave, such as .DS_Store and Thumbs.db, which goes with it). It refuses with ErrChanged when the
-// item no longer matches expected.
-func (s *DesktopStore) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p, err := s.abs(handle)
-	if err != nil {
-		return fmt.Errorf("delete %q: %w", handle, err)
-	}
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
-	}
-	if !fi.Mode().IsRegular() && !fi.IsDir() {
-		return fmt.Errorf("delete %s: replaced by a special file: %w", p, repl.ErrChanged)
-	}
-	if repl.StampChanged(expected, entryOf(handle, fi)) {
-		return fmt.Errorf("delete %s: modified since it was last seen: %w", p, repl.ErrChanged)
-	}
-	if fi.IsDir() {
-		if err := s.removeJunk(p); err != nil {
-			return fmt.Errorf("delete %s: %w", p, err)
-		}
-	}
-	if err := os.Remove(p); err != nil {
-		if errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-			return fmt.Errorf("delete %s: %w", p, repl.ErrNotEmpty)
-		}
-		return fmt.Errorf("delete %s: %w", p, providers.MapFSError(err))
-	}
-	s.syncDir(filepath.Dir(p))
-	return nil
-}
-
-// removeJunk removes OS litter from a folder about to be deleted, but only when the folder holds
-// nothing else: a folder with anything of the user's in it is left as it is.
-func (s *DesktopStore) removeJunk(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return providers.MapFSError(err)
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	for _, e := range entries {
-		if !junkNames[e.Name()] || !e.Type().IsRegular() {
-			return nil // not only litter: os.Remove will say ErrNotEmpty
-		}
-	}
-	for _, e := range entries {
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return providers.MapFSError(err)
-		}
-	}
-	return nil
-}
-
-// syncDir flushes a folder's entries so that a rename survives a power cut. A failure is logged:
-// the operation itself succeeded.
-func (s *DesktopStore) syncDir(dir string) {
-	if err := fsutil.SyncDir(dir); err != nil {
-		s.logf("files: flushing folder %s: %v", dir, err)
-	}
-}
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -17,6 +17,7 @@ import (
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -38,6 +39,13 @@ type DeviceOptions struct {
 	CreateBase bool
 	// Logf receives warnings (skipped names); default log.Printf.
 	Logf func(format string, args ...any)
+	// KeepOnDevice keeps the old content of a file the store replaces or deletes for the engine
+	// (which says why) on the device, in the base folder's .cradle/versions, where the device can
+	// rename and has room (a tenth of its storage free), with a listing cached in StateDir.
+	KeepOnDevice bool
+	// Versions, when set, keeps that content on this computer where the device cannot (the
+	// content is copied from the device before it is replaced).
+	Versions *versions.Dir
 }
 
 // DeviceStore is a folder on a device as a repl.Store (and repl.Notifier, repl.Stater,
@@ -66,8 +74,15 @@ type DeviceStore struct {
 	opts    DeviceOptions
 	journal swapJournal
 	seen    *SeenSet // nil unless KeepDeleted
+	// area is the versions area on the device (KeepOnDevice), versions the one on this
+	// computer; either may be nil.
+	area     *versions.DeviceDir
+	versions *versions.Dir
 
 	skipped atomic.Int64
+	// skippedMu guards skippedNames, the names the last enumeration left out.
+	skippedMu    sync.Mutex
+	skippedNames []providers.SkippedName
 
 	probeMu  sync.Mutex
 	probed   bool
@@ -79,6 +94,8 @@ var (
 	_ repl.Notifier  = (*DeviceStore)(nil)
 	_ repl.Stater    = (*DeviceStore)(nil)
 	_ repl.Atomicity = (*DeviceStore)(nil)
+
+	_ repl.CauseDeleter = (*DeviceStore)(nil)
 )
 
 // NewDeviceStore opens the folder base (a clean device path, see providers.ParseDevicePath) of
@@ -96,7 +113,14 @@ func NewDeviceStore(ctx context.Context, dev device.Device, storage device.Stora
 	if logf == nil {
 		logf = log.Printf
 	}
-	s := &DeviceStore{dev: dev, storage: storage, base: base, ig: ig, logf: logf, opts: opts}
+	s := &DeviceStore{dev: dev, storage: storage, base: base, ig: ig, logf: logf, opts: opts, versions: opts.Versions}
+	if opts.KeepOnDevice {
+		cache := ""
+		if opts.StateDir != "" {
+			cache = filepath.Join(opts.StateDir, "device-versions.json")
+		}
+		s.area = versions.NewDeviceDir(dev, storage, s.full(MetaDir+"/versions"), cache)
+	}
 	if opts.StateDir != "" {
 		if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 			return nil, fmt.Errorf("state folder %s: %w", opts.StateDir, err)
@@ -129,8 +153,21 @@ func (s *DeviceStore) Close() error {
 	return nil
 }
 
+// VersionsArea returns the versions area on the device (nil without KeepOnDevice).
+func (s *DeviceStore) VersionsArea() *versions.DeviceDir { return s.area }
+
 // Skipped returns how many device objects were skipped for unsafe names.
 func (s *DeviceStore) Skipped() int64 { return s.skipped.Load() }
+
+// SkippedNames returns the device objects the last enumeration left out for their names, with
+// why (providers.NameSkipper).
+func (s *DeviceStore) SkippedNames() []providers.SkippedName {
+	s.skippedMu.Lock()
+	defer s.skippedMu.Unlock()
+	return slices.Clone(s.skippedNames)
+}
+
+var _ providers.NameSkipper = (*DeviceStore)(nil)
 
 // full turns a handle into a device path.
 func (s *DeviceStore) full(handle string) string {
@@ -174,6 +211,7 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 	it := &deviceIter{s: s}
 	// The base folder is listed now, so that a missing one is an error of Enumerate.
 	if err := it.push(ctx, s.base); err != nil {
+		it.Close()
 		return nil, err
 	}
 	if s.seen == nil {
@@ -187,10 +225,12 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 			break
 		}
 		if err != nil {
+			it.Close()
 			return nil, err
 		}
 		entries = append(entries, e)
 	}
+	it.Close()
 	entries, err := s.keepDeleted(entries)
 	if err != nil {
 		return nil, err
@@ -205,6 +245,21 @@ type deviceIter struct {
 	s     *DeviceStore
 	stack []deviceFrame
 	n     int
+	// skipped are the objects left out for their names so far: the store's SkippedNames once
+	// the listing ends or is closed.
+	skipped   []providers.SkippedName
+	published bool
+}
+
+// publish makes what the listing skipped the store's SkippedNames, once.
+func (it *deviceIter) publish() {
+	if it.published {
+		return
+	}
+	it.published = true
+	it.s.skippedMu.Lock()
+	it.s.skippedNames = it.skipped
+	it.s.skippedMu.Unlock()
 }
 
 type deviceFrame struct {
@@ -243,6 +298,11 @@ func (it *deviceIter) push(ctx context.Context, p string) error {
 		if err := device.CheckName(o.Name); err != nil || base(rel) != o.Name {
 			s.skipped.Add(1)
 			s.logf("files: skipping %q on the device: %v", device.SafeName(o.Name), err)
+			why := "the name cannot be a file name on this computer"
+			if err != nil {
+				why = err.Error()
+			}
+			it.skipped = append(it.skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
 			continue
 		}
 		if s.ig.IgnoredName(parentOf(rel), o.Name, o.Dir) {
@@ -273,6 +333,7 @@ func (it *deviceIter) Next(ctx context.Context) (repl.Entry, error) {
 				return repl.Entry{}, err
 			}
 			if err := it.push(ctx, st.obj.Path); err != nil {
+				it.publish()
 				return repl.Entry{}, err
 			}
 			continue
@@ -285,10 +346,12 @@ func (it *deviceIter) Next(ctx context.Context) (repl.Entry, error) {
 		}
 		return entryOfObject(st.rel, st.obj), nil
 	}
+	it.publish()
 	return repl.Entry{}, io.EOF
 }
 
 func (it *deviceIter) Close() error {
+	it.publish()
 	it.stack = nil
 	return nil
 }

@@ -220,8 +220,12 @@ func (s *DeviceStore) writeFolder(ctx context.Context, req repl.WriteRequest, na
 		return s.stat(ctx, name)
 	}
 	if cur.Kind == repl.KindFile && !kept {
-		if err := s.dev.Delete(ctx, s.storage, target); err != nil {
-			return repl.Entry{}, providers.MapDeviceError(err)
+		if moved, err := s.keep(ctx, req.Handle, cur, req.Cause); err != nil {
+			return repl.Entry{}, err
+		} else if !moved {
+			if err := s.dev.Delete(ctx, s.storage, target); err != nil {
+				return repl.Entry{}, providers.MapDeviceError(err)
+			}
 		}
 	}
 	return s.mkdir(ctx, name)
@@ -362,8 +366,14 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 			return repl.Entry{}, err
 		}
 		if !kept {
-			if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-				return repl.Entry{}, fmt.Errorf("remove the old name %s: %w", old, providers.MapDeviceError(err))
+			moved, err := s.keep(ctx, req.Handle, cur, req.Cause)
+			if err != nil {
+				return repl.Entry{}, err
+			}
+			if !moved {
+				if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
+					return repl.Entry{}, fmt.Errorf("remove the old name %s: %w", old, providers.MapDeviceError(err))
+				}
 			}
 		}
 		return e, nil
@@ -377,9 +387,14 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 		return repl.Entry{}, err
 	}
 	if !canRename {
-		// Not atomic (the engine knows: WritesAtomic is false and it keeps an intent).
-		if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-			return repl.Entry{}, providers.MapDeviceError(err)
+		// Not atomic (the engine knows: WritesAtomic is false and it keeps an intent). The old
+		// content is kept (on this computer: the device cannot rename) before it goes.
+		if moved, err := s.keep(ctx, req.Handle, cur, req.Cause); err != nil {
+			return repl.Entry{}, err
+		} else if !moved {
+			if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
+				return repl.Entry{}, providers.MapDeviceError(err)
+			}
 		}
 		return s.create(ctx, name, size, req.ModTime, data)
 	}
@@ -417,8 +432,15 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 	if err := ctx.Err(); err != nil {
 		return repl.Entry{}, err
 	}
-	if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
-		return repl.Entry{}, providers.MapDeviceError(err)
+	// The old content leaves its place: into the versions area on the device (a rename), or,
+	// copied to this computer first, deleted. The journal finishes the swap if the session dies
+	// from here on.
+	if moved, err := s.keep(ctx, req.Handle, cur, req.Cause); err != nil {
+		return repl.Entry{}, err
+	} else if !moved {
+		if err := s.dev.Delete(ctx, s.storage, old); err != nil && !errors.Is(err, device.ErrNotFound) {
+			return repl.Entry{}, providers.MapDeviceError(err)
+		}
 	}
 	committed = true // from here on the upload is the item: never delete it
 	if err := s.dev.Rename(ctx, s.storage, tmp, old); err != nil {
@@ -476,6 +498,12 @@ func sized(ctx context.Context, req repl.WriteRequest) (io.Reader, int64, func()
 // Delete removes an item from the device if it still matches expected; a folder must be empty.
 // With KeepDeleted, a kept item (already gone from the device) is simply forgotten.
 func (s *DeviceStore) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	return s.DeleteFor(ctx, handle, expected, repl.CauseNone)
+}
+
+// DeleteFor is Delete, told why (repl.CauseDeleter): a file deleted for a cause is kept as a
+// version first (see DeviceOptions.KeepOnDevice and Versions).
+func (s *DeviceStore) DeleteFor(ctx context.Context, handle string, expected repl.Stamp, cause repl.Cause) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -490,8 +518,14 @@ func (s *DeviceStore) Delete(ctx context.Context, handle string, expected repl.S
 		return fmt.Errorf("delete %s: modified on the device since it was last seen: %w", s.full(handle), repl.ErrChanged)
 	}
 	if !kept {
-		if err := s.dev.Delete(ctx, s.storage, s.full(handle)); err != nil {
-			return fmt.Errorf("delete %s on the device: %w", s.full(handle), providers.MapDeviceError(err))
+		moved, err := s.keep(ctx, handle, cur, cause)
+		if err != nil {
+			return fmt.Errorf("delete %s on the device: %w", s.full(handle), err)
+		}
+		if !moved {
+			if err := s.dev.Delete(ctx, s.storage, s.full(handle)); err != nil {
+				return fmt.Errorf("delete %s on the device: %w", s.full(handle), providers.MapDeviceError(err))
+			}
 		}
 	}
 	if s.seen != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -37,6 +38,9 @@ type LibraryOptions struct {
 	Free func(ctx context.Context, hash string) error
 	// Logf receives warnings; default log.Printf.
 	Logf func(format string, args ...any)
+	// Versions, when set, keeps a picture the engine deletes from the library (see
+	// fsstore.DesktopOptions.Versions).
+	Versions *versions.Dir
 }
 
 // Library is a desktop photo library as a repl.Store: pictures are written to
@@ -70,7 +74,7 @@ func NewLibrary(dir string, opts LibraryOptions) (*Library, error) {
 	if logf == nil {
 		logf = log.Printf
 	}
-	ds, err := fsstore.NewDesktopStore(dir, fsstore.DesktopOptions{Create: true, Logf: logf})
+	ds, err := fsstore.NewDesktopStore(dir, fsstore.DesktopOptions{Create: true, Logf: logf, Versions: opts.Versions})
 	if err != nil {
 		return nil, fmt.Errorf("photos: %w", err)
 	}

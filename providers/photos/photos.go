@@ -15,9 +15,12 @@ package photos
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/fsstore"
+	"github.com/cradle-sync/cradle/providers/versions"
 )
 
 // Option names of the photos provider.
@@ -65,7 +68,13 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	lopts := LibraryOptions{StateDir: env.StateDir, KeepOriginals: true}
+	dir, err := filepath.Abs(o[OptDesktop])
+	if err != nil {
+		return nil, fmt.Errorf("photos: pictures folder %s: %w", o[OptDesktop], err)
+	}
+	set := &versions.Set{Root: dir, TempName: fsstore.TempName,
+		Desktop: versions.NewDir(filepath.Join(dir, fsstore.MetaDir, "versions"), versions.Desktop)}
+	lopts := LibraryOptions{StateDir: env.StateDir, KeepOriginals: true, Versions: set.Desktop}
 	var src *Source
 	if env.Device != nil {
 		spec := o[OptDevicePath]
@@ -88,14 +97,14 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 			lopts.Free = src.Free
 		}
 	}
-	lib, err := NewLibrary(o[OptDesktop], lopts)
+	lib, err := NewLibrary(dir, lopts)
 	if err != nil {
 		if src != nil {
 			src.Close()
 		}
 		return nil, err
 	}
-	inst := &providers.Instance{Desktop: lib, Close: lib.Close}
+	inst := &providers.Instance{Desktop: lib, Close: lib.Close, Versions: set}
 	if src != nil {
 		inst.Device = src
 		inst.Close = func() error {

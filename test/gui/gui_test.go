@@ -400,6 +400,21 @@ func button(img image.Image, name fyne.ThemeColorName, win image.Rectangle) (reg
 	return best, found
 }
 
+// topButton finds the highest button of colour name inside win.
+func topButton(img image.Image, name fyne.ThemeColorName, win image.Rectangle) (region, bool) {
+	var best region
+	found := false
+	for _, r := range regions(img, themeColor(name), win, 1200) {
+		if r.rect.Dx() < 60 || r.rect.Dy() < 25 || r.rect.Dy() > 70 {
+			continue
+		}
+		if !found || r.rect.Min.Y < best.rect.Min.Y {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
 // waitFor takes screenshots until found finds what it looks for.
 func (x *xserver) waitFor(what string, found func(image.Image) bool) image.Image {
 	x.t.Helper()
@@ -514,6 +529,11 @@ func TestDemoWindow(t *testing.T) {
 	shots.save("synced", x.screenshot(), win)
 
 	// The conflict dialog: Keep both is its primary button; Sync Now is behind the dialog.
+	deskNotes := filepath.Join(computer, "Documents", "Meeting notes.txt")
+	mine, err := os.ReadFile(deskNotes)
+	if err != nil {
+		t.Fatal(err)
+	}
 	x.click(conflicts.center())
 	var keepBoth region
 	img = x.waitFor("the conflict dialog", func(img image.Image) bool {
@@ -524,10 +544,18 @@ func TestDemoWindow(t *testing.T) {
 	shots.save("conflict", img, win)
 	x.click(keepBoth.center())
 	for _, dir := range []string{filepath.Join(computer, "Documents"), filepath.Join(phone, "Documents")} {
-		waitFiles(t, "both versions of the meeting notes in "+dir, func() bool {
+		deadline := time.Now().Add(waitLimit)
+		for {
 			m, _ := filepath.Glob(filepath.Join(dir, "Meeting notes*.txt"))
-			return len(m) == 2
-		})
+			if len(m) == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				shots.save("keep-both", x.screenshot(), win)
+				t.Fatalf("waited %v for both versions of the meeting notes in %s; it holds %q", waitLimit, dir, m)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	x.waitFor("the Conflicts button to calm down", func(img image.Image) bool {
 		_, ok := button(img, theme.ColorNameWarning, win)
@@ -535,6 +563,34 @@ func TestDemoWindow(t *testing.T) {
 	})
 	time.Sleep(time.Second)
 	shots.save("resolved", x.screenshot(), win)
+
+	// Keeping both replaced this computer's notes with the phone's (newer), and kept them: the
+	// Versions view, from the Documents row's menu (the button right of its Sync button, the
+	// first button of that colour), shows them first; Restore puts them back.
+	img = x.screenshot()
+	rowSync, ok := topButton(img, theme.ColorNameButton, win)
+	if !ok {
+		t.Fatal("no partnership row's Sync button on the screen")
+	}
+	x.click(image.Pt(rowSync.rect.Max.X+22, rowSync.center().Y))
+	time.Sleep(300 * time.Millisecond)
+	// The menu has the keyboard: Preview, Versions.
+	x.xdotool("mousemove", strconv.Itoa(win.Min.X+30), strconv.Itoa(win.Min.Y+30))
+	x.xdotool("key", "Down", "Down", "Return")
+	var restore region
+	x.waitFor("the Versions view and its Restore button", func(img image.Image) bool {
+		var ok bool
+		restore, ok = button(img, theme.ColorNamePrimary, win)
+		return ok && restore.rect != sync.rect
+	})
+	time.Sleep(time.Second) // the preview is read in the background
+	x.click(restore.center())
+	waitFiles(t, "the computer's notes restored", func() bool {
+		b, err := os.ReadFile(deskNotes)
+		return err == nil && bytes.Equal(b, mine)
+	})
+	time.Sleep(time.Second)
+	shots.save("versions", x.screenshot(), win)
 
 	// Quitting as a session does: the demo removes its folders.
 	if err := p.stop(); err != nil {

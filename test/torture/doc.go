@@ -3,8 +3,9 @@
 //
 //   - R1 (TestKillDuringSync): the real `cradle sync` binary against an emulated device is killed
 //     with SIGKILL at a random moment while it syncs a few thousand files; the next sync must
-//     complete, both sides must hold exactly what the user made (by content hash), and no
-//     temporary file may be left visible. The emulated device lives in the killed process; its
+//     complete, both sides must hold exactly what the user made (by content hash), no temporary
+//     file may be left visible, and every content the user ever wrote must be in place or in the
+//     versions (what a sync replaced or deleted, on either side). The emulated device lives in the killed process; its
 //     folder is a real folder that survives.
 //   - R2 (TestDeviceGone): the device disappears in the middle of a transfer (the emulator's fault
 //     injection: Unplug at a random moment, DisconnectAfter a random number of bytes either way),
@@ -21,7 +22,8 @@
 //   - R5 (TestDesktopDiskFull, TestDeviceFull): a desktop folder on a small tmpfs the test mounts
 //     (it must run as root, as CI does), and a device with no free space: the session stops with a
 //     clear message, nothing is half-written, and the next session after space is freed completes.
-//   - R6 (TestMassDeleteAsks): a sync that would delete more than the threshold stops and asks.
+//   - R6 (TestMassDeleteAsks): a sync that would delete more than the threshold stops and asks,
+//     however few the items; what a confirmed sync deletes is kept in the versions.
 //
 // `go test ./test/torture/` (and so `make test`) runs the short campaign: 10 R1 trials, 5 R2
 // trials, R3 to R6 once, in about two minutes. CRADLE_TORTURE=1 runs the full one (`make

@@ -39,6 +39,15 @@ func TestKillDuringSync(t *testing.T) {
 			problems = append(problems, "temporary files on the device: "+short(ts))
 			extra += len(ts)
 		}
+		// Every content the user ever wrote is in place or in the versions.
+		gone, err := u.unkept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(gone) > 0 {
+			problems = append(problems, fmt.Sprintf("%d contents the user wrote are neither in place nor in the versions: %s", len(gone), short(gone)))
+			lost += len(gone)
+		}
 		rec.Lost, rec.Corrupt, rec.Extra = rec.Lost+lost, rec.Corrupt+corrupt, rec.Extra+extra
 		if len(problems) > 0 {
 			rec.Failed++

@@ -10,8 +10,9 @@ import (
 )
 
 // TestMassDeleteAsks (R6): a sync that would delete more than the threshold (half of a side's
-// items by default, in partnerships of 10 items or more) stops before deleting anything and says
-// how to confirm; confirmed, it deletes; under the threshold it does not ask.
+// items by default, however few they are) stops before deleting anything and says how to
+// confirm; confirmed, it deletes, and what it deleted is in the versions; under the threshold it
+// does not ask.
 func TestMassDeleteAsks(t *testing.T) {
 	start := time.Now()
 	e := newEnv(t)
@@ -26,12 +27,18 @@ func TestMassDeleteAsks(t *testing.T) {
 	e.partner()
 	e.syncJSON()
 	rec := record{ID: "R6", What: "syncs that would delete more than the mass-delete threshold, from either side"}
-	count := func(dir string) int {
+	count := func(dir string) int { // the user's files: Cradle's .cradle (its versions) aside
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(entries)
+		n := 0
+		for _, e := range entries {
+			if e.Name() != ".cradle" {
+				n++
+			}
+		}
+		return n
 	}
 	asks := func(when, other string, keep int) {
 		t.Helper()
@@ -85,6 +92,29 @@ func TestMassDeleteAsks(t *testing.T) {
 		rec.Failed++
 		t.Errorf("confirmed: deleted %d on the desktop, %d left; want 8 deleted, 7 left", s.ToDesktop.Deleted, count(e.desktop))
 	}
+	if n := len(kept(t, e.desktop)); n != 8 {
+		rec.Failed++
+		rec.Lost += 8 - n
+		t.Errorf("the 8 files the confirmed sync deleted on the desktop: %d kept in its versions, want 8", n)
+	}
+
+	// A small side is no exception: 4 of the 7 files left deleted on the desktop.
+	for _, n := range names[33:37] {
+		os.Remove(filepath.Join(e.desktop, n))
+	}
+	asks("4 of 7 files deleted on the desktop", e.devDir(), 7)
 	rec.Seconds = time.Since(start).Seconds()
 	report(t, rec)
+}
+
+// kept lists the files in the versions a partnership folder holds (its .cradle/versions).
+func kept(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(filepath.Join(dir, ".cradle", "versions"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
 }

@@ -103,7 +103,7 @@ func TestStateDamaged(t *testing.T) {
 		// The short campaign: every damage, with changes waiting on both sides.
 		pendings = pendings[3:]
 	}
-	var lostState, conflicts, undone, renamedBack int
+	var lostState, conflicts, keptTwice, undone, renamedBack int
 	for _, v := range variants {
 		for _, pend := range pendings {
 			t.Run(v.name+", "+pend.name, func(t *testing.T) {
@@ -149,7 +149,8 @@ func TestStateDamaged(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("%s; the session: %s, %d conflicts; stderr: %s", o, ss[0].Outcome, ss[0].Conflicts, strings.TrimSpace(res.stderr))
+				kept := o.keptTwice(u, e.desktop, e.devDir())
+				t.Logf("%s (and %d kept twice); the session: %s, %d conflicts; stderr: %s", o, len(kept), ss[0].Outcome, ss[0].Conflicts, strings.TrimSpace(res.stderr))
 				// The state was lost when it was deleted or moved aside; then the user must be told.
 				// Otherwise the damage hit nothing the handle file needed (bbolt keeps two meta
 				// pages and free pages), and the sync must be exact.
@@ -166,8 +167,14 @@ func TestStateDamaged(t *testing.T) {
 					lostState++
 				}
 				// Never lost, never copied, never anything nobody made. Changes waiting when the state
-				// was lost may come back as conflicts (both versions kept), deletions undone and
-				// renames with the old name back: counted, reported.
+				// was lost may come back as conflicts or both versions kept beside each other
+				// (collisions), deletions undone and renames with the old name back: counted,
+				// reported.
+				if !lost && len(kept) > 0 {
+					rec.Failed++
+					t.Errorf("the state was kept but files were kept twice: %s", short(kept))
+				}
+				keptTwice += len(kept)
 				if len(o.lost)+len(o.copies)+len(o.other) > 0 {
 					rec.Failed++
 					rec.Lost += len(o.lost)
@@ -200,7 +207,7 @@ func TestStateDamaged(t *testing.T) {
 	}
 	rec.Notes = append(rec.Notes,
 		fmt.Sprintf("the state was lost (deleted, or damaged beyond what bbolt recovers, then moved aside and reported) in %d of the %d cases; in the others the damage hit pages the handle file did not need and the sync was exact", lostState, rec.Count),
-		fmt.Sprintf("changes waiting when the state was lost: %d came back as conflicts (both versions kept), %d deletions were undone and %d renames left the old name too; never a file lost or copied", conflicts, undone, renamedBack))
+		fmt.Sprintf("changes waiting when the state was lost: %d came back as conflicts and %d files as both versions kept beside each other, %d deletions were undone and %d renames left the old name too; never a file lost or copied", conflicts, keptTwice, undone, renamedBack))
 	rec.Seconds = time.Since(start).Seconds()
 	report(t, rec)
 }

@@ -231,5 +231,66 @@ func (u *user) outcome(desktop, device string) (outcome, error) {
 	return o, nil
 }
 
+// unkept lists the contents the user ever wrote (by hash) that are neither in place on either
+// side nor in the versions: the desktop folder's .cradle/versions and .cradle/device-versions,
+// and the device folder's .cradle/versions. Every batch of edits is synced before the next, so
+// every content was on both sides before a user replaced it on one, and a sync replacing or
+// deleting the other copy must have kept it.
+func (u *user) unkept() ([]string, error) {
+	have := map[string]bool{}
+	for _, dir := range []string{u.desktop, u.device} {
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() || isTemp(d.Name()) {
+				return nil
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			have[hash(b)] = true
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	for h := range u.made {
+		if !have[h] {
+			out = append(out, h)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// keptTwice takes out of o.other the conflict copies that hold a version the user made: after a
+// sync state was lost, a file changed on one side since the last sync has no history left to tell
+// which version is the newer one's edit, and both are kept (a collision: the newer under the
+// name, the other beside it). It returns them.
+func (o *outcome) keptTwice(u *user, desktop, device string) []string {
+	contents := map[string]string{}
+	for _, dir := range []string{desktop, device} {
+		s, err := scan(dir)
+		if err != nil {
+			continue
+		}
+		maps.Copy(contents, s.items)
+	}
+	var kept, other []string
+	for _, rel := range o.other {
+		if strings.Contains(rel, " (conflict ") && u.made[contents[rel]] {
+			kept = append(kept, rel)
+		} else {
+			other = append(other, rel)
+		}
+	}
+	o.other = other
+	return kept
+}
+
 // count returns how many files the model holds.
 func (u *user) count() int { return len(u.m) }

@@ -1,6 +1,11 @@
-// Package usbvm is Cradle's real-USB harness: it proves the USB code against an MTP implementation
-// the project did not write, QEMU's usb-mtp device, over real USB descriptors, bulk and interrupt
-// endpoints and hot-plug.
+// Package usbvm is Cradle's real-USB harness: it proves the USB code against two MTP
+// implementations the project did not write, over real USB descriptors, bulk and interrupt
+// endpoints and hot-plug: QEMU's usb-mtp device (behind qemu-xhci and usb-ehci), and
+// uMTP-Responder (Debian's umtp-responder, used on embedded Linux products) running in the guest as
+// a USB gadget: a configfs gadget with a FunctionFS function served by umtprd, bound to dummy_hcd,
+// which is both the gadget's controller and a host controller of the guest's own (the "umtp"
+// device model; gadget.go). Its storage is a folder of the guest, so its scenario (TestUMTP)
+// prepares and checks it itself.
 //
 // The harness builds a small initramfs in Go (cpio newc + gzip): busybox-static with its applet
 // links, the Debian kernel's USB modules (usb-common usbcore xhci-hcd xhci-pci ehci-hcd ehci-pci,
@@ -74,4 +79,12 @@
 //   - Handles are renumbered at every session, files starting with '.' are hidden, sizes of files
 //     changed on the host go stale until the next session, and GetObjectPropList and
 //     SetObjectPropValue are not supported (no renames, no setting dates).
+//
+// What uMTP-Responder 1.3.10 does that the tests meet: it refuses GetDeviceInfo outside a session;
+// it refuses to set DateModified; its GetObjectPropList ignores the depth and has no object 0 for
+// the root; its inotify thread raises events (from writes in the guest) and blocks, holding a lock
+// its command thread needs, until the host reads them; after a disconnection (an unbind of the
+// UDC, a USB reset) it takes about 40 s before it serves again; a class cancel request can leave
+// it answering nothing; its runtime control (`umtprd -cmd:...`) took the gadget off the bus in
+// this set-up, so lock and unlock are left to the emulator's tests.
 package usbvm

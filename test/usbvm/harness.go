@@ -26,14 +26,15 @@ type Scenario struct {
 	Setup func(dir string) error
 	// Check inspects the scenario's folder after the guest powered off (nil: nothing to check).
 	Check func(dir string) error
-	// HCDs limits the scenario to these host controllers (nil: every one).
+	// HCDs limits the scenario to these host controllers (nil: QEMU's, XHCI and EHCI; the
+	// uMTP-Responder device model, UMTP, runs only the scenarios that name it).
 	HCDs []string
 }
 
 // On reports whether the scenario runs behind host controller hcd.
 func (s Scenario) On(hcd string) bool {
 	if len(s.HCDs) == 0 {
-		return true
+		return hcd != UMTP
 	}
 	for _, h := range s.HCDs {
 		if h == hcd {
@@ -84,6 +85,8 @@ type HarnessOptions struct {
 	Programs map[string]string
 	// MTPTools adds libmtp's tools (for the benchmark's baseline).
 	MTPTools bool
+	// UMTP adds uMTP-Responder and the gadget modules (the UMTP device model).
+	UMTP bool
 }
 
 // NewHarness builds the guest programs and the base image in work.
@@ -123,7 +126,7 @@ func NewHarness(ctx context.Context, work string, opt HarnessOptions, log io.Wri
 	}
 	fmt.Fprintf(h.Log, "usbvm: built guest programs in %s\n", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	a, err := BaseImage(ctx, h.Kernel, BaseOptions{Programs: progs, MTPTools: opt.MTPTools})
+	a, err := BaseImage(ctx, h.Kernel, BaseOptions{Programs: progs, MTPTools: opt.MTPTools, UMTP: opt.UMTP})
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,14 @@ import (
 // stack as modules.
 var USBModules = []string{"usb-common", "usbcore", "xhci-hcd", "xhci-pci", "ehci-hcd", "ehci-pci"}
 
+// GadgetModules are the kernel modules of a USB gadget on the guest's own dummy host controller
+// (dummy_hcd is both the gadget's controller and the host controller Cradle sees), for
+// uMTP-Responder: the guest loads them when it starts the gadget.
+var GadgetModules = []string{"configfs", "udc-core", "libcomposite", "usb_f_fs", "dummy_hcd"}
+
+// UMTPBinary is uMTP-Responder's daemon (Debian's umtp-responder).
+const UMTPBinary = "/usr/bin/umtprd"
+
 // MTPTools are libmtp's command-line tools the benchmark runs in the guest as the baseline.
 var MTPTools = []string{"/usr/bin/mtp-getfile", "/usr/bin/mtp-sendfile", "/usr/bin/mtp-detect", "/usr/bin/mtp-files"}
 
@@ -188,6 +196,9 @@ type BaseOptions struct {
 	Programs map[string]string
 	// MTPTools adds libmtp's tools with glibc's gconv modules and the C.UTF-8 locale they need.
 	MTPTools bool
+	// UMTP adds uMTP-Responder (umtprd, and libgcc_s, which glibc loads at run time for
+	// pthread_cancel and ldd does not list) and the gadget modules.
+	UMTP bool
 }
 
 // BaseImage builds the part of the initramfs that does not change between runs: busybox-static
@@ -248,6 +259,11 @@ func BaseImage(ctx context.Context, k Kernel, opt BaseOptions) (*Archive, error)
 			return nil, err
 		}
 	}
+	if opt.UMTP {
+		if err := addUMTP(ctx, a, k); err != nil {
+			return nil, err
+		}
+	}
 	if opt.MTPTools {
 		for _, t := range MTPTools {
 			if _, err := os.Stat(t); err != nil {
@@ -262,6 +278,38 @@ func BaseImage(ctx context.Context, k Kernel, opt BaseOptions) (*Archive, error)
 		}
 	}
 	return a, nil
+}
+
+// addUMTP adds uMTP-Responder, the library it loads at run time and the gadget modules.
+func addUMTP(ctx context.Context, a *Archive, k Kernel) error {
+	if _, err := os.Stat(UMTPBinary); err != nil {
+		return fmt.Errorf("uMTP-Responder (%s) is missing: run `make deps-usbvm` (installs umtp-responder)", UMTPBinary)
+	}
+	if err := a.AddProgram(ctx, UMTPBinary, UMTPBinary); err != nil {
+		return err
+	}
+	gcc, _ := filepath.Glob("/lib/*-linux-gnu/libgcc_s.so.1")
+	if len(gcc) == 0 {
+		gcc, _ = filepath.Glob("/usr/lib/*-linux-gnu/libgcc_s.so.1")
+	}
+	if len(gcc) == 0 {
+		return errors.New("libgcc_s.so.1 is missing (umtprd aborts without it on a cancel request)")
+	}
+	if !a.Has(gcc[0]) {
+		if err := a.File(gcc[0], gcc[0]); err != nil {
+			return err
+		}
+	}
+	for _, m := range GadgetModules {
+		p, err := k.ModulePath(ctx, m)
+		if err != nil {
+			return err
+		}
+		if err := a.File("/lib/modules/"+m+".ko", p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addGconvAndLocale adds what libmtp's iconv calls and LANG=C.UTF-8 need from glibc.

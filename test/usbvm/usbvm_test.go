@@ -72,7 +72,7 @@ func testHarness(t *testing.T) *Harness {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		// The guest gets the cradle command too, for the scenarios that run it.
-		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{Programs: map[string]string{"/usbvm/cradle": "."}}, log)
+		harness, harnessErr = NewHarness(ctx, work, HarnessOptions{Programs: map[string]string{"/usbvm/cradle": "."}, UMTP: true}, log)
 		if harnessErr == nil && os.Getenv("CRADLE_USBVM_TRACE") != "" {
 			harness.Trace = strings.Split(os.Getenv("CRADLE_USBVM_TRACE"), ",")
 		}
@@ -304,6 +304,9 @@ var scenarios = []Scenario{
 			return checkFiles(dir, "Unplug", map[string]int64{"source.bin": 48 << 20})
 		},
 	},
+	// uMTP-Responder, a second MTP implementation, as a real USB gadget in the guest: its storage
+	// is the guest's own folder, so the guest test prepares and checks it itself.
+	{Name: "TestUMTP", HCDs: []string{UMTP}},
 	{
 		Name: "TestUnplugUpload",
 		HCDs: []string{XHCI},
@@ -320,7 +323,7 @@ var scenarios = []Scenario{
 // CRADLE_USBVM_SCENARIOS (TestCradle,TestUnplug) and CRADLE_USBVM_HCDS (qemu-xhci,usb-ehci),
 // for working on one scenario.
 func selected(t *testing.T) ([]Scenario, []string) {
-	ss, hcds := scenarios, []string{XHCI, EHCI}
+	ss, hcds := scenarios, []string{XHCI, EHCI, UMTP}
 	if names := os.Getenv("CRADLE_USBVM_SCENARIOS"); names != "" {
 		ss = nil
 		for _, n := range strings.Split(names, ",") {
@@ -334,8 +337,8 @@ func selected(t *testing.T) ([]Scenario, []string) {
 	if names := os.Getenv("CRADLE_USBVM_HCDS"); names != "" {
 		hcds = nil
 		for _, n := range strings.Split(names, ",") {
-			if n = strings.TrimSpace(n); n != XHCI && n != EHCI {
-				t.Fatalf("CRADLE_USBVM_HCDS names %q; the host controllers are %s and %s", n, XHCI, EHCI)
+			if n = strings.TrimSpace(n); n != XHCI && n != EHCI && n != UMTP {
+				t.Fatalf("CRADLE_USBVM_HCDS names %q; the device models are %s, %s and %s", n, XHCI, EHCI, UMTP)
 			}
 			hcds = append(hcds, n)
 		}

@@ -18,10 +18,12 @@ import (
 	"time"
 )
 
-// Host controllers the harness boots with.
+// Host controllers the harness boots with. UMTP is no QEMU device: the guest runs
+// uMTP-Responder as a USB gadget on its own dummy_hcd, a second MTP implementation beside QEMU's.
 const (
 	XHCI = "qemu-xhci"
 	EHCI = "usb-ehci"
+	UMTP = "umtp"
 )
 
 // DeviceID is the QEMU id of the MTP device.
@@ -104,8 +106,10 @@ func (m *Machine) args(qmpSock, ctlSock string) []string {
 		"-serial", "stdio",
 		"-serial", "unix:" + ctlSock + ",server=on,wait=off",
 		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
-		"-device", m.HCD + ",id=hcd",
-		"-device", fmt.Sprintf("usb-mtp,id=%s,bus=hcd.0,rootdir=%s,readonly=off,desc=Storage", DeviceID, m.RootDir),
+	}
+	if m.HCD != UMTP {
+		args = append(args, "-device", m.HCD+",id=hcd",
+			"-device", fmt.Sprintf("usb-mtp,id=%s,bus=hcd.0,rootdir=%s,readonly=off,desc=Storage", DeviceID, m.RootDir))
 	}
 	for _, t := range m.Trace {
 		args = append(args, "-trace", "enable="+t)
@@ -118,7 +122,7 @@ func (m *Machine) args(qmpSock, ctlSock string) []string {
 // guest never prints its exit marker; it returns ErrGuestFailed (with the Result) when the guest
 // program exits non-zero.
 func (m *Machine) Run(ctx context.Context) (*Result, error) {
-	if m.HCD != XHCI && m.HCD != EHCI {
+	if m.HCD != XHCI && m.HCD != EHCI && m.HCD != UMTP {
 		return nil, fmt.Errorf("unknown host controller %q", m.HCD)
 	}
 	if !filepath.IsAbs(m.RootDir) {

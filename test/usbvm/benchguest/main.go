@@ -57,16 +57,86 @@ const (
 
 var ctl *usbvm.Ctl
 
+// local is the device's storage folder when it is in the guest (uMTP-Responder), else "" (the
+// host's folder, reached through the control channel).
+var local string
+
+// writeFile writes Content(name, size) to p.
+func writeFile(p, name string, size int64) error {
+	f, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, usbvm.Content(name, size)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// hostCall runs a control verb (hash, remove) on the device's folder: on the host, or here when
+// the storage is the guest's.
+func hostCall(ctx context.Context, verb, name string) (string, error) {
+	if local == "" {
+		return ctl.Call(ctx, verb, name)
+	}
+	p := local + "/" + name
+	switch verb {
+	case "remove":
+		return "", os.Remove(p)
+	case "hash":
+		f, err := os.Open(p)
+		if err != nil {
+			return "absent", nil
+		}
+		defer f.Close()
+		h, n, err := usbvm.HashReader(f)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s %d", h, n), nil
+	}
+	return "", fmt.Errorf("unknown verb %s", verb)
+}
+
 func main() {
 	runs := flag.Int("runs", 5, "measurements per tool and operation")
 	size := flag.Int64("size", 100<<20, "size of the file to get and send (the host's bench-get.bin)")
 	libmtpSends := flag.Bool("libmtp-send", true, "time mtp-sendfile too (QEMU aborts on its uploads through EHCI)")
+	umtp := flag.Bool("umtp", false, "bench uMTP-Responder as a gadget in the guest instead of QEMU's usb-mtp")
 	flag.Parse()
 	f, err := os.OpenFile(usbvm.GuestCtlDevice, os.O_RDWR, 0)
 	if err != nil {
 		fail(err)
 	}
 	ctl = usbvm.NewCtl(f)
+	if *umtp {
+		// The storage is the guest's folder: the fixtures are put there, and sent files checked
+		// there, by the guest itself.
+		local = usbvm.UMTPStore
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			fail(err)
+		}
+		for name, n := range map[string]int64{GetName: *size, TinyName: 1} {
+			if err := writeFile(local+"/"+name, name, n); err != nil {
+				fail(err)
+			}
+		}
+		g, err := usbvm.StartUMTP()
+		if err != nil {
+			fail(err)
+		}
+		defer g.Stop()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if d, err := openCradle(context.Background()); err == nil {
+				d.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				fail(errors.New("the uMTP gadget does not answer"))
+			}
+		}
+	}
 	if err := run(*runs, *size, *libmtpSends); err != nil {
 		fail(err)
 	}
@@ -163,14 +233,14 @@ func writeContent(p, name string, size int64) error {
 	return f.Close()
 }
 
-// openCradle finds and opens QEMU's device as the Monitor does.
+// openCradle finds and opens the MTP device (QEMU's, or the uMTP gadget) as the Monitor does.
 func openCradle(ctx context.Context) (device.Device, error) {
 	fs, err := usb.Scan(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range fs {
-		if f.Vendor == 0x46f4 && f.MTP {
+		if (f.Vendor == 0x46f4 || f.Vendor == usbvm.UMTPVendor) && f.MTP {
 			t, err := usb.OpenTransport(ctx, f, "")
 			if err != nil {
 				return nil, err
@@ -178,7 +248,7 @@ func openCradle(ctx context.Context) (device.Device, error) {
 			return usb.OpenMTP(ctx, t, f)
 		}
 	}
-	return nil, errors.New("QEMU's MTP device not found")
+	return nil, errors.New("the MTP device (QEMU's or uMTP's) not found")
 }
 
 func cradleGet(ctx context.Context, size int64) (total, transfer time.Duration, err error) {
@@ -267,14 +337,14 @@ func checkLocal(p, name string, size int64) error {
 func checkAndRemove(ctx context.Context, name string, size int64) error {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	got, err := ctl.Call(cctx, "hash", name)
+	got, err := hostCall(cctx, "hash", name)
 	if err != nil {
 		return err
 	}
 	if want := usbvm.ContentHash("bench-send", size) + " " + strconv.FormatInt(size, 10); got != want {
 		return fmt.Errorf("the host has %s as %s, want %s", name, got, want)
 	}
-	_, err = ctl.Call(cctx, "remove", name)
+	_, err = hostCall(cctx, "remove", name)
 	return err
 }
 
@@ -339,14 +409,14 @@ func libmtpSend(ctx context.Context, src, name string, size int64) (time.Duratio
 	if size == 1 {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		got, err := ctl.Call(cctx, "hash", name)
+		got, err := hostCall(cctx, "hash", name)
 		if err != nil {
 			return 0, err
 		}
 		if !strings.HasSuffix(got, " 1") {
 			return 0, fmt.Errorf("mtp-sendfile %s: the host has %s", name, got)
 		}
-		if _, err := ctl.Call(cctx, "remove", name); err != nil {
+		if _, err := hostCall(cctx, "remove", name); err != nil {
 			return 0, err
 		}
 	}

@@ -42,7 +42,7 @@ type overhead struct {
 func main() {
 	runs := flag.Int("runs", 5, "runs per tool and operation")
 	size := flag.Int64("size", 100<<20, "file size in bytes")
-	hcds := flag.String("hcd", usbvm.XHCI+","+usbvm.EHCI, "host controllers, comma-separated")
+	hcds := flag.String("hcd", usbvm.XHCI+","+usbvm.EHCI+","+usbvm.UMTP, "device models (QEMU's usb-mtp behind a host controller, or umtp: uMTP-Responder as a gadget in the guest), comma-separated")
 	out := flag.String("o", "", "also write the table to this file")
 	verbose := flag.Bool("v", false, "show the guest consoles")
 	trace := flag.String("trace", "", "QEMU trace events to enable, comma-separated (usb_mtp_*), written to qemu.log in the work folder, which is then kept")
@@ -88,12 +88,13 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 	h, err := usbvm.NewHarness(ctx, work, usbvm.HarnessOptions{
 		Programs: map[string]string{"/usbvm/bench": "./test/usbvm/benchguest"},
 		MTPTools: true,
+		UMTP:     true,
 	}, log)
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "USB transfers through QEMU's usb-mtp in a TCG guest (kernel %s), %s file, median of %d runs; Cradle against libmtp %s in the same guest.\n\n",
+	fmt.Fprintf(&b, "USB transfers through QEMU's usb-mtp (qemu-xhci, usb-ehci) and uMTP-Responder 1.3.10 as a gadget on dummy_hcd (umtp) in a TCG guest (kernel %s), %s file, median of %d runs; Cradle against libmtp %s in the same guest.\n\n",
 		h.Kernel.Version, sizeLabel(size), runs, libmtpVersion())
 	b.WriteString("| controller | operation | Cradle MB/s | libmtp MB/s | ratio (goal) | whole operation: Cradle s / libmtp s (ratio) |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
@@ -113,7 +114,7 @@ func bench(runs int, size int64, hcds []string, verbose bool, trace []string) (s
 		res, err := h.Boot(ctx, "bench-"+hcd, usbvm.RunOptions{
 			HCD:      hcd,
 			RootDir:  root,
-			Command:  fmt.Sprintf("/usbvm/bench -runs %d -size %d -libmtp-send=%v", runs, size, hcd != usbvm.EHCI),
+			Command:  fmt.Sprintf("/usbvm/bench -runs %d -size %d -libmtp-send=%v -umtp=%v", runs, size, hcd != usbvm.EHCI, hcd == usbvm.UMTP),
 			Env:      map[string]string{"LANG": "C.UTF-8"},
 			Timeout:  30 * time.Minute,
 			MemoryMB: 1024,

@@ -1,5 +1,8 @@
 package repl
 
+// Recording what detection found: new versions, renames and tombstones, and the stamps, hashes
+// and racy flags of the records.
+
 import (
 	"context"
 	"errors"
