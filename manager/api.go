@@ -313,6 +313,12 @@ type Conflict struct {
 	Updated  time.Time    `json:"updated"`
 	// Resolution is the choice already made and waiting for the device ("" when none).
 	Resolution Keep `json:"resolution,omitempty"`
+	// ResolutionError says which choice made for the conflict a session could not carry out, and
+	// why ("" when none failed). The conflict then waits for a new choice.
+	ResolutionError string `json:"resolution_error,omitempty"`
+	// Choices are the resolutions the partnership's stores can carry out: desktop, device and
+	// both; no both for a provider whose stores cannot hold a conflict copy beside an item.
+	Choices []Keep `json:"choices"`
 }
 
 // Counts are what a session did to one side.
@@ -346,6 +352,8 @@ type Session struct {
 	// Skipped counts items that could not be applied (they stay pending).
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// Fix says what to do about the error that stopped a failed session ("" when none).
+	Fix string `json:"fix,omitempty"`
 	// SkippedNames are the items the session left out, by name, with why: those it could not
 	// apply, and those a store left out of its enumeration for their names.
 	SkippedNames []SkippedName `json:"skipped_names,omitempty"`
@@ -432,9 +440,9 @@ type RunningError struct {
 
 func (e *RunningError) Error() string {
 	if e.PID > 0 {
-		return fmt.Sprintf("Cradle is already running (pid %d); close it or use the window", e.PID)
+		return fmt.Sprintf("Cradle is already running in another process (pid %d) that takes no commands (a command running on its own, or an older Cradle); try again when it has finished, or quit it", e.PID)
 	}
-	return "Cradle is already running; close it or use the window"
+	return "Cradle is already running in another process that takes no commands (a command running on its own, or an older Cradle); try again when it has finished, or quit it"
 }
 
 // Unwrap returns ErrRunning.

@@ -74,7 +74,9 @@ func (m *Manager) Conflicts() ([]Conflict, error) {
 			continue
 		}
 		for _, c := range cs {
-			out = append(out, m.conflict(s.p, c))
+			x := m.conflict(s.p, c)
+			x.ResolutionError = m.db.resolutionError(s.p.ID, c.ID)
+			out = append(out, x)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Detected.Before(out[j].Detected) })
@@ -86,6 +88,7 @@ func (m *Manager) conflict(p Partnership, c repl.Conflict) Conflict {
 		ID: conflictID(p.ID, c.ID), Partnership: p.ID, PartnershipName: p.Name, DeviceSerial: p.Device,
 		Path: c.Name, Detected: c.Detected.UTC(), Updated: c.Updated.UTC(),
 	}
+	out.Choices = choices(p.Provider)
 	switch c.Pending {
 	case repl.ResolveBoth:
 		out.Resolution = KeepBoth
@@ -352,6 +355,9 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 			before = c
 		}
 	}
+	if err := checkChoice(p, id, keep); err != nil {
+		return err
+	}
 	if err := hf.Resolve(ctx, cid, side); err != nil {
 		if errors.Is(err, repl.ErrNoConflict) {
 			return kindf(ErrNoConflict, "no conflict %q is pending; it may be resolved already (see \"cradle conflicts\")", id)
@@ -361,6 +367,9 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	resolved := m.conflict(p, before)
 	resolved.ID = id
 	resolved.Resolution = keep
+	if err := m.db.putResolutionError(p.ID, cid, ""); err != nil { // a new choice: the last one's failure is history
+		m.log.Warn("manager: forget why a resolution failed", "err", err)
+	}
 	m.mu.Lock()
 	if n, err := hf.Conflicts(); err == nil {
 		ps.conflicts = len(n)
@@ -372,6 +381,42 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 	m.publishStatusLocked(p.ID)
 	m.mu.Unlock()
 	return nil
+}
+
+// choices returns the resolutions a conflict in a partnership of provider can have: a provider
+// whose stores cannot hold a copy beside an item (NoKeepBoth) cannot keep both.
+func choices(provider string) []Keep {
+	if prov, err := providers.Lookup(provider); err == nil && prov.NoKeepBoth {
+		return []Keep{KeepDesktop, KeepDevice}
+	}
+	return []Keep{KeepDesktop, KeepDevice, KeepBoth}
+}
+
+// checkChoice refuses up front a resolution the partnership's stores cannot carry out, naming the
+// choices left.
+func checkChoice(p Partnership, id string, keep Keep) error {
+	cs := choices(p.Provider)
+	if slices.Contains(cs, keep) {
+		return nil
+	}
+	var names []string
+	for _, c := range cs {
+		names = append(names, string(c))
+	}
+	return kindf(ErrInvalid, "conflict %s: provider %s cannot keep both versions (its stores have no room for a copy beside the item); choose %s: cradle resolve %s --keep %s", id, p.Provider, strings.Join(names, " or "), id, strings.Join(names, "|"))
+}
+
+// keepName is the Keep of a repl resolution choice.
+func keepName(side string) Keep {
+	switch side {
+	case repl.ResolveBoth:
+		return KeepBoth
+	case sideDesktop:
+		return KeepDesktop
+	case sideDevice:
+		return KeepDevice
+	}
+	return Keep(side)
 }
 
 func keepSide(k Keep) (string, error) {
@@ -387,7 +432,8 @@ func keepSide(k Keep) (string, error) {
 }
 
 // ResolveAll settles every pending conflict (of the partnerships given by ID or name, or of all
-// when none are given) with the same choice, and returns how many it resolved.
+// when none are given) with the same choice, and returns how many it resolved. Conflicts that
+// cannot take the choice (see Conflict.Choices) are left pending, and the error names them.
 func (m *Manager) ResolveAll(ctx context.Context, keep Keep, partnerships ...string) (int, error) {
 	if _, err := keepSide(keep); err != nil {
 		return 0, err
@@ -405,17 +451,22 @@ func (m *Manager) ResolveAll(ctx context.Context, keep Keep, partnerships ...str
 		return 0, err
 	}
 	n := 0
+	var refused []error
 	for _, c := range cs {
 		if len(want) > 0 && !want[c.Partnership] || c.Resolution != "" {
 			continue
 		}
 		if err := m.Resolve(ctx, c.ID, keep); err != nil {
-			if errors.Is(err, ErrNoConflict) {
+			switch {
+			case errors.Is(err, ErrNoConflict):
+				continue
+			case !slices.Contains(c.Choices, keep):
+				refused = append(refused, err)
 				continue
 			}
 			return n, err
 		}
 		n++
 	}
-	return n, nil
+	return n, errors.Join(refused...)
 }

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cradle-sync/cradle/providers"
 )
 
 // TestConflictPreviewContacts: a contact edited in the same field on both sides is a conflict
@@ -114,5 +117,105 @@ func TestResolveBothWhileAway(t *testing.T) {
 	copies, _ := filepath.Glob(filepath.Join(w.desktop, "n (conflict*"))
 	if len(copies) != 1 {
 		t.Errorf("keep both left %v beside n.txt, want one copy", copies)
+	}
+}
+
+func init() {
+	// files-nocopy: the files provider, declared as a provider whose stores cannot hold a
+	// conflict copy (as a plugin with a store of one item declares).
+	p, err := providers.Lookup("files")
+	if err != nil {
+		panic(err)
+	}
+	p.Name, p.NoKeepBoth = "files-nocopy", true
+	providers.Register(p)
+}
+
+// TestKeepBothRefusedUpFront: a provider that cannot keep both versions of a conflict is never
+// offered it: its conflicts list the choices left, resolving with keep-both is refused before
+// anything is recorded (naming the choices left), and so is the keep-both policy.
+func TestKeepBothRefusedUpFront(t *testing.T) {
+	w := newWorld(t)
+	writeFile(t, filepath.Join(w.desktop, "n.txt"), "original")
+	m := w.open(false)
+	w.waitDevice(m)
+	if _, err := m.AddPartnership(ctxT(t), Partnership{Name: "Both", Provider: "files-nocopy", Device: w.serial(), OnConflict: PolicyKeepBoth,
+		Options: map[string]string{"desktop": w.desktop, "device-path": "Documents"}}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cannot keep both") {
+		t.Errorf("a keep-both partnership of files-nocopy = %v, want refused", err)
+	}
+	p, err := m.AddPartnership(ctxT(t), Partnership{Name: "Docs", Provider: "files-nocopy", Device: w.serial(),
+		Options: map[string]string{"desktop": w.desktop, "device-path": "Documents"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Sync(ctxT(t), SyncOptions{}, p.ID)
+	writeFile(t, filepath.Join(w.desktop, "n.txt"), "desktop version")
+	writeFile(t, filepath.Join(w.phone, "Documents", "n.txt"), "phone version!")
+	if ss, _ := m.Sync(ctxT(t), SyncOptions{}, p.ID); len(ss) != 1 || ss[0].Conflicts != 1 {
+		t.Fatalf("sync = %+v, want one conflict", ss)
+	}
+	cs, _ := m.Conflicts()
+	if len(cs) != 1 || !slices.Equal(cs[0].Choices, []Keep{KeepDesktop, KeepDevice}) {
+		t.Fatalf("conflicts = %+v, want one whose choices are desktop and device", cs)
+	}
+	err = m.Resolve(ctxT(t), cs[0].ID, KeepBoth)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "desktop or device") {
+		t.Errorf("Resolve(keep both) = %v, want refused naming desktop or device", err)
+	}
+	if cs, _ := m.Conflicts(); len(cs) != 1 || cs[0].Resolution != "" {
+		t.Errorf("after the refusal the conflicts are %+v, want it pending with no choice recorded", cs)
+	}
+	if err := m.Resolve(ctxT(t), cs[0].ID, KeepDevice); err != nil {
+		t.Fatalf("Resolve(keep device) = %v", err)
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(w.desktop, "n.txt")); got != "phone version!" {
+		t.Errorf("desktop n.txt = %q, want the device's", got)
+	}
+}
+
+// TestResolutionThatCannotBeCarriedOut: a choice that the session cannot carry out (here, a
+// conflict copy whose name is too long for the file system) stays pending with the reason, and
+// another choice can be made.
+func TestResolutionThatCannotBeCarriedOut(t *testing.T) {
+	w := newWorld(t)
+	long := strings.Repeat("n", 240) + ".txt"
+	writeFile(t, filepath.Join(w.desktop, long), "original")
+	m := w.open(false)
+	w.waitDevice(m)
+	p := w.addDocs(m)
+	m.Sync(ctxT(t), SyncOptions{}, p.ID)
+	writeFile(t, filepath.Join(w.desktop, long), "desktop version")
+	writeFile(t, filepath.Join(w.phone, "Documents", long), "phone version!")
+	if ss, _ := m.Sync(ctxT(t), SyncOptions{}, p.ID); len(ss) != 1 || ss[0].Conflicts != 1 {
+		t.Fatalf("sync = %+v, want one conflict", ss)
+	}
+	cs, _ := m.Conflicts()
+	if err := m.Resolve(ctxT(t), cs[0].ID, KeepBoth); err != nil {
+		t.Fatalf("Resolve(keep both) = %v", err)
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	cs, _ = m.Conflicts()
+	if len(cs) != 1 || cs[0].Resolution != "" || !strings.Contains(cs[0].ResolutionError, "keep both could not be carried out") {
+		t.Fatalf("after the session the conflicts are %+v, want it waiting for a new choice, saying why keep-both failed", cs)
+	}
+	if err := m.Resolve(ctxT(t), cs[0].ID, KeepDesktop); err != nil {
+		t.Fatalf("Resolve(keep desktop) after the failure = %v", err)
+	}
+	if cs, _ := m.Conflicts(); len(cs) != 1 || cs[0].ResolutionError != "" {
+		t.Errorf("after choosing again the conflicts are %+v, want the new choice without the old failure", cs)
+	}
+	if _, err := m.Sync(ctxT(t), SyncOptions{}, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := m.Conflicts(); len(cs) != 0 {
+		t.Errorf("conflicts after keeping the desktop's = %+v", cs)
+	}
+	if got := readFile(t, filepath.Join(w.phone, "Documents", long)); got != "desktop version" {
+		t.Errorf("phone %s = %q, want the desktop's", long, got)
 	}
 }

@@ -232,6 +232,32 @@ func (d *db) preview(partnership, conflict, side string) (storedPreview, bool) {
 	return p, found
 }
 
+// resolutionSide is the key, among a conflict's previews, of why its last choice could not be
+// carried out: it goes with the conflict's previews when the conflict goes.
+const resolutionSide = "resolution-error"
+
+// putResolutionError records why a session could not carry out the choice made for a conflict;
+// an empty msg drops the record.
+func (d *db) putResolutionError(partnership, conflict, msg string) error {
+	return d.b.Update(func(tx *bolt.Tx) error {
+		b, k := tx.Bucket(bucketPreviews), previewKey(partnership, conflict, resolutionSide)
+		if msg == "" {
+			return b.Delete(k)
+		}
+		return b.Put(k, []byte(msg))
+	})
+}
+
+// resolutionError returns what putResolutionError recorded, or "".
+func (d *db) resolutionError(partnership, conflict string) string {
+	var msg string
+	d.b.View(func(tx *bolt.Tx) error {
+		msg = string(tx.Bucket(bucketPreviews).Get(previewKey(partnership, conflict, resolutionSide)))
+		return nil
+	})
+	return msg
+}
+
 // prunePreviews drops the previews of a partnership's conflicts that are no longer pending
 // (keep == nil drops them all).
 func (d *db) prunePreviews(partnership string, keep map[string]bool) error {

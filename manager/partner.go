@@ -127,6 +127,9 @@ func (m *Manager) Validate(ctx context.Context, p Partnership) (Partnership, err
 	if !slices.Contains(ConflictPolicies, q.OnConflict) {
 		return invalid("on-conflict", "conflict policy %q is not one of: ask, desktop, device, newest, keep-both", q.OnConflict)
 	}
+	if q.OnConflict == PolicyKeepBoth && prov.NoKeepBoth {
+		return invalid("on-conflict", "provider %s cannot keep both versions of a conflict (its stores have no room for a copy beside an item); choose ask, desktop, device or newest", prov.Name)
+	}
 	if q.Interval > 0 && q.Interval < time.Minute {
 		return invalid("interval", "the sync interval must be at least a minute")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/cradle-sync/cradle/providers/plugin"
 )
@@ -11,7 +12,7 @@ import (
 // loadPlugins discovers the provider plugins in Dir/plugins and registers their providers. A
 // plugin that cannot be loaded is reported (an Error event and the log) and skipped.
 func (m *Manager) loadPlugins(ctx context.Context) {
-	host := plugin.NewHost(plugin.Config{Logger: m.log})
+	host := plugin.NewHost(plugin.Config{Logger: m.log, LogDir: LogDir(m.dir)})
 	names, errs := host.Discover(ctx, m.dir)
 	if len(names) > 0 {
 		m.log.Info("manager: provider plugins loaded", "providers", names)
@@ -20,6 +21,10 @@ func (m *Manager) loadPlugins(ctx context.Context) {
 		m.pluginErrs = append(m.pluginErrs, fmt.Sprintf("A provider plugin could not be loaded: %v", err))
 	}
 }
+
+// LogDir is the folder of the config folder dir where provider plugins' log files are kept
+// (plugin.LogFile): everything a plugin writes, a crash's traceback included.
+func LogDir(dir string) string { return filepath.Join(dir, "logs") }
 
 // isProviderStop tells whether err is a provider plugin that stopped (the next session restarts
 // it), as opposed to a device that went away.

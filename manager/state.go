@@ -96,7 +96,7 @@ func (ps *partState) closeInstance() error {
 func (ps *partState) setErrorFromSession(s Session) {
 	ps.errMsg, ps.fix = "", ""
 	if s.Outcome == OutcomeFailed && len(s.Errors) > 0 {
-		ps.errMsg = s.Errors[0]
+		ps.errMsg, ps.fix = s.Errors[0], s.Fix
 	}
 }
 

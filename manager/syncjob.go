@@ -166,6 +166,13 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		for _, s := range rep.Skipped {
 			sess.Errors = append(sess.Errors, fmt.Sprintf("%s: %v", s.Name, s.Err))
 			sess.SkippedNames = append(sess.SkippedNames, SkippedName{Path: s.Name, Side: s.From, Reason: s.Err.Error()})
+			var re *repl.ResolutionError
+			if errors.As(s.Err, &re) {
+				msg := fmt.Sprintf("keep %s could not be carried out: %v", keepName(re.Keep), re.Err)
+				if err := m.db.putResolutionError(p.ID, re.ID, msg); err != nil {
+					m.log.Warn("manager: record why a resolution failed", "err", err)
+				}
+			}
 		}
 	}
 	sess.SkippedNames = append(sess.SkippedNames, res.skippedNames...)
@@ -201,14 +208,17 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		fix = errorFix(err, p, ds.info.Label)
 		sess.Errors = append([]string{errMsg}, sess.Errors...)
 	}
+	ps.plugin = err != nil && isProviderStop(err)
+	if ps.plugin {
+		fix = "the next sync restarts it"
+	}
+	if sess.Outcome == OutcomeFailed {
+		sess.Fix = fix
+	}
 	ps.running, ps.cancel, ps.progress = false, nil, nil
 	ps.last, ps.hasLast = sess, true
 	ps.errMsg, ps.fix = errMsg, fix
 	ps.massDelete = massDeleteOf(err)
-	ps.plugin = err != nil && isProviderStop(err)
-	if ps.plugin {
-		ps.fix = "the next sync restarts it"
-	}
 	if sess.Outcome == OutcomeStopped && !devGone && !userStop && ps.errMsg == "" {
 		ps.errMsg = "the sync stopped before it finished"
 	}

@@ -112,6 +112,10 @@ type Provider struct {
 	Options     []Option
 	// Directions the provider supports; empty means all three.
 	Directions []Direction
+	// NoKeepBoth says the provider's stores cannot hold a conflict copy beside an item (a store
+	// of one item): keeping both versions of a conflict is then refused, as a resolution and as
+	// a policy.
+	NoKeepBoth bool
 	// Open opens the stores for one partnership.
 	Open func(ctx context.Context, env Env) (*Instance, error)
 }

@@ -372,11 +372,27 @@ func (hf *HandleFile) applyPendingResolutions(ctx context.Context, a, b Side, no
 				return err
 			}
 			rep.Skipped = append(rep.Skipped, Skipped{From: x.Name, To: y.Name, Name: c.Name,
-				Err: fmt.Errorf("carry out the resolution of conflict %s: %w", c.ID, err)})
+				Err: &ResolutionError{ID: c.ID, Keep: c.Pending, Err: err}})
 		}
 	}
 	return nil
 }
+
+// ResolutionError is the error of a resolution that a session could not carry out (a store refused
+// the conflict copy's name, a write failed): the conflict stays, and the caller can say which
+// choice failed and why. (When the session meets the conflict again, it is recorded afresh and
+// waits for a new choice.)
+type ResolutionError struct {
+	ID   string // the conflict's ID
+	Keep string // the choice: a side's name, or ResolveBoth
+	Err  error
+}
+
+func (e *ResolutionError) Error() string {
+	return fmt.Sprintf("carry out the resolution of conflict %s: %v", e.ID, e.Err)
+}
+
+func (e *ResolutionError) Unwrap() error { return e.Err }
 
 // isFatal reports errors after which a session cannot go on.
 func isFatal(err error) bool {

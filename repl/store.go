@@ -329,7 +329,7 @@ type Atomicity interface {
 // returns false after a session, the service manager starts none on its own (change
 // notifications, schedule) until the device is plugged in again or the user syncs by hand, as an
 // ActiveSync service provider did by setting continueMonitoring to false. The engine itself never
-// calls it. Provider plugins cannot offer it yet (it does not cross the plugin boundary).
+// calls it. A provider plugin's store offers it too: the answer crosses the plugin boundary.
 type Monitoring interface {
 	ContinueMonitoring() bool
 }

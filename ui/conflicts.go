@@ -43,6 +43,7 @@ type conflictDialog struct {
 	keepDesktop *widget.Button
 	keepDevice  *widget.Button
 	keepBoth    *widget.Button
+	choices     *fyne.Container // the choice buttons, in a row
 	errText     *widget.Label
 }
 
@@ -124,8 +125,8 @@ func (w *Window) showConflicts() {
 	// Fields and previews in two rows, so that both previews start at the same height.
 	heads := container.NewGridWithColumns(2, d.desktop.head, d.device.head)
 	previews := container.NewGridWithColumns(2, d.desktop.scroll, d.device.scroll)
-	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll,
-		container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth))
+	d.choices = container.NewGridWithColumns(3, d.keepDesktop, d.keepDevice, d.keepBoth)
+	bottom := container.NewVBox(widget.NewSeparator(), d.legend, d.errText, d.applyAll, d.choices)
 	content := container.NewBorder(container.NewVBox(top, widget.NewSeparator(), heads, widget.NewSeparator()), bottom, nil, nil, previews)
 	d.content = content
 	d.dlg = dialog.NewCustom(tr("Conflicts"), tr("Close"), content, w.win)
@@ -147,6 +148,11 @@ func (d *conflictDialog) update(list []manager.Conflict) {
 	cur := ""
 	if d.index < len(d.list) {
 		cur = d.list[d.index].ID
+	}
+	for _, c := range list {
+		if c.ResolutionError != "" {
+			delete(d.done, c.ID) // the choice could not be carried out: the conflict waits again
+		}
 	}
 	list = slices.DeleteFunc(slices.Clone(list), func(c manager.Conflict) bool { return d.done[c.ID] })
 	d.list = list
@@ -215,6 +221,31 @@ func (d *conflictDialog) render() {
 		keepBoth = tr("Keep both (merge)")
 	}
 	d.keepBoth.SetText(keepBoth)
+	// Only the choices the partnership's stores can carry out (a store of one item has no room
+	// for a copy: no keep-both).
+	show := func(b *widget.Button, ok bool) {
+		if ok {
+			b.Show()
+		} else {
+			b.Hide()
+		}
+	}
+	canBoth := slices.Contains(c.Choices, manager.KeepBoth)
+	show(d.keepBoth, canBoth)
+	show(d.keepDesktop, slices.Contains(c.Choices, manager.KeepDesktop))
+	show(d.keepDevice, slices.Contains(c.Choices, manager.KeepDevice))
+	if canBoth {
+		d.choices.Layout = layout.NewGridLayoutWithColumns(3)
+	} else {
+		d.choices.Layout = layout.NewGridLayoutWithColumns(2)
+	}
+	switch {
+	case c.ResolutionError != "":
+		d.errText.SetText(sentence(c.ResolutionError) + ". " + tr("Choose again."))
+		d.errText.Show()
+	default:
+		d.errText.Hide()
+	}
 	d.setBusy(d.busy)
 	if d.content != nil {
 		d.content.Refresh() // parts shown or hidden: lay the dialog out again
@@ -262,12 +293,12 @@ func (d *conflictDialog) resolve(keep manager.Keep) {
 			for _, id := range resolved {
 				d.done[id] = true
 			}
+			d.update(d.list)
 			if failed != nil {
 				d.errText.SetText(sentence(failed.Error()))
 				d.errText.Show()
 				d.content.Refresh()
 			}
-			d.update(d.list)
 			w.requestRefresh(true)
 		}
 	})

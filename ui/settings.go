@@ -40,6 +40,7 @@ type settingsDialog struct {
 	days          map[string]int
 	versionsCap   *widget.Select
 	caps          map[string]int64
+	autostart     *widget.Check
 	language      *widget.Select
 	languages     map[string]string
 	errText       *widget.Label
@@ -86,6 +87,12 @@ func (w *Window) showSettings() {
 		d.keepInTray.Disable()
 		trayHint.SetText(tr("This desktop session has no tray: closing the window quits Cradle."))
 	}
+	var loginField *fyne.Container
+	if w.opts.Autostart != nil {
+		d.autostart = widget.NewCheck(tr("Start Cradle in the background when I log in"), nil)
+		d.autostart.SetChecked(w.opts.Autostart.Enabled())
+		loginField = container.NewVBox(d.autostart, hintLabel(tr("Devices then sync as they are plugged in, with no window open.")))
+	}
 	d.languages = map[string]string{}
 	var langOpts []string
 	sel := ""
@@ -116,8 +123,13 @@ func (w *Window) showSettings() {
 		fieldLabel(tr("Versions")), container.NewVBox(d.versionsDays, d.versionsCap,
 			hintLabel(tr("What a sync replaces or deletes is kept this long, oldest first beyond the size limit."))),
 		fieldLabel(tr("Tray")), container.NewVBox(d.keepInTray, trayHint),
-		fieldLabel(tr("Language")), d.language,
 	)
+	if loginField != nil {
+		form.Add(fieldLabel(tr("Start at login")))
+		form.Add(loginField)
+	}
+	form.Add(fieldLabel(tr("Language")))
+	form.Add(d.language)
 	content := container.NewVBox(form, d.errText)
 	d.content = content
 	d.dlg = dialog.NewCustomWithoutButtons(tr("Settings"), container.NewVScroll(content), w.win)
@@ -242,8 +254,15 @@ func (d *settingsDialog) submit() {
 	d.save.Disable()
 	d.errText.Hide()
 	w := d.w
+	login, setLogin := false, false
+	if d.autostart != nil && d.autostart.Checked != w.opts.Autostart.Enabled() {
+		login, setLogin = d.autostart.Checked, true
+	}
 	w.background(func(context.Context) func() {
 		err := w.m.SetSettings(s)
+		if err == nil && setLogin {
+			err = w.opts.Autostart.SetEnabled(login)
+		}
 		return func() {
 			d.busy = false
 			d.save.Enable()

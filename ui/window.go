@@ -33,6 +33,17 @@ type Options struct {
 	Do func(fn func())
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
+	// HideOnClose hides the window when it is closed instead of quitting: the process ran
+	// without a window before (started at login, or cradle watch) and goes on so.
+	HideOnClose bool
+	// Autostart is Cradle's start at login, offered in the settings; nil leaves it out.
+	Autostart Autostart
+}
+
+// Autostart is Cradle's start at login (internal/autostart's XDG autostart entry).
+type Autostart interface {
+	Enabled() bool
+	SetEnabled(on bool) error
 }
 
 // Window is Cradle's main window over a Manager. Create it with New, show it with ShowAndRun
@@ -282,7 +293,8 @@ func (w *Window) busy() bool {
 	return false
 }
 
-// pendingConflicts returns the conflicts still waiting for a choice.
+// pendingConflicts returns the conflicts still waiting for a choice (those whose last choice
+// could not be carried out among them).
 func (w *Window) pendingConflicts() []manager.Conflict {
 	var out []manager.Conflict
 	for _, c := range w.conflicts {
@@ -296,10 +308,10 @@ func (w *Window) pendingConflicts() []manager.Conflict {
 // closeRequested hides the window in the tray (when there is one and the setting says so) or
 // quits.
 func (w *Window) closeRequested() {
-	if w.tray != nil && w.settings.KeepInTray {
+	if (w.tray != nil && w.settings.KeepInTray) || w.opts.HideOnClose {
 		w.win.Hide()
 		w.hidden = true
-		if !w.toldTray {
+		if w.tray != nil && !w.toldTray {
 			w.toldTray = true
 			w.send(fyne.NewNotification(tr("Cradle keeps running"),
 				tr("It syncs your devices in the background. Open it again from its icon in the tray.")))
@@ -309,6 +321,10 @@ func (w *Window) closeRequested() {
 	w.win.Close()
 	w.app.Quit()
 }
+
+// Raise shows the window and brings it to the front (cradle started again); it may be called
+// from any goroutine.
+func (w *Window) Raise() { w.do(w.showWindow) }
 
 // showWindow brings the window back (the tray's Open).
 func (w *Window) showWindow() {

@@ -964,3 +964,90 @@ func countPictures(dir string) int {
 	})
 	return n
 }
+
+// TestConflictDialogOffersWhatTheStoreCanDo: the dialog shows only the choices a conflict's
+// partnership can carry out (no "Keep both" for a store of one item), and says why a choice made
+// earlier could not be carried out.
+func TestConflictDialogOffersWhatTheStoreCanDo(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	h.pump("the demo's conflict", func() bool { return len(w.pendingConflicts()) == 1 })
+	c := w.pendingConflicts()[0]
+	c.Choices = []manager.Keep{manager.KeepDesktop, manager.KeepDevice}
+	c.ResolutionError = "keep both could not be carried out: this store holds only one file"
+	w.conflicts = []manager.Conflict{c}
+	w.showConflicts()
+	dlg := w.conflictDlg
+	if dlg == nil {
+		t.Fatal("no conflict dialog")
+	}
+	if dlg.keepBoth.Visible() || !dlg.keepDesktop.Visible() || !dlg.keepDevice.Visible() {
+		t.Errorf("buttons shown: desktop %v, device %v, both %v; want desktop and device only",
+			dlg.keepDesktop.Visible(), dlg.keepDevice.Visible(), dlg.keepBoth.Visible())
+	}
+	if got := dlg.errText.Text; !dlg.errText.Visible() || !strings.Contains(got, "Keep both could not be carried out") || !strings.Contains(got, "Choose again") {
+		t.Errorf("error line = %q (shown: %v), want why keep-both failed and to choose again", got, dlg.errText.Visible())
+	}
+}
+
+// fakeAutostart records the start at login the settings set.
+type fakeAutostart struct {
+	on  bool
+	set []bool
+}
+
+func (f *fakeAutostart) Enabled() bool { return f.on }
+func (f *fakeAutostart) SetEnabled(on bool) error {
+	f.on = on
+	f.set = append(f.set, on)
+	return nil
+}
+
+// TestSettingsStartAtLogin: the settings offer the start at login when the window has one, show
+// its state, and turn it on when saved checked.
+func TestSettingsStartAtLogin(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	fa := &fakeAutostart{}
+	w.opts.Autostart = fa
+	test.Tap(w.settingsButton)
+	d := w.settingsDlg
+	if d == nil || d.autostart == nil {
+		t.Fatal("the settings offer no start at login")
+	}
+	if d.autostart.Checked {
+		t.Error("start at login is checked while it is off")
+	}
+	if dir := os.Getenv("CRADLE_UI_SHOTS"); dir != "" {
+		w.Window().Resize(fyne.NewSize(900, 660))
+		writePNG(t, filepath.Join(dir, "settings.png"), w.Window().Canvas().Capture())
+	}
+	d.autostart.SetChecked(true)
+	test.Tap(d.save)
+	h.pump("the settings to be saved", func() bool { return w.settingsDlg == nil })
+	if len(fa.set) != 1 || !fa.set[0] || !fa.on {
+		t.Errorf("start at login set %v, want [true]", fa.set)
+	}
+	// Saving again without a change leaves it alone.
+	test.Tap(w.settingsButton)
+	if d = w.settingsDlg; !d.autostart.Checked {
+		t.Error("start at login is not checked while it is on")
+	}
+	test.Tap(d.save)
+	h.pump("the settings to be saved", func() bool { return w.settingsDlg == nil })
+	if len(fa.set) != 1 {
+		t.Errorf("start at login set %v on a save that did not change it", fa.set)
+	}
+}
+
+func writePNG(t *testing.T, path string, img image.Image) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+}

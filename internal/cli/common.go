@@ -15,6 +15,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/device/emulator"
+	"github.com/cradle-sync/cradle/internal/ipc"
 	"github.com/cradle-sync/cradle/manager"
 	_ "github.com/cradle-sync/cradle/providers/all"
 )
@@ -27,7 +28,8 @@ func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
-// globals are the flags every command accepts, before or after the subcommand.
+// globals are the flags every command accepts, before or after the subcommand, and the two
+// that come before it only (version, background).
 type globals struct {
 	config      string
 	emulate     []string
@@ -37,6 +39,8 @@ type globals struct {
 	emulateProfile string
 	emulateTZ      string
 	demo           bool
+	version        bool
+	background     bool
 }
 
 // stringList is a repeatable string flag.
@@ -75,13 +79,29 @@ func (g *globals) emulatorOptions() (emulator.Options, error) {
 	return opts, nil
 }
 
-// invocation is one run of a command: its context, the global flags, its name and its output.
+// invocation is one run of a command: its context, the global flags, its name, its output and
+// where it runs (env).
 type invocation struct {
 	ctx    context.Context
 	g      *globals
 	name   string
 	stdout io.Writer
 	stderr io.Writer
+	env    *environ
+	// args are the whole command line and kind what it asks for, for handing it to the Cradle
+	// that serves the folder.
+	args []string
+	kind ipc.Kind
+}
+
+// abs makes a path the user typed absolute, against the user's working directory: a command
+// may run in the Cradle that serves it, whose working directory is not the user's. Commands
+// resolve paths with it, never with filepath.Abs. "~/" is left for the manager to expand.
+func (c *invocation) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == "~" || strings.HasPrefix(p, "~/") {
+		return p
+	}
+	return filepath.Join(c.env.dir, p)
 }
 
 // flags returns the command's flag set, with the global flags on it too.
@@ -123,26 +143,49 @@ func (c *invocation) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	return pos, nil
 }
 
-// configDir returns the config folder: --config, or the user's config dir.
+// configDir returns the config folder: --config, or the user's config dir; absolute, with
+// symbolic links resolved when it exists (it names the folder's socket).
 func (c *invocation) configDir() (string, error) {
-	if c.g.config != "" {
-		return c.g.config, nil
+	if c.env.host != nil {
+		return c.env.host.dir, nil
 	}
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("no config folder: %w; give one with --config DIR", err)
+	return configDirOf(c.g.config, c.env)
+}
+
+func configDirOf(flagValue string, e *environ) (string, error) {
+	dir := flagValue
+	if dir == "" {
+		base, err := os.UserConfigDir()
+		if err != nil {
+			return "", fmt.Errorf("no config folder: %w; give one with --config DIR", err)
+		}
+		dir = filepath.Join(base, "cradle")
+	} else if !filepath.IsAbs(dir) {
+		dir = filepath.Join(e.dir, dir)
 	}
-	return filepath.Join(dir, "cradle"), nil
+	return resolveLinks(filepath.Clean(dir)), nil
+}
+
+// resolveLinks resolves the symbolic links of the longest part of path that exists: a folder
+// not created yet must name the same socket before and after it is.
+func resolveLinks(path string) string {
+	rest := ""
+	for p := path; ; p = filepath.Dir(p) {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if p == filepath.Dir(p) {
+			return path
+		}
+		rest = filepath.Join(filepath.Base(p), rest)
+	}
 }
 
 // emulated returns the --emulate folders, checked and made absolute.
 func (c *invocation) emulated() ([]string, error) {
 	var out []string
 	for _, d := range c.g.emulate {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return nil, fmt.Errorf("--emulate %s: %w", d, err)
-		}
+		abs := filepath.Clean(c.abs(d))
 		st, err := os.Stat(abs)
 		if err != nil {
 			return nil, fmt.Errorf("--emulate %s: the folder does not exist or cannot be read (%v)", d, unwrapPath(err))
@@ -172,10 +215,24 @@ func (c *invocation) logger(level slog.Level) *slog.Logger {
 const deviceWait = 20 * time.Second
 
 // open starts a manager for a one-shot command (service: false) or for watch and the window
-// (service: true), and waits until the devices attached at start are known.
-func (c *invocation) open(service bool) (*manager.Manager, error) {
-	m, _, err := c.openSubscribed(service, 0)
-	return m, err
+// (service: true), and waits until the devices attached at start are known; release closes it.
+// A command served by the running Cradle gets that Cradle's manager, which release leaves
+// running.
+func (c *invocation) open(service bool) (m *manager.Manager, release func(), err error) {
+	if c.env.noManager {
+		return nil, nil, errNoManager
+	}
+	if h := c.env.host; h != nil {
+		if err := h.covers(c); err != nil {
+			return nil, nil, err
+		}
+		return h.m, func() {}, nil
+	}
+	m, _, err = c.openSubscribed(service, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, func() { m.Close() }, nil
 }
 
 // openSubscribed is open with a subscription to the events in mask (none when mask is 0) made
@@ -254,11 +311,7 @@ func (c *invocation) monitors(configDir string, log *slog.Logger) ([]device.Moni
 		}
 		em := emulator.NewMonitor(opts, dirs...)
 		if c.g.emulateList != "" {
-			abs, err := filepath.Abs(c.g.emulateList)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--emulate-list %s: %w", c.g.emulateList, err)
-			}
-			em.UseControlFile(abs)
+			em.UseControlFile(filepath.Clean(c.abs(c.g.emulateList)))
 		}
 		monitors = append(monitors, em)
 		for _, d := range dirs {
@@ -269,19 +322,6 @@ func (c *invocation) monitors(configDir string, log *slog.Logger) ([]device.Moni
 	monitors = append(monitors, hw...)
 	keys = append(keys, hwKeys...)
 	return monitors, keys, nil
-}
-
-// startWindowManager starts the service manager behind the window (--demo: in a temporary config
-// folder with an emulated device and sample content). cleanup closes it.
-func (c *invocation) startWindowManager() (*manager.Manager, func(), error) {
-	if c.g.demo {
-		return startDemo(c)
-	}
-	m, err := c.open(true)
-	if err != nil {
-		return nil, nil, err
-	}
-	return m, func() { m.Close() }, nil
 }
 
 // writeJSON prints v as the one JSON document of a --json command.

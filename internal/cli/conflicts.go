@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/cradle-sync/cradle/manager"
@@ -19,11 +21,11 @@ func cmdConflicts(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("conflicts takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	cs, err := m.Conflicts()
 	if err != nil {
 		return err
@@ -42,8 +44,13 @@ func cmdConflicts(c *invocation, args []string) error {
 	fmt.Fprintln(tw, "ID\tPARTNERSHIP\tPATH\tDESKTOP\tDEVICE")
 	for _, x := range cs {
 		path := x.Path
-		if x.Resolution != "" {
+		switch {
+		case x.ResolutionError != "" && x.Resolution == "":
+			path += " (" + x.ResolutionError + ")"
+		case x.Resolution != "":
 			path += " (keep " + string(x.Resolution) + " at the next sync)"
+		case len(x.Choices) < 3:
+			path += " (choices: " + strings.Join(keepNames(x.Choices), ", ") + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.ID, x.PartnershipName, path, describeSide(x.Desktop), describeSide(x.Device))
 	}
@@ -52,6 +59,14 @@ func cmdConflicts(c *invocation, args []string) error {
 	}
 	c.say("Resolve one with 'cradle resolve ID --keep desktop|device|both', or all with 'cradle resolve --all --keep ...'.")
 	return nil
+}
+
+func keepNames(ks []manager.Keep) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = string(k)
+	}
+	return out
 }
 
 func describeSide(s manager.ConflictSide) string {
@@ -88,13 +103,16 @@ func cmdResolve(c *invocation, args []string) error {
 	case !*all && len(rest) != 1:
 		return usageError("give one conflict ID (see 'cradle conflicts'), or --all")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	// The partnerships touched, to apply the choices now when their device is connected.
 	touched := map[string]bool{}
+	ids := map[string]bool{} // the conflicts given a choice
+	var chosen []string      // what was recorded, for the messages
+	var refused error
 	if *all {
 		cs, err := m.Conflicts()
 		if err != nil {
@@ -109,19 +127,21 @@ func cmdResolve(c *invocation, args []string) error {
 			refs = append(refs, p.ID)
 		}
 		for _, x := range cs {
-			if *only == "" || x.Partnership == refs[0] {
+			if (*only == "" || x.Partnership == refs[0]) && x.Resolution == "" && slices.Contains(x.Choices, k) {
 				touched[x.Partnership] = true
+				ids[x.ID] = true
 			}
 		}
 		n, err := m.ResolveAll(c.ctx, k, refs...)
-		if err != nil {
+		if err != nil && n == 0 {
 			return err
 		}
+		refused = err
 		if n == 0 {
 			c.say("No conflicts to resolve.")
 			return nil
 		}
-		c.say("Resolved %s: keep %s.", plural(n, "conflict"), k)
+		chosen = append(chosen, plural(n, "conflict"))
 	} else {
 		id := rest[0]
 		if err := m.Resolve(c.ctx, id, k); err != nil {
@@ -132,14 +152,26 @@ func cmdResolve(c *invocation, args []string) error {
 				touched[p.ID] = true
 			}
 		}
-		c.say("Resolved %s: keep %s.", id, k)
+		chosen = append(chosen, id)
+		ids[id] = true
 	}
-	return applyNow(c, m, touched)
+	applied, err := applyNow(c, m, touched, ids, k)
+	if err != nil {
+		return err
+	}
+	if applied {
+		c.say("Resolved %s: keep %s.", chosen[0], k)
+	} else {
+		c.say("Recorded for %s: keep %s.", chosen[0], k)
+	}
+	return refused
 }
 
 // applyNow runs a session for each touched partnership whose device is connected, so the choice
-// reaches the files now; the others get it at their next sync.
-func applyNow(c *invocation, m *manager.Manager, touched map[string]bool) error {
+// k made for the conflicts ids reaches the files now; the others get it at their next sync.
+// applied is false when no session ran. A choice that a session could not carry out is an error
+// that says why and which choices are left.
+func applyNow(c *invocation, m *manager.Manager, touched, ids map[string]bool, k manager.Keep) (applied bool, err error) {
 	status := m.Status()
 	var now []string
 	for _, s := range status {
@@ -153,21 +185,56 @@ func applyNow(c *invocation, m *manager.Manager, touched map[string]bool) error 
 		}
 	}
 	if len(now) == 0 {
-		return nil
+		return false, nil
 	}
 	sessions, err := m.Sync(c.ctx, manager.SyncOptions{Trigger: manager.TriggerResolve}, now...)
 	if err != nil {
 		if errors.Is(err, manager.ErrNotConnected) {
 			c.say("The device went away; the choice is applied at the next sync.")
-			return nil
+			return false, nil
 		}
-		return err
+		return false, err
 	}
 	for _, s := range sessions {
 		if s.Outcome == manager.OutcomeFailed || s.Outcome == manager.OutcomeStopped {
-			return fmt.Errorf("%s: the choice is recorded, but applying it failed: %v; it is applied at the next sync", s.Name, s.Errors)
+			return false, fmt.Errorf("%s: the choice is recorded, but applying it failed: %s; it is applied at the next sync", s.Name, strings.Join(s.Errors, "; "))
 		}
-		c.say("%s", summary(s))
 	}
-	return nil
+	// A session that finished may still have left a choice it could not carry out.
+	cs, err := m.Conflicts()
+	if err != nil {
+		return false, err
+	}
+	var failed []string
+	for _, x := range cs {
+		if !ids[x.ID] || x.ResolutionError == "" {
+			continue
+		}
+		msg := fmt.Sprintf("conflict %s (%s): %s", x.ID, x.Path, x.ResolutionError)
+		if others := otherChoices(x, k); others != "" {
+			msg += fmt.Sprintf("; it waits for another choice: cradle resolve %s --keep %s", x.ID, others)
+		}
+		failed = append(failed, msg)
+	}
+	for _, s := range sessions {
+		if s.Skipped == 0 || len(failed) == 0 {
+			c.say("%s", summary(s))
+		}
+	}
+	if len(failed) > 0 {
+		return false, errors.New(strings.Join(failed, "\n"))
+	}
+	return true, nil
+}
+
+// otherChoices lists the choices of a conflict other than failed, as resolve takes them
+// ("desktop|device").
+func otherChoices(x manager.Conflict, failed manager.Keep) string {
+	var out []string
+	for _, k := range x.Choices {
+		if k != failed {
+			out = append(out, string(k))
+		}
+	}
+	return strings.Join(out, "|")
 }

@@ -19,11 +19,11 @@ func cmdDevices(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("devices takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	var present []manager.DeviceInfo
 	for _, d := range m.Devices() {
 		if d.State != manager.DeviceStateDisconnected {

@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,12 +95,12 @@ func providerArg(args []string) string {
 
 func partnerAdd(c *invocation, args []string) error {
 	// The manager loads provider plugins, whose options become flags too. Help works without it.
-	m, err := c.openForParse(args)
+	m, release, err := c.openForParse(args)
 	if err != nil && !wantsHelp(args) {
 		return err
 	}
 	if m != nil {
-		defer m.Close()
+		defer release()
 	}
 	fs := c.flags("partner add", "--name N --provider P --device SERIAL [options]")
 	var (
@@ -179,6 +180,15 @@ func partnerAdd(c *invocation, args []string) error {
 	for k, v := range values {
 		p.Options[k] = v
 	}
+	// Folders are the user's, relative to the user's working directory (the command may run in
+	// the Cradle that serves it, whose directory is another).
+	if prov, err := providers.Lookup(p.Provider); err == nil {
+		for _, o := range prov.Options {
+			if v := p.Options[o.Name]; o.Kind == providers.KindFolder && v != "" {
+				p.Options[o.Name] = c.abs(v)
+			}
+		}
+	}
 	p.Direction = manager.Direction(dir)
 	p.OnConflict = manager.ConflictPolicy(onConf)
 	if ival != "" {
@@ -210,15 +220,29 @@ func parseInterval(s string) (time.Duration, error) {
 
 // openForParse opens the manager before partner add parses its flags (plugins declare options
 // too), with the global flags that may come after the subcommand taken into account.
-func (c *invocation) openForParse(args []string) (*manager.Manager, error) {
+func (c *invocation) openForParse(args []string) (*manager.Manager, func(), error) {
+	g := globalsIn(*c.g, args)
+	saved := *c.g
+	*c.g = g
+	m, release, err := c.open(false)
+	*c.g = saved
+	return m, release, err
+}
+
+// globalsIn returns g with the global flags found in args added: they may come after the
+// subcommand, where the first parse does not see them. Everything else in args is left for the
+// command's own parse.
+func globalsIn(g globals, args []string) globals {
 	pre := flag.NewFlagSet("", flag.ContinueOnError)
 	pre.SetOutput(discard{})
-	g := *c.g
+	g.emulate = slices.Clone(g.emulate)
 	g.register(pre)
-	// Scan the arguments for the global flags only; everything else is parsed later.
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		for _, name := range []string{"config", "emulate", "emulate-list"} {
+		if a == "--" {
+			break
+		}
+		for _, name := range []string{"config", "emulate", "emulate-list", "emulate-profile", "emulate-tz"} {
 			for _, p := range []string{"-" + name, "--" + name} {
 				if a == p && i+1 < len(args) {
 					pre.Set(name, args[i+1])
@@ -228,11 +252,7 @@ func (c *invocation) openForParse(args []string) (*manager.Manager, error) {
 			}
 		}
 	}
-	saved := *c.g
-	*c.g = g
-	m, err := c.open(false)
-	*c.g = saved
-	return m, err
+	return g
 }
 
 type discard struct{}
@@ -249,11 +269,11 @@ func partnerList(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("partner list takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	ps := m.Partnerships()
 	if *asJSON {
 		return c.writeJSON(ps)
@@ -288,11 +308,11 @@ func partnerRemove(c *invocation, args []string) error {
 	if len(rest) != 1 {
 		return usageError("partner remove takes one partnership ID or name")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	p, err := m.Partnership(rest[0])
 	if err != nil {
 		return err

@@ -19,11 +19,11 @@ func cmdStatus(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("status takes no arguments")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	// Count what waits on the partnerships whose device is connected (nothing is changed).
 	if len(m.Partnerships()) > 0 {
 		if err := m.Refresh(c.ctx); err != nil && !errors.Is(err, manager.ErrNotConnected) {
@@ -57,17 +57,34 @@ func cmdStatus(c *invocation, args []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	// Why a partnership cannot sync, or why its last sync failed: one line each, under the table.
 	for _, s := range st {
 		for _, k := range s.Skipped {
 			c.say("%s: skipped %q on the %s: %s", s.Name, k.Path, k.Side, k.Reason)
 		}
-		if s.Error != "" {
-			msg := fmt.Sprintf("%s: %s", s.Name, s.Error)
-			if s.Fix != "" {
-				msg += "; " + s.Fix
-			}
-			c.say("%s", msg)
+		if line := reasonLine(s); line != "" {
+			fmt.Fprintln(c.stdout, line)
 		}
 	}
 	return nil
+}
+
+// reasonLine is the one line that says why a partnership's last sync failed (or why it cannot
+// sync) and what to do: "1 notes: failed: <error>; <fix>". It is "" when all is well.
+func reasonLine(s manager.Status) string {
+	if s.Error == "" {
+		return ""
+	}
+	what := "error"
+	switch {
+	case s.State == manager.StateStopped:
+		what = "provider stopped"
+	case s.LastOutcome == manager.OutcomeFailed:
+		what = "last sync failed"
+	}
+	line := fmt.Sprintf("%s %s: %s: %s", s.ID, s.Name, what, oneLine(errors.New(s.Error)))
+	if s.Fix != "" {
+		line += "; " + s.Fix
+	}
+	return line
 }

@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/cradle-sync/cradle/manager"
 )
@@ -23,11 +21,11 @@ func cmdSync(c *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	if *dry {
 		return dryRun(c, m, manager.SyncOptions{AllowMassDelete: *allow}, *asJSON, refs)
 	}
@@ -152,10 +150,7 @@ type progressView struct {
 }
 
 func newProgressView(c *invocation) *progressView {
-	tty := false
-	if f, ok := c.stderr.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
+	tty := c.env.stderrTerm.TTY
 	return &progressView{c: c, terminal: tty, bars: map[string]*progressbar.ProgressBar{}, names: map[string]string{}, last: map[string]time.Time{}}
 }
 

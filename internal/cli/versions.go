@@ -20,11 +20,11 @@ func cmdVersions(c *invocation, args []string) error {
 	if len(rest) > 2 {
 		return usageError("versions takes a partnership and a path at most")
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	var ref, path string
 	switch len(rest) {
 	case 2:
@@ -127,11 +127,11 @@ func cmdRestore(c *invocation, args []string) error {
 			return err
 		}
 	}
-	m, err := c.open(false)
+	m, release, err := c.open(false)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer release()
 	v, file, err := m.Restore(c.ctx, rest[0], target)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -19,21 +20,53 @@ func cmdWatch(c *invocation, args []string) error {
 	if len(rest) > 0 {
 		return usageError("watch takes no arguments")
 	}
+	mask := manager.EventAll &^ (manager.SessionProgress | manager.StatusChanged)
+	if h := c.env.host; h != nil {
+		// Served by the running Cradle: follow its events until the user stops.
+		if err := h.covers(c); err != nil {
+			return err
+		}
+		sub := h.m.Subscribe(mask)
+		defer sub.Close()
+		return watchLoop(c, h.m, sub, c.ctx)
+	}
 	// Subscribed before the devices attach: the connection and the session on plug-in of those
 	// attached at start come as events too.
-	m, sub, err := c.openSubscribed(true, manager.EventAll&^(manager.SessionProgress|manager.StatusChanged))
-	if err != nil {
-		return err
+	var (
+		m   *manager.Manager
+		sub *manager.Subscription
+	)
+	h, code, served := becomeHost(c, func() (*manager.Manager, error) {
+		var err error
+		m, sub, err = c.openSubscribed(true, mask)
+		return m, err
+	})
+	if served {
+		return exitStatus(code)
 	}
-	defer m.Close()
-	defer sub.Close()
+	defer h.close(func() {
+		sub.Close()
+		m.Close()
+	})
+	// The main goroutine stays free for a window a client may ask for (gui.loop); the events
+	// are printed beside it.
+	ctx, cancel := context.WithCancel(c.ctx)
+	done := make(chan error, 1)
+	go func() { done <- watchLoop(c, m, sub, ctx) }()
+	h.gui.loop(ctx)
+	cancel()
+	return <-done
+}
+
+// watchLoop prints the events until ctx ends.
+func watchLoop(c *invocation, m *manager.Manager, sub *manager.Subscription, ctx context.Context) error {
 	for _, e := range m.PluginErrors() {
 		c.say("%s", e)
 	}
 	c.line("watching: %d partnerships; stop with Ctrl+C", len(m.Partnerships()))
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			c.line("stopping")
 			return nil
 		case ev, ok := <-sub.C():

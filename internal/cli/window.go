@@ -1,60 +1,70 @@
 package cli
 
 import (
-	"context"
-	"fmt"
-	"io"
-	"os"
-
-	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/app"
-
-	"github.com/cradle-sync/cradle/assets"
 	"github.com/cradle-sync/cradle/manager"
-	"github.com/cradle-sync/cradle/ui"
 )
 
-// appID matches FyneApp.toml.
-const appID = "io.github.cradle_sync.cradle"
-
-// newWindow creates the window. Without a display to open it on, GLFW panics (after logging
-// "X11: Failed to open display"): that becomes an error a user can act on.
-func newWindow(a fyne.App, m *manager.Manager, opts ui.Options) (w *ui.Window, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			where := "DISPLAY is not set"
-			if d := os.Getenv("DISPLAY"); d != "" {
-				where = fmt.Sprintf("DISPLAY is %q", d)
-			}
-			err = fmt.Errorf("the window cannot open: no display to show it on (%s; %v). Run cradle in a desktop session, or over ssh with -X; the commands need no window (cradle -h lists them)", where, r)
+// openWindow runs the window until it is closed, with the service manager running behind it,
+// as the host of the config folder (serve.go). When a Cradle serves the folder already, its
+// window is shown instead (run sent the request before coming here). --demo runs apart: its
+// own temporary config folder, no socket.
+func openWindow(c *invocation) int {
+	if c.g.demo {
+		m, cleanup, err := startDemo(c)
+		if err != nil {
+			c.say("cradle: %s", oneLine(err))
+			return 1
 		}
-	}()
-	return ui.New(a, m, opts), nil
+		defer cleanup()
+		g := newGUI(m, c.logger(0))
+		defer g.close()
+		if err := g.build(true, false, nil); err != nil {
+			c.say("cradle: %s", oneLine(err))
+			return 1
+		}
+		g.run(c.ctx)
+		return 0
+	}
+	h, release, code, served := hostManager(c)
+	if served {
+		return code
+	}
+	defer h.close(release)
+	if err := h.gui.build(true, false, nil); err != nil {
+		c.say("cradle: %s", oneLine(err))
+		return 1
+	}
+	h.gui.run(c.ctx)
+	return 0
 }
 
-// openWindow runs the Fyne application until the window is closed, with the service manager
-// running behind it.
-func openWindow(ctx context.Context, g *globals, stderr io.Writer) int {
-	c := &invocation{ctx: ctx, g: g, name: "window", stderr: stderr, stdout: io.Discard}
-	m, cleanup, err := c.startWindowManager()
-	if err != nil {
-		fmt.Fprintf(stderr, "cradle: %s\n", oneLine(err))
-		return 1
+// runBackground is `cradle --background`, how Cradle starts at login: the service manager with
+// the tray icon when the desktop has a tray and no window; without a tray, like cradle watch
+// without its output. `cradle` opens the window in it later.
+func runBackground(c *invocation) int {
+	h, release, code, served := hostManager(c)
+	if served {
+		return code
 	}
-	defer cleanup()
-	a := app.NewWithID(appID)
-	a.SetIcon(fyne.NewStaticResource("icon.png", assets.Icon))
-	// The tray and notifications need a session bus: without one, quitting panics in fyne's
-	// systray and every notification logs an error.
-	bus := os.Getenv("DBUS_SESSION_BUS_ADDRESS") != ""
-	w, err := newWindow(a, m, ui.Options{Tray: bus, Notifications: bus})
-	if err != nil {
-		fmt.Fprintf(stderr, "cradle: %s\n", oneLine(err))
-		return 1
+	defer h.close(release)
+	if trayAvailable() {
+		if err := h.gui.build(false, true, nil); err == nil {
+			h.gui.run(c.ctx)
+			return 0
+		} else {
+			c.say("cradle: no tray icon: %s", oneLine(err))
+		}
 	}
-	defer w.Close()
-	stop := context.AfterFunc(ctx, func() { fyne.Do(a.Quit) }) // Ctrl-C, SIGTERM
-	defer stop()
-	w.ShowAndRun()
+	h.gui.loop(c.ctx)
 	return 0
+}
+
+// hostManager makes this process the host with a service manager; release closes the manager.
+func hostManager(c *invocation) (h *host, release func(), code int, served bool) {
+	h, code, served = becomeHost(c, func() (*manager.Manager, error) {
+		m, rel, err := c.open(true)
+		release = rel
+		return m, err
+	})
+	return h, release, code, served
 }

@@ -2,15 +2,19 @@ package contacts
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cradle-sync/cradle/device/folder"
+	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/plugin"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
 )
@@ -196,3 +200,35 @@ func (e *phoneEditor) Put(name string, data []byte, modTime time.Time) (string, 
 }
 
 func (e *phoneEditor) Remove(handle string) error { return e.edit(handle, nil) }
+
+// TestDeviceConformanceThroughAPlugin runs the device side's conformance suite as a provider
+// plugin's device side runs: the store in the plugin, the device served by Cradle over the plugin
+// connection (plugin.DeviceSide). What a built-in provider's device side can do, a plugin's can.
+func TestDeviceConformanceThroughAPlugin(t *testing.T) {
+	open := func(ctx context.Context, env plugin.Env) (repl.Store, error) {
+		return NewDeviceFile(env.Device, env.Options[OptDevicePath], env.StateDir, t.Logf)
+	}
+	stores := map[repl.Store]providers.Env{}
+	var mu sync.Mutex
+	h := harness(func(t *testing.T) (repl.Store, repltest.Editor) {
+		root := t.TempDir()
+		dev, err := folder.Open(root, folder.Options{Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dev.Close() })
+		env := providers.Env{Device: dev, StateDir: t.TempDir(), Options: map[string]string{OptDevicePath: DefaultDevicePath}}
+		s := plugin.TestStore(t, open, env)
+		mu.Lock()
+		stores[s] = env
+		mu.Unlock()
+		return s, &phoneEditor{path: filepath.Join(root, filepath.FromSlash(DefaultDevicePath))}
+	}, func(t *testing.T, s repl.Store) repl.Store {
+		mu.Lock()
+		env := stores[s]
+		mu.Unlock()
+		return plugin.TestStore(t, open, env)
+	})
+	h.NoModTime = true
+	repltest.Run(t, h)
+}

@@ -128,21 +128,22 @@ func (s *storeClient) get(ctx context.Context, restart bool) (*generation, error
 
 func sameCaps(a, b *pb.OpenReply) bool {
 	return a.GetNotifier() == b.GetNotifier() && a.GetUnitStore() == b.GetUnitStore() &&
-		a.GetHasher() == b.GetHasher() && a.GetStater() == b.GetStater() && a.GetWritesNotAtomic() == b.GetWritesNotAtomic()
+		a.GetHasher() == b.GetHasher() && a.GetStater() == b.GetStater() && a.GetWritesNotAtomic() == b.GetWritesNotAtomic() &&
+		a.GetClock() == b.GetClock() && a.GetMonitoring() == b.GetMonitoring()
 }
 
 // watchExit waits for the generation's process to end and records why.
 func (s *storeClient) watchExit(g *generation) {
 	<-g.proc.runner.done
 	status, last := g.proc.exitReason()
-	e := &StoppedError{Provider: s.name, Status: status, LastLog: last}
+	e := &StoppedError{Provider: s.name, Status: status, LastLog: last, Log: g.proc.plog.where()}
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		e = &StoppedError{Provider: s.name, Closed: true}
 	} else {
-		s.log.Warn(e.Error())
+		s.log.Info(e.Error()) // the calls that fail say it; in the service's log it is the record
 	}
 	g.markStopped(e)
 	g.proc.cleanup()
@@ -157,7 +158,11 @@ func (s *storeClient) lost(g *generation, cause error) error {
 		return g.stop
 	case <-time.After(s.stopWait):
 	}
-	g.markStopped(&StoppedError{Provider: s.name, Status: "connection lost: " + errorText(cause)})
+	e := &StoppedError{Provider: s.name, Status: "connection lost: " + errorText(cause)}
+	if g.proc != nil {
+		e.Log = g.proc.plog.where()
+	}
+	g.markStopped(e)
 	if g.proc != nil {
 		go func() { _ = g.proc.runner.Kill(context.Background()) }()
 	}
@@ -611,157 +616,4 @@ func (s *storeClient) stat(ctx context.Context, handle string) (repl.Entry, erro
 		return repl.Entry{}, fmt.Errorf("provider %s: stat %s: the plugin answered with a faulty entry: %w", s.name, handle, err)
 	}
 	return e, nil
-}
-
-// WritesAtomic implements repl.Atomicity with the plugin store's answer (true when it has no
-// Atomicity: the interface's default).
-func (s *storeClient) WritesAtomic() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return !s.caps.GetWritesNotAtomic()
-}
-
-// The optional abilities, as parts that the store types below combine.
-
-type notifierPart struct{ c *storeClient }
-
-func (p notifierPart) Watch(ctx context.Context, notify func(repl.Notification)) error {
-	return p.c.watch(ctx, notify)
-}
-
-type unitPart struct{ c *storeClient }
-
-func (p unitPart) ReadUnits(ctx context.Context, handle string) (repl.Units, error) {
-	return p.c.readUnits(ctx, handle)
-}
-
-func (p unitPart) WriteUnits(ctx context.Context, req repl.WriteRequest, units repl.Units) (repl.Entry, error) {
-	return p.c.write(ctx, req, units, true)
-}
-
-type hasherPart struct{ c *storeClient }
-
-func (p hasherPart) Hash(ctx context.Context, handle string) (string, error) {
-	return p.c.hash(ctx, handle)
-}
-
-type staterPart struct{ c *storeClient }
-
-func (p staterPart) Stat(ctx context.Context, handle string) (repl.Entry, error) {
-	return p.c.stat(ctx, handle)
-}
-
-// storeWith returns a repl.Store with exactly the optional abilities the plugin's store has, so
-// that the engine's type assertions see what it would see in process. (Every one is a
-// repl.Atomicity, whose default the plugin's answer replaces.)
-func storeWith(c *storeClient, caps *pb.OpenReply) repl.Store {
-	type (
-		sc = *storeClient
-		np = notifierPart
-		up = unitPart
-		hp = hasherPart
-		tp = staterPart
-	)
-	n, u, h, t := np{c}, up{c}, hp{c}, tp{c}
-	var mask int
-	for i, has := range []bool{caps.GetNotifier(), caps.GetUnitStore(), caps.GetHasher(), caps.GetStater()} {
-		if has {
-			mask |= 1 << i
-		}
-	}
-	switch mask {
-	case 0b0001:
-		return struct {
-			sc
-			np
-		}{c, n}
-	case 0b0010:
-		return struct {
-			sc
-			up
-		}{c, u}
-	case 0b0011:
-		return struct {
-			sc
-			np
-			up
-		}{c, n, u}
-	case 0b0100:
-		return struct {
-			sc
-			hp
-		}{c, h}
-	case 0b0101:
-		return struct {
-			sc
-			np
-			hp
-		}{c, n, h}
-	case 0b0110:
-		return struct {
-			sc
-			up
-			hp
-		}{c, u, h}
-	case 0b0111:
-		return struct {
-			sc
-			np
-			up
-			hp
-		}{c, n, u, h}
-	case 0b1000:
-		return struct {
-			sc
-			tp
-		}{c, t}
-	case 0b1001:
-		return struct {
-			sc
-			np
-			tp
-		}{c, n, t}
-	case 0b1010:
-		return struct {
-			sc
-			up
-			tp
-		}{c, u, t}
-	case 0b1011:
-		return struct {
-			sc
-			np
-			up
-			tp
-		}{c, n, u, t}
-	case 0b1100:
-		return struct {
-			sc
-			hp
-			tp
-		}{c, h, t}
-	case 0b1101:
-		return struct {
-			sc
-			np
-			hp
-			tp
-		}{c, n, h, t}
-	case 0b1110:
-		return struct {
-			sc
-			up
-			hp
-			tp
-		}{c, u, h, t}
-	case 0b1111:
-		return struct {
-			sc
-			np
-			up
-			hp
-			tp
-		}{c, n, u, h, t}
-	}
-	return c
 }

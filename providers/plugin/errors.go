@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers/plugin/internal/pb"
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -26,6 +27,8 @@ type StoppedError struct {
 	// LastLog is the last meaningful line the plugin logged (the panic message of a crash), or
 	// empty.
 	LastLog string
+	// Log is the plugin's log file (with the whole traceback of a crash), or empty.
+	Log string
 	// Closed is true when the partnership closed the store; it is then not restarted.
 	Closed bool
 }
@@ -39,7 +42,9 @@ func (e *StoppedError) Error() string {
 	if e.LastLog != "" {
 		fmt.Fprintf(&b, " (last log: %s)", e.LastLog)
 	}
-	b.WriteString("; it will be restarted at the next sync")
+	if e.Log != "" {
+		fmt.Fprintf(&b, "; its log is %s", e.Log)
+	}
 	return b.String()
 }
 
@@ -64,6 +69,19 @@ var sentinels = []struct {
 	{repl.ErrReadOnly, pb.Sentinel_SENTINEL_READ_ONLY, codes.PermissionDenied},
 	{repl.ErrInvalidName, pb.Sentinel_SENTINEL_INVALID_NAME, codes.InvalidArgument},
 	{repl.ErrPermission, pb.Sentinel_SENTINEL_PERMISSION, codes.PermissionDenied},
+	// The device errors: what the host's device answers a plugin's device side, and what that
+	// side's errors wrap on their way back.
+	{device.ErrNotFound, pb.Sentinel_SENTINEL_DEVICE_NOT_FOUND, codes.NotFound},
+	{device.ErrExists, pb.Sentinel_SENTINEL_DEVICE_EXISTS, codes.AlreadyExists},
+	{device.ErrNotEmpty, pb.Sentinel_SENTINEL_DEVICE_NOT_EMPTY, codes.FailedPrecondition},
+	{device.ErrUnsupported, pb.Sentinel_SENTINEL_DEVICE_UNSUPPORTED, codes.Unimplemented},
+	{device.ErrDisconnected, pb.Sentinel_SENTINEL_DEVICE_DISCONNECTED, codes.Unavailable},
+	{device.ErrNoSpace, pb.Sentinel_SENTINEL_DEVICE_NO_SPACE, codes.ResourceExhausted},
+	{device.ErrReadOnly, pb.Sentinel_SENTINEL_DEVICE_READ_ONLY, codes.PermissionDenied},
+	{device.ErrBusy, pb.Sentinel_SENTINEL_DEVICE_BUSY, codes.Unavailable},
+	{device.ErrPermission, pb.Sentinel_SENTINEL_DEVICE_PERMISSION, codes.PermissionDenied},
+	{device.ErrLocked, pb.Sentinel_SENTINEL_DEVICE_LOCKED, codes.FailedPrecondition},
+	{device.ErrUnsafeName, pb.Sentinel_SENTINEL_DEVICE_UNSAFE_NAME, codes.InvalidArgument},
 }
 
 // codeSentinels is what a bare status code means when a plugin sent no StoreError detail (a

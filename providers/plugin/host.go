@@ -20,7 +20,9 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/plugin/internal/pb"
 	"github.com/cradle-sync/cradle/repl"
@@ -51,6 +53,10 @@ type Config struct {
 	// (fsstore.DeviceStore, as the files provider's), filtered by the plugin store's
 	// IsItemReplicated.
 	DeviceStore DeviceStoreFunc
+	// LogDir is where each plugin's log file is kept (LogFile): everything the plugin writes to
+	// its stderr, a crash's traceback included. Empty means no log files: what is not a log record
+	// goes to Logger at debug level only.
+	LogDir string
 }
 
 // Host finds provider plugins, starts them and turns them into registered providers. Its methods
@@ -59,6 +65,7 @@ type Host struct {
 	log          *slog.Logger
 	startTimeout time.Duration
 	deviceStore  DeviceStoreFunc
+	logDir       string
 }
 
 // owners remembers which executable registered each plugin provider. It is process-wide, like the
@@ -71,7 +78,7 @@ var owners = struct {
 
 // NewHost returns a Host.
 func NewHost(c Config) *Host {
-	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore}
+	h := &Host{log: c.Logger, startTimeout: c.StartTimeout, deviceStore: c.DeviceStore, logDir: c.LogDir}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -222,6 +229,7 @@ func (h *Host) Load(ctx context.Context, path string) (providers.Provider, error
 	}
 	p.stop(ctx, p.rpc)
 	decl := declarationFromPB(raw)
+	deviceSide := raw.GetDeviceSide()
 	if err := decl.check(); err != nil {
 		return providers.Provider{}, fmt.Errorf("provider plugin %s: %w", path, err)
 	}
@@ -235,6 +243,7 @@ func (h *Host) Load(ctx context.Context, path string) (providers.Provider, error
 		Icon:        decl.Icon,
 		Options:     append([]providers.Option(nil), decl.Options...),
 		Directions:  decl.Directions,
+		NoKeepBoth:  decl.NoKeepBoth,
 	}
 	if !pluginOpts[DevicePathOption] {
 		prov.Options = append(prov.Options, providers.Option{
@@ -246,14 +255,15 @@ func (h *Host) Load(ctx context.Context, path string) (providers.Provider, error
 		})
 	}
 	prov.Open = func(ctx context.Context, env providers.Env) (*providers.Instance, error) {
-		return h.open(ctx, path, decl.Name, pluginOpts, env)
+		return h.open(ctx, path, decl.Name, pluginOpts, deviceSide, env)
 	}
 	return prov, nil
 }
 
-// open opens one partnership of a plugin provider: the plugin's store on the desktop side, the
-// device folder store on the device side.
-func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[string]bool, env providers.Env) (*providers.Instance, error) {
+// open opens one partnership of a plugin provider: the plugin's store on the desktop side; on the
+// device side the plugin's own device store when it serves one (deviceSide), else the device
+// folder store.
+func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[string]bool, deviceSide bool, env providers.Env) (*providers.Instance, error) {
 	req := &pb.OpenRequest{Options: map[string]string{}}
 	for k, v := range env.Options {
 		if !pluginOpts[k] {
@@ -273,10 +283,100 @@ func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[strin
 		req.StateDir = dir
 	}
 	log := h.log.With("plugin", name)
-	start := func(ctx context.Context) (*generation, error) {
+	start := h.starter(path, name, dir, req, nil, log)
+	c := newStoreClient(name, log, start)
+	g, err := c.get(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	inst := &providers.Instance{Desktop: storeWith(c, g.caps)}
+	var devClient *storeClient
+	if env.Device != nil {
+		denv := env
+		if env.StateDir != "" {
+			denv.StateDir = filepath.Join(env.StateDir, deviceStateDir)
+		}
+		var dev repl.Store
+		switch {
+		case h.deviceStore != nil:
+			dev, err = h.deviceStore(ctx, denv)
+		case deviceSide:
+			dev, devClient, err = h.openDeviceSide(ctx, path, name, env, log)
+		default:
+			dev, err = filesDeviceStore(ctx, env, c.IsItemReplicated, log)
+		}
+		if err != nil {
+			_ = c.close()
+			if deviceSide {
+				return nil, err
+			}
+			return nil, fmt.Errorf("provider %s: open the device folder: %w", name, err)
+		}
+		inst.Device = dev
+	}
+	var once sync.Once
+	inst.Close = func() error {
+		var err error
+		once.Do(func() {
+			err = c.close()
+			if devClient != nil {
+				err = errors.Join(err, devClient.close())
+			} else if cl, ok := inst.Device.(io.Closer); ok {
+				if cerr := cl.Close(); cerr != nil {
+					err = errors.Join(err, fmt.Errorf("provider %s: close the device folder: %w", name, cerr))
+				}
+			}
+		})
+		return err
+	}
+	return inst, nil
+}
+
+// openDeviceSide starts a second process of the plugin and opens its device side there, on
+// env.Device. Its state folder is <state>/device, its options every option of the partnership.
+func (h *Host) openDeviceSide(ctx context.Context, path, name string, env providers.Env, log *slog.Logger) (repl.Store, *storeClient, error) {
+	req := &pb.OpenRequest{Options: map[string]string{}, Side: pb.Side_SIDE_DEVICE, Device: deviceInfoToPB(env.Device.Info())}
+	for k, v := range env.Options {
+		if !utf8.ValidString(v) {
+			return nil, nil, fmt.Errorf("provider %s: option %s is not valid UTF-8 text", name, k)
+		}
+		req.Options[k] = v
+	}
+	dir := ""
+	if env.StateDir != "" {
+		dir = filepath.Join(env.StateDir, deviceStateDir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("provider %s: create its device state folder: %w", name, err)
+		}
+		req.StateDir = dir
+	}
+	log = log.With("side", "device")
+	c := newStoreClient(name, log, h.starter(path, name, dir, req, env.Device, log))
+	g, err := c.get(ctx, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("provider %s: open the device side: %w", name, err)
+	}
+	return storeWith(c, g.caps), c, nil
+}
+
+// starter returns how to start a process of the plugin at path and open a store in it with req.
+// With dev, the host serves dev to the process over go-plugin's broker, for a device side.
+func (h *Host) starter(path, name, dir string, req *pb.OpenRequest, dev device.Device, log *slog.Logger) starter {
+	return func(ctx context.Context) (*generation, error) {
 		p, err := h.start(ctx, path, dir, log)
 		if err != nil {
 			return nil, err
+		}
+		if dev != nil {
+			id := p.broker.NextId()
+			go p.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+				opts = append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
+				s := grpc.NewServer(opts...)
+				pb.RegisterDeviceServer(s, &deviceServer{dev: dev})
+				return s
+			})
+			req = proto.Clone(req).(*pb.OpenRequest)
+			req.DeviceBroker = id
 		}
 		caps, err := p.rpc.Open(ctx, req)
 		if err != nil {
@@ -293,7 +393,7 @@ func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[strin
 				status, last := p.exitReason()
 				p.stop(ctx, nil)
 				if status != "" {
-					return nil, &StoppedError{Provider: name, Status: status, LastLog: last}
+					return nil, &StoppedError{Provider: name, Status: status, LastLog: last, Log: p.plog.where()}
 				}
 			}
 			p.stop(ctx, nil)
@@ -301,43 +401,6 @@ func (h *Host) open(ctx context.Context, path, name string, pluginOpts map[strin
 		}
 		return &generation{proc: p, rpc: p.rpc, caps: caps, stopped: make(chan struct{})}, nil
 	}
-	c := newStoreClient(name, log, start)
-	g, err := c.get(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-	inst := &providers.Instance{Desktop: storeWith(c, g.caps)}
-	if env.Device != nil {
-		denv := env
-		if env.StateDir != "" {
-			denv.StateDir = filepath.Join(env.StateDir, deviceStateDir)
-		}
-		var dev repl.Store
-		if h.deviceStore != nil {
-			dev, err = h.deviceStore(ctx, denv)
-		} else {
-			dev, err = filesDeviceStore(ctx, env, c.IsItemReplicated, log)
-		}
-		if err != nil {
-			_ = c.close()
-			return nil, fmt.Errorf("provider %s: open the device folder: %w", name, err)
-		}
-		inst.Device = dev
-	}
-	var once sync.Once
-	inst.Close = func() error {
-		var err error
-		once.Do(func() {
-			err = c.close()
-			if cl, ok := inst.Device.(io.Closer); ok {
-				if cerr := cl.Close(); cerr != nil {
-					err = errors.Join(err, fmt.Errorf("provider %s: close the device folder: %w", name, cerr))
-				}
-			}
-		})
-		return err
-	}
-	return inst, nil
 }
 
 // process is one running plugin executable, connected.
@@ -346,7 +409,9 @@ type process struct {
 	client *goplugin.Client
 	runner *procRunner
 	tail   *lineTail
+	plog   *pluginLog
 	rpc    pb.ProviderClient
+	broker *goplugin.GRPCBroker
 	log    *slog.Logger
 
 	cleanOnce sync.Once
@@ -356,6 +421,22 @@ type process struct {
 func (h *Host) start(ctx context.Context, path, dir string, log *slog.Logger) (*process, error) {
 	r := newProcRunner(path, dir)
 	tail := &lineTail{}
+	plog := openPluginLog(h.logDir, path, log)
+	// Every line goes to the log file; Cradle's log gets the plugin's log records only.
+	output := func(stream string) func(string) {
+		return func(l string) {
+			tail.add(l)
+			if stream != "" {
+				plog.line(stream + ": " + l)
+				log.Debug(l, "stream", stream)
+				return
+			}
+			plog.line(l)
+			if !forwardRecord(log, l) {
+				log.Debug(l)
+			}
+		}
+	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{pluginKey: &grpcPlugin{}},
@@ -364,21 +445,15 @@ func (h *Host) start(ctx context.Context, path, dir string, log *slog.Logger) (*
 			return r, nil
 		},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           newHCLogSlog(log),
+		Logger:           newHCLogSlog(log, filepath.Base(path)),
 		StartTimeout:     h.startTimeout,
-		Stderr:           &lineWriter{emit: tail.add},
-		SyncStdout: &lineWriter{emit: func(l string) {
-			log.Info(l, "stream", "stdout")
-			tail.add(l)
-		}},
-		SyncStderr: &lineWriter{emit: func(l string) {
-			log.Info(l)
-			tail.add(l)
-		}},
+		Stderr:           &lineWriter{emit: output("")},
+		SyncStdout:       &lineWriter{emit: output("stdout")},
+		SyncStderr:       &lineWriter{emit: output("stderr")},
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))},
 	})
-	p := &process{path: path, client: client, runner: r, tail: tail, log: log}
+	p := &process{path: path, client: client, runner: r, tail: tail, plog: plog, log: log}
 
 	type result struct {
 		cp  goplugin.ClientProtocol
@@ -408,12 +483,12 @@ func (h *Host) start(ctx context.Context, path, dir string, log *slog.Logger) (*
 		p.cleanup()
 		return nil, fmt.Errorf("provider plugin %s: %w", path, err)
 	}
-	rpc, ok := raw.(pb.ProviderClient)
+	d, ok := raw.(*dispensed)
 	if !ok {
 		p.cleanup()
 		return nil, fmt.Errorf("provider plugin %s: unexpected client type %T", path, raw)
 	}
-	p.rpc = rpc
+	p.rpc, p.broker = d.rpc, d.broker
 	log.Debug("provider plugin started", "pid", r.pid())
 	return p, nil
 }
@@ -520,5 +595,6 @@ func (p *process) cleanup() {
 			<-done
 		}
 		p.runner.release()
+		p.plog.close()
 	})
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cradle-sync/cradle/device/folder"
 	"github.com/cradle-sync/cradle/providers"
+	"github.com/cradle-sync/cradle/providers/contacts"
 	"github.com/cradle-sync/cradle/providers/internal/storetest"
 	"github.com/cradle-sync/cradle/repl"
 	"github.com/cradle-sync/cradle/repl/repltest"
@@ -47,6 +48,18 @@ func TestMain(m *testing.M) {
 		goplugin.Serve(&goplugin.ServeConfig{GRPCServer: goplugin.DefaultGRPCServer,
 			HandshakeConfig: goplugin.HandshakeConfig{ProtocolVersion: 1, MagicCookieKey: "SOME_OTHER_APP_PLUGIN", MagicCookieValue: "hello"},
 			Plugins:         goplugin.PluginSet{pluginKey: &grpcPlugin{srv: &server{}}}})
+		return
+	case "devside": // a plugin that serves its own device side: the contacts provider's
+		decl := Declaration{Name: "devside", Description: "the contacts provider's stores, as a plugin",
+			Options: []providers.Option{{Name: "desktop", Kind: providers.KindFolder, Required: true, Help: "a vdir"}}}
+		Serve(decl, func(_ context.Context, env Env) (repl.Store, error) {
+			return contacts.NewDesktop(env.Options["desktop"], nil)
+		}, DeviceSide(func(_ context.Context, env Env) (repl.Store, error) {
+			if env.Device == nil {
+				return nil, errors.New("no device")
+			}
+			return contacts.NewDeviceFile(env.Device, env.Options[DevicePathOption], env.StateDir, nil)
+		}))
 		return
 	case "crashy": // a working plugin whose store panics and blocks on request (see probe)
 		decl := Declaration{Name: "crashy", Description: "a probe store for tests",
@@ -473,9 +486,8 @@ func TestPluginKilledMidSync(t *testing.T) {
 	rc.Close()
 	const wantMsg = "provider notes stopped: signal: killed"
 	var stopped *StoppedError
-	if !errors.Is(err, repl.ErrGone) || !errors.As(err, &stopped) || !strings.HasPrefix(err.Error(), wantMsg) ||
-		!strings.HasSuffix(err.Error(), "; it will be restarted at the next sync") {
-		t.Errorf("reading after the plugin was killed = %v, want %q...; it will be restarted at the next sync", err, wantMsg)
+	if !errors.Is(err, repl.ErrGone) || !errors.As(err, &stopped) || !strings.HasPrefix(err.Error(), wantMsg) {
+		t.Errorf("reading after the plugin was killed = %v, want %q...", err, wantMsg)
 	}
 	for shutdown := false; !shutdown; {
 		select {
@@ -572,19 +584,37 @@ func loadSelf(t testing.TB, h *Host, name string) providers.Provider {
 }
 
 // A plugin that panics: the error says how it ended and what it said.
+// A plugin that panics: its store's error is one line with the panic's message and the place of
+// the log file, which holds the whole traceback; Cradle's log gets none of the traceback.
 func TestPluginPanicIsExplained(t *testing.T) {
-	p := loadSelf(t, quietHost(), "crashy")
+	rec := &logRecorder{}
+	logs := t.TempDir()
+	p := loadSelf(t, NewHost(Config{Logger: slog.New(rec), LogDir: logs}), "crashy")
 	inst, err := p.Open(context.Background(), providers.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inst.Close()
 	_, err = inst.Desktop.Open(context.Background(), "panic")
-	for _, s := range []string{"provider crashy stopped: exit status 2", "(last log: panic: boom: the probe was told to panic", "it will be restarted at the next sync"} {
+	logFile := filepath.Join(logs, "cradle-provider-crashy.log")
+	for _, s := range []string{"provider crashy stopped: exit status 2", "(last log: panic: boom: the probe was told to panic", "its log is " + logFile} {
 		if err == nil || !strings.Contains(err.Error(), s) {
 			t.Errorf("Open of an item that makes the plugin panic = %v, want it to say %q", err, s)
 		}
 	}
+	if err != nil && strings.Contains(err.Error(), "\n") {
+		t.Errorf("the crash's message has several lines: %q", err)
+	}
+	if b, rerr := os.ReadFile(logFile); rerr != nil || !bytes.Contains(b, []byte("panic: boom: the probe was told to panic")) || !bytes.Contains(b, []byte("goroutine ")) {
+		t.Errorf("the plugin's log file %s = %q, %v; want the traceback", logFile, b, rerr)
+	}
+	rec.mu.Lock()
+	for _, r := range rec.records {
+		if strings.Contains(r, "goroutine ") && !strings.HasPrefix(r, "DEBUG") {
+			t.Errorf("Cradle's log got a line of the traceback: %q", r)
+		}
+	}
+	rec.mu.Unlock()
 	if !errors.Is(err, repl.ErrGone) {
 		t.Errorf("Open of an item that makes the plugin panic = %v, want ErrGone", err)
 	}
@@ -739,4 +769,113 @@ func TestDeviceSideIsAFilteredDeviceFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, deviceStateDir, deviceReadyMarker)); err != nil {
 		t.Errorf("the device side keeps no state in %s: %v", filepath.Join(state, deviceStateDir), err)
 	}
+}
+
+// A plugin that serves its own device side: a second process opens it on the device the host
+// serves over the broker, with the store's abilities, the device's events, and a restart after a
+// crash, as the desktop side has them.
+func TestDeviceSideServedByThePlugin(t *testing.T) {
+	h := quietHost()
+	p := loadSelf(t, h, "devside")
+	devRoot := t.TempDir()
+	dev, err := folder.Open(devRoot, folder.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	state := t.TempDir()
+	ctx := context.Background()
+	inst, err := p.Open(ctx, providers.Env{
+		Options:  map[string]string{"desktop": t.TempDir(), DevicePathOption: "Contacts/all.vcf"},
+		Device:   dev,
+		StateDir: state,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	us, ok := inst.Device.(repl.UnitStore)
+	if !ok {
+		t.Fatalf("the device side is a %T, want the plugin's repl.UnitStore", inst.Device)
+	}
+	for _, ability := range []struct {
+		name string
+		ok   bool
+	}{{"Notifier", is[repl.Notifier](inst.Device)}, {"Hasher", is[repl.Hasher](inst.Device)}, {"Stater", is[repl.Stater](inst.Device)}} {
+		if !ability.ok {
+			t.Errorf("the device side is no %s; the plugin's store is", ability.name)
+		}
+	}
+	if pidOf(t, inst.Device) == pidOf(t, inst.Desktop) {
+		t.Error("the device side runs in the desktop side's process")
+	}
+	// Watch first: the store reports a card another program adds to the file (a device event
+	// that crossed into the plugin).
+	notes := make(chan repl.Notification, 16)
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() { _ = inst.Device.(repl.Notifier).Watch(wctx, func(n repl.Notification) { notes <- n }) }()
+	e, err := us.WriteUnits(ctx, repl.WriteRequest{Name: "ada@example.org", Kind: repl.KindFile, Size: -1},
+		repl.Units{"FN": []byte("FN:Ada Lovelace"), "EMAIL;HOME": []byte("EMAIL;TYPE=home:ada@example.org")})
+	if err != nil {
+		t.Fatalf("WriteUnits through the plugin's device side: %v", err)
+	}
+	onDevice, err := os.ReadFile(filepath.Join(devRoot, "Contacts", "all.vcf"))
+	if err != nil || !bytes.Contains(onDevice, []byte("FN:Ada Lovelace")) {
+		t.Fatalf("the device holds %q, %v; want Ada's card in Contacts/all.vcf", onDevice, err)
+	}
+	if err := os.WriteFile(filepath.Join(devRoot, "Contacts", "all.vcf"), append(onDevice,
+		"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:grace@example.org\r\nFN:Grace Hopper\r\nEND:VCARD\r\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case n := <-notes:
+			seen = n.Handle == "grace@example.org"
+		case <-deadline:
+			t.Fatal("no notification for a card added on the device")
+		}
+	}
+	// A device error crosses twice (host device -> plugin store -> host) with its sentinels.
+	if _, err := inst.Device.Open(ctx, "nobody@example.org"); !errors.Is(err, repl.ErrNotFound) {
+		t.Errorf("Open of a missing card = %v, want ErrNotFound", err)
+	}
+	// The device side's process crashes: the store says so, and the next enumeration restarts it.
+	pid := pidOf(t, inst.Device)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := us.ReadUnits(ctx, e.Handle); !errors.Is(err, repl.ErrGone) {
+		t.Errorf("ReadUnits after the device side's process died = %v, want ErrGone", err)
+	}
+	it, err := inst.Device.Enumerate(ctx)
+	if err != nil {
+		t.Fatalf("Enumerate after the crash (a restart): %v", err)
+	}
+	var got []string
+	for {
+		e, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Handle)
+	}
+	it.Close()
+	slices.Sort(got)
+	if want := []string{"ada@example.org", "grace@example.org"}; !slices.Equal(got, want) {
+		t.Errorf("after the restart the device side holds %v, want %v", got, want)
+	}
+	if pidOf(t, inst.Device) == pid {
+		t.Error("the device side was not restarted")
+	}
+}
+
+func is[T any](x any) bool {
+	_, ok := x.(T)
+	return ok
 }

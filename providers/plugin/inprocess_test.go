@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cradle-sync/cradle/providers/plugin/internal/pb"
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -33,26 +32,7 @@ type conn struct {
 func connect(t *testing.T, st repl.Store) *conn {
 	t.Helper()
 	srv := &server{decl: Declaration{Name: "probe"}, open: func(context.Context, Env) (repl.Store, error) { return st, nil }}
-	gc, gs := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{pluginKey: &grpcPlugin{srv: srv}})
-	t.Cleanup(func() { _ = gc.Close() }) // which asks the server to stop
-	raw, err := gc.Dispense(pluginKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpc := raw.(pb.ProviderClient)
-	start := func(ctx context.Context) (*generation, error) {
-		caps, err := rpc.Open(ctx, &pb.OpenRequest{})
-		if err != nil {
-			return nil, err
-		}
-		return &generation{rpc: rpc, caps: caps, stopped: make(chan struct{})}, nil
-	}
-	c := newStoreClient("probe", slog.New(slog.DiscardHandler), start)
-	c.stopWait = 300 * time.Millisecond
-	g, err := c.get(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, g, gs := connectInProcess(t, srv, providers.Env{})
 	return &conn{store: storeWith(c, g.caps), client: c, server: gs}
 }
 
@@ -589,5 +569,42 @@ func TestLostConnectionIsGone(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Watch after the shutdown = %v, want nil", err)
+	}
+}
+
+// probeClock is a probe with a clock of its own (a device's, an hour ahead) that asks for no more
+// automatic sessions.
+type probeClock struct {
+	*probe
+	ahead time.Duration
+}
+
+func (p *probeClock) TimeGranularity() time.Duration { return 2 * time.Second }
+func (p *probeClock) Now() time.Time                 { return time.Now().Add(p.ahead) }
+func (p *probeClock) ContinueMonitoring() bool       { return false }
+
+// repl.Clock and repl.Monitoring cross the boundary: the engine sees the plugin store's clock and
+// its wish to stop monitoring, and a store without them gets the engine's defaults.
+func TestClockAndMonitoringCross(t *testing.T) {
+	st := connect(t, &probeClock{probe: newProbe(), ahead: time.Hour}).store
+	c, ok := st.(repl.Clock)
+	if !ok {
+		t.Fatal("the host store of a repl.Clock is no repl.Clock")
+	}
+	if g := c.TimeGranularity(); g != 2*time.Second {
+		t.Errorf("TimeGranularity = %v, want the plugin store's 2s", g)
+	}
+	if d := time.Until(c.Now()); d < 50*time.Minute || d > 70*time.Minute {
+		t.Errorf("Now is %v from the computer's clock, want the plugin store's hour ahead", d)
+	}
+	if m, ok := st.(repl.Monitoring); !ok || m.ContinueMonitoring() {
+		t.Errorf("ContinueMonitoring of a store that asks to stop = %v (a Monitoring: %v), want false", ok && m.ContinueMonitoring(), ok)
+	}
+	plain := connect(t, newProbe()).store
+	if c, ok := plain.(repl.Clock); ok && (c.TimeGranularity() != repl.DefaultGranularity || time.Since(c.Now()).Abs() > time.Minute) {
+		t.Errorf("a store without a clock reports %v and %v, want the engine's default granularity and the computer's time", c.TimeGranularity(), c.Now())
+	}
+	if m, ok := plain.(repl.Monitoring); ok && !m.ContinueMonitoring() {
+		t.Error("a store without Monitoring asks for no more sessions")
 	}
 }

@@ -13,11 +13,12 @@ import (
 )
 
 // Logging crosses the process boundary like this: in the plugin, Serve points slog's and the log
-// package's default logger at stderr in hclog's JSON form; go-plugin on the host reads those
-// lines and hands them, level and attributes kept, to an hclog.Logger, which hclogSlog forwards
-// to the host's slog.Logger with a "plugin" attribute. Lines that are not JSON (a panic's stack,
-// a print to the original stderr) arrive too. A lineTail keeps the last of them for the message
-// of a crash.
+// package's default logger at stderr in hclog's JSON form; the host reads those lines (go-plugin
+// hands them over raw: the plugin's own named hclog logger is muted), writes each to the plugin's
+// log file and forwards the records, level and attributes kept, to the host's slog.Logger with a
+// "plugin" attribute (logfile.go). Lines that are not JSON (a panic's stack, a print to the
+// original stderr) go to the log file only. A lineTail keeps the last of them for the message of
+// a crash.
 
 // hclogTimeFormat is the timestamp layout go-plugin's host side parses in a plugin's JSON logs.
 const hclogTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
@@ -61,17 +62,19 @@ func hclogLevelName(l slog.Level) string {
 
 // hclogSlog is an hclog.Logger that writes to a slog.Logger. go-plugin logs through it: its own
 // messages on the root logger (name ""), which all go to Debug (the host reports what matters
-// itself: a failed start in its error, a crash as a warning), and the plugin's log lines on a
-// named sub-logger, which keep their level.
+// itself: a failed start in its error, a crash as a warning). The sub-logger named mute (the
+// plugin executable's name, on which go-plugin would log the plugin's stderr lines) is off: the
+// host handles those lines itself.
 type hclogSlog struct {
 	l    *slog.Logger
 	name string
+	mute string
 	args []any
 }
 
 var _ hclog.Logger = (*hclogSlog)(nil)
 
-func newHCLogSlog(l *slog.Logger) *hclogSlog { return &hclogSlog{l: l} }
+func newHCLogSlog(l *slog.Logger, mute string) *hclogSlog { return &hclogSlog{l: l, mute: mute} }
 
 func slogLevel(l hclog.Level) slog.Level {
 	switch l {
@@ -88,6 +91,9 @@ func slogLevel(l hclog.Level) slog.Level {
 }
 
 func (h *hclogSlog) Log(level hclog.Level, msg string, args ...any) {
+	if h.muted() {
+		return
+	}
 	lvl := slogLevel(level)
 	if h.name == "" {
 		lvl = min(lvl, slog.LevelDebug)
@@ -142,8 +148,16 @@ func (h *hclogSlog) ResetNamed(name string) hclog.Logger {
 // SetLevel does nothing: the slog handler decides what is logged.
 func (h *hclogSlog) SetLevel(hclog.Level) {}
 
-// GetLevel returns Trace so that go-plugin hands every line over; slog filters.
-func (h *hclogSlog) GetLevel() hclog.Level { return hclog.Trace }
+// GetLevel returns Trace so that go-plugin hands every line over (slog filters), and Off for the
+// muted logger.
+func (h *hclogSlog) GetLevel() hclog.Level {
+	if h.muted() {
+		return hclog.Off
+	}
+	return hclog.Trace
+}
+
+func (h *hclogSlog) muted() bool { return h.mute != "" && h.name == h.mute }
 
 func (h *hclogSlog) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logger {
 	return log.New(h.StandardWriter(opts), "", 0)

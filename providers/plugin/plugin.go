@@ -1,7 +1,7 @@
 // Package plugin runs Cradle providers as separate executables, over hashicorp/go-plugin and gRPC.
 //
-// A provider plugin is an executable named cradle-provider-NAME that serves the desktop side of a
-// partnership (a repl.Store) to Cradle. A plugin author writes a main package that calls Serve:
+// A provider plugin is an executable named cradle-provider-NAME that serves the stores of a
+// partnership (repl.Stores) to Cradle. A plugin author writes a main package that calls Serve:
 //
 //	func main() {
 //		plugin.Serve(plugin.Declaration{Name: "notes", ...}, func(ctx context.Context, env plugin.Env) (repl.Store, error) {
@@ -12,17 +12,25 @@
 // Cradle (the host) finds such executables in <config>/plugins/ (Host.Discover), starts each once
 // to read its declaration, and registers a providers.Provider for it. Opening a partnership starts
 // the plugin process, sends it the partnership's options, and pairs the store it serves with a
-// device-side store (by default an fsstore.DeviceStore, as the files provider uses). The plugin
-// never sees Cradle's own state: it gets its options and a private state folder.
+// device-side store: by default an fsstore.DeviceStore, as the files provider uses; with the
+// DeviceSide option of Serve, a store the plugin opens in a second process of its own, on the
+// device that the host serves it over go-plugin's broker (Env.Device, a device.Device like the
+// built-in providers get). The plugin never sees Cradle's own state: it gets its options and a
+// private state folder.
 //
 // Everything a repl.Store does crosses the process boundary: ctx deadlines and cancellation (a
 // cancelled host ctx cancels the plugin's call), item data streamed in chunks both ways, the
-// optional abilities (Notifier as a stream from plugin to host, UnitStore, Hasher), and errors
-// mapped both ways so that errors.Is(err, repl.ErrChanged) works on either side.
+// optional abilities (Notifier as a stream from plugin to host, UnitStore, Hasher, Stater, Clock,
+// Monitoring, Atomicity), and errors mapped both ways so that errors.Is(err, repl.ErrChanged)
+// works on either side. The same holds for the device a device side uses: its errors wrap the
+// device sentinels (device.ErrNotFound, ...) in the plugin as they do in Cradle.
 //
 // A plugin process that exits or crashes is the store's shutdown: every call fails with a
 // *StoppedError (which wraps repl.ErrGone), an active Watch delivers repl.Shutdown, and the store
-// starts a new process at the next sync (its next Enumerate, Watch or Open).
+// starts a new process at the next sync (its next Enumerate, Watch or Open). The error is one line
+// (how the process ended, its last log line, the place of its log file); everything the plugin
+// wrote to its stderr, a traceback included, is in its log file (Config.LogDir, LogFile), and
+// Cradle's log gets only its log records.
 //
 // The wire contract is internal/pb/provider.proto, for plugins written in other languages.
 // docs/providers.md builds a plugin step by step; docs/design.md has the package map.
@@ -36,6 +44,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/cradle-sync/cradle/device"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/plugin/internal/pb"
 	"github.com/cradle-sync/cradle/repl"
@@ -81,28 +90,38 @@ type Declaration struct {
 	Options []providers.Option
 	// Directions the provider supports; empty means all three.
 	Directions []providers.Direction
+	// NoKeepBoth says the provider's stores cannot hold a conflict copy beside an item (a store
+	// of one item, such as one settings file): Cradle then never offers to keep both versions of
+	// a conflict, and refuses the keep-both policy.
+	NoKeepBoth bool
 }
 
-// Env is what a plugin gets to open the store of one partnership.
+// Env is what a plugin gets to open one store of a partnership.
 type Env struct {
 	// Options are the partnership's values of the options the plugin declared, with defaults
-	// filled in.
+	// filled in. The device side also gets the device-path option (DevicePathOption), declared
+	// or not.
 	Options map[string]string
-	// StateDir is a folder that belongs to this partnership, for the plugin's own small files;
-	// empty when Cradle gave none. It exists when the plugin starts.
+	// StateDir is a folder that belongs to this partnership and this side, for the plugin's own
+	// small files (an ID map, a journal); empty when Cradle gave none. It exists when the plugin
+	// starts.
 	StateDir string
+	// Device is the connected device, served by Cradle: set for the device side (see DeviceSide),
+	// nil for the desktop side. Its errors wrap the device package's sentinels. Closing it ends
+	// the plugin's use of it, not Cradle's.
+	Device device.Device
 }
 
-// OpenFunc opens the desktop store of one partnership. The returned store may also implement
-// repl.Notifier, repl.UnitStore, repl.Hasher, repl.Stater and repl.Atomicity; the host offers
-// exactly the abilities it has. A Notifier's Watch is called once, right after OpenFunc, and runs
+// OpenFunc opens one store of a partnership: its desktop side, or with DeviceSide its device side.
+// The returned store may also implement repl.Notifier, repl.UnitStore, repl.Hasher, repl.Stater,
+// repl.Clock, repl.Monitoring and repl.Atomicity; the host offers exactly the abilities it has. A Notifier's Watch is called once, right after OpenFunc, and runs
 // until the store is closed: the host's Watch calls receive its notifications, and none is lost
 // between them. If the store implements io.Closer, it is closed when the partnership is closed or
 // the plugin exits.
 type OpenFunc func(ctx context.Context, env Env) (repl.Store, error)
 
 // grpcPlugin is the go-plugin glue: on the plugin side it registers the server, on the host side
-// it returns the raw gRPC client.
+// it returns the raw gRPC client with the connection's broker.
 type grpcPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
 	srv *server // nil on the host side
@@ -110,16 +129,24 @@ type grpcPlugin struct {
 
 var _ goplugin.GRPCPlugin = (*grpcPlugin)(nil)
 
-func (p *grpcPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
+func (p *grpcPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
 	if p.srv == nil {
 		return fmt.Errorf("provider plugin: no server to register")
 	}
+	p.srv.setBroker(b)
 	pb.RegisterProviderServer(s, p.srv)
 	return nil
 }
 
-func (p *grpcPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return pb.NewProviderClient(c), nil
+func (p *grpcPlugin) GRPCClient(_ context.Context, b *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &dispensed{rpc: pb.NewProviderClient(c), broker: b}, nil
+}
+
+// dispensed is what the host gets from go-plugin for one process: the Provider client, and the
+// broker on which it serves the device to a device side.
+type dispensed struct {
+	rpc    pb.ProviderClient
+	broker *goplugin.GRPCBroker
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
@@ -175,11 +202,12 @@ func declarationToPB(d Declaration) *pb.Declaration {
 	for _, dir := range d.Directions {
 		out.Directions = append(out.Directions, string(dir))
 	}
+	out.NoKeepBoth = d.NoKeepBoth
 	return out
 }
 
 func declarationFromPB(p *pb.Declaration) Declaration {
-	d := Declaration{Name: p.GetName(), Description: p.GetDescription(), Icon: p.GetIcon()}
+	d := Declaration{Name: p.GetName(), Description: p.GetDescription(), Icon: p.GetIcon(), NoKeepBoth: p.GetNoKeepBoth()}
 	for _, o := range p.GetOptions() {
 		d.Options = append(d.Options, providers.Option{
 			Name: o.GetName(), Label: o.GetLabel(), Help: o.GetHelp(), Kind: providers.OptionKind(o.GetKind()),

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,9 +31,17 @@ const envParentWatch = "CRADLE_PROVIDER_PARENT_PIPE"
 // Serve makes slog's and the log package's default loggers write to Cradle's log (tagged with
 // the plugin's name); a plugin must not write to stdout, which carries the handshake.
 //
+// open opens the desktop side of a partnership. With the DeviceSide option the plugin serves the
+// device side too; without it, Cradle syncs the device side as a plain folder (the device-path
+// option), file by file.
+//
 // Run by hand instead of by Cradle, or with a faulty declaration, the program prints what is
 // wrong and exits with status 1.
-func Serve(d Declaration, open OpenFunc) {
+func Serve(d Declaration, open OpenFunc, opts ...ServeOption) {
+	var cfg serveConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if err := d.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: the provider declaration is faulty: %v\n", filepath.Base(os.Args[0]), err)
 		os.Exit(1)
@@ -53,7 +62,7 @@ func Serve(d Declaration, open OpenFunc) {
 	slog.SetDefault(slog.New(newPluginLogHandler(stderr)))
 	logger := hclog.New(&hclog.LoggerOptions{Output: stderr, JSONFormat: true, Level: hclog.Info})
 
-	srv := &server{decl: d, open: open}
+	srv := &server{decl: d, open: open, openDevice: cfg.openDevice}
 	var gs *grpc.Server
 	var gsMu sync.Mutex
 	if os.Getenv(envParentWatch) == "1" {
@@ -85,17 +94,44 @@ func Serve(d Declaration, open OpenFunc) {
 	srv.closeStore()
 }
 
+// A ServeOption adds to what Serve serves.
+type ServeOption func(*serveConfig)
+
+type serveConfig struct {
+	openDevice OpenFunc
+}
+
+// DeviceSide makes the plugin serve the device side of its partnerships as well: open opens it,
+// with env.Device the connected device (served by Cradle over the plugin connection) and
+// env.Options holding the partnership's device-path. The device side runs in a process of its
+// own, beside the desktop side's, and is held to the same contract: the conformance suite
+// (repl/repltest), atomic writes, the Expected stamps. A device store that keeps one file on the
+// device for many items (a calendar, an address book) makes them items with change units, so that
+// edits of different items, or of different fields of one item, on the two sides merge.
+func DeviceSide(open OpenFunc) ServeOption {
+	return func(c *serveConfig) { c.openDevice = open }
+}
+
 // server is the plugin side of the protocol: it serves one repl.Store, opened by the host's Open.
 type server struct {
 	pb.UnimplementedProviderServer
 
-	decl Declaration
-	open OpenFunc
+	decl       Declaration
+	open       OpenFunc
+	openDevice OpenFunc // nil: the plugin serves no device side
 
 	mu        sync.Mutex
+	broker    *goplugin.GRPCBroker // the connection's broker, to reach the host's device
 	store     repl.Store
+	dev       *remoteDevice      // the device of a device side
 	hub       *hub               // the store's notifications, when it is a Notifier
 	stopWatch context.CancelFunc // ends the store's Watch
+}
+
+func (s *server) setBroker(b *goplugin.GRPCBroker) {
+	s.mu.Lock()
+	s.broker = b
+	s.mu.Unlock()
 }
 
 func (s *server) current() (repl.Store, error) {
@@ -110,9 +146,12 @@ func (s *server) current() (repl.Store, error) {
 // closeStore ends the store's Watch and closes the store, if any and if it is an io.Closer.
 func (s *server) closeStore() {
 	s.mu.Lock()
-	st, h, stop := s.store, s.hub, s.stopWatch
-	s.store, s.hub, s.stopWatch = nil, nil, nil
+	st, h, stop, dev := s.store, s.hub, s.stopWatch, s.dev
+	s.store, s.hub, s.stopWatch, s.dev = nil, nil, nil, nil
 	s.mu.Unlock()
+	if dev != nil {
+		defer dev.Close()
+	}
 	if stop != nil {
 		stop()
 		select {
@@ -129,7 +168,9 @@ func (s *server) closeStore() {
 }
 
 func (s *server) Declare(context.Context, *pb.DeclareRequest) (*pb.Declaration, error) {
-	return declarationToPB(s.decl), nil
+	d := declarationToPB(s.decl)
+	d.DeviceSide = s.openDevice != nil
+	return d, nil
 }
 
 func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenReply, error) {
@@ -142,12 +183,33 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenReply, 
 	if env.Options == nil {
 		env.Options = map[string]string{}
 	}
-	st, err := s.open(ctx, env)
-	if err != nil {
-		return nil, toStatus(err)
+	open := s.open
+	if req.GetSide() == pb.Side_SIDE_DEVICE {
+		if s.openDevice == nil {
+			return nil, status.Error(codes.Unimplemented, "this plugin serves no device side")
+		}
+		if s.broker == nil || req.GetDeviceBroker() == 0 {
+			return nil, status.Error(codes.InvalidArgument, "opening a device side needs the host's device")
+		}
+		conn, err := s.broker.DialWithOptions(req.GetDeviceBroker(), grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage)))
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "reach the host's device: %v", err)
+		}
+		s.dev = newRemoteDevice(deviceInfoFromPB(req.GetDevice()), conn)
+		env.Device = s.dev
+		open = s.openDevice
 	}
-	if st == nil {
-		return nil, status.Error(codes.Internal, "the plugin's OpenFunc returned no store and no error")
+	st, err := open(ctx, env)
+	if err == nil && st == nil {
+		err = errors.New("the plugin's OpenFunc returned no store and no error")
+	}
+	if err != nil {
+		if s.dev != nil {
+			_ = s.dev.Close()
+			s.dev = nil
+		}
+		return nil, toStatus(err)
 	}
 	s.store = st
 	if n, ok := st.(repl.Notifier); ok {
@@ -159,7 +221,12 @@ func (s *server) Open(ctx context.Context, req *pb.OpenRequest) (*pb.OpenReply, 
 	_, stater := st.(repl.Stater)
 	a, ok := st.(repl.Atomicity)
 	notAtomic := ok && !a.WritesAtomic()
-	return &pb.OpenReply{Notifier: notifier, UnitStore: units, Hasher: hasher, Stater: stater, WritesNotAtomic: notAtomic}, nil
+	reply := &pb.OpenReply{Notifier: notifier, UnitStore: units, Hasher: hasher, Stater: stater, WritesNotAtomic: notAtomic}
+	if c, ok := st.(repl.Clock); ok {
+		reply.Clock, reply.TimeGranularity = true, int64(c.TimeGranularity())
+	}
+	_, reply.Monitoring = st.(repl.Monitoring)
+	return reply, nil
 }
 
 func (s *server) Close(context.Context, *pb.CloseRequest) (*pb.CloseReply, error) {
@@ -333,41 +400,6 @@ func fill(r io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
-// chunkReader is the io.Reader a store's Write reads the streamed content from. It returns io.EOF
-// only when the host half-closed the stream after the last byte; a cancelled or broken stream is
-// an error, so the store discards what it wrote.
-type chunkReader struct {
-	stream pb.Provider_WriteServer
-	buf    []byte
-	err    error
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for len(r.buf) == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
-		m, err := r.stream.Recv()
-		switch {
-		case err == io.EOF:
-			r.err = io.EOF
-		case err != nil:
-			if cerr := r.stream.Context().Err(); cerr != nil {
-				r.err = fmt.Errorf("receive item data: %w", cerr)
-			} else {
-				r.err = fmt.Errorf("receive item data: %w", err)
-			}
-		case m.GetHeader() != nil:
-			r.err = fmt.Errorf("receive item data: a second header in one write")
-		default:
-			r.buf = m.GetData()
-		}
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
-}
-
 func (s *server) Write(stream pb.Provider_WriteServer) error {
 	st, err := s.current()
 	if err != nil {
@@ -405,7 +437,13 @@ func (s *server) Write(stream pb.Provider_WriteServer) error {
 		req.Expected = &exp
 	}
 	if h.GetHasData() {
-		req.Data = &chunkReader{stream: stream}
+		req.Data = &streamReader{recv: func() ([]byte, bool, error) {
+			m, err := stream.Recv()
+			if err != nil {
+				return nil, false, err
+			}
+			return m.GetData(), m.GetHeader() != nil, nil
+		}, ctx: ctx}
 	}
 	var e repl.Entry
 	if h.GetWithUnits() {
@@ -436,85 +474,6 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 		return nil, toStatus(err)
 	}
 	return &pb.DeleteReply{}, nil
-}
-
-// watchBuffer is how many notifications wait for the host before the rest are dropped and an
-// Overflow is sent in their place.
-const watchBuffer = 4096
-
-// hub runs a Notifier store's Watch for the whole life of the open store, from Open on, and hands
-// its notifications to the host's current Watch call. So a change made between Open and the
-// host's Watch is not lost, and when the host's Watch returns the store is already watching (a
-// watcher in another process would otherwise miss the first changes while it starts).
-type hub struct {
-	mu       sync.Mutex
-	queue    []repl.Notification
-	overflow bool
-	ended    bool          // the store's Watch returned
-	err      error         // what it returned
-	sub      chan struct{} // wakes the current subscriber; older ones stop
-	done     chan struct{} // closed when the store's Watch has returned
-}
-
-func startHub(n repl.Notifier) (*hub, context.CancelFunc) {
-	h := &hub{done: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		err := n.Watch(ctx, h.notify)
-		h.mu.Lock()
-		h.ended, h.err = true, err
-		w := h.sub
-		h.mu.Unlock()
-		wake(w)
-		close(h.done)
-	}()
-	return h, cancel
-}
-
-func wake(w chan struct{}) {
-	if w == nil {
-		return
-	}
-	select {
-	case w <- struct{}{}:
-	default:
-	}
-}
-
-// notify queues a notification; it never blocks.
-func (h *hub) notify(n repl.Notification) {
-	h.mu.Lock()
-	if len(h.queue) < watchBuffer {
-		h.queue = append(h.queue, n)
-	} else {
-		h.overflow = true
-	}
-	w := h.sub
-	h.mu.Unlock()
-	wake(w)
-}
-
-// subscribe makes a new subscriber the current one and returns its wake channel.
-func (h *hub) subscribe() chan struct{} {
-	w := make(chan struct{}, 1)
-	h.mu.Lock()
-	old := h.sub
-	h.sub = w
-	h.mu.Unlock()
-	wake(old) // so that it sees it was replaced
-	return w
-}
-
-// take returns what is queued for subscriber w; current is false when a newer one replaced it.
-func (h *hub) take(w chan struct{}) (q []repl.Notification, overflow, ended bool, err error, current bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w != h.sub {
-		return nil, false, false, nil, false
-	}
-	q, overflow = h.queue, h.overflow
-	h.queue, h.overflow = nil, false
-	return q, overflow, h.ended, h.err, true
 }
 
 func (s *server) Watch(_ *pb.WatchRequest, stream pb.Provider_WatchServer) error {
@@ -601,4 +560,28 @@ func (s *server) Stat(ctx context.Context, req *pb.StatRequest) (*pb.StatReply, 
 		return nil, toStatus(err)
 	}
 	return &pb.StatReply{Entry: entryToPB(e)}, nil
+}
+
+func (s *server) Now(context.Context, *pb.NowRequest) (*pb.NowReply, error) {
+	st, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	c, ok := st.(repl.Clock)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "the store has no clock of its own")
+	}
+	return &pb.NowReply{Now: timeToPB(c.Now())}, nil
+}
+
+func (s *server) ContinueMonitoring(context.Context, *pb.ContinueMonitoringRequest) (*pb.ContinueMonitoringReply, error) {
+	st, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	m, ok := st.(repl.Monitoring)
+	if !ok {
+		return &pb.ContinueMonitoringReply{Continue: true}, nil
+	}
+	return &pb.ContinueMonitoringReply{Continue: m.ContinueMonitoring()}, nil
 }

@@ -35,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cradle-sync/cradle/repl"
 )
@@ -125,8 +126,24 @@ func storedName(base string, t time.Time, r Reason, n int) string {
 	if n > 1 {
 		tag += "-" + strconv.Itoa(n)
 	}
-	return stem + "~" + tag + "~" + string(r) + ext
+	suffix := "~" + tag + "~" + string(r)
+	if len(ext) > maxName/4 {
+		stem, ext = base, "" // not an extension anyone would open it by
+	}
+	if over := len(stem) + len(suffix) + len(ext) - maxName; over > 0 {
+		// Names have at most 255 bytes on the computer and on devices: a version of a name
+		// near that length is kept under a shorter one (cut at a character's boundary), or it
+		// could not be kept at all and the sync that replaces it would stop.
+		stem = stem[:max(len(stem)-over, 0)]
+		for len(stem) > 0 && !utf8.ValidString(stem) {
+			stem = stem[:len(stem)-1]
+		}
+	}
+	return stem + suffix + ext
 }
+
+// maxName is the longest name, in bytes, the file systems and devices Cradle writes to take.
+const maxName = 255
 
 var storedRE = regexp.MustCompile(`^(.*)~(\d{8}-\d{6})(?:-(\d+))?~(update|delete|conflict|policy|restore)(\.[^.]*)?$`)
 

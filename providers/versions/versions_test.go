@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cradle-sync/cradle/device/folder"
 )
@@ -85,6 +86,27 @@ func content(t *testing.T, s *Set, v Version) string {
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { c.t = c.t.Add(time.Minute); return c.t }
+
+// TestLongNamesKept: a version of a file whose name is near the 255 bytes a name may have is
+// kept under a shortened name (a conflict over such a file, resolved, could not be carried out:
+// every name tried was too long, and the sync stopped at "a thousand versions in one second").
+func TestLongNamesKept(t *testing.T) {
+	dir := NewDir(t.TempDir(), "desktop")
+	for _, base := range []string{strings.Repeat("n", 250) + ".txt", strings.Repeat("é", 126) + ".md", strings.Repeat("x", 200) + "." + strings.Repeat("e", 100)} {
+		if err := dir.Save(context.Background(), strings.NewReader("old"), "d/"+base, Conflict, time.Now()); err != nil {
+			t.Errorf("Save(%d-byte name) = %v", len(base), err)
+			continue
+		}
+		name := storedName(base, time.Now(), Conflict, 999)
+		if len(name) > 255 || !utf8.ValidString(name) {
+			t.Errorf("storedName of a %d-byte name = %d bytes (valid UTF-8 %v)", len(base), len(name), utf8.ValidString(name))
+		}
+	}
+	vs, err := dir.List()
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("List = %d versions, %v; want 3", len(vs), err)
+	}
+}
 
 func TestKeepListRestore(t *testing.T) {
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -136,4 +137,77 @@ func TestSuiteCatchesDefects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneItem is a store of one item, "settings.conf" (a settings file, or one file standing for a
+// whole folder): any other name is refused.
+type oneItem struct{ *memstore.Store }
+
+const oneName = "settings.conf"
+
+func (s oneItem) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	if req.Name != oneName {
+		return repl.Entry{}, fmt.Errorf("write %q: this store holds only %s: %w", req.Name, oneName, repl.ErrInvalidName)
+	}
+	return s.Store.Write(ctx, req)
+}
+
+// A store of one item runs the whole suite with MaxItems: 1: no check needs a second name.
+func TestOneItemStore(t *testing.T) {
+	repltest.Run(t, repltest.Harness{
+		New: func(t *testing.T) (repl.Store, repltest.Editor) {
+			s := memstore.New(memstore.Options{})
+			return oneItem{s}, editor{s}
+		},
+		MaxItems: 1,
+		Name: func(i int) string {
+			if i == 0 {
+				return oneName
+			}
+			return fmt.Sprintf("other-%d.conf", i) // refused: a check that uses it fails
+		},
+		InvalidNames: []string{"other.conf", "", "../settings.conf"},
+	})
+}
+
+// crlf is a store that normalises content: it keeps text with CRLF line ends, whatever it is
+// given, as an iCalendar or vCard store does.
+type crlf struct{ *memstore.Store }
+
+func toCRLF(b []byte) []byte {
+	return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+}
+
+func (s crlf) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	if req.Kind != repl.KindFile || req.Data == nil {
+		return s.Store.Write(ctx, req)
+	}
+	data, err := io.ReadAll(req.Data)
+	if err != nil {
+		return repl.Entry{}, fmt.Errorf("write %q: %w", req.Name, err)
+	}
+	if req.Size >= 0 && int64(len(data)) != req.Size {
+		return repl.Entry{}, fmt.Errorf("write %q: got %d bytes of %d: %w", req.Name, len(data), req.Size, io.ErrUnexpectedEOF)
+	}
+	if err := ctx.Err(); err != nil {
+		return repl.Entry{}, fmt.Errorf("write %q: %w", req.Name, err)
+	}
+	norm := toCRLF(data)
+	req.Data, req.Size = bytes.NewReader(norm), int64(len(norm))
+	return s.Store.Write(ctx, req)
+}
+
+// A store that normalises content passes with SameContent: the sizes it reports are those of what
+// it holds, not of the bytes written.
+func TestNormalisingStore(t *testing.T) {
+	repltest.Run(t, repltest.Harness{
+		New: func(t *testing.T) (repl.Store, repltest.Editor) {
+			s := memstore.New(memstore.Options{})
+			return crlf{s}, editor{s}
+		},
+		SameContent: func(want, got []byte) bool { return bytes.Equal(toCRLF(want), toCRLF(got)) },
+		Folders:     true,
+		Moves:       true,
+		LargeSize:   256 << 10,
+	})
 }

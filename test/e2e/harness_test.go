@@ -130,11 +130,14 @@ type conflictSide struct {
 }
 
 type conflict struct {
-	ID          string
-	Partnership string
-	Path        string
-	Desktop     conflictSide
-	Device      conflictSide
+	ID              string
+	Partnership     string
+	Path            string
+	Desktop         conflictSide
+	Device          conflictSide
+	Resolution      string
+	ResolutionError string `json:"resolution_error"`
+	Choices         []string
 }
 
 func (e *env) conflicts() []conflict {

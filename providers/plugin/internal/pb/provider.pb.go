@@ -5,7 +5,10 @@
 // Go plugins import github.com/cradle-sync/cradle/providers/plugin and never see this file; it is
 // the reference for plugins written in other languages.
 //
-// One plugin process serves at most one opened store: the desktop side of one partnership.
+// One plugin process serves at most one opened store: the desktop side of one partnership, or (for a
+// plugin that declares device_side) its device side. A device side reaches the device through the
+// Device service below, which the host serves on a second connection that go-plugin's broker sets
+// up: OpenRequest.device_broker names it.
 //
 // Errors: a failed call carries a gRPC status and a StoreError detail naming the Cradle sentinel
 // errors the failure wraps. The code follows the first sentinel: CANCELLED, DEADLINE_EXCEEDED,
@@ -41,6 +44,52 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Side int32
+
+const (
+	Side_SIDE_DESKTOP Side = 0
+	Side_SIDE_DEVICE  Side = 1
+)
+
+// Enum value maps for Side.
+var (
+	Side_name = map[int32]string{
+		0: "SIDE_DESKTOP",
+		1: "SIDE_DEVICE",
+	}
+	Side_value = map[string]int32{
+		"SIDE_DESKTOP": 0,
+		"SIDE_DEVICE":  1,
+	}
+)
+
+func (x Side) Enum() *Side {
+	p := new(Side)
+	*p = x
+	return p
+}
+
+func (x Side) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Side) Descriptor() protoreflect.EnumDescriptor {
+	return file_provider_proto_enumTypes[0].Descriptor()
+}
+
+func (Side) Type() protoreflect.EnumType {
+	return &file_provider_proto_enumTypes[0]
+}
+
+func (x Side) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Side.Descriptor instead.
+func (Side) EnumDescriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{0}
+}
+
 type Kind int32
 
 const (
@@ -71,11 +120,11 @@ func (x Kind) String() string {
 }
 
 func (Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_provider_proto_enumTypes[0].Descriptor()
+	return file_provider_proto_enumTypes[1].Descriptor()
 }
 
 func (Kind) Type() protoreflect.EnumType {
-	return &file_provider_proto_enumTypes[0]
+	return &file_provider_proto_enumTypes[1]
 }
 
 func (x Kind) Number() protoreflect.EnumNumber {
@@ -84,7 +133,7 @@ func (x Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Kind.Descriptor instead.
 func (Kind) EnumDescriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{0}
+	return file_provider_proto_rawDescGZIP(), []int{1}
 }
 
 type NotifyKind int32
@@ -129,11 +178,11 @@ func (x NotifyKind) String() string {
 }
 
 func (NotifyKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_provider_proto_enumTypes[1].Descriptor()
+	return file_provider_proto_enumTypes[2].Descriptor()
 }
 
 func (NotifyKind) Type() protoreflect.EnumType {
-	return &file_provider_proto_enumTypes[1]
+	return &file_provider_proto_enumTypes[2]
 }
 
 func (x NotifyKind) Number() protoreflect.EnumNumber {
@@ -142,7 +191,71 @@ func (x NotifyKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NotifyKind.Descriptor instead.
 func (NotifyKind) EnumDescriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{1}
+	return file_provider_proto_rawDescGZIP(), []int{2}
+}
+
+type EventKind int32
+
+const (
+	EventKind_EVENT_UNSPECIFIED     EventKind = 0
+	EventKind_EVENT_OBJECT_ADDED    EventKind = 1
+	EventKind_EVENT_OBJECT_REMOVED  EventKind = 2
+	EventKind_EVENT_OBJECT_CHANGED  EventKind = 3
+	EventKind_EVENT_STORAGE_ADDED   EventKind = 4
+	EventKind_EVENT_STORAGE_REMOVED EventKind = 5
+	EventKind_EVENT_DEVICE_GONE     EventKind = 6
+	EventKind_EVENT_OVERFLOW        EventKind = 7
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0: "EVENT_UNSPECIFIED",
+		1: "EVENT_OBJECT_ADDED",
+		2: "EVENT_OBJECT_REMOVED",
+		3: "EVENT_OBJECT_CHANGED",
+		4: "EVENT_STORAGE_ADDED",
+		5: "EVENT_STORAGE_REMOVED",
+		6: "EVENT_DEVICE_GONE",
+		7: "EVENT_OVERFLOW",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_UNSPECIFIED":     0,
+		"EVENT_OBJECT_ADDED":    1,
+		"EVENT_OBJECT_REMOVED":  2,
+		"EVENT_OBJECT_CHANGED":  3,
+		"EVENT_STORAGE_ADDED":   4,
+		"EVENT_STORAGE_REMOVED": 5,
+		"EVENT_DEVICE_GONE":     6,
+		"EVENT_OVERFLOW":        7,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_provider_proto_enumTypes[3].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_provider_proto_enumTypes[3]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{3}
 }
 
 // Sentinel names the Cradle sentinel errors (repl.ErrNotFound, ...) and the context errors.
@@ -161,6 +274,19 @@ const (
 	Sentinel_SENTINEL_PERMISSION        Sentinel = 9
 	Sentinel_SENTINEL_CANCELED          Sentinel = 10
 	Sentinel_SENTINEL_DEADLINE_EXCEEDED Sentinel = 11
+	// The device errors (device.ErrNotFound, ...), for the Device service and for a device side's
+	// errors that wrap them.
+	Sentinel_SENTINEL_DEVICE_NOT_FOUND    Sentinel = 12
+	Sentinel_SENTINEL_DEVICE_EXISTS       Sentinel = 13
+	Sentinel_SENTINEL_DEVICE_NOT_EMPTY    Sentinel = 14
+	Sentinel_SENTINEL_DEVICE_UNSUPPORTED  Sentinel = 15
+	Sentinel_SENTINEL_DEVICE_DISCONNECTED Sentinel = 16
+	Sentinel_SENTINEL_DEVICE_NO_SPACE     Sentinel = 17
+	Sentinel_SENTINEL_DEVICE_READ_ONLY    Sentinel = 18
+	Sentinel_SENTINEL_DEVICE_BUSY         Sentinel = 19
+	Sentinel_SENTINEL_DEVICE_PERMISSION   Sentinel = 20
+	Sentinel_SENTINEL_DEVICE_LOCKED       Sentinel = 21
+	Sentinel_SENTINEL_DEVICE_UNSAFE_NAME  Sentinel = 22
 )
 
 // Enum value maps for Sentinel.
@@ -178,20 +304,42 @@ var (
 		9:  "SENTINEL_PERMISSION",
 		10: "SENTINEL_CANCELED",
 		11: "SENTINEL_DEADLINE_EXCEEDED",
+		12: "SENTINEL_DEVICE_NOT_FOUND",
+		13: "SENTINEL_DEVICE_EXISTS",
+		14: "SENTINEL_DEVICE_NOT_EMPTY",
+		15: "SENTINEL_DEVICE_UNSUPPORTED",
+		16: "SENTINEL_DEVICE_DISCONNECTED",
+		17: "SENTINEL_DEVICE_NO_SPACE",
+		18: "SENTINEL_DEVICE_READ_ONLY",
+		19: "SENTINEL_DEVICE_BUSY",
+		20: "SENTINEL_DEVICE_PERMISSION",
+		21: "SENTINEL_DEVICE_LOCKED",
+		22: "SENTINEL_DEVICE_UNSAFE_NAME",
 	}
 	Sentinel_value = map[string]int32{
-		"SENTINEL_UNSPECIFIED":       0,
-		"SENTINEL_NOT_FOUND":         1,
-		"SENTINEL_CHANGED":           2,
-		"SENTINEL_EXISTS":            3,
-		"SENTINEL_NOT_EMPTY":         4,
-		"SENTINEL_NO_SPACE":          5,
-		"SENTINEL_GONE":              6,
-		"SENTINEL_READ_ONLY":         7,
-		"SENTINEL_INVALID_NAME":      8,
-		"SENTINEL_PERMISSION":        9,
-		"SENTINEL_CANCELED":          10,
-		"SENTINEL_DEADLINE_EXCEEDED": 11,
+		"SENTINEL_UNSPECIFIED":         0,
+		"SENTINEL_NOT_FOUND":           1,
+		"SENTINEL_CHANGED":             2,
+		"SENTINEL_EXISTS":              3,
+		"SENTINEL_NOT_EMPTY":           4,
+		"SENTINEL_NO_SPACE":            5,
+		"SENTINEL_GONE":                6,
+		"SENTINEL_READ_ONLY":           7,
+		"SENTINEL_INVALID_NAME":        8,
+		"SENTINEL_PERMISSION":          9,
+		"SENTINEL_CANCELED":            10,
+		"SENTINEL_DEADLINE_EXCEEDED":   11,
+		"SENTINEL_DEVICE_NOT_FOUND":    12,
+		"SENTINEL_DEVICE_EXISTS":       13,
+		"SENTINEL_DEVICE_NOT_EMPTY":    14,
+		"SENTINEL_DEVICE_UNSUPPORTED":  15,
+		"SENTINEL_DEVICE_DISCONNECTED": 16,
+		"SENTINEL_DEVICE_NO_SPACE":     17,
+		"SENTINEL_DEVICE_READ_ONLY":    18,
+		"SENTINEL_DEVICE_BUSY":         19,
+		"SENTINEL_DEVICE_PERMISSION":   20,
+		"SENTINEL_DEVICE_LOCKED":       21,
+		"SENTINEL_DEVICE_UNSAFE_NAME":  22,
 	}
 )
 
@@ -206,11 +354,11 @@ func (x Sentinel) String() string {
 }
 
 func (Sentinel) Descriptor() protoreflect.EnumDescriptor {
-	return file_provider_proto_enumTypes[2].Descriptor()
+	return file_provider_proto_enumTypes[4].Descriptor()
 }
 
 func (Sentinel) Type() protoreflect.EnumType {
-	return &file_provider_proto_enumTypes[2]
+	return &file_provider_proto_enumTypes[4]
 }
 
 func (x Sentinel) Number() protoreflect.EnumNumber {
@@ -219,7 +367,7 @@ func (x Sentinel) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Sentinel.Descriptor instead.
 func (Sentinel) EnumDescriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{2}
+	return file_provider_proto_rawDescGZIP(), []int{4}
 }
 
 type DeclareRequest struct {
@@ -366,7 +514,13 @@ type Declaration struct {
 	Icon        string                 `protobuf:"bytes,3,opt,name=icon,proto3" json:"icon,omitempty"`
 	Options     []*Option              `protobuf:"bytes,4,rep,name=options,proto3" json:"options,omitempty"`
 	// directions: two-way, to-device, to-desktop; empty means all three.
-	Directions    []string `protobuf:"bytes,5,rep,name=directions,proto3" json:"directions,omitempty"`
+	Directions []string `protobuf:"bytes,5,rep,name=directions,proto3" json:"directions,omitempty"`
+	// device_side says the plugin serves the device side of its partnerships too (Open with
+	// side SIDE_DEVICE); without it the host syncs the device side as a plain folder.
+	DeviceSide bool `protobuf:"varint,6,opt,name=device_side,json=deviceSide,proto3" json:"device_side,omitempty"`
+	// no_keep_both says the provider's stores cannot hold a conflict copy beside an item (a store
+	// of one item): the host never offers to keep both versions of a conflict.
+	NoKeepBoth    bool `protobuf:"varint,7,opt,name=no_keep_both,json=noKeepBoth,proto3" json:"no_keep_both,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -436,12 +590,31 @@ func (x *Declaration) GetDirections() []string {
 	return nil
 }
 
+func (x *Declaration) GetDeviceSide() bool {
+	if x != nil {
+		return x.DeviceSide
+	}
+	return false
+}
+
+func (x *Declaration) GetNoKeepBoth() bool {
+	if x != nil {
+		return x.NoKeepBoth
+	}
+	return false
+}
+
 type OpenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// options are the partnership's values of the options the plugin declared.
 	Options map[string]string `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// state_dir is a folder private to this partnership for the plugin's own files; may be empty.
-	StateDir      string `protobuf:"bytes,2,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	StateDir string `protobuf:"bytes,2,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	// side is which store to open. For SIDE_DEVICE, options also hold the host's device-path, and
+	// device_broker is the go-plugin broker ID on which the host serves the Device service.
+	Side          Side        `protobuf:"varint,3,opt,name=side,proto3,enum=cradle.provider.v1.Side" json:"side,omitempty"`
+	DeviceBroker  uint32      `protobuf:"varint,4,opt,name=device_broker,json=deviceBroker,proto3" json:"device_broker,omitempty"`
+	Device        *DeviceInfo `protobuf:"bytes,5,opt,name=device,proto3" json:"device,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -490,6 +663,27 @@ func (x *OpenRequest) GetStateDir() string {
 	return ""
 }
 
+func (x *OpenRequest) GetSide() Side {
+	if x != nil {
+		return x.Side
+	}
+	return Side_SIDE_DESKTOP
+}
+
+func (x *OpenRequest) GetDeviceBroker() uint32 {
+	if x != nil {
+		return x.DeviceBroker
+	}
+	return 0
+}
+
+func (x *OpenRequest) GetDevice() *DeviceInfo {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
 type OpenReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The optional abilities of the opened store.
@@ -499,8 +693,13 @@ type OpenReply struct {
 	Stater    bool `protobuf:"varint,4,opt,name=stater,proto3" json:"stater,omitempty"`
 	// writes_not_atomic is what the store's Atomicity says (false when it has none: atomic).
 	WritesNotAtomic bool `protobuf:"varint,5,opt,name=writes_not_atomic,json=writesNotAtomic,proto3" json:"writes_not_atomic,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// clock: the store is a Clock; time_granularity is its TimeGranularity in nanoseconds.
+	Clock           bool  `protobuf:"varint,6,opt,name=clock,proto3" json:"clock,omitempty"`
+	TimeGranularity int64 `protobuf:"varint,7,opt,name=time_granularity,json=timeGranularity,proto3" json:"time_granularity,omitempty"`
+	// monitoring: the store is a Monitoring (ask ContinueMonitoring after a session).
+	Monitoring    bool `protobuf:"varint,8,opt,name=monitoring,proto3" json:"monitoring,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OpenReply) Reset() {
@@ -564,6 +763,27 @@ func (x *OpenReply) GetStater() bool {
 func (x *OpenReply) GetWritesNotAtomic() bool {
 	if x != nil {
 		return x.WritesNotAtomic
+	}
+	return false
+}
+
+func (x *OpenReply) GetClock() bool {
+	if x != nil {
+		return x.Clock
+	}
+	return false
+}
+
+func (x *OpenReply) GetTimeGranularity() int64 {
+	if x != nil {
+		return x.TimeGranularity
+	}
+	return 0
+}
+
+func (x *OpenReply) GetMonitoring() bool {
+	if x != nil {
+		return x.Monitoring
 	}
 	return false
 }
@@ -2020,6 +2240,1028 @@ func (x *StatReply) GetEntry() *Entry {
 	return nil
 }
 
+type NowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NowRequest) Reset() {
+	*x = NowRequest{}
+	mi := &file_provider_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NowRequest) ProtoMessage() {}
+
+func (x *NowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NowRequest.ProtoReflect.Descriptor instead.
+func (*NowRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{34}
+}
+
+type NowReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Now           *Time                  `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NowReply) Reset() {
+	*x = NowReply{}
+	mi := &file_provider_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NowReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NowReply) ProtoMessage() {}
+
+func (x *NowReply) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NowReply.ProtoReflect.Descriptor instead.
+func (*NowReply) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *NowReply) GetNow() *Time {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+type ContinueMonitoringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinueMonitoringRequest) Reset() {
+	*x = ContinueMonitoringRequest{}
+	mi := &file_provider_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinueMonitoringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinueMonitoringRequest) ProtoMessage() {}
+
+func (x *ContinueMonitoringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinueMonitoringRequest.ProtoReflect.Descriptor instead.
+func (*ContinueMonitoringRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{36}
+}
+
+type ContinueMonitoringReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Continue      bool                   `protobuf:"varint,1,opt,name=continue,proto3" json:"continue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContinueMonitoringReply) Reset() {
+	*x = ContinueMonitoringReply{}
+	mi := &file_provider_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContinueMonitoringReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContinueMonitoringReply) ProtoMessage() {}
+
+func (x *ContinueMonitoringReply) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContinueMonitoringReply.ProtoReflect.Descriptor instead.
+func (*ContinueMonitoringReply) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ContinueMonitoringReply) GetContinue() bool {
+	if x != nil {
+		return x.Continue
+	}
+	return false
+}
+
+type DeviceInfo struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Serial       string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	Manufacturer string                 `protobuf:"bytes,2,opt,name=manufacturer,proto3" json:"manufacturer,omitempty"`
+	Model        string                 `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	Version      string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	// kind: phone, camera, media-player, e-reader, storage, unknown.
+	Kind string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// transport: mtp-usb, mtp-emulated, folder.
+	Transport     string `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceInfo) Reset() {
+	*x = DeviceInfo{}
+	mi := &file_provider_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceInfo) ProtoMessage() {}
+
+func (x *DeviceInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceInfo.ProtoReflect.Descriptor instead.
+func (*DeviceInfo) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *DeviceInfo) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetManufacturer() string {
+	if x != nil {
+		return x.Manufacturer
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *DeviceInfo) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+type StoragesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoragesRequest) Reset() {
+	*x = StoragesRequest{}
+	mi := &file_provider_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoragesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoragesRequest) ProtoMessage() {}
+
+func (x *StoragesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoragesRequest.ProtoReflect.Descriptor instead.
+func (*StoragesRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{39}
+}
+
+type DeviceStorage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Free          uint64                 `protobuf:"varint,3,opt,name=free,proto3" json:"free,omitempty"`
+	Capacity      uint64                 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	ReadOnly      bool                   `protobuf:"varint,5,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceStorage) Reset() {
+	*x = DeviceStorage{}
+	mi := &file_provider_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceStorage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceStorage) ProtoMessage() {}
+
+func (x *DeviceStorage) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceStorage.ProtoReflect.Descriptor instead.
+func (*DeviceStorage) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DeviceStorage) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *DeviceStorage) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *DeviceStorage) GetFree() uint64 {
+	if x != nil {
+		return x.Free
+	}
+	return 0
+}
+
+func (x *DeviceStorage) GetCapacity() uint64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *DeviceStorage) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+type StoragesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Storages      []*DeviceStorage       `protobuf:"bytes,1,rep,name=storages,proto3" json:"storages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoragesReply) Reset() {
+	*x = StoragesReply{}
+	mi := &file_provider_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoragesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoragesReply) ProtoMessage() {}
+
+func (x *StoragesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoragesReply.ProtoReflect.Descriptor instead.
+func (*StoragesReply) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StoragesReply) GetStorages() []*DeviceStorage {
+	if x != nil {
+		return x.Storages
+	}
+	return nil
+}
+
+type ObjectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Storage       uint32                 `protobuf:"varint,1,opt,name=storage,proto3" json:"storage,omitempty"`
+	Path          []byte                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectRequest) Reset() {
+	*x = ObjectRequest{}
+	mi := &file_provider_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectRequest) ProtoMessage() {}
+
+func (x *ObjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectRequest.ProtoReflect.Descriptor instead.
+func (*ObjectRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ObjectRequest) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *ObjectRequest) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+type DeviceObject struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Storage uint32                 `protobuf:"varint,1,opt,name=storage,proto3" json:"storage,omitempty"`
+	Path    []byte                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Name    []byte                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Dir     bool                   `protobuf:"varint,4,opt,name=dir,proto3" json:"dir,omitempty"`
+	Size    int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// mod_time is unset for a zero time.
+	ModTime       *Time `protobuf:"bytes,6,opt,name=mod_time,json=modTime,proto3" json:"mod_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceObject) Reset() {
+	*x = DeviceObject{}
+	mi := &file_provider_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceObject) ProtoMessage() {}
+
+func (x *DeviceObject) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceObject.ProtoReflect.Descriptor instead.
+func (*DeviceObject) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DeviceObject) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *DeviceObject) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *DeviceObject) GetName() []byte {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *DeviceObject) GetDir() bool {
+	if x != nil {
+		return x.Dir
+	}
+	return false
+}
+
+func (x *DeviceObject) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *DeviceObject) GetModTime() *Time {
+	if x != nil {
+		return x.ModTime
+	}
+	return nil
+}
+
+type ObjectList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Objects       []*DeviceObject        `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ObjectList) Reset() {
+	*x = ObjectList{}
+	mi := &file_provider_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObjectList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObjectList) ProtoMessage() {}
+
+func (x *ObjectList) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObjectList.ProtoReflect.Descriptor instead.
+func (*ObjectList) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ObjectList) GetObjects() []*DeviceObject {
+	if x != nil {
+		return x.Objects
+	}
+	return nil
+}
+
+type ReadObjectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Storage       uint32                 `protobuf:"varint,1,opt,name=storage,proto3" json:"storage,omitempty"`
+	Path          []byte                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadObjectRequest) Reset() {
+	*x = ReadObjectRequest{}
+	mi := &file_provider_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadObjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadObjectRequest) ProtoMessage() {}
+
+func (x *ReadObjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadObjectRequest.ProtoReflect.Descriptor instead.
+func (*ReadObjectRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ReadObjectRequest) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *ReadObjectRequest) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *ReadObjectRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type CreateHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Storage       uint32                 `protobuf:"varint,1,opt,name=storage,proto3" json:"storage,omitempty"`
+	Path          []byte                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	ModTime       *Time                  `protobuf:"bytes,4,opt,name=mod_time,json=modTime,proto3" json:"mod_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateHeader) Reset() {
+	*x = CreateHeader{}
+	mi := &file_provider_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateHeader) ProtoMessage() {}
+
+func (x *CreateHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateHeader.ProtoReflect.Descriptor instead.
+func (*CreateHeader) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *CreateHeader) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *CreateHeader) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+func (x *CreateHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *CreateHeader) GetModTime() *Time {
+	if x != nil {
+		return x.ModTime
+	}
+	return nil
+}
+
+type CreateMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*CreateMessage_Header
+	//	*CreateMessage_Data
+	Msg           isCreateMessage_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMessage) Reset() {
+	*x = CreateMessage{}
+	mi := &file_provider_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMessage) ProtoMessage() {}
+
+func (x *CreateMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMessage.ProtoReflect.Descriptor instead.
+func (*CreateMessage) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *CreateMessage) GetMsg() isCreateMessage_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *CreateMessage) GetHeader() *CreateHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*CreateMessage_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *CreateMessage) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*CreateMessage_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+type isCreateMessage_Msg interface {
+	isCreateMessage_Msg()
+}
+
+type CreateMessage_Header struct {
+	Header *CreateHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type CreateMessage_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+func (*CreateMessage_Header) isCreateMessage_Msg() {}
+
+func (*CreateMessage_Data) isCreateMessage_Msg() {}
+
+type RemoveReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveReply) Reset() {
+	*x = RemoveReply{}
+	mi := &file_provider_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveReply) ProtoMessage() {}
+
+func (x *RemoveReply) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveReply.ProtoReflect.Descriptor instead.
+func (*RemoveReply) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{48}
+}
+
+type RenameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Storage       uint32                 `protobuf:"varint,1,opt,name=storage,proto3" json:"storage,omitempty"`
+	From          []byte                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To            []byte                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameRequest) Reset() {
+	*x = RenameRequest{}
+	mi := &file_provider_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameRequest) ProtoMessage() {}
+
+func (x *RenameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
+func (*RenameRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RenameRequest) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *RenameRequest) GetFrom() []byte {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *RenameRequest) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+type RenameReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameReply) Reset() {
+	*x = RenameReply{}
+	mi := &file_provider_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameReply) ProtoMessage() {}
+
+func (x *RenameReply) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameReply.ProtoReflect.Descriptor instead.
+func (*RenameReply) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{50}
+}
+
+type EventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsRequest) Reset() {
+	*x = EventsRequest{}
+	mi := &file_provider_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsRequest) ProtoMessage() {}
+
+func (x *EventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
+func (*EventsRequest) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{51}
+}
+
+type DeviceEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    EventKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=cradle.provider.v1.EventKind" json:"kind,omitempty"`
+	Storage uint32                 `protobuf:"varint,2,opt,name=storage,proto3" json:"storage,omitempty"`
+	// path is empty when the device could not say where.
+	Path          []byte `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceEvent) Reset() {
+	*x = DeviceEvent{}
+	mi := &file_provider_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceEvent) ProtoMessage() {}
+
+func (x *DeviceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceEvent.ProtoReflect.Descriptor instead.
+func (*DeviceEvent) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *DeviceEvent) GetKind() EventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return EventKind_EVENT_UNSPECIFIED
+}
+
+func (x *DeviceEvent) GetStorage() uint32 {
+	if x != nil {
+		return x.Storage
+	}
+	return 0
+}
+
+func (x *DeviceEvent) GetPath() []byte {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
 // StoreError travels as a detail of a failed call's status (and in a shutdown Notification).
 type StoreError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2033,7 +3275,7 @@ type StoreError struct {
 
 func (x *StoreError) Reset() {
 	*x = StoreError{}
-	mi := &file_provider_proto_msgTypes[34]
+	mi := &file_provider_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2045,7 +3287,7 @@ func (x *StoreError) String() string {
 func (*StoreError) ProtoMessage() {}
 
 func (x *StoreError) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[34]
+	mi := &file_provider_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2058,7 +3300,7 @@ func (x *StoreError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreError.ProtoReflect.Descriptor instead.
 func (*StoreError) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{34}
+	return file_provider_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StoreError) GetMessage() string {
@@ -2089,7 +3331,7 @@ const file_provider_proto_rawDesc = "" +
 	"\adefault\x18\x05 \x01(\tR\adefault\x12\x18\n" +
 	"\achoices\x18\x06 \x03(\tR\achoices\x12\x1a\n" +
 	"\brequired\x18\a \x01(\bR\brequired\x12\x1a\n" +
-	"\badvanced\x18\b \x01(\bR\badvanced\"\xad\x01\n" +
+	"\badvanced\x18\b \x01(\bR\badvanced\"\xf0\x01\n" +
 	"\vDeclaration\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x12\n" +
@@ -2097,20 +3339,32 @@ const file_provider_proto_rawDesc = "" +
 	"\aoptions\x18\x04 \x03(\v2\x1a.cradle.provider.v1.OptionR\aoptions\x12\x1e\n" +
 	"\n" +
 	"directions\x18\x05 \x03(\tR\n" +
-	"directions\"\xae\x01\n" +
+	"directions\x12\x1f\n" +
+	"\vdevice_side\x18\x06 \x01(\bR\n" +
+	"deviceSide\x12 \n" +
+	"\fno_keep_both\x18\a \x01(\bR\n" +
+	"noKeepBoth\"\xb9\x02\n" +
 	"\vOpenRequest\x12F\n" +
 	"\aoptions\x18\x01 \x03(\v2,.cradle.provider.v1.OpenRequest.OptionsEntryR\aoptions\x12\x1b\n" +
-	"\tstate_dir\x18\x02 \x01(\tR\bstateDir\x1a:\n" +
+	"\tstate_dir\x18\x02 \x01(\tR\bstateDir\x12,\n" +
+	"\x04side\x18\x03 \x01(\x0e2\x18.cradle.provider.v1.SideR\x04side\x12#\n" +
+	"\rdevice_broker\x18\x04 \x01(\rR\fdeviceBroker\x126\n" +
+	"\x06device\x18\x05 \x01(\v2\x1e.cradle.provider.v1.DeviceInfoR\x06device\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x02\n" +
 	"\tOpenReply\x12\x1a\n" +
 	"\bnotifier\x18\x01 \x01(\bR\bnotifier\x12\x1d\n" +
 	"\n" +
 	"unit_store\x18\x02 \x01(\bR\tunitStore\x12\x16\n" +
 	"\x06hasher\x18\x03 \x01(\bR\x06hasher\x12\x16\n" +
 	"\x06stater\x18\x04 \x01(\bR\x06stater\x12*\n" +
-	"\x11writes_not_atomic\x18\x05 \x01(\bR\x0fwritesNotAtomic\"\x0e\n" +
+	"\x11writes_not_atomic\x18\x05 \x01(\bR\x0fwritesNotAtomic\x12\x14\n" +
+	"\x05clock\x18\x06 \x01(\bR\x05clock\x12)\n" +
+	"\x10time_granularity\x18\a \x01(\x03R\x0ftimeGranularity\x12\x1e\n" +
+	"\n" +
+	"monitoring\x18\b \x01(\bR\n" +
+	"monitoring\"\x0e\n" +
 	"\fCloseRequest\"\f\n" +
 	"\n" +
 	"CloseReply\"6\n" +
@@ -2203,11 +3457,75 @@ const file_provider_proto_rawDesc = "" +
 	"\vStatRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\fR\x06handle\"<\n" +
 	"\tStatReply\x12/\n" +
-	"\x05entry\x18\x01 \x01(\v2\x19.cradle.provider.v1.EntryR\x05entry\"b\n" +
+	"\x05entry\x18\x01 \x01(\v2\x19.cradle.provider.v1.EntryR\x05entry\"\f\n" +
+	"\n" +
+	"NowRequest\"6\n" +
+	"\bNowReply\x12*\n" +
+	"\x03now\x18\x01 \x01(\v2\x18.cradle.provider.v1.TimeR\x03now\"\x1b\n" +
+	"\x19ContinueMonitoringRequest\"5\n" +
+	"\x17ContinueMonitoringReply\x12\x1a\n" +
+	"\bcontinue\x18\x01 \x01(\bR\bcontinue\"\xaa\x01\n" +
+	"\n" +
+	"DeviceInfo\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\"\n" +
+	"\fmanufacturer\x18\x02 \x01(\tR\fmanufacturer\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\tR\x04kind\x12\x1c\n" +
+	"\ttransport\x18\x06 \x01(\tR\ttransport\"\x11\n" +
+	"\x0fStoragesRequest\"\x8e\x01\n" +
+	"\rDeviceStorage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04free\x18\x03 \x01(\x04R\x04free\x12\x1a\n" +
+	"\bcapacity\x18\x04 \x01(\x04R\bcapacity\x12\x1b\n" +
+	"\tread_only\x18\x05 \x01(\bR\breadOnly\"N\n" +
+	"\rStoragesReply\x12=\n" +
+	"\bstorages\x18\x01 \x03(\v2!.cradle.provider.v1.DeviceStorageR\bstorages\"=\n" +
+	"\rObjectRequest\x12\x18\n" +
+	"\astorage\x18\x01 \x01(\rR\astorage\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\fR\x04path\"\xab\x01\n" +
+	"\fDeviceObject\x12\x18\n" +
+	"\astorage\x18\x01 \x01(\rR\astorage\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\fR\x04path\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\fR\x04name\x12\x10\n" +
+	"\x03dir\x18\x04 \x01(\bR\x03dir\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x123\n" +
+	"\bmod_time\x18\x06 \x01(\v2\x18.cradle.provider.v1.TimeR\amodTime\"H\n" +
+	"\n" +
+	"ObjectList\x12:\n" +
+	"\aobjects\x18\x01 \x03(\v2 .cradle.provider.v1.DeviceObjectR\aobjects\"Y\n" +
+	"\x11ReadObjectRequest\x12\x18\n" +
+	"\astorage\x18\x01 \x01(\rR\astorage\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\fR\x04path\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\"\x85\x01\n" +
+	"\fCreateHeader\x12\x18\n" +
+	"\astorage\x18\x01 \x01(\rR\astorage\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\fR\x04path\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x123\n" +
+	"\bmod_time\x18\x04 \x01(\v2\x18.cradle.provider.v1.TimeR\amodTime\"h\n" +
+	"\rCreateMessage\x12:\n" +
+	"\x06header\x18\x01 \x01(\v2 .cradle.provider.v1.CreateHeaderH\x00R\x06header\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x05\n" +
+	"\x03msg\"\r\n" +
+	"\vRemoveReply\"M\n" +
+	"\rRenameRequest\x12\x18\n" +
+	"\astorage\x18\x01 \x01(\rR\astorage\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\fR\x02to\"\r\n" +
+	"\vRenameReply\"\x0f\n" +
+	"\rEventsRequest\"n\n" +
+	"\vDeviceEvent\x121\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1d.cradle.provider.v1.EventKindR\x04kind\x12\x18\n" +
+	"\astorage\x18\x02 \x01(\rR\astorage\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\fR\x04path\"b\n" +
 	"\n" +
 	"StoreError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12:\n" +
-	"\tsentinels\x18\x02 \x03(\x0e2\x1c.cradle.provider.v1.SentinelR\tsentinels*&\n" +
+	"\tsentinels\x18\x02 \x03(\x0e2\x1c.cradle.provider.v1.SentinelR\tsentinels*)\n" +
+	"\x04Side\x12\x10\n" +
+	"\fSIDE_DESKTOP\x10\x00\x12\x0f\n" +
+	"\vSIDE_DEVICE\x10\x01*&\n" +
 	"\x04Kind\x12\r\n" +
 	"\tKIND_FILE\x10\x00\x12\x0f\n" +
 	"\vKIND_FOLDER\x10\x01*\x8b\x01\n" +
@@ -2218,7 +3536,16 @@ const file_provider_proto_rawDesc = "" +
 	"\x0fNOTIFY_MODIFIED\x10\x02\x12\x12\n" +
 	"\x0eNOTIFY_DELETED\x10\x03\x12\x13\n" +
 	"\x0fNOTIFY_OVERFLOW\x10\x04\x12\x13\n" +
-	"\x0fNOTIFY_SHUTDOWN\x10\x05*\xac\x02\n" +
+	"\x0fNOTIFY_SHUTDOWN\x10\x05*\xcd\x01\n" +
+	"\tEventKind\x12\x15\n" +
+	"\x11EVENT_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12EVENT_OBJECT_ADDED\x10\x01\x12\x18\n" +
+	"\x14EVENT_OBJECT_REMOVED\x10\x02\x12\x18\n" +
+	"\x14EVENT_OBJECT_CHANGED\x10\x03\x12\x17\n" +
+	"\x13EVENT_STORAGE_ADDED\x10\x04\x12\x19\n" +
+	"\x15EVENT_STORAGE_REMOVED\x10\x05\x12\x15\n" +
+	"\x11EVENT_DEVICE_GONE\x10\x06\x12\x12\n" +
+	"\x0eEVENT_OVERFLOW\x10\a*\xfd\x04\n" +
 	"\bSentinel\x12\x18\n" +
 	"\x14SENTINEL_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SENTINEL_NOT_FOUND\x10\x01\x12\x14\n" +
@@ -2232,7 +3559,19 @@ const file_provider_proto_rawDesc = "" +
 	"\x13SENTINEL_PERMISSION\x10\t\x12\x15\n" +
 	"\x11SENTINEL_CANCELED\x10\n" +
 	"\x12\x1e\n" +
-	"\x1aSENTINEL_DEADLINE_EXCEEDED\x10\v2\x82\t\n" +
+	"\x1aSENTINEL_DEADLINE_EXCEEDED\x10\v\x12\x1d\n" +
+	"\x19SENTINEL_DEVICE_NOT_FOUND\x10\f\x12\x1a\n" +
+	"\x16SENTINEL_DEVICE_EXISTS\x10\r\x12\x1d\n" +
+	"\x19SENTINEL_DEVICE_NOT_EMPTY\x10\x0e\x12\x1f\n" +
+	"\x1bSENTINEL_DEVICE_UNSUPPORTED\x10\x0f\x12 \n" +
+	"\x1cSENTINEL_DEVICE_DISCONNECTED\x10\x10\x12\x1c\n" +
+	"\x18SENTINEL_DEVICE_NO_SPACE\x10\x11\x12\x1d\n" +
+	"\x19SENTINEL_DEVICE_READ_ONLY\x10\x12\x12\x18\n" +
+	"\x14SENTINEL_DEVICE_BUSY\x10\x13\x12\x1e\n" +
+	"\x1aSENTINEL_DEVICE_PERMISSION\x10\x14\x12\x1a\n" +
+	"\x16SENTINEL_DEVICE_LOCKED\x10\x15\x12\x1f\n" +
+	"\x1bSENTINEL_DEVICE_UNSAFE_NAME\x10\x162\xb9\n" +
+	"\n" +
 	"\bProvider\x12N\n" +
 	"\aDeclare\x12\".cradle.provider.v1.DeclareRequest\x1a\x1f.cradle.provider.v1.Declaration\x12F\n" +
 	"\x04Open\x12\x1f.cradle.provider.v1.OpenRequest\x1a\x1d.cradle.provider.v1.OpenReply\x12I\n" +
@@ -2248,7 +3587,19 @@ const file_provider_proto_rawDesc = "" +
 	"\x05Watch\x12 .cradle.provider.v1.WatchRequest\x1a .cradle.provider.v1.Notification0\x01\x12U\n" +
 	"\tReadUnits\x12$.cradle.provider.v1.ReadUnitsRequest\x1a\".cradle.provider.v1.ReadUnitsReply\x12F\n" +
 	"\x04Hash\x12\x1f.cradle.provider.v1.HashRequest\x1a\x1d.cradle.provider.v1.HashReply\x12F\n" +
-	"\x04Stat\x12\x1f.cradle.provider.v1.StatRequest\x1a\x1d.cradle.provider.v1.StatReplyB<Z:github.com/cradle-sync/cradle/providers/plugin/internal/pbb\x06proto3"
+	"\x04Stat\x12\x1f.cradle.provider.v1.StatRequest\x1a\x1d.cradle.provider.v1.StatReply\x12C\n" +
+	"\x03Now\x12\x1e.cradle.provider.v1.NowRequest\x1a\x1c.cradle.provider.v1.NowReply\x12p\n" +
+	"\x12ContinueMonitoring\x12-.cradle.provider.v1.ContinueMonitoringRequest\x1a+.cradle.provider.v1.ContinueMonitoringReply2\xcb\x05\n" +
+	"\x06Device\x12R\n" +
+	"\bStorages\x12#.cradle.provider.v1.StoragesRequest\x1a!.cradle.provider.v1.StoragesReply\x12I\n" +
+	"\x04List\x12!.cradle.provider.v1.ObjectRequest\x1a\x1e.cradle.provider.v1.ObjectList\x12K\n" +
+	"\x04Stat\x12!.cradle.provider.v1.ObjectRequest\x1a .cradle.provider.v1.DeviceObject\x12J\n" +
+	"\x04Read\x12%.cradle.provider.v1.ReadObjectRequest\x1a\x19.cradle.provider.v1.Chunk0\x01\x12O\n" +
+	"\x06Create\x12!.cradle.provider.v1.CreateMessage\x1a .cradle.provider.v1.DeviceObject(\x01\x12L\n" +
+	"\x05Mkdir\x12!.cradle.provider.v1.ObjectRequest\x1a .cradle.provider.v1.DeviceObject\x12L\n" +
+	"\x06Remove\x12!.cradle.provider.v1.ObjectRequest\x1a\x1f.cradle.provider.v1.RemoveReply\x12L\n" +
+	"\x06Rename\x12!.cradle.provider.v1.RenameRequest\x1a\x1f.cradle.provider.v1.RenameReply\x12N\n" +
+	"\x06Events\x12!.cradle.provider.v1.EventsRequest\x1a\x1f.cradle.provider.v1.DeviceEvent0\x01B<Z:github.com/cradle-sync/cradle/providers/plugin/internal/pbb\x06proto3"
 
 var (
 	file_provider_proto_rawDescOnce sync.Once
@@ -2262,108 +3613,160 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_provider_proto_goTypes = []any{
-	(Kind)(0),                       // 0: cradle.provider.v1.Kind
-	(NotifyKind)(0),                 // 1: cradle.provider.v1.NotifyKind
-	(Sentinel)(0),                   // 2: cradle.provider.v1.Sentinel
-	(*DeclareRequest)(nil),          // 3: cradle.provider.v1.DeclareRequest
-	(*Option)(nil),                  // 4: cradle.provider.v1.Option
-	(*Declaration)(nil),             // 5: cradle.provider.v1.Declaration
-	(*OpenRequest)(nil),             // 6: cradle.provider.v1.OpenRequest
-	(*OpenReply)(nil),               // 7: cradle.provider.v1.OpenReply
-	(*CloseRequest)(nil),            // 8: cradle.provider.v1.CloseRequest
-	(*CloseReply)(nil),              // 9: cradle.provider.v1.CloseReply
-	(*Time)(nil),                    // 10: cradle.provider.v1.Time
-	(*Entry)(nil),                   // 11: cradle.provider.v1.Entry
-	(*Stamp)(nil),                   // 12: cradle.provider.v1.Stamp
-	(*EnumerateRequest)(nil),        // 13: cradle.provider.v1.EnumerateRequest
-	(*Enumerated)(nil),              // 14: cradle.provider.v1.Enumerated
-	(*EntryBatch)(nil),              // 15: cradle.provider.v1.EntryBatch
-	(*IsItemChangedRequest)(nil),    // 16: cradle.provider.v1.IsItemChangedRequest
-	(*IsItemChangedReply)(nil),      // 17: cradle.provider.v1.IsItemChangedReply
-	(*IsItemReplicatedRequest)(nil), // 18: cradle.provider.v1.IsItemReplicatedRequest
-	(*IsItemReplicatedReply)(nil),   // 19: cradle.provider.v1.IsItemReplicatedReply
-	(*NaturalKeyRequest)(nil),       // 20: cradle.provider.v1.NaturalKeyRequest
-	(*NaturalKeyReply)(nil),         // 21: cradle.provider.v1.NaturalKeyReply
-	(*ReadRequest)(nil),             // 22: cradle.provider.v1.ReadRequest
-	(*Chunk)(nil),                   // 23: cradle.provider.v1.Chunk
-	(*WriteHeader)(nil),             // 24: cradle.provider.v1.WriteHeader
-	(*WriteMessage)(nil),            // 25: cradle.provider.v1.WriteMessage
-	(*WriteReply)(nil),              // 26: cradle.provider.v1.WriteReply
-	(*DeleteRequest)(nil),           // 27: cradle.provider.v1.DeleteRequest
-	(*DeleteReply)(nil),             // 28: cradle.provider.v1.DeleteReply
-	(*WatchRequest)(nil),            // 29: cradle.provider.v1.WatchRequest
-	(*Notification)(nil),            // 30: cradle.provider.v1.Notification
-	(*ReadUnitsRequest)(nil),        // 31: cradle.provider.v1.ReadUnitsRequest
-	(*ReadUnitsReply)(nil),          // 32: cradle.provider.v1.ReadUnitsReply
-	(*HashRequest)(nil),             // 33: cradle.provider.v1.HashRequest
-	(*HashReply)(nil),               // 34: cradle.provider.v1.HashReply
-	(*StatRequest)(nil),             // 35: cradle.provider.v1.StatRequest
-	(*StatReply)(nil),               // 36: cradle.provider.v1.StatReply
-	(*StoreError)(nil),              // 37: cradle.provider.v1.StoreError
-	nil,                             // 38: cradle.provider.v1.OpenRequest.OptionsEntry
-	nil,                             // 39: cradle.provider.v1.WriteHeader.UnitsEntry
-	nil,                             // 40: cradle.provider.v1.ReadUnitsReply.UnitsEntry
+	(Side)(0),                         // 0: cradle.provider.v1.Side
+	(Kind)(0),                         // 1: cradle.provider.v1.Kind
+	(NotifyKind)(0),                   // 2: cradle.provider.v1.NotifyKind
+	(EventKind)(0),                    // 3: cradle.provider.v1.EventKind
+	(Sentinel)(0),                     // 4: cradle.provider.v1.Sentinel
+	(*DeclareRequest)(nil),            // 5: cradle.provider.v1.DeclareRequest
+	(*Option)(nil),                    // 6: cradle.provider.v1.Option
+	(*Declaration)(nil),               // 7: cradle.provider.v1.Declaration
+	(*OpenRequest)(nil),               // 8: cradle.provider.v1.OpenRequest
+	(*OpenReply)(nil),                 // 9: cradle.provider.v1.OpenReply
+	(*CloseRequest)(nil),              // 10: cradle.provider.v1.CloseRequest
+	(*CloseReply)(nil),                // 11: cradle.provider.v1.CloseReply
+	(*Time)(nil),                      // 12: cradle.provider.v1.Time
+	(*Entry)(nil),                     // 13: cradle.provider.v1.Entry
+	(*Stamp)(nil),                     // 14: cradle.provider.v1.Stamp
+	(*EnumerateRequest)(nil),          // 15: cradle.provider.v1.EnumerateRequest
+	(*Enumerated)(nil),                // 16: cradle.provider.v1.Enumerated
+	(*EntryBatch)(nil),                // 17: cradle.provider.v1.EntryBatch
+	(*IsItemChangedRequest)(nil),      // 18: cradle.provider.v1.IsItemChangedRequest
+	(*IsItemChangedReply)(nil),        // 19: cradle.provider.v1.IsItemChangedReply
+	(*IsItemReplicatedRequest)(nil),   // 20: cradle.provider.v1.IsItemReplicatedRequest
+	(*IsItemReplicatedReply)(nil),     // 21: cradle.provider.v1.IsItemReplicatedReply
+	(*NaturalKeyRequest)(nil),         // 22: cradle.provider.v1.NaturalKeyRequest
+	(*NaturalKeyReply)(nil),           // 23: cradle.provider.v1.NaturalKeyReply
+	(*ReadRequest)(nil),               // 24: cradle.provider.v1.ReadRequest
+	(*Chunk)(nil),                     // 25: cradle.provider.v1.Chunk
+	(*WriteHeader)(nil),               // 26: cradle.provider.v1.WriteHeader
+	(*WriteMessage)(nil),              // 27: cradle.provider.v1.WriteMessage
+	(*WriteReply)(nil),                // 28: cradle.provider.v1.WriteReply
+	(*DeleteRequest)(nil),             // 29: cradle.provider.v1.DeleteRequest
+	(*DeleteReply)(nil),               // 30: cradle.provider.v1.DeleteReply
+	(*WatchRequest)(nil),              // 31: cradle.provider.v1.WatchRequest
+	(*Notification)(nil),              // 32: cradle.provider.v1.Notification
+	(*ReadUnitsRequest)(nil),          // 33: cradle.provider.v1.ReadUnitsRequest
+	(*ReadUnitsReply)(nil),            // 34: cradle.provider.v1.ReadUnitsReply
+	(*HashRequest)(nil),               // 35: cradle.provider.v1.HashRequest
+	(*HashReply)(nil),                 // 36: cradle.provider.v1.HashReply
+	(*StatRequest)(nil),               // 37: cradle.provider.v1.StatRequest
+	(*StatReply)(nil),                 // 38: cradle.provider.v1.StatReply
+	(*NowRequest)(nil),                // 39: cradle.provider.v1.NowRequest
+	(*NowReply)(nil),                  // 40: cradle.provider.v1.NowReply
+	(*ContinueMonitoringRequest)(nil), // 41: cradle.provider.v1.ContinueMonitoringRequest
+	(*ContinueMonitoringReply)(nil),   // 42: cradle.provider.v1.ContinueMonitoringReply
+	(*DeviceInfo)(nil),                // 43: cradle.provider.v1.DeviceInfo
+	(*StoragesRequest)(nil),           // 44: cradle.provider.v1.StoragesRequest
+	(*DeviceStorage)(nil),             // 45: cradle.provider.v1.DeviceStorage
+	(*StoragesReply)(nil),             // 46: cradle.provider.v1.StoragesReply
+	(*ObjectRequest)(nil),             // 47: cradle.provider.v1.ObjectRequest
+	(*DeviceObject)(nil),              // 48: cradle.provider.v1.DeviceObject
+	(*ObjectList)(nil),                // 49: cradle.provider.v1.ObjectList
+	(*ReadObjectRequest)(nil),         // 50: cradle.provider.v1.ReadObjectRequest
+	(*CreateHeader)(nil),              // 51: cradle.provider.v1.CreateHeader
+	(*CreateMessage)(nil),             // 52: cradle.provider.v1.CreateMessage
+	(*RemoveReply)(nil),               // 53: cradle.provider.v1.RemoveReply
+	(*RenameRequest)(nil),             // 54: cradle.provider.v1.RenameRequest
+	(*RenameReply)(nil),               // 55: cradle.provider.v1.RenameReply
+	(*EventsRequest)(nil),             // 56: cradle.provider.v1.EventsRequest
+	(*DeviceEvent)(nil),               // 57: cradle.provider.v1.DeviceEvent
+	(*StoreError)(nil),                // 58: cradle.provider.v1.StoreError
+	nil,                               // 59: cradle.provider.v1.OpenRequest.OptionsEntry
+	nil,                               // 60: cradle.provider.v1.WriteHeader.UnitsEntry
+	nil,                               // 61: cradle.provider.v1.ReadUnitsReply.UnitsEntry
 }
 var file_provider_proto_depIdxs = []int32{
-	4,  // 0: cradle.provider.v1.Declaration.options:type_name -> cradle.provider.v1.Option
-	38, // 1: cradle.provider.v1.OpenRequest.options:type_name -> cradle.provider.v1.OpenRequest.OptionsEntry
-	0,  // 2: cradle.provider.v1.Entry.kind:type_name -> cradle.provider.v1.Kind
-	10, // 3: cradle.provider.v1.Entry.mod_time:type_name -> cradle.provider.v1.Time
-	0,  // 4: cradle.provider.v1.Stamp.kind:type_name -> cradle.provider.v1.Kind
-	11, // 5: cradle.provider.v1.Enumerated.entry:type_name -> cradle.provider.v1.Entry
-	14, // 6: cradle.provider.v1.EntryBatch.entries:type_name -> cradle.provider.v1.Enumerated
-	11, // 7: cradle.provider.v1.IsItemChangedRequest.entry:type_name -> cradle.provider.v1.Entry
-	12, // 8: cradle.provider.v1.IsItemChangedRequest.recorded:type_name -> cradle.provider.v1.Stamp
-	11, // 9: cradle.provider.v1.IsItemReplicatedRequest.entry:type_name -> cradle.provider.v1.Entry
-	11, // 10: cradle.provider.v1.NaturalKeyRequest.entry:type_name -> cradle.provider.v1.Entry
-	12, // 11: cradle.provider.v1.WriteHeader.expected:type_name -> cradle.provider.v1.Stamp
-	0,  // 12: cradle.provider.v1.WriteHeader.kind:type_name -> cradle.provider.v1.Kind
-	10, // 13: cradle.provider.v1.WriteHeader.mod_time:type_name -> cradle.provider.v1.Time
-	39, // 14: cradle.provider.v1.WriteHeader.units:type_name -> cradle.provider.v1.WriteHeader.UnitsEntry
-	24, // 15: cradle.provider.v1.WriteMessage.header:type_name -> cradle.provider.v1.WriteHeader
-	11, // 16: cradle.provider.v1.WriteReply.entry:type_name -> cradle.provider.v1.Entry
-	12, // 17: cradle.provider.v1.DeleteRequest.expected:type_name -> cradle.provider.v1.Stamp
-	1,  // 18: cradle.provider.v1.Notification.kind:type_name -> cradle.provider.v1.NotifyKind
-	37, // 19: cradle.provider.v1.Notification.error:type_name -> cradle.provider.v1.StoreError
-	40, // 20: cradle.provider.v1.ReadUnitsReply.units:type_name -> cradle.provider.v1.ReadUnitsReply.UnitsEntry
-	11, // 21: cradle.provider.v1.StatReply.entry:type_name -> cradle.provider.v1.Entry
-	2,  // 22: cradle.provider.v1.StoreError.sentinels:type_name -> cradle.provider.v1.Sentinel
-	3,  // 23: cradle.provider.v1.Provider.Declare:input_type -> cradle.provider.v1.DeclareRequest
-	6,  // 24: cradle.provider.v1.Provider.Open:input_type -> cradle.provider.v1.OpenRequest
-	8,  // 25: cradle.provider.v1.Provider.Close:input_type -> cradle.provider.v1.CloseRequest
-	13, // 26: cradle.provider.v1.Provider.Enumerate:input_type -> cradle.provider.v1.EnumerateRequest
-	16, // 27: cradle.provider.v1.Provider.IsItemChanged:input_type -> cradle.provider.v1.IsItemChangedRequest
-	18, // 28: cradle.provider.v1.Provider.IsItemReplicated:input_type -> cradle.provider.v1.IsItemReplicatedRequest
-	20, // 29: cradle.provider.v1.Provider.NaturalKey:input_type -> cradle.provider.v1.NaturalKeyRequest
-	22, // 30: cradle.provider.v1.Provider.Read:input_type -> cradle.provider.v1.ReadRequest
-	25, // 31: cradle.provider.v1.Provider.Write:input_type -> cradle.provider.v1.WriteMessage
-	27, // 32: cradle.provider.v1.Provider.Delete:input_type -> cradle.provider.v1.DeleteRequest
-	29, // 33: cradle.provider.v1.Provider.Watch:input_type -> cradle.provider.v1.WatchRequest
-	31, // 34: cradle.provider.v1.Provider.ReadUnits:input_type -> cradle.provider.v1.ReadUnitsRequest
-	33, // 35: cradle.provider.v1.Provider.Hash:input_type -> cradle.provider.v1.HashRequest
-	35, // 36: cradle.provider.v1.Provider.Stat:input_type -> cradle.provider.v1.StatRequest
-	5,  // 37: cradle.provider.v1.Provider.Declare:output_type -> cradle.provider.v1.Declaration
-	7,  // 38: cradle.provider.v1.Provider.Open:output_type -> cradle.provider.v1.OpenReply
-	9,  // 39: cradle.provider.v1.Provider.Close:output_type -> cradle.provider.v1.CloseReply
-	15, // 40: cradle.provider.v1.Provider.Enumerate:output_type -> cradle.provider.v1.EntryBatch
-	17, // 41: cradle.provider.v1.Provider.IsItemChanged:output_type -> cradle.provider.v1.IsItemChangedReply
-	19, // 42: cradle.provider.v1.Provider.IsItemReplicated:output_type -> cradle.provider.v1.IsItemReplicatedReply
-	21, // 43: cradle.provider.v1.Provider.NaturalKey:output_type -> cradle.provider.v1.NaturalKeyReply
-	23, // 44: cradle.provider.v1.Provider.Read:output_type -> cradle.provider.v1.Chunk
-	26, // 45: cradle.provider.v1.Provider.Write:output_type -> cradle.provider.v1.WriteReply
-	28, // 46: cradle.provider.v1.Provider.Delete:output_type -> cradle.provider.v1.DeleteReply
-	30, // 47: cradle.provider.v1.Provider.Watch:output_type -> cradle.provider.v1.Notification
-	32, // 48: cradle.provider.v1.Provider.ReadUnits:output_type -> cradle.provider.v1.ReadUnitsReply
-	34, // 49: cradle.provider.v1.Provider.Hash:output_type -> cradle.provider.v1.HashReply
-	36, // 50: cradle.provider.v1.Provider.Stat:output_type -> cradle.provider.v1.StatReply
-	37, // [37:51] is the sub-list for method output_type
-	23, // [23:37] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	6,  // 0: cradle.provider.v1.Declaration.options:type_name -> cradle.provider.v1.Option
+	59, // 1: cradle.provider.v1.OpenRequest.options:type_name -> cradle.provider.v1.OpenRequest.OptionsEntry
+	0,  // 2: cradle.provider.v1.OpenRequest.side:type_name -> cradle.provider.v1.Side
+	43, // 3: cradle.provider.v1.OpenRequest.device:type_name -> cradle.provider.v1.DeviceInfo
+	1,  // 4: cradle.provider.v1.Entry.kind:type_name -> cradle.provider.v1.Kind
+	12, // 5: cradle.provider.v1.Entry.mod_time:type_name -> cradle.provider.v1.Time
+	1,  // 6: cradle.provider.v1.Stamp.kind:type_name -> cradle.provider.v1.Kind
+	13, // 7: cradle.provider.v1.Enumerated.entry:type_name -> cradle.provider.v1.Entry
+	16, // 8: cradle.provider.v1.EntryBatch.entries:type_name -> cradle.provider.v1.Enumerated
+	13, // 9: cradle.provider.v1.IsItemChangedRequest.entry:type_name -> cradle.provider.v1.Entry
+	14, // 10: cradle.provider.v1.IsItemChangedRequest.recorded:type_name -> cradle.provider.v1.Stamp
+	13, // 11: cradle.provider.v1.IsItemReplicatedRequest.entry:type_name -> cradle.provider.v1.Entry
+	13, // 12: cradle.provider.v1.NaturalKeyRequest.entry:type_name -> cradle.provider.v1.Entry
+	14, // 13: cradle.provider.v1.WriteHeader.expected:type_name -> cradle.provider.v1.Stamp
+	1,  // 14: cradle.provider.v1.WriteHeader.kind:type_name -> cradle.provider.v1.Kind
+	12, // 15: cradle.provider.v1.WriteHeader.mod_time:type_name -> cradle.provider.v1.Time
+	60, // 16: cradle.provider.v1.WriteHeader.units:type_name -> cradle.provider.v1.WriteHeader.UnitsEntry
+	26, // 17: cradle.provider.v1.WriteMessage.header:type_name -> cradle.provider.v1.WriteHeader
+	13, // 18: cradle.provider.v1.WriteReply.entry:type_name -> cradle.provider.v1.Entry
+	14, // 19: cradle.provider.v1.DeleteRequest.expected:type_name -> cradle.provider.v1.Stamp
+	2,  // 20: cradle.provider.v1.Notification.kind:type_name -> cradle.provider.v1.NotifyKind
+	58, // 21: cradle.provider.v1.Notification.error:type_name -> cradle.provider.v1.StoreError
+	61, // 22: cradle.provider.v1.ReadUnitsReply.units:type_name -> cradle.provider.v1.ReadUnitsReply.UnitsEntry
+	13, // 23: cradle.provider.v1.StatReply.entry:type_name -> cradle.provider.v1.Entry
+	12, // 24: cradle.provider.v1.NowReply.now:type_name -> cradle.provider.v1.Time
+	45, // 25: cradle.provider.v1.StoragesReply.storages:type_name -> cradle.provider.v1.DeviceStorage
+	12, // 26: cradle.provider.v1.DeviceObject.mod_time:type_name -> cradle.provider.v1.Time
+	48, // 27: cradle.provider.v1.ObjectList.objects:type_name -> cradle.provider.v1.DeviceObject
+	12, // 28: cradle.provider.v1.CreateHeader.mod_time:type_name -> cradle.provider.v1.Time
+	51, // 29: cradle.provider.v1.CreateMessage.header:type_name -> cradle.provider.v1.CreateHeader
+	3,  // 30: cradle.provider.v1.DeviceEvent.kind:type_name -> cradle.provider.v1.EventKind
+	4,  // 31: cradle.provider.v1.StoreError.sentinels:type_name -> cradle.provider.v1.Sentinel
+	5,  // 32: cradle.provider.v1.Provider.Declare:input_type -> cradle.provider.v1.DeclareRequest
+	8,  // 33: cradle.provider.v1.Provider.Open:input_type -> cradle.provider.v1.OpenRequest
+	10, // 34: cradle.provider.v1.Provider.Close:input_type -> cradle.provider.v1.CloseRequest
+	15, // 35: cradle.provider.v1.Provider.Enumerate:input_type -> cradle.provider.v1.EnumerateRequest
+	18, // 36: cradle.provider.v1.Provider.IsItemChanged:input_type -> cradle.provider.v1.IsItemChangedRequest
+	20, // 37: cradle.provider.v1.Provider.IsItemReplicated:input_type -> cradle.provider.v1.IsItemReplicatedRequest
+	22, // 38: cradle.provider.v1.Provider.NaturalKey:input_type -> cradle.provider.v1.NaturalKeyRequest
+	24, // 39: cradle.provider.v1.Provider.Read:input_type -> cradle.provider.v1.ReadRequest
+	27, // 40: cradle.provider.v1.Provider.Write:input_type -> cradle.provider.v1.WriteMessage
+	29, // 41: cradle.provider.v1.Provider.Delete:input_type -> cradle.provider.v1.DeleteRequest
+	31, // 42: cradle.provider.v1.Provider.Watch:input_type -> cradle.provider.v1.WatchRequest
+	33, // 43: cradle.provider.v1.Provider.ReadUnits:input_type -> cradle.provider.v1.ReadUnitsRequest
+	35, // 44: cradle.provider.v1.Provider.Hash:input_type -> cradle.provider.v1.HashRequest
+	37, // 45: cradle.provider.v1.Provider.Stat:input_type -> cradle.provider.v1.StatRequest
+	39, // 46: cradle.provider.v1.Provider.Now:input_type -> cradle.provider.v1.NowRequest
+	41, // 47: cradle.provider.v1.Provider.ContinueMonitoring:input_type -> cradle.provider.v1.ContinueMonitoringRequest
+	44, // 48: cradle.provider.v1.Device.Storages:input_type -> cradle.provider.v1.StoragesRequest
+	47, // 49: cradle.provider.v1.Device.List:input_type -> cradle.provider.v1.ObjectRequest
+	47, // 50: cradle.provider.v1.Device.Stat:input_type -> cradle.provider.v1.ObjectRequest
+	50, // 51: cradle.provider.v1.Device.Read:input_type -> cradle.provider.v1.ReadObjectRequest
+	52, // 52: cradle.provider.v1.Device.Create:input_type -> cradle.provider.v1.CreateMessage
+	47, // 53: cradle.provider.v1.Device.Mkdir:input_type -> cradle.provider.v1.ObjectRequest
+	47, // 54: cradle.provider.v1.Device.Remove:input_type -> cradle.provider.v1.ObjectRequest
+	54, // 55: cradle.provider.v1.Device.Rename:input_type -> cradle.provider.v1.RenameRequest
+	56, // 56: cradle.provider.v1.Device.Events:input_type -> cradle.provider.v1.EventsRequest
+	7,  // 57: cradle.provider.v1.Provider.Declare:output_type -> cradle.provider.v1.Declaration
+	9,  // 58: cradle.provider.v1.Provider.Open:output_type -> cradle.provider.v1.OpenReply
+	11, // 59: cradle.provider.v1.Provider.Close:output_type -> cradle.provider.v1.CloseReply
+	17, // 60: cradle.provider.v1.Provider.Enumerate:output_type -> cradle.provider.v1.EntryBatch
+	19, // 61: cradle.provider.v1.Provider.IsItemChanged:output_type -> cradle.provider.v1.IsItemChangedReply
+	21, // 62: cradle.provider.v1.Provider.IsItemReplicated:output_type -> cradle.provider.v1.IsItemReplicatedReply
+	23, // 63: cradle.provider.v1.Provider.NaturalKey:output_type -> cradle.provider.v1.NaturalKeyReply
+	25, // 64: cradle.provider.v1.Provider.Read:output_type -> cradle.provider.v1.Chunk
+	28, // 65: cradle.provider.v1.Provider.Write:output_type -> cradle.provider.v1.WriteReply
+	30, // 66: cradle.provider.v1.Provider.Delete:output_type -> cradle.provider.v1.DeleteReply
+	32, // 67: cradle.provider.v1.Provider.Watch:output_type -> cradle.provider.v1.Notification
+	34, // 68: cradle.provider.v1.Provider.ReadUnits:output_type -> cradle.provider.v1.ReadUnitsReply
+	36, // 69: cradle.provider.v1.Provider.Hash:output_type -> cradle.provider.v1.HashReply
+	38, // 70: cradle.provider.v1.Provider.Stat:output_type -> cradle.provider.v1.StatReply
+	40, // 71: cradle.provider.v1.Provider.Now:output_type -> cradle.provider.v1.NowReply
+	42, // 72: cradle.provider.v1.Provider.ContinueMonitoring:output_type -> cradle.provider.v1.ContinueMonitoringReply
+	46, // 73: cradle.provider.v1.Device.Storages:output_type -> cradle.provider.v1.StoragesReply
+	49, // 74: cradle.provider.v1.Device.List:output_type -> cradle.provider.v1.ObjectList
+	48, // 75: cradle.provider.v1.Device.Stat:output_type -> cradle.provider.v1.DeviceObject
+	25, // 76: cradle.provider.v1.Device.Read:output_type -> cradle.provider.v1.Chunk
+	48, // 77: cradle.provider.v1.Device.Create:output_type -> cradle.provider.v1.DeviceObject
+	48, // 78: cradle.provider.v1.Device.Mkdir:output_type -> cradle.provider.v1.DeviceObject
+	53, // 79: cradle.provider.v1.Device.Remove:output_type -> cradle.provider.v1.RemoveReply
+	55, // 80: cradle.provider.v1.Device.Rename:output_type -> cradle.provider.v1.RenameReply
+	57, // 81: cradle.provider.v1.Device.Events:output_type -> cradle.provider.v1.DeviceEvent
+	57, // [57:82] is the sub-list for method output_type
+	32, // [32:57] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -2375,15 +3778,19 @@ func file_provider_proto_init() {
 		(*WriteMessage_Header)(nil),
 		(*WriteMessage_Data)(nil),
 	}
+	file_provider_proto_msgTypes[47].OneofWrappers = []any{
+		(*CreateMessage_Header)(nil),
+		(*CreateMessage_Data)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   38,
+			NumEnums:      5,
+			NumMessages:   57,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_provider_proto_goTypes,
 		DependencyIndexes: file_provider_proto_depIdxs,

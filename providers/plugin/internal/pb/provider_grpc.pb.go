@@ -5,7 +5,10 @@
 // Go plugins import github.com/cradle-sync/cradle/providers/plugin and never see this file; it is
 // the reference for plugins written in other languages.
 //
-// One plugin process serves at most one opened store: the desktop side of one partnership.
+// One plugin process serves at most one opened store: the desktop side of one partnership, or (for a
+// plugin that declares device_side) its device side. A device side reaches the device through the
+// Device service below, which the host serves on a second connection that go-plugin's broker sets
+// up: OpenRequest.device_broker names it.
 //
 // Errors: a failed call carries a gRPC status and a StoreError detail naming the Cradle sentinel
 // errors the failure wraps. The code follows the first sentinel: CANCELLED, DEADLINE_EXCEEDED,
@@ -39,20 +42,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Provider_Declare_FullMethodName          = "/cradle.provider.v1.Provider/Declare"
-	Provider_Open_FullMethodName             = "/cradle.provider.v1.Provider/Open"
-	Provider_Close_FullMethodName            = "/cradle.provider.v1.Provider/Close"
-	Provider_Enumerate_FullMethodName        = "/cradle.provider.v1.Provider/Enumerate"
-	Provider_IsItemChanged_FullMethodName    = "/cradle.provider.v1.Provider/IsItemChanged"
-	Provider_IsItemReplicated_FullMethodName = "/cradle.provider.v1.Provider/IsItemReplicated"
-	Provider_NaturalKey_FullMethodName       = "/cradle.provider.v1.Provider/NaturalKey"
-	Provider_Read_FullMethodName             = "/cradle.provider.v1.Provider/Read"
-	Provider_Write_FullMethodName            = "/cradle.provider.v1.Provider/Write"
-	Provider_Delete_FullMethodName           = "/cradle.provider.v1.Provider/Delete"
-	Provider_Watch_FullMethodName            = "/cradle.provider.v1.Provider/Watch"
-	Provider_ReadUnits_FullMethodName        = "/cradle.provider.v1.Provider/ReadUnits"
-	Provider_Hash_FullMethodName             = "/cradle.provider.v1.Provider/Hash"
-	Provider_Stat_FullMethodName             = "/cradle.provider.v1.Provider/Stat"
+	Provider_Declare_FullMethodName            = "/cradle.provider.v1.Provider/Declare"
+	Provider_Open_FullMethodName               = "/cradle.provider.v1.Provider/Open"
+	Provider_Close_FullMethodName              = "/cradle.provider.v1.Provider/Close"
+	Provider_Enumerate_FullMethodName          = "/cradle.provider.v1.Provider/Enumerate"
+	Provider_IsItemChanged_FullMethodName      = "/cradle.provider.v1.Provider/IsItemChanged"
+	Provider_IsItemReplicated_FullMethodName   = "/cradle.provider.v1.Provider/IsItemReplicated"
+	Provider_NaturalKey_FullMethodName         = "/cradle.provider.v1.Provider/NaturalKey"
+	Provider_Read_FullMethodName               = "/cradle.provider.v1.Provider/Read"
+	Provider_Write_FullMethodName              = "/cradle.provider.v1.Provider/Write"
+	Provider_Delete_FullMethodName             = "/cradle.provider.v1.Provider/Delete"
+	Provider_Watch_FullMethodName              = "/cradle.provider.v1.Provider/Watch"
+	Provider_ReadUnits_FullMethodName          = "/cradle.provider.v1.Provider/ReadUnits"
+	Provider_Hash_FullMethodName               = "/cradle.provider.v1.Provider/Hash"
+	Provider_Stat_FullMethodName               = "/cradle.provider.v1.Provider/Stat"
+	Provider_Now_FullMethodName                = "/cradle.provider.v1.Provider/Now"
+	Provider_ContinueMonitoring_FullMethodName = "/cradle.provider.v1.Provider/ContinueMonitoring"
 )
 
 // ProviderClient is the client API for Provider service.
@@ -86,6 +91,10 @@ type ProviderClient interface {
 	Hash(ctx context.Context, in *HashRequest, opts ...grpc.CallOption) (*HashReply, error)
 	// Stat describes one item as Enumerate would (Stater).
 	Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatReply, error)
+	// Now is the current time on the clock that stamps the store's items (Clock).
+	Now(ctx context.Context, in *NowRequest, opts ...grpc.CallOption) (*NowReply, error)
+	// ContinueMonitoring says whether the store wants more automatic sessions (Monitoring).
+	ContinueMonitoring(ctx context.Context, in *ContinueMonitoringRequest, opts ...grpc.CallOption) (*ContinueMonitoringReply, error)
 }
 
 type providerClient struct {
@@ -266,6 +275,26 @@ func (c *providerClient) Stat(ctx context.Context, in *StatRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *providerClient) Now(ctx context.Context, in *NowRequest, opts ...grpc.CallOption) (*NowReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NowReply)
+	err := c.cc.Invoke(ctx, Provider_Now_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *providerClient) ContinueMonitoring(ctx context.Context, in *ContinueMonitoringRequest, opts ...grpc.CallOption) (*ContinueMonitoringReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContinueMonitoringReply)
+	err := c.cc.Invoke(ctx, Provider_ContinueMonitoring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ProviderServer is the server API for Provider service.
 // All implementations must embed UnimplementedProviderServer
 // for forward compatibility.
@@ -297,6 +326,10 @@ type ProviderServer interface {
 	Hash(context.Context, *HashRequest) (*HashReply, error)
 	// Stat describes one item as Enumerate would (Stater).
 	Stat(context.Context, *StatRequest) (*StatReply, error)
+	// Now is the current time on the clock that stamps the store's items (Clock).
+	Now(context.Context, *NowRequest) (*NowReply, error)
+	// ContinueMonitoring says whether the store wants more automatic sessions (Monitoring).
+	ContinueMonitoring(context.Context, *ContinueMonitoringRequest) (*ContinueMonitoringReply, error)
 	mustEmbedUnimplementedProviderServer()
 }
 
@@ -348,6 +381,12 @@ func (UnimplementedProviderServer) Hash(context.Context, *HashRequest) (*HashRep
 }
 func (UnimplementedProviderServer) Stat(context.Context, *StatRequest) (*StatReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stat not implemented")
+}
+func (UnimplementedProviderServer) Now(context.Context, *NowRequest) (*NowReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Now not implemented")
+}
+func (UnimplementedProviderServer) ContinueMonitoring(context.Context, *ContinueMonitoringRequest) (*ContinueMonitoringReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ContinueMonitoring not implemented")
 }
 func (UnimplementedProviderServer) mustEmbedUnimplementedProviderServer() {}
 func (UnimplementedProviderServer) testEmbeddedByValue()                  {}
@@ -590,6 +629,42 @@ func _Provider_Stat_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Provider_Now_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).Now(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_Now_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).Now(ctx, req.(*NowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Provider_ContinueMonitoring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContinueMonitoringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProviderServer).ContinueMonitoring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Provider_ContinueMonitoring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProviderServer).ContinueMonitoring(ctx, req.(*ContinueMonitoringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Provider_ServiceDesc is the grpc.ServiceDesc for Provider service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -637,6 +712,14 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Stat",
 			Handler:    _Provider_Stat_Handler,
 		},
+		{
+			MethodName: "Now",
+			Handler:    _Provider_Now_Handler,
+		},
+		{
+			MethodName: "ContinueMonitoring",
+			Handler:    _Provider_ContinueMonitoring_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -657,6 +740,434 @@ var Provider_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Provider_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "provider.proto",
+}
+
+const (
+	Device_Storages_FullMethodName = "/cradle.provider.v1.Device/Storages"
+	Device_List_FullMethodName     = "/cradle.provider.v1.Device/List"
+	Device_Stat_FullMethodName     = "/cradle.provider.v1.Device/Stat"
+	Device_Read_FullMethodName     = "/cradle.provider.v1.Device/Read"
+	Device_Create_FullMethodName   = "/cradle.provider.v1.Device/Create"
+	Device_Mkdir_FullMethodName    = "/cradle.provider.v1.Device/Mkdir"
+	Device_Remove_FullMethodName   = "/cradle.provider.v1.Device/Remove"
+	Device_Rename_FullMethodName   = "/cradle.provider.v1.Device/Rename"
+	Device_Events_FullMethodName   = "/cradle.provider.v1.Device/Events"
+)
+
+// DeviceClient is the client API for Device service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Device is the connected device, served by the host to a plugin's device side (the Go interface
+// device.Device; its Walk is List, folder by folder). Paths are '/'-separated and relative to the storage's root ("" is the root).
+// Errors carry a StoreError whose sentinels name the device errors (SENTINEL_DEVICE_*).
+type DeviceClient interface {
+	Storages(ctx context.Context, in *StoragesRequest, opts ...grpc.CallOption) (*StoragesReply, error)
+	// List returns the children of a folder.
+	List(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*ObjectList, error)
+	Stat(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*DeviceObject, error)
+	// Read streams an object's content from offset on: first an empty Chunk once the object is
+	// open, then its bytes.
+	Read(ctx context.Context, in *ReadObjectRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
+	// Create receives a CreateHeader, then the content as data messages; the client half-closes
+	// after the last byte. A stream cancelled before that creates nothing.
+	Create(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CreateMessage, DeviceObject], error)
+	Mkdir(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*DeviceObject, error)
+	Remove(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*RemoveReply, error)
+	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameReply, error)
+	// Events streams the device's events until the client cancels it or the device goes away
+	// (the stream then ends after a DEVICE_GONE event).
+	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeviceEvent], error)
+}
+
+type deviceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDeviceClient(cc grpc.ClientConnInterface) DeviceClient {
+	return &deviceClient{cc}
+}
+
+func (c *deviceClient) Storages(ctx context.Context, in *StoragesRequest, opts ...grpc.CallOption) (*StoragesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StoragesReply)
+	err := c.cc.Invoke(ctx, Device_Storages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) List(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*ObjectList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ObjectList)
+	err := c.cc.Invoke(ctx, Device_List_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) Stat(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*DeviceObject, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeviceObject)
+	err := c.cc.Invoke(ctx, Device_Stat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) Read(ctx context.Context, in *ReadObjectRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Device_ServiceDesc.Streams[0], Device_Read_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadObjectRequest, Chunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_ReadClient = grpc.ServerStreamingClient[Chunk]
+
+func (c *deviceClient) Create(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CreateMessage, DeviceObject], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Device_ServiceDesc.Streams[1], Device_Create_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CreateMessage, DeviceObject]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_CreateClient = grpc.ClientStreamingClient[CreateMessage, DeviceObject]
+
+func (c *deviceClient) Mkdir(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*DeviceObject, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeviceObject)
+	err := c.cc.Invoke(ctx, Device_Mkdir_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) Remove(ctx context.Context, in *ObjectRequest, opts ...grpc.CallOption) (*RemoveReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveReply)
+	err := c.cc.Invoke(ctx, Device_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*RenameReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenameReply)
+	err := c.cc.Invoke(ctx, Device_Rename_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deviceClient) Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[DeviceEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Device_ServiceDesc.Streams[2], Device_Events_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[EventsRequest, DeviceEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_EventsClient = grpc.ServerStreamingClient[DeviceEvent]
+
+// DeviceServer is the server API for Device service.
+// All implementations must embed UnimplementedDeviceServer
+// for forward compatibility.
+//
+// Device is the connected device, served by the host to a plugin's device side (the Go interface
+// device.Device; its Walk is List, folder by folder). Paths are '/'-separated and relative to the storage's root ("" is the root).
+// Errors carry a StoreError whose sentinels name the device errors (SENTINEL_DEVICE_*).
+type DeviceServer interface {
+	Storages(context.Context, *StoragesRequest) (*StoragesReply, error)
+	// List returns the children of a folder.
+	List(context.Context, *ObjectRequest) (*ObjectList, error)
+	Stat(context.Context, *ObjectRequest) (*DeviceObject, error)
+	// Read streams an object's content from offset on: first an empty Chunk once the object is
+	// open, then its bytes.
+	Read(*ReadObjectRequest, grpc.ServerStreamingServer[Chunk]) error
+	// Create receives a CreateHeader, then the content as data messages; the client half-closes
+	// after the last byte. A stream cancelled before that creates nothing.
+	Create(grpc.ClientStreamingServer[CreateMessage, DeviceObject]) error
+	Mkdir(context.Context, *ObjectRequest) (*DeviceObject, error)
+	Remove(context.Context, *ObjectRequest) (*RemoveReply, error)
+	Rename(context.Context, *RenameRequest) (*RenameReply, error)
+	// Events streams the device's events until the client cancels it or the device goes away
+	// (the stream then ends after a DEVICE_GONE event).
+	Events(*EventsRequest, grpc.ServerStreamingServer[DeviceEvent]) error
+	mustEmbedUnimplementedDeviceServer()
+}
+
+// UnimplementedDeviceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDeviceServer struct{}
+
+func (UnimplementedDeviceServer) Storages(context.Context, *StoragesRequest) (*StoragesReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Storages not implemented")
+}
+func (UnimplementedDeviceServer) List(context.Context, *ObjectRequest) (*ObjectList, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedDeviceServer) Stat(context.Context, *ObjectRequest) (*DeviceObject, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stat not implemented")
+}
+func (UnimplementedDeviceServer) Read(*ReadObjectRequest, grpc.ServerStreamingServer[Chunk]) error {
+	return status.Error(codes.Unimplemented, "method Read not implemented")
+}
+func (UnimplementedDeviceServer) Create(grpc.ClientStreamingServer[CreateMessage, DeviceObject]) error {
+	return status.Error(codes.Unimplemented, "method Create not implemented")
+}
+func (UnimplementedDeviceServer) Mkdir(context.Context, *ObjectRequest) (*DeviceObject, error) {
+	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
+}
+func (UnimplementedDeviceServer) Remove(context.Context, *ObjectRequest) (*RemoveReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedDeviceServer) Rename(context.Context, *RenameRequest) (*RenameReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
+}
+func (UnimplementedDeviceServer) Events(*EventsRequest, grpc.ServerStreamingServer[DeviceEvent]) error {
+	return status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedDeviceServer) mustEmbedUnimplementedDeviceServer() {}
+func (UnimplementedDeviceServer) testEmbeddedByValue()                {}
+
+// UnsafeDeviceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DeviceServer will
+// result in compilation errors.
+type UnsafeDeviceServer interface {
+	mustEmbedUnimplementedDeviceServer()
+}
+
+func RegisterDeviceServer(s grpc.ServiceRegistrar, srv DeviceServer) {
+	// If the following call panics, it indicates UnimplementedDeviceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Device_ServiceDesc, srv)
+}
+
+func _Device_Storages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StoragesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).Storages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_Storages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).Storages(ctx, req.(*StoragesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ObjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).List(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_List_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).List(ctx, req.(*ObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_Stat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ObjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).Stat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_Stat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).Stat(ctx, req.(*ObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_Read_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadObjectRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DeviceServer).Read(m, &grpc.GenericServerStream[ReadObjectRequest, Chunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_ReadServer = grpc.ServerStreamingServer[Chunk]
+
+func _Device_Create_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DeviceServer).Create(&grpc.GenericServerStream[CreateMessage, DeviceObject]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_CreateServer = grpc.ClientStreamingServer[CreateMessage, DeviceObject]
+
+func _Device_Mkdir_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ObjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).Mkdir(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_Mkdir_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).Mkdir(ctx, req.(*ObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ObjectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).Remove(ctx, req.(*ObjectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_Rename_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeviceServer).Rename(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Device_Rename_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeviceServer).Rename(ctx, req.(*RenameRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Device_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(EventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DeviceServer).Events(m, &grpc.GenericServerStream[EventsRequest, DeviceEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Device_EventsServer = grpc.ServerStreamingServer[DeviceEvent]
+
+// Device_ServiceDesc is the grpc.ServiceDesc for Device service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Device_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cradle.provider.v1.Device",
+	HandlerType: (*DeviceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Storages",
+			Handler:    _Device_Storages_Handler,
+		},
+		{
+			MethodName: "List",
+			Handler:    _Device_List_Handler,
+		},
+		{
+			MethodName: "Stat",
+			Handler:    _Device_Stat_Handler,
+		},
+		{
+			MethodName: "Mkdir",
+			Handler:    _Device_Mkdir_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Device_Remove_Handler,
+		},
+		{
+			MethodName: "Rename",
+			Handler:    _Device_Rename_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Read",
+			Handler:       _Device_Read_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Create",
+			Handler:       _Device_Create_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Events",
+			Handler:       _Device_Events_Handler,
 			ServerStreams: true,
 		},
 	},
