@@ -397,12 +397,22 @@ type Config struct {
 	// DebounceDelay is the quiet period after a change notification before a session starts;
 	// 0 means DefaultDebounce.
 	DebounceDelay time.Duration
+	// DebounceMax bounds how long a stream of notifications (a burst of files copied in, a
+	// program writing for a while) may postpone the session, from its first notification; 0
+	// means DefaultDebounceMax. A burst whose notifications come closer than DebounceDelay to
+	// each other syncs in one session, up to this long.
+	DebounceMax time.Duration
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// DefaultDebounce is the quiet period after a change before an automatic session.
-const DefaultDebounce = 2 * time.Second
+// DefaultDebounce is the quiet period after a change before an automatic session: short, so
+// that one file saved reaches the device within half a second; a burst of changes keeps
+// postponing the session (up to DefaultDebounceMax), so that it syncs as one session.
+const DefaultDebounce = 300 * time.Millisecond
+
+// DefaultDebounceMax is how long a stream of changes may postpone an automatic session.
+const DefaultDebounceMax = 10 * time.Second
 
 // SyncOptions tune Sync.
 type SyncOptions struct {

@@ -23,6 +23,8 @@ type Manager struct {
 	bus      *bus
 	db       *db
 	debounce time.Duration
+	// debounceMax bounds how long a stream of notifications postpones a session.
+	debounceMax time.Duration
 	// progressInterval is how often a session reports progress (tests shorten it).
 	progressInterval time.Duration
 
@@ -82,6 +84,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		bus:              newBus(),
 		db:               d,
 		debounce:         cfg.DebounceDelay,
+		debounceMax:      cfg.DebounceMax,
 		progressInterval: 250 * time.Millisecond,
 		conf:             conf,
 		devices:          map[string]*devState{},
@@ -98,6 +101,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if m.debounce <= 0 {
 		m.debounce = DefaultDebounce
 	}
+	if m.debounceMax <= 0 {
+		m.debounceMax = DefaultDebounceMax
+	}
+	m.debounceMax = max(m.debounceMax, m.debounce)
 	if !cfg.NoPlugins {
 		m.loadPlugins(ctx)
 	}

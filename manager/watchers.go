@@ -9,8 +9,9 @@ import (
 
 // Watchers: while a partnership's stores are open, each side that is a repl.Notifier is watched
 // (watchLocked). A notification counts as a pending change and, after DebounceDelay of quiet
-// (at most maxDebounceFactor times that under a stream of changes), queues a change-triggered
-// sync that looks only at the notified items (notified, then fire in schedule.go).
+// (at most DebounceMax after the first notification under a stream of changes), queues a
+// change-triggered sync that looks only at the notified items (notified, then fire in
+// schedule.go).
 
 // watchLocked starts a watcher on each side whose store is a repl.Notifier and is not watched
 // (first use, or its watcher ended: a plugin that stopped is restarted by the next session).
@@ -58,9 +59,6 @@ func (m *Manager) watchLocked(ds *devState, p Partnership, ps *partState) {
 // finds them all).
 const maxNotified = 10_000
 
-// maxDebounceWait bounds how long a stream of notifications may postpone a session.
-const maxDebounceFactor = 10
-
 // notified is a store's change notification: it counts as pending and, after a quiet period,
 // starts an incremental session.
 func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
@@ -103,12 +101,13 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 		return
 	}
 	now := time.Now()
-	if ps.debounce != nil && now.Sub(ps.firstNotify) < maxDebounceFactor*m.debounce {
-		ps.debounce.Reset(m.debounce)
+	if ps.debounce != nil {
+		// Quiet again for the delay, but no later than debounceMax after the first notification.
+		if wait := min(m.debounce, m.debounceMax-now.Sub(ps.firstNotify)); wait > 0 {
+			ps.debounce.Reset(wait)
+		}
 		return
 	}
-	if ps.debounce == nil {
-		ps.firstNotify = now
-		ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
-	}
+	ps.firstNotify = now
+	ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
 }
