@@ -97,6 +97,12 @@ type Settings struct {
 	// VersionsMaxSize caps each partnership's versions, in bytes: beyond it the oldest go first
 	// (0: no cap, the default).
 	VersionsMaxSize int64 `json:"versions_max_size"`
+	// ChangeDelay is the quiet period after a change before the session that carries it
+	// (default DefaultDebounce); ChangeDelayMax bounds how long a stream of changes may postpone
+	// it (default DefaultDebounceMax); 0 means the default. Config.DebounceDelay and DebounceMax
+	// override both.
+	ChangeDelay    time.Duration `json:"change_delay"`
+	ChangeDelayMax time.Duration `json:"change_delay_max"`
 }
 
 // DefaultSettings returns the settings of a new config folder.
@@ -108,6 +114,8 @@ func DefaultSettings() Settings {
 		MassDeleteThreshold: 0.5,
 		KeepInTray:          true,
 		VersionsDays:        30,
+		ChangeDelay:         DefaultDebounce,
+		ChangeDelayMax:      DefaultDebounceMax,
 	}
 }
 
@@ -395,12 +403,12 @@ type Config struct {
 	// NoPlugins skips discovering provider plugins in Dir/plugins.
 	NoPlugins bool
 	// DebounceDelay is the quiet period after a change notification before a session starts;
-	// 0 means DefaultDebounce.
+	// 0 means Settings.ChangeDelay.
 	DebounceDelay time.Duration
 	// DebounceMax bounds how long a stream of notifications (a burst of files copied in, a
 	// program writing for a while) may postpone the session, from its first notification; 0
-	// means DefaultDebounceMax. A burst whose notifications come closer than DebounceDelay to
-	// each other syncs in one session, up to this long.
+	// means Settings.ChangeDelayMax. A burst whose notifications come closer than the quiet
+	// period to each other syncs in one session, up to this long.
 	DebounceMax time.Duration
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger

@@ -23,7 +23,8 @@ type Manager struct {
 	bus      *bus
 	db       *db
 	debounce time.Duration
-	// debounceMax bounds how long a stream of notifications postpones a session.
+	// debounceMax bounds how long a stream of notifications postpones a session. Both are
+	// Config's, 0 when the settings decide (see changeDelaysLocked).
 	debounceMax time.Duration
 	// progressInterval is how often a session reports progress (tests shorten it).
 	progressInterval time.Duration
@@ -98,13 +99,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	if m.debounce <= 0 {
-		m.debounce = DefaultDebounce
-	}
-	if m.debounceMax <= 0 {
-		m.debounceMax = DefaultDebounceMax
-	}
-	m.debounceMax = max(m.debounceMax, m.debounce)
 	if !cfg.NoPlugins {
 		m.loadPlugins(ctx)
 	}

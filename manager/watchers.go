@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -100,14 +101,28 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 	if err != nil || m.devices[p.Device] == nil {
 		return
 	}
+	quiet, most := m.changeDelaysLocked()
 	now := time.Now()
 	if ps.debounce != nil {
-		// Quiet again for the delay, but no later than debounceMax after the first notification.
-		if wait := min(m.debounce, m.debounceMax-now.Sub(ps.firstNotify)); wait > 0 {
+		// Quiet again for the delay, but no later than the cap after the first notification.
+		if wait := min(quiet, most-now.Sub(ps.firstNotify)); wait > 0 {
 			ps.debounce.Reset(wait)
 		}
 		return
 	}
 	ps.firstNotify = now
-	ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
+	ps.debounce = time.AfterFunc(quiet, func() { m.fire(id, TriggerChange) })
+}
+
+// changeDelaysLocked returns the quiet period after a change and the longest a stream of
+// changes may postpone its session: Config's when set, else the settings' (else the defaults).
+func (m *Manager) changeDelaysLocked() (quiet, most time.Duration) {
+	quiet, most = m.debounce, m.debounceMax
+	if quiet <= 0 {
+		quiet = cmp.Or(m.conf.Settings.ChangeDelay, DefaultDebounce)
+	}
+	if most <= 0 {
+		most = cmp.Or(m.conf.Settings.ChangeDelayMax, DefaultDebounceMax)
+	}
+	return quiet, max(quiet, most)
 }
