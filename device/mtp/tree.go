@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 	"strings"
 	"time"
@@ -357,34 +356,5 @@ func (d *Device) stat(ctx context.Context, s device.StorageID, p string) (device
 // sorted by name. fn returning fs.SkipDir skips a folder's contents (or, for a file, the rest of
 // its folder); fs.SkipAll ends the walk. Walk does not hold the device while fn runs.
 func (d *Device) Walk(ctx context.Context, s device.StorageID, dir string, fn func(device.Object) error) error {
-	err := d.walk(ctx, s, dir, fn)
-	if errors.Is(err, fs.SkipAll) {
-		return nil
-	}
-	return err
-}
-
-func (d *Device) walk(ctx context.Context, s device.StorageID, dir string, fn func(device.Object) error) error {
-	objs, err := d.List(ctx, s, dir)
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		err := fn(o)
-		if errors.Is(err, fs.SkipDir) {
-			if o.Dir {
-				continue
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if o.Dir {
-			if err := d.walk(ctx, s, o.Path, fn); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return device.WalkList(ctx, func(ctx context.Context, dir string) ([]device.Object, error) { return d.List(ctx, s, dir) }, dir, fn)
 }

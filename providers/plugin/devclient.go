@@ -2,10 +2,8 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"sync"
 	"time"
 
@@ -94,36 +92,7 @@ func (d *remoteDevice) Stat(ctx context.Context, s device.StorageID, path string
 // Walk lists folder by folder, as the device implementations do. fn returning fs.SkipDir skips a
 // folder's contents (for a file, the rest of its folder); fs.SkipAll ends the walk.
 func (d *remoteDevice) Walk(ctx context.Context, s device.StorageID, dir string, fn func(device.Object) error) error {
-	err := d.walk(ctx, s, dir, fn)
-	if errors.Is(err, fs.SkipAll) {
-		return nil
-	}
-	return err
-}
-
-func (d *remoteDevice) walk(ctx context.Context, s device.StorageID, dir string, fn func(device.Object) error) error {
-	objs, err := d.List(ctx, s, dir)
-	if err != nil {
-		return err
-	}
-	for _, o := range objs {
-		err := fn(o)
-		if errors.Is(err, fs.SkipDir) {
-			if o.Dir {
-				continue
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if o.Dir {
-			if err := d.walk(ctx, s, o.Path, fn); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return device.WalkList(ctx, func(ctx context.Context, dir string) ([]device.Object, error) { return d.List(ctx, s, dir) }, dir, fn)
 }
 
 func (d *remoteDevice) Open(ctx context.Context, s device.StorageID, path string, offset int64) (io.ReadCloser, error) {

@@ -37,6 +37,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/cradle-sync/cradle/internal/fsutil"
 )
 
 // Folder is the name of the staging folder inside a store's root.
@@ -210,7 +212,7 @@ func (tx *Tx) Commit(ctx context.Context) error {
 			err = os.Rename(tmp, filepath.Join(tx.dir, journalName))
 		}
 		if err == nil {
-			err = syncDir(tx.dir)
+			err = fsutil.SyncDir(tx.dir)
 		}
 		if err != nil {
 			tx.Abort()
@@ -262,7 +264,7 @@ func (d *Dir) replay(dir string, ops []op, after func(int) error) error {
 		}
 	}
 	for p := range touched {
-		if err := syncDir(p); err != nil {
+		if err := fsutil.SyncDir(p); err != nil {
 			return fmt.Errorf("stage: %w", err)
 		}
 	}
@@ -321,16 +323,4 @@ func syncFile(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

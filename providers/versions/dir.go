@@ -149,35 +149,13 @@ func (d *Dir) write(ctx context.Context, p string, r io.Reader, modTime time.Tim
 	folder := filepath.Dir(p)
 	removeStaleTemps(folder)
 	tmp := filepath.Join(folder, tempPrefix+strconv.Itoa(os.Getpid())+"-"+rand.Text()[:12])
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
+	if err := writeTemp(ctx, tmp, r, modTime); err != nil {
 		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := copyAll(ctx, f, r); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if !modTime.IsZero() {
-		if err := os.Chtimes(tmp, modTime, modTime); err != nil {
-			return err
-		}
 	}
 	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
 		return err
 	}
-	ok = true
 	return fsutil.SyncDir(folder)
 }
 
