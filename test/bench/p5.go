@@ -75,6 +75,9 @@ each idle for 18 s and takes the median of five readings of VmRSS.`,
 		}
 		cp := func() error {
 			dst := filepath.Join(b.c.work, "runs", fmt.Sprintf("p5-cp-%d", i))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
 			r, err := b.exec(ctx, runOpts{}, "cp", "-r", b.big, dst)
 			copies = append(copies, r.wall)
 			if err != nil {
