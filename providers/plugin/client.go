@@ -458,6 +458,7 @@ func (s *storeClient) write(ctx context.Context, req repl.WriteRequest, units re
 		HasData:   req.Data != nil,
 		WithUnits: withUnits,
 		Units:     unitsToPB(units),
+		Cause:     uint32(req.Cause),
 	}
 	if req.Expected != nil {
 		h.Expected = stampToPB(*req.Expected)
@@ -530,11 +531,16 @@ func (s *storeClient) sendData(ctx context.Context, stream grpc.ClientStreamingC
 
 // Delete implements repl.Store.
 func (s *storeClient) Delete(ctx context.Context, handle string, expected repl.Stamp) error {
+	return s.DeleteFor(ctx, handle, expected, repl.CauseNone)
+}
+
+// DeleteFor implements repl.CauseDeleter: the plugin's store is told why when it is one.
+func (s *storeClient) DeleteFor(ctx context.Context, handle string, expected repl.Stamp, cause repl.Cause) error {
 	g, err := s.get(ctx, false)
 	if err != nil {
 		return err
 	}
-	if _, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Handle: []byte(handle), Expected: stampToPB(expected)}); err != nil {
+	if _, err := g.rpc.Delete(ctx, &pb.DeleteRequest{Handle: []byte(handle), Expected: stampToPB(expected), Cause: uint32(cause)}); err != nil {
 		return s.fail(ctx, g, "delete "+handle, err)
 	}
 	return nil

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -606,5 +608,52 @@ func TestClockAndMonitoringCross(t *testing.T) {
 	}
 	if m, ok := plain.(repl.Monitoring); ok && !m.ContinueMonitoring() {
 		t.Error("a store without Monitoring asks for no more sessions")
+	}
+}
+
+// probeCauses records why it is told an item is replaced or deleted.
+type probeCauses struct {
+	*probe
+	mu     sync.Mutex
+	writes []repl.Cause
+	dels   []repl.Cause
+}
+
+func (p *probeCauses) Write(ctx context.Context, req repl.WriteRequest) (repl.Entry, error) {
+	p.mu.Lock()
+	p.writes = append(p.writes, req.Cause)
+	p.mu.Unlock()
+	return p.probe.Write(ctx, req)
+}
+
+func (p *probeCauses) DeleteFor(ctx context.Context, handle string, expected repl.Stamp, cause repl.Cause) error {
+	p.mu.Lock()
+	p.dels = append(p.dels, cause)
+	p.mu.Unlock()
+	return p.probe.Delete(ctx, handle, expected)
+}
+
+// Why an item is replaced or deleted crosses the boundary, so a plugin's store can keep what a
+// sync replaces, as the built-in stores keep versions.
+func TestCausesCross(t *testing.T) {
+	pc := &probeCauses{probe: newProbe()}
+	st := connect(t, pc).store
+	d, ok := st.(repl.CauseDeleter)
+	if !ok {
+		t.Fatal("the host store of a plugin is no repl.CauseDeleter")
+	}
+	ctx := context.Background()
+	for _, c := range []repl.Cause{repl.CauseNone, repl.CauseConflict} {
+		if _, err := st.Write(ctx, repl.WriteRequest{Name: "a.txt", Kind: repl.KindFile, Data: strings.NewReader("x"), Size: 1, Cause: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.DeleteFor(ctx, "a.txt", repl.Stamp{}, repl.CauseDelete); err != nil {
+		t.Fatal(err)
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if !slices.Equal(pc.writes, []repl.Cause{repl.CauseNone, repl.CauseConflict}) || !slices.Equal(pc.dels, []repl.Cause{repl.CauseDelete}) {
+		t.Errorf("the plugin's store was told writes %v and deletes %v, want [none conflict] and [delete]", pc.writes, pc.dels)
 	}
 }

@@ -428,6 +428,7 @@ func (s *server) Write(stream pb.Provider_WriteServer) error {
 		Kind:    kind,
 		Size:    h.GetSize(),
 		ModTime: mt,
+		Cause:   repl.Cause(h.GetCause()),
 	}
 	if h.GetExpected() != nil {
 		exp, err := stampFromPB(h.GetExpected())
@@ -470,7 +471,7 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "delete: %v", err)
 	}
-	if err := st.Delete(ctx, string(req.GetHandle()), exp); err != nil {
+	if err := deleteFor(ctx, st, string(req.GetHandle()), exp, repl.Cause(req.GetCause())); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DeleteReply{}, nil
@@ -584,4 +585,12 @@ func (s *server) ContinueMonitoring(context.Context, *pb.ContinueMonitoringReque
 		return &pb.ContinueMonitoringReply{Continue: true}, nil
 	}
 	return &pb.ContinueMonitoringReply{Continue: m.ContinueMonitoring()}, nil
+}
+
+// deleteFor deletes an item of st, telling a repl.CauseDeleter why.
+func deleteFor(ctx context.Context, st repl.Store, handle string, expected repl.Stamp, cause repl.Cause) error {
+	if d, ok := st.(repl.CauseDeleter); ok && cause != repl.CauseNone {
+		return d.DeleteFor(ctx, handle, expected, cause)
+	}
+	return st.Delete(ctx, handle, expected)
 }

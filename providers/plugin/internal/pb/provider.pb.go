@@ -1566,8 +1566,11 @@ type WriteHeader struct {
 	// has_data is false when the request carries no content at all (folders).
 	HasData bool `protobuf:"varint,7,opt,name=has_data,json=hasData,proto3" json:"has_data,omitempty"`
 	// with_units makes the call a UnitStore.WriteUnits with these units.
-	WithUnits     bool              `protobuf:"varint,8,opt,name=with_units,json=withUnits,proto3" json:"with_units,omitempty"`
-	Units         map[string][]byte `protobuf:"bytes,9,rep,name=units,proto3" json:"units,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	WithUnits bool              `protobuf:"varint,8,opt,name=with_units,json=withUnits,proto3" json:"with_units,omitempty"`
+	Units     map[string][]byte `protobuf:"bytes,9,rep,name=units,proto3" json:"units,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// cause says why the item at handle is replaced (repl.Cause: 0 none, 1 update, 2 delete,
+	// 3 conflict, 4 policy), for a store that keeps what it replaces.
+	Cause         uint32 `protobuf:"varint,10,opt,name=cause,proto3" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1663,6 +1666,13 @@ func (x *WriteHeader) GetUnits() map[string][]byte {
 		return x.Units
 	}
 	return nil
+}
+
+func (x *WriteHeader) GetCause() uint32 {
+	if x != nil {
+		return x.Cause
+	}
+	return 0
 }
 
 type WriteMessage struct {
@@ -1792,9 +1802,11 @@ func (x *WriteReply) GetEntry() *Entry {
 }
 
 type DeleteRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Handle        []byte                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
-	Expected      *Stamp                 `protobuf:"bytes,2,opt,name=expected,proto3" json:"expected,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Handle   []byte                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Expected *Stamp                 `protobuf:"bytes,2,opt,name=expected,proto3" json:"expected,omitempty"`
+	// cause says why (repl.Cause); a store that is a repl.CauseDeleter is given it.
+	Cause         uint32 `protobuf:"varint,3,opt,name=cause,proto3" json:"cause,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1841,6 +1853,13 @@ func (x *DeleteRequest) GetExpected() *Stamp {
 		return x.Expected
 	}
 	return nil
+}
+
+func (x *DeleteRequest) GetCause() uint32 {
+	if x != nil {
+		return x.Cause
+	}
+	return 0
 }
 
 type DeleteReply struct {
@@ -3410,7 +3429,7 @@ const file_provider_proto_rawDesc = "" +
 	"\vReadRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\fR\x06handle\"\x1b\n" +
 	"\x05Chunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x9d\x03\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xb3\x03\n" +
 	"\vWriteHeader\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\fR\x06handle\x125\n" +
 	"\bexpected\x18\x02 \x01(\v2\x19.cradle.provider.v1.StampR\bexpected\x12\x12\n" +
@@ -3421,7 +3440,9 @@ const file_provider_proto_rawDesc = "" +
 	"\bhas_data\x18\a \x01(\bR\ahasData\x12\x1d\n" +
 	"\n" +
 	"with_units\x18\b \x01(\bR\twithUnits\x12@\n" +
-	"\x05units\x18\t \x03(\v2*.cradle.provider.v1.WriteHeader.UnitsEntryR\x05units\x1a8\n" +
+	"\x05units\x18\t \x03(\v2*.cradle.provider.v1.WriteHeader.UnitsEntryR\x05units\x12\x14\n" +
+	"\x05cause\x18\n" +
+	" \x01(\rR\x05cause\x1a8\n" +
 	"\n" +
 	"UnitsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -3432,10 +3453,11 @@ const file_provider_proto_rawDesc = "" +
 	"\x03msg\"=\n" +
 	"\n" +
 	"WriteReply\x12/\n" +
-	"\x05entry\x18\x01 \x01(\v2\x19.cradle.provider.v1.EntryR\x05entry\"^\n" +
+	"\x05entry\x18\x01 \x01(\v2\x19.cradle.provider.v1.EntryR\x05entry\"t\n" +
 	"\rDeleteRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\fR\x06handle\x125\n" +
-	"\bexpected\x18\x02 \x01(\v2\x19.cradle.provider.v1.StampR\bexpected\"\r\n" +
+	"\bexpected\x18\x02 \x01(\v2\x19.cradle.provider.v1.StampR\bexpected\x12\x14\n" +
+	"\x05cause\x18\x03 \x01(\rR\x05cause\"\r\n" +
 	"\vDeleteReply\"\x0e\n" +
 	"\fWatchRequest\"\x90\x01\n" +
 	"\fNotification\x122\n" +
