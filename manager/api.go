@@ -419,8 +419,9 @@ type Config struct {
 // postponing the session (up to DefaultDebounceMax), so that it syncs as one session.
 const DefaultDebounce = 300 * time.Millisecond
 
-// DefaultDebounceMax is how long a stream of changes may postpone an automatic session.
-const DefaultDebounceMax = 10 * time.Second
+// DefaultDebounceMax is how long a stream of changes may postpone an automatic session (what 10
+// times the former 2 s quiet period allowed).
+const DefaultDebounceMax = 20 * time.Second
 
 // SyncOptions tune Sync.
 type SyncOptions struct {

@@ -87,7 +87,7 @@ func TestSettingsErrors(t *testing.T) {
 		{"negative days", `versions-days = 30`, `versions-days = -1`, "versions-days", "-1 is not a number of days"},
 		{"bad size", `versions-max-size = "none"`, `versions-max-size = "lots"`, "versions-max-size", `"lots" is not a size`},
 		{"bad change delay", `change-delay = "300ms"`, `change-delay = "soon"`, "change-delay", `"soon" is not a duration`},
-		{"long change delay", `change-delay-max = "10s"`, `change-delay-max = "2h"`, "change-delay-max", `"2h" is not a duration`},
+		{"long change delay", `change-delay-max = "20s"`, `change-delay-max = "2h"`, "change-delay-max", `"2h" is not a duration`},
 	} {
 		bad := strings.Replace(good, tc.from, tc.to, 1)
 		if bad == good {
