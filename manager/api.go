@@ -97,6 +97,12 @@ type Settings struct {
 	// VersionsMaxSize caps each partnership's versions, in bytes: beyond it the oldest go first
 	// (0: no cap, the default).
 	VersionsMaxSize int64 `json:"versions_max_size"`
+	// ChangeDelay is the quiet period after a change before the session that carries it
+	// (default DefaultDebounce); ChangeDelayMax bounds how long a stream of changes may postpone
+	// it (default DefaultDebounceMax); 0 means the default. Config.DebounceDelay and DebounceMax
+	// override both.
+	ChangeDelay    time.Duration `json:"change_delay"`
+	ChangeDelayMax time.Duration `json:"change_delay_max"`
 }
 
 // DefaultSettings returns the settings of a new config folder.
@@ -108,6 +114,8 @@ func DefaultSettings() Settings {
 		MassDeleteThreshold: 0.5,
 		KeepInTray:          true,
 		VersionsDays:        30,
+		ChangeDelay:         DefaultDebounce,
+		ChangeDelayMax:      DefaultDebounceMax,
 	}
 }
 
@@ -395,14 +403,25 @@ type Config struct {
 	// NoPlugins skips discovering provider plugins in Dir/plugins.
 	NoPlugins bool
 	// DebounceDelay is the quiet period after a change notification before a session starts;
-	// 0 means DefaultDebounce.
+	// 0 means Settings.ChangeDelay.
 	DebounceDelay time.Duration
+	// DebounceMax bounds how long a stream of notifications (a burst of files copied in, a
+	// program writing for a while) may postpone the session, from its first notification; 0
+	// means Settings.ChangeDelayMax. A burst whose notifications come closer than the quiet
+	// period to each other syncs in one session, up to this long.
+	DebounceMax time.Duration
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// DefaultDebounce is the quiet period after a change before an automatic session.
-const DefaultDebounce = 2 * time.Second
+// DefaultDebounce is the quiet period after a change before an automatic session: short, so
+// that one file saved reaches the device within half a second; a burst of changes keeps
+// postponing the session (up to DefaultDebounceMax), so that it syncs as one session.
+const DefaultDebounce = 300 * time.Millisecond
+
+// DefaultDebounceMax is how long a stream of changes may postpone an automatic session (what 10
+// times the former 2 s quiet period allowed).
+const DefaultDebounceMax = 20 * time.Second
 
 // SyncOptions tune Sync.
 type SyncOptions struct {

@@ -42,7 +42,8 @@
 //
 // One session runs at a time per device; several devices sync at once. Sessions start from
 // SyncNow/Sync (TriggerManual), a plug-in (TriggerConnect, when Settings.SyncOnConnect), change
-// notifications from either store after DebounceDelay of quiet (TriggerChange), the partnership's
+// notifications from either store after DebounceDelay of quiet, or DebounceMax after the first of
+// a stream of them (TriggerChange), the partnership's
 // interval (TriggerSchedule) and, after a failed session, Settings.RetryInterval (TriggerRetry).
 // A store implementing repl.Monitoring can ask for no more automatic sessions.
 //

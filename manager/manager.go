@@ -23,6 +23,9 @@ type Manager struct {
 	bus      *bus
 	db       *db
 	debounce time.Duration
+	// debounceMax bounds how long a stream of notifications postpones a session. Both are
+	// Config's, 0 when the settings decide (see changeDelaysLocked).
+	debounceMax time.Duration
 	// progressInterval is how often a session reports progress (tests shorten it).
 	progressInterval time.Duration
 
@@ -82,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		bus:              newBus(),
 		db:               d,
 		debounce:         cfg.DebounceDelay,
+		debounceMax:      cfg.DebounceMax,
 		progressInterval: 250 * time.Millisecond,
 		conf:             conf,
 		devices:          map[string]*devState{},
@@ -94,9 +98,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if m.log == nil {
 		m.log = slog.Default()
-	}
-	if m.debounce <= 0 {
-		m.debounce = DefaultDebounce
 	}
 	if !cfg.NoPlugins {
 		m.loadPlugins(ctx)

@@ -60,6 +60,8 @@ type fileSettings struct {
 	Language            *string `toml:"language"`
 	VersionsDays        *int    `toml:"versions-days"`
 	VersionsMaxSize     *string `toml:"versions-max-size"`
+	ChangeDelay         *string `toml:"change-delay"`
+	ChangeDelayMax      *string `toml:"change-delay-max"`
 }
 
 type filePartnership struct {
@@ -169,6 +171,20 @@ func parseConfig(path string, data []byte) (*config, error) {
 		}
 		c.Settings.VersionsMaxSize = n
 	}
+	if s.ChangeDelay != nil {
+		d, err := parseDelay(*s.ChangeDelay)
+		if err != nil {
+			return nil, fail(keyLine(data, toml.Key{"settings", "change-delay"}), "change-delay: %v", err)
+		}
+		c.Settings.ChangeDelay = d
+	}
+	if s.ChangeDelayMax != nil {
+		d, err := parseDelay(*s.ChangeDelayMax)
+		if err != nil {
+			return nil, fail(keyLine(data, toml.Key{"settings", "change-delay-max"}), "change-delay-max: %v", err)
+		}
+		c.Settings.ChangeDelayMax = d
+	}
 	seen := map[string]bool{}
 	maxID := 0
 	for i, fp := range fc.Partnerships {
@@ -242,6 +258,15 @@ func checkPartnershipFields(p Partnership) error {
 func providersDirections() []Direction { return []Direction{TwoWay, ToDevice, ToDesktop} }
 
 // parseInterval reads "1h", "90m", "1h30m", "never" or "0".
+// parseDelay reads a change delay: a duration from 10 ms to an hour.
+func parseDelay(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < 10*time.Millisecond || d > time.Hour {
+		return 0, fmt.Errorf("%q is not a duration from \"10ms\" to \"1h\" such as \"300ms\" or \"10s\"", s)
+	}
+	return d, nil
+}
+
 func parseInterval(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "never" || s == "0" || s == "off" {
@@ -343,6 +368,11 @@ func checkSettings(s Settings) error {
 	if s.VersionsDays < 0 || s.VersionsMaxSize < 0 {
 		return kindf(ErrInvalid, "versions are kept 0 days or more, with a size cap of 0 (none) or more")
 	}
+	for _, d := range []time.Duration{s.ChangeDelay, s.ChangeDelayMax} {
+		if d != 0 && (d < 10*time.Millisecond || d > time.Hour) {
+			return kindf(ErrInvalid, "the change delays must be from 10 ms to an hour (0: the default)")
+		}
+	}
 	if strings.ContainsAny(s.Language, "\"\\\n") {
 		return kindf(ErrInvalid, "language %q is not a language code such as \"en\" or \"pt\"", s.Language)
 	}
@@ -374,6 +404,16 @@ func (c *config) encode() []byte {
 	fmt.Fprintf(&b, "versions-days = %d\n", s.VersionsDays)
 	b.WriteString("# At most this much per partnership (\"500 MB\", \"10 GB\"; \"none\": no cap); the oldest go first.\n")
 	fmt.Fprintf(&b, "versions-max-size = %s\n", quoteTOML(formatSize(s.VersionsMaxSize)))
+	if s.ChangeDelay != 0 || s.ChangeDelayMax != 0 {
+		b.WriteString("# After a change, wait this long without another before syncing it (\"300ms\"), and no\n")
+		b.WriteString("# longer than change-delay-max under a stream of changes (a burst syncs as one session).\n")
+	}
+	if s.ChangeDelay != 0 {
+		fmt.Fprintf(&b, "change-delay = %s\n", quoteTOML(s.ChangeDelay.String()))
+	}
+	if s.ChangeDelayMax != 0 {
+		fmt.Fprintf(&b, "change-delay-max = %s\n", quoteTOML(s.ChangeDelayMax.String()))
+	}
 	for _, p := range c.Partnerships {
 		b.WriteString("\n[[partnership]]\n")
 		fmt.Fprintf(&b, "id = %s\n", quoteTOML(p.ID))

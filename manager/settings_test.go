@@ -13,7 +13,8 @@ import (
 func TestSettingsRoundTrip(t *testing.T) {
 	c := &config{
 		Settings: Settings{SyncOnConnect: false, Interval: 90 * time.Minute, RetryInterval: 0,
-			MassDeleteThreshold: 0.25, KeepInTray: true, Language: "pt", VersionsDays: 7, VersionsMaxSize: 2e9},
+			MassDeleteThreshold: 0.25, KeepInTray: true, Language: "pt", VersionsDays: 7, VersionsMaxSize: 2e9,
+			ChangeDelay: 250 * time.Millisecond, ChangeDelayMax: 5 * time.Second},
 		NextID: 7,
 		Partnerships: []Partnership{{
 			ID: "3", Name: "Fotos \"do\" telemóvel\t", Device: "SER 1", Provider: "photos",
@@ -85,6 +86,8 @@ func TestSettingsErrors(t *testing.T) {
 		{"no id", `id = "1"`, `id = ""`, "[[partnership]]", "id is missing"},
 		{"negative days", `versions-days = 30`, `versions-days = -1`, "versions-days", "-1 is not a number of days"},
 		{"bad size", `versions-max-size = "none"`, `versions-max-size = "lots"`, "versions-max-size", `"lots" is not a size`},
+		{"bad change delay", `change-delay = "300ms"`, `change-delay = "soon"`, "change-delay", `"soon" is not a duration`},
+		{"long change delay", `change-delay-max = "20s"`, `change-delay-max = "2h"`, "change-delay-max", `"2h" is not a duration`},
 	} {
 		bad := strings.Replace(good, tc.from, tc.to, 1)
 		if bad == good {

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 
 // Watchers: while a partnership's stores are open, each side that is a repl.Notifier is watched
 // (watchLocked). A notification counts as a pending change and, after DebounceDelay of quiet
-// (at most maxDebounceFactor times that under a stream of changes), queues a change-triggered
-// sync that looks only at the notified items (notified, then fire in schedule.go).
+// (at most DebounceMax after the first notification under a stream of changes), queues a
+// change-triggered sync that looks only at the notified items (notified, then fire in
+// schedule.go).
 
 // watchLocked starts a watcher on each side whose store is a repl.Notifier and is not watched
 // (first use, or its watcher ended: a plugin that stopped is restarted by the next session).
@@ -58,9 +60,6 @@ func (m *Manager) watchLocked(ds *devState, p Partnership, ps *partState) {
 // finds them all).
 const maxNotified = 10_000
 
-// maxDebounceWait bounds how long a stream of notifications may postpone a session.
-const maxDebounceFactor = 10
-
 // notified is a store's change notification: it counts as pending and, after a quiet period,
 // starts an incremental session.
 func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
@@ -102,13 +101,28 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 	if err != nil || m.devices[p.Device] == nil {
 		return
 	}
+	quiet, most := m.changeDelaysLocked()
 	now := time.Now()
-	if ps.debounce != nil && now.Sub(ps.firstNotify) < maxDebounceFactor*m.debounce {
-		ps.debounce.Reset(m.debounce)
+	if ps.debounce != nil {
+		// Quiet again for the delay, but no later than the cap after the first notification.
+		if wait := min(quiet, most-now.Sub(ps.firstNotify)); wait > 0 {
+			ps.debounce.Reset(wait)
+		}
 		return
 	}
-	if ps.debounce == nil {
-		ps.firstNotify = now
-		ps.debounce = time.AfterFunc(m.debounce, func() { m.fire(id, TriggerChange) })
+	ps.firstNotify = now
+	ps.debounce = time.AfterFunc(quiet, func() { m.fire(id, TriggerChange) })
+}
+
+// changeDelaysLocked returns the quiet period after a change and the longest a stream of
+// changes may postpone its session: Config's when set, else the settings' (else the defaults).
+func (m *Manager) changeDelaysLocked() (quiet, most time.Duration) {
+	quiet, most = m.debounce, m.debounceMax
+	if quiet <= 0 {
+		quiet = cmp.Or(m.conf.Settings.ChangeDelay, DefaultDebounce)
 	}
+	if most <= 0 {
+		most = cmp.Or(m.conf.Settings.ChangeDelayMax, DefaultDebounceMax)
+	}
+	return quiet, max(quiet, most)
 }

@@ -30,6 +30,9 @@ type applier struct {
 	// cause is why the change being applied replaces what the destination holds (set by apply
 	// for each change; the policy's decisions change it).
 	cause Cause
+	// movingSame is set while a file is renamed or moved with its content unchanged: the
+	// destination store may move its own file (WriteRequest.SameContent).
+	movingSame bool
 }
 
 // joinV is the made-with knowledge of a version settling c and l: both histories, or across
@@ -257,6 +260,11 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 	cause := a.cause
 	if !contentChanged {
 		cause = CauseNone // a rename: the content stays
+		if c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFile && !l.Missing {
+			// The destination may move its own file instead of receiving the content again.
+			a.movingSame = true
+			defer func() { a.movingSame = false }()
+		}
 	}
 	name, e, clashed, err := a.writeNamed(ctx, c.Name, func(n string) (Entry, error) { return a.write(ctx, c, n, l, cause) })
 	if err != nil && a.retry && errors.Is(err, ErrNotEmpty) && c.Stamp.Kind == KindFile && l.Stamp.Kind == KindFolder {
@@ -273,6 +281,9 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 	}
 	if err := a.fill(ctx, &rec, e, c.Units); err != nil {
 		return err
+	}
+	if !contentChanged && !rec.hasSum() && l.hasSum() && e.Kind == KindFile && e.Size == l.Stamp.Size {
+		rec.Sum = l.Sum // moved in place, not streamed: the content is the one it had
 	}
 	if contentChanged {
 		a.counts().Updated++
@@ -467,6 +478,7 @@ func (a *applier) writeFrom(ctx context.Context, src *record, store Store, name 
 		stamp := l.Stamp
 		req.Expected = &stamp
 		req.Cause = cause
+		req.SameContent = a.movingSame && st.Kind == KindFile
 	}
 	a.p.s.prog.Current = name
 	dst := a.dst().Store

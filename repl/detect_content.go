@@ -7,24 +7,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// checkOverwrites sends to the content check the unchanged entries whose stamp is a deleted file's:
-// a file moved over another (mv -f, a save through a temporary file) with the same size and time
-// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
-// that the deleted file's content is there now.
-func checkOverwrites(f *found, entries []Entry) {
-	type sig struct{ size, mod int64 }
-	gone := map[sig]bool{}
+// overwriteSig is what a file moved over another leaves of the other: its size and time.
+type overwriteSig struct{ size, mod int64 }
+
+// overwriteSigs returns the signatures of the deleted files whose content may have been moved
+// over an item with an unchanged stamp.
+func overwriteSigs(f *found) map[overwriteSig]bool {
+	gone := map[overwriteSig]bool{}
 	for _, d := range f.deleted {
 		if d.Stamp.Kind == KindFile && d.Stamp.Size > 0 {
-			gone[sig{d.Stamp.Size, d.Stamp.ModTime}] = true
+			gone[overwriteSig{d.Stamp.Size, d.Stamp.ModTime}] = true
 		}
 	}
+	return gone
+}
+
+// checkOverwrites sends to the content check the unchanged items whose stamp is a deleted file's:
+// a file moved over another (mv -f, a save through a temporary file) with the same size and time
+// (two files saved in one second) leaves the target's stamp as it was, and only its content shows
+// that the deleted file's content is there now. After a full pass, the unchanged items are the
+// live records that nothing found changed, gone, new or ignored, and their entries are what the
+// records say (their stamps did not change).
+func checkOverwrites(r *rtx, f *found, ignored map[string]struct{}) error {
+	gone := overwriteSigs(f)
 	if len(gone) == 0 {
-		return
+		return nil
 	}
 	looked := map[string]bool{}
 	for _, list := range [][]Entry{f.created, f.changed, f.verify} {
@@ -32,11 +44,39 @@ func checkOverwrites(f *found, entries []Entry) {
 			looked[e.Handle] = true
 		}
 	}
-	for _, e := range entries {
-		if e.Kind != KindFile || looked[e.Handle] {
+	for _, d := range f.deleted {
+		looked[d.Handle] = true
+	}
+	for h := range ignored {
+		looked[h] = true // not replicated, or left for the next session with its intent
+	}
+	c := r.h.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		p, ok := peekStamp(v)
+		if !ok {
+			return fmt.Errorf("replica %q, handle %q: bad stamp: %w", r.name, k, errMalformed)
+		}
+		if p.kind != KindFile || !gone[overwriteSig{p.size, p.mod}] || looked[string(k)] {
 			continue
 		}
-		if s := e.Stamp(); gone[sig{s.Size, s.ModTime}] {
+		e := Entry{Handle: string(k), Kind: KindFile, Size: p.size, Hash: string(p.hash)}
+		if p.mod != 0 {
+			e.ModTime = time.Unix(0, p.mod)
+		}
+		f.verify = append(f.verify, e)
+	}
+	return nil
+}
+
+// checkUnchanged is checkOverwrites for an incremental pass: the unchanged entries are the
+// notified ones.
+func checkUnchanged(f *found, unchanged []Entry) {
+	gone := overwriteSigs(f)
+	if len(gone) == 0 {
+		return
+	}
+	for _, e := range unchanged {
+		if s := e.Stamp(); e.Kind == KindFile && gone[overwriteSig{s.Size, s.ModTime}] {
 			f.verify = append(f.verify, e)
 		}
 	}

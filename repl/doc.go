@@ -27,7 +27,7 @@
 // renamed one only when its content is a deleted one's; a source is copied through a reader that
 // fails before the destination has the last byte if the source is no longer what detection saw.
 //
-// # The handle file (handlefile.go, record.go)
+// # The handle file (handlefile.go, record.go, record3.go, index.go, upgrade.go)
 //
 // Open opens the handle file, one bbolt file per partnership. It holds named replicas (a
 // partnership's file holds "desktop" and "device", created on first use): per replica its ID,
@@ -37,8 +37,13 @@
 // process gets ErrInUse instead of hanging. A damaged file gives a *CorruptError (errors.Is
 // ErrCorrupt) that names the file and says what will happen; the caller then moves it aside with
 // MoveAside and opens a fresh one: the next session rebuilds by full enumeration and natural-key
-// matching, without loss (of an item that differs on the two sides both versions are kept). A
-// file of an older format is upgraded when opened.
+// matching, without loss (of an item that differs on the two sides both versions are kept).
+//
+// Its format 3 (index.go, record3.go) keeps an item in two keys per replica, about 280 bytes an
+// item for both replicas of a partnership of small files: versions name their author by a number
+// from the replica's author list, a live record leaves out its handle (its key) and what equals
+// its usual value, and one index finds an item by its ID and by its current version. Files of
+// formats 1 and 2 are rewritten in format 3 when opened (upgrade.go).
 //
 //	hf, err := repl.Open(path, repl.Options{})
 //	if errors.Is(err, repl.ErrCorrupt) { aside, _ := repl.MoveAside(path); ...; hf, err = repl.Open(path, repl.Options{}) }
@@ -55,8 +60,9 @@
 //
 // A session first finishes what an interrupted one left (partial writes in stores that are not
 // atomic, "keep both" resolutions waiting for both stores), then detects changes on both sides:
-// a full mark and sweep (enumerate, merge with the stored handles in sorted order, deletions only
-// after an enumeration that finished), or only the handles a ChangeSet collected from a Notifier.
+// a full mark and sweep (enumerate.go: the store's listing merged with the stored handles as it
+// comes, nothing held but what changed, deletions only after an enumeration that finished), or
+// only the handles a ChangeSet collected from a Notifier.
 // Then the passes: the source sends what the destination's knowledge lacks in batches (Config.
 // BatchSize); the destination applies each change with a save action (create, update, rename,
 // delete keeping a tombstone, update the version only) and commits the batch's metadata and

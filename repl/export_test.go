@@ -17,16 +17,12 @@ func DumpReplica(hf *HandleFile, name string) string {
 			return nil
 		}
 		fmt.Fprintf(&b, "replica %s author %s tick %d know %v count %d\n", name, r.author.String()[:8], r.tick, r.know, r.count)
-		r.g.ForEach(func(k, v []byte) error {
-			gid, _ := versionFromKey(k)
-			rec, err := r.byGID(gid)
-			if err != nil {
-				fmt.Fprintf(&b, "  %v: %v\n", gid, err)
-				return nil
-			}
-			fmt.Fprintf(&b, "  %v: ver %v cver %v nver %v V %v tomb %v missing %v merged %v handle %q name %q key %q size %d\n", gid, rec.Ver, rec.CVer, rec.NVer, rec.V, rec.Tomb, rec.Missing, rec.Merged, rec.Handle, rec.Name, rec.Key, rec.Stamp.Size)
+		if err := r.eachRecord(func(rec *record) error {
+			fmt.Fprintf(&b, "  %v: ver %v cver %v nver %v V %v tomb %v missing %v merged %v handle %q name %q key %q size %d\n", rec.GID, rec.Ver, rec.CVer, rec.NVer, rec.V, rec.Tomb, rec.Missing, rec.Merged, rec.Handle, rec.Name, rec.Key, rec.Stamp.Size)
 			return nil
-		})
+		}); err != nil {
+			fmt.Fprintf(&b, "  %v\n", err)
+		}
 		return nil
 	})
 	return b.String()
@@ -39,7 +35,7 @@ func DamageRecord(hf *HandleFile, name, handle string) error {
 		if err != nil {
 			return err
 		}
-		return r.h.Put([]byte(handle), []byte{recordFormat, 0xff, 0xff})
+		return r.h.Put([]byte(handle), []byte{recordFormatV3, 0xff, 0xff, 0xff, 0xff})
 	})
 }
 

@@ -115,14 +115,7 @@ func (hf *HandleFile) forgetTombstones(now time.Time, maxAge time.Duration) (int
 				}
 			}
 			var drop []*record
-			if err := r.g.ForEach(func(_, v []byte) error {
-				if len(v) == 0 || v[0] != 1 {
-					return nil
-				}
-				t, err := decodeRecord(v[1:])
-				if err != nil {
-					return err
-				}
+			if err := r.eachInline(func(t *record) error {
 				if !t.Tomb || pending[t.GID] {
 					return nil
 				}
@@ -180,11 +173,7 @@ func conflictGIDs(tx *bolt.Tx) (map[Version]bool, error) {
 // the source, at a version the source forgot.
 func forgottenDeletes(rs, rd *rtx) ([]changeRef, error) {
 	var out []changeRef
-	err := rd.h.ForEach(func(_, v []byte) error {
-		l, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
+	err := rd.eachLive(func(l *record) error {
 		if !rs.forgotten.Contains(l.Ver) {
 			return nil
 		}

@@ -1,7 +1,6 @@
 package repl
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,13 +80,16 @@ type HandleFile struct {
 const fileAllocSize = 64 << 10
 
 // fillPercent is how full bbolt fills a page before splitting it, for the per-replica buckets.
-const fillPercent = 0.9
+const fillPercent = 0.95
 
-// File formats of the handle file, in the "meta" bucket: 2 holds records of format 2 (content
-// hashes) beside those of format 1; a file of format 1 is taken as it is and marked 2 when opened.
+// File formats of the handle file, in the "meta" bucket: 3 holds records of format 3 in the
+// indexes of index.go; 2 held records of format 2 (content hashes) beside those of format 1 in
+// four indexes per replica. A file of format 1 or 2 is rewritten in format 3 when opened
+// (upgrade.go).
 const (
 	fileFormatV1 = 1
-	fileFormat   = 2
+	fileFormatV2 = 2
+	fileFormat   = 3
 )
 
 var (
@@ -107,13 +110,24 @@ var (
 	keyPartner = []byte("partners")
 	keyCreated = []byte("created")
 	keyCount   = []byte("count")
-	bucketH    = []byte("h") // handle -> live record
-	bucketG    = []byte("g") // global ID -> 0 + handle (live) or 1 + record (tombstone)
-	bucketV    = []byte("v") // change version -> global ID
-	bucketK    = []byte("k") // natural key (escaped) + 0 1 + global ID -> (live items)
-	bucketI    = []byte("i") // intents: target name -> intent
-	bucketM    = []byte("m") // merged into + global ID -> (tombstones of items merged into another)
+	keyAuthors = []byte("authors") // the replica IDs its versions name, 16 bytes each (record3.go)
+	bucketH    = []byte("H")       // handle -> live record (index.go)
+	bucketX    = []byte("X")       // version -> item: global IDs and current versions
+	bucketK    = []byte("K")       // natural key (escaped) + 0 1 + global ID -> (live items keyed apart)
+	bucketM    = []byte("M")       // merged into + global ID -> (tombstones of items merged into another)
+	bucketI    = []byte("i")       // intents: target name -> intent
+
+	// The indexes of format 1 and 2, read by the upgrade: handle -> record; global ID -> 0 +
+	// handle or 1 + record; change version -> global ID; natural key + global ID; merged.
+	bucketV2H = []byte("h")
+	bucketV2G = []byte("g")
+	bucketV2V = []byte("v")
+	bucketV2K = []byte("k")
+	bucketV2M = []byte("m")
 )
+
+// itemBuckets are a replica's item indexes (format 3), intents aside.
+var itemBuckets = [][]byte{bucketH, bucketX, bucketK, bucketM}
 
 // Open opens the handle file at path, creating it when missing. Another process holding it gives
 // ErrInUse (after opts.Timeout); a file that is not a readable handle file gives a *CorruptError.
@@ -160,10 +174,15 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
 				return err
 			}
-		} else if len(v) != 8 || (binary.BigEndian.Uint64(v) != fileFormat && binary.BigEndian.Uint64(v) != fileFormatV1) {
+		} else if len(v) != 8 || binary.BigEndian.Uint64(v) < fileFormatV1 || binary.BigEndian.Uint64(v) > fileFormat {
 			return fmt.Errorf("unknown handle file format %x: %w", v, errMalformed)
-		} else if binary.BigEndian.Uint64(v) == fileFormatV1 {
-			if err := upgradeV1(tx); err != nil {
+		} else if f := binary.BigEndian.Uint64(v); f < fileFormat {
+			if f == fileFormatV1 {
+				if err := upgradeV1(tx); err != nil {
+					return err
+				}
+			}
+			if err := hf.upgradeV2(tx); err != nil {
 				return err
 			}
 			if err := meta.Put(keyFormat, u64(fileFormat)); err != nil {
@@ -188,26 +207,21 @@ func Open(path string, opts Options) (hf *HandleFile, err error) {
 	return hf, nil
 }
 
-// upgradeV1 rewrites what format 2 encodes differently: each replica's knowledge gains its
-// (empty) list of holes. Records of format 1 are read as they are.
-func upgradeV1(tx *bolt.Tx) error {
-	all := tx.Bucket(bucketReplicas)
-	if all == nil {
-		return nil
+// bindBuckets finds the replica's item buckets in its bucket.
+func (r *rtx) bindBuckets() error {
+	r.h, r.x, r.k, r.m, r.i = r.b.Bucket(bucketH), r.b.Bucket(bucketX), r.b.Bucket(bucketK), r.b.Bucket(bucketM), r.b.Bucket(bucketI)
+	if r.h == nil || r.x == nil || r.k == nil || r.i == nil || r.m == nil {
+		return fmt.Errorf("replica %q lacks a bucket: %w", r.name, errMalformed)
 	}
-	return all.ForEachBucket(func(name []byte) error {
-		b := all.Bucket(name)
-		kb := b.Get(keyKnow)
-		if kb == nil {
-			return nil
+	if r.tx.Writable() {
+		// A session writes its records in key order (handles and natural keys by name, versions
+		// by tick): pages split at bbolt's default half-full would leave the file half empty and
+		// twice the memory it maps.
+		for _, bk := range []*bolt.Bucket{r.h, r.x, r.k, r.m} {
+			bk.FillPercent = fillPercent
 		}
-		var k Knowledge
-		if err := k.unmarshal(kb, false); err != nil {
-			return fmt.Errorf("replica %q: %w", name, err)
-		}
-		nb, _ := k.MarshalBinary()
-		return b.Put(keyKnow, nb)
-	})
+	}
+	return nil
 }
 
 // checkLength refuses a bbolt file cut short: the meta page bbolt would use (the valid one with
@@ -342,11 +356,12 @@ type replicaState struct {
 // rtx is one replica inside a transaction.
 type rtx struct {
 	*replicaState
-	hf               *HandleFile
-	tx               *bolt.Tx
-	b, h, g, v, k, i *bolt.Bucket
-	m                *bolt.Bucket
-	dirty            bool
+	hf            *HandleFile
+	tx            *bolt.Tx
+	b, h, x, k, m *bolt.Bucket
+	i             *bolt.Bucket
+	auth          authors
+	dirty         bool
 }
 
 // ReplicaInfo describes a replica of the handle file.
@@ -406,7 +421,7 @@ func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, 
 		if err := b.Put(keyCreated, u64(uint64(time.Now().UnixNano()))); err != nil {
 			return nil, err
 		}
-		for _, nb := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketI, bucketM} {
+		for _, nb := range append(slices.Clone(itemBuckets), bucketI) {
 			if _, err := b.CreateBucket(nb); err != nil {
 				return nil, err
 			}
@@ -414,17 +429,11 @@ func (hf *HandleFile) openReplica(tx *bolt.Tx, name string, create bool) (*rtx, 
 	}
 	r := &rtx{hf: hf, tx: tx, b: b, replicaState: &replicaState{name: name, know: &Knowledge{}, forgotten: &Knowledge{},
 		partners: map[ReplicaID]partnerMark{}}}
-	r.h, r.g, r.v, r.k, r.i, r.m = b.Bucket(bucketH), b.Bucket(bucketG), b.Bucket(bucketV), b.Bucket(bucketK), b.Bucket(bucketI), b.Bucket(bucketM)
-	if r.h == nil || r.g == nil || r.v == nil || r.k == nil || r.i == nil || r.m == nil {
-		return nil, fmt.Errorf("replica %q lacks a bucket: %w", name, errMalformed)
+	if err := r.bindBuckets(); err != nil {
+		return nil, err
 	}
-	if tx.Writable() {
-		// A session writes its records in key order (handles and natural keys by name, versions
-		// by tick): pages split at bbolt's default half-full would leave the file half empty and
-		// twice the memory it maps (157 MB instead of about 90 MB at 100k items).
-		for _, bk := range []*bolt.Bucket{r.h, r.g, r.v, r.k, r.m} {
-			bk.FillPercent = fillPercent
-		}
+	if err := r.reloadAuthors(); err != nil {
+		return nil, fmt.Errorf("replica %q: %w", name, err)
 	}
 	id, author := b.Get(keyID), b.Get(keyAuthor)
 	if len(id) != 16 || len(author) != 16 {
@@ -519,195 +528,4 @@ func (r *rtx) learn(v Version) {
 		r.know.Add(v)
 		r.dirty = true
 	}
-}
-
-func (r *rtx) byHandle(handle string) (*record, error) {
-	v := r.h.Get([]byte(handle))
-	if v == nil {
-		return nil, nil
-	}
-	rec, err := decodeRecord(v)
-	if err != nil {
-		return nil, fmt.Errorf("replica %q, handle %q: %w", r.name, handle, err)
-	}
-	return rec, nil
-}
-
-func (r *rtx) byGID(gid Version) (*record, error) {
-	v := r.g.Get(gid.key())
-	if v == nil {
-		return nil, nil
-	}
-	if len(v) < 1 {
-		return nil, fmt.Errorf("replica %q, item %v: empty index entry: %w", r.name, gid, errMalformed)
-	}
-	switch v[0] {
-	case 0:
-		rec, err := r.byHandle(string(v[1:]))
-		if err == nil && rec == nil {
-			err = fmt.Errorf("replica %q, item %v: index names handle %q that has no record: %w", r.name, gid, v[1:], errMalformed)
-		}
-		if err == nil && rec.GID != gid {
-			err = fmt.Errorf("replica %q: index of item %v names handle %q of item %v: %w", r.name, gid, v[1:], rec.GID, errMalformed)
-		}
-		return rec, err
-	case 1:
-		rec, err := decodeRecord(v[1:])
-		if err != nil {
-			return nil, fmt.Errorf("replica %q, tombstone %v: %w", r.name, gid, err)
-		}
-		return rec, nil
-	}
-	return nil, fmt.Errorf("replica %q, item %v: bad index entry: %w", r.name, gid, errMalformed)
-}
-
-// keyIndex is the natural-key index entry of an item: the key with its 0 bytes escaped (0 becomes
-// 0 0xff), a 0 1 terminator, then the global ID. Entries sort like their keys, so filling the
-// index in handle order (paths are their own keys) appends instead of inserting at random.
-func keyIndex(key string, gid Version) []byte {
-	b := keyPrefix(key)
-	return append(b, gid.key()...)
-}
-
-func keyPrefix(key string) []byte {
-	b := make([]byte, 0, len(key)+2+versionKeyLen)
-	for i := 0; i < len(key); i++ {
-		b = append(b, key[i])
-		if key[i] == 0 {
-			b = append(b, 0xff)
-		}
-	}
-	return append(b, 0, 1)
-}
-
-// inline tells whether a record is kept whole in the global-ID index instead of under its handle:
-// tombstones, and records whose data the engine removed (Missing), which hold no handle.
-func (r *record) inline() bool { return r.Tomb || r.Missing }
-
-// put replaces old (nil when the item is new to this replica) with rec, keeping every index in
-// step. old must be the record as stored now.
-func (r *rtx) put(old, rec *record) error {
-	if err := r.unindex(old); err != nil {
-		return err
-	}
-	enc := rec.encode()
-	gk := rec.GID.key()
-	r.dirty = true
-	if rec.inline() {
-		if err := r.g.Put(gk, append([]byte{1}, enc...)); err != nil {
-			return err
-		}
-		if rec.Tomb && !rec.Merged.IsZero() {
-			if err := r.m.Put(append(rec.Merged.key(), gk...), nil); err != nil {
-				return err
-			}
-		}
-	} else {
-		if prev := r.h.Get([]byte(rec.Handle)); prev != nil {
-			if err := r.displace(rec); err != nil {
-				return err
-			}
-		}
-		r.count++
-		if err := r.h.Put([]byte(rec.Handle), enc); err != nil {
-			return err
-		}
-		if err := r.g.Put(gk, append([]byte{0}, rec.Handle...)); err != nil {
-			return err
-		}
-		if err := r.k.Put(keyIndex(rec.Key, rec.GID), nil); err != nil {
-			return err
-		}
-	}
-	return r.v.Put(rec.Ver.key(), gk)
-}
-
-// displace makes room at rec.Handle, still held by another item's record although the store has
-// just put rec's item there: that item is gone, a user's delete that detection has not seen yet.
-// It becomes a tombstone with a new version, so the delete propagates.
-func (r *rtx) displace(rec *record) error {
-	prev, err := r.byHandle(rec.Handle)
-	if err != nil {
-		return err
-	}
-	if prev.GID == rec.GID {
-		return fmt.Errorf("replica %q: item %v recorded twice at handle %q: %w", r.name, rec.GID, rec.Handle, errMalformed)
-	}
-	t := *prev
-	v := r.mint()
-	t.Tomb, t.Ver, t.V, t.When = true, v, prev.V.With(v), time.Now().UnixNano()
-	if err := r.unindex(prev); err != nil {
-		return err
-	}
-	if err := r.g.Put(t.GID.key(), append([]byte{1}, t.encode()...)); err != nil {
-		return err
-	}
-	return r.v.Put(t.Ver.key(), t.GID.key())
-}
-
-// remove drops every trace of old (used when an item is re-keyed under another global ID).
-func (r *rtx) remove(old *record) error {
-	if err := r.unindex(old); err != nil {
-		return err
-	}
-	return r.g.Delete(old.GID.key())
-}
-
-func (r *rtx) unindex(old *record) error {
-	if old == nil {
-		return nil
-	}
-	if err := r.v.Delete(old.Ver.key()); err != nil {
-		return err
-	}
-	if old.Tomb && !old.Merged.IsZero() {
-		if err := r.m.Delete(append(old.Merged.key(), old.GID.key()...)); err != nil {
-			return err
-		}
-	}
-	if !old.inline() {
-		r.count--
-		r.dirty = true
-		if err := r.h.Delete([]byte(old.Handle)); err != nil {
-			return err
-		}
-		if err := r.k.Delete(keyIndex(old.Key, old.GID)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// mergedInto returns the global IDs of the items merged into gid here.
-func (r *rtx) mergedInto(gid Version) []Version {
-	prefix := gid.key()
-	var out []Version
-	c := r.m.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if v, ok := versionFromKey(k[len(prefix):]); ok {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// byKey returns the live records whose natural key is key.
-func (r *rtx) byKey(key string) ([]*record, error) {
-	prefix := keyPrefix(key)
-	var out []*record
-	c := r.k.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		gid, ok := versionFromKey(k[len(prefix):])
-		if !ok {
-			continue // a longer key that starts alike
-		}
-		rec, err := r.byGID(gid)
-		if err != nil {
-			return nil, err
-		}
-		if rec.live() && rec.Key == key {
-			out = append(out, rec)
-		}
-	}
-	return out, nil
 }

@@ -63,42 +63,41 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 			dk = rd.know
 			pl.live = int(rd.count)
 		}
-		c := rs.v.Cursor()
-		for k, gk := c.First(); k != nil; {
-			ver, ok := versionFromKey(k)
+		c := rs.x.Cursor()
+		seek := func(v Version) ([]byte, []byte) {
+			k, _, _ := rs.vkey(v, false) // the author of a key just read is in the list
+			return c.Seek(k)
+		}
+		for k, xv := c.First(); k != nil; {
+			ver, ok := rs.versionOfKey(k)
 			if !ok {
-				return fmt.Errorf("replica %q: bad version index key: %w", rs.name, errMalformed)
+				return fmt.Errorf("replica %q: bad version index key %x: %w", rs.name, k, errMalformed)
 			}
 			if base := dk.vec.Get(ver.Replica); ver.Tick <= base {
 				// Known, but for the holes conflicts left: skip to the next one, or past the run.
 				h, ok := dk.nextHole(ver.Replica, ver.Tick)
 				switch {
 				case !ok || h.Tick > base:
-					k, gk = c.Seek(Version{ver.Replica, base + 1}.key())
+					k, xv = seek(Version{ver.Replica, base + 1})
 					continue
 				case h.Tick > ver.Tick:
-					k, gk = c.Seek(h.key())
+					k, xv = seek(h)
 					continue
 				}
 			}
 			if !dk.Contains(ver) {
-				gid, ok := versionFromKey(gk)
-				if !ok {
-					return fmt.Errorf("replica %q: bad version index entry: %w", rs.name, errMalformed)
-				}
-				rec, err := rs.byGID(gid)
+				rec, err := rs.atVersion(ver, xv)
 				if err != nil {
 					return err
 				}
-				if rec == nil || rec.Ver != ver {
-					return fmt.Errorf("replica %q: version index names %v for item %v: %w", rs.name, ver, gid, errMalformed)
-				}
-				if rec.Missing {
-					// Its data was a partial write the engine removed: nothing to send until
-					// its change comes again.
-					k, gk = c.Next()
+				if rec == nil || rec.Missing {
+					// An item created at ver and changed since (its current version has a key
+					// of its own), or one whose data was a partial write the engine removed:
+					// nothing to send until its change comes again.
+					k, xv = c.Next()
 					continue
 				}
+				gid := rec.GID
 				changes = append(changes, changeRef{gid: gid, name: rec.Name, tomb: rec.Tomb, merged: rec.Tomb && !rec.Merged.IsZero(),
 					kind: rec.Stamp.Kind, size: rec.Stamp.Size, mod: rec.Stamp.ModTime})
 				if rec.Tomb {
@@ -115,7 +114,7 @@ func (p *pass) collect() ([]changeRef, plannedPass, error) {
 					pl.bytes += rec.Stamp.Size
 				}
 			}
-			k, gk = c.Next()
+			k, xv = c.Next()
 		}
 		if rd != nil && !dk.Covers(rs.forgotten) {
 			// The destination has not learned all the source forgot: compare in full.
@@ -246,8 +245,10 @@ func (p *pass) afterLearning(rs, rd *rtx) (*Knowledge, bool) {
 	know := rd.know.Clone()
 	know.Merge(p.srcKnow)
 	for _, h := range know.Holes() {
-		if h.Replica == rs.author && rs.v.Get(h.key()) == nil && !slices.Contains(p.holes, h) {
-			know.Add(h)
+		if h.Replica == rs.author && !slices.Contains(p.holes, h) {
+			if current, err := rs.isCurrentVersion(h); err == nil && !current {
+				know.Add(h)
+			}
 		}
 	}
 	for _, h := range p.holes {

@@ -68,8 +68,10 @@ func (r *record) unit(name string) (unitRec, bool) {
 
 func (r *record) live() bool { return r != nil && !r.Tomb && !r.Missing }
 
-// Record formats: 1 had one byte of flags; 2 has them as a uvarint and adds Sum and Racy.
-// Records of format 1 (handle files and snapshots written before) are still read.
+// Record formats: 1 had one byte of flags; 2 has them as a uvarint and adds Sum and Racy. A
+// snapshot carries records of format 2 (encode); the handle file keeps them in format 3
+// (record3.go), and reads those of format 1 and 2 when it upgrades an older file. Records of
+// format 1 (snapshots written before) are still read.
 const (
 	recordFormatV1 = 1
 	recordFormat   = 2
@@ -89,6 +91,11 @@ const (
 )
 
 func (r *record) encode() []byte {
+	return r.appendEncoded(make([]byte, 0, 128+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V)))
+}
+
+// appendEncoded appends the record in format 2 to b.
+func (r *record) appendEncoded(b []byte) []byte {
 	var flags uint64
 	if r.Tomb {
 		flags |= flagTomb
@@ -120,7 +127,6 @@ func (r *record) encode() []byte {
 	if r.Racy {
 		flags |= flagRacy
 	}
-	b := make([]byte, 0, 128+len(r.Handle)+len(r.Stamp.Hash)+17*len(r.V))
 	b = append(b, recordFormat)
 	b = appendUvarint(b, flags)
 	b = append(b, byte(r.Stamp.Kind))
@@ -269,6 +275,9 @@ type peekedStamp struct {
 // peekStamp reads the stamp at the head of an encoded record without allocating. Change
 // detection calls it for every unchanged item.
 func peekStamp(b []byte) (peekedStamp, bool) {
+	if len(b) > 0 && b[0] == recordFormatV3 {
+		return peek3(b)
+	}
 	d := decoder{b: b}
 	flags := d.recordFlags()
 	var p peekedStamp

@@ -1,12 +1,14 @@
 package repl
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 
@@ -92,44 +94,48 @@ type snapshot struct {
 	records   []*record
 }
 
-// ExportReplica writes the named replica's snapshot to w. Call ConfirmExport with the returned
-// info once w's bytes are safely stored.
+// ExportReplica writes the named replica's snapshot to w, as it reads it. Call ConfirmExport with
+// the returned info once w's bytes are safely stored; after an error, w holds an unusable part of
+// a snapshot.
 func (hf *HandleFile) ExportReplica(name string, w io.Writer) (SnapshotInfo, error) {
 	hf.mu.Lock()
 	defer hf.mu.Unlock()
-	var (
-		info SnapshotInfo
-		buf  []byte
-	)
+	var info SnapshotInfo
 	err := hf.view(func(tx *bolt.Tx) error {
 		r, err := hf.openReplica(tx, name, false)
 		if err != nil {
 			return err
 		}
-		var recs [][]byte
-		if err := r.h.ForEach(func(_, v []byte) error {
-			recs = append(recs, v)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := r.g.ForEach(func(_, v []byte) error {
-			if len(v) > 0 && v[0] == 1 {
-				recs = append(recs, v[1:])
+		n := 0
+		for _, b := range []*bolt.Bucket{r.h, r.x} {
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if b == r.h || (len(v) > 0 && v[0] == xInline) {
+					n++
+				}
 			}
-			return nil
+		}
+		// Records travel in format 2, with whole replica IDs: the snapshot is read by other
+		// computers, whose handle files number authors otherwise. They are written as they are
+		// read, without a copy of the whole snapshot in memory.
+		sw := newSnapshotWriter(w, r.id, r.author, r.seen.gen+1, r.know, r.forgotten, r.partners, n)
+		var scratch []byte
+		if err := r.eachRecord(func(rec *record) error {
+			scratch = rec.appendEncoded(scratch[:0])
+			sw.record(scratch)
+			n--
+			return sw.err
 		}); err != nil {
 			return err
 		}
-		// The bytes are copied before the transaction ends.
-		buf, info = encodeSnapshot(r.id, r.author, r.seen.gen+1, r.know, r.forgotten, r.partners, recs)
-		return nil
+		if n != 0 {
+			return fmt.Errorf("replica %q: records changed while they were counted: %w", name, errMalformed)
+		}
+		info, err = sw.finish()
+		return err
 	})
 	if err != nil {
 		return SnapshotInfo{}, fmt.Errorf("export replica %q: %w", name, err)
-	}
-	if _, err := w.Write(buf); err != nil {
-		return SnapshotInfo{}, fmt.Errorf("export replica %q: write snapshot: %w", name, err)
 	}
 	return info, nil
 }
@@ -267,26 +273,16 @@ func (hf *HandleFile) renewRestored(tx *bolt.Tx, name string, know *Knowledge) (
 
 // replaceWith drops the replica's items and takes the snapshot's.
 func (r *rtx) replaceWith(snap *snapshot) error {
-	for _, name := range [][]byte{bucketH, bucketG, bucketV, bucketK, bucketM} {
+	for _, name := range itemBuckets {
 		if err := r.b.DeleteBucket(name); err != nil {
 			return err
 		}
-		nb, err := r.b.CreateBucket(name)
-		if err != nil {
+		if _, err := r.b.CreateBucket(name); err != nil {
 			return err
 		}
-		switch string(name) {
-		case string(bucketH):
-			r.h = nb
-		case string(bucketG):
-			r.g = nb
-		case string(bucketV):
-			r.v = nb
-		case string(bucketK):
-			r.k = nb
-		case string(bucketM):
-			r.m = nb
-		}
+	}
+	if err := r.bindBuckets(); err != nil {
+		return err
 	}
 	r.count = 0
 	r.id = snap.info.Replica
@@ -312,22 +308,10 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 		}
 	}
 	r.dirty = true
-	seenH := map[string]bool{}
-	seenV := map[Version]bool{}
+	if err := checkSnapshotRecords(snap.records); err != nil {
+		return err
+	}
 	for _, rec := range snap.records {
-		if !rec.inline() {
-			if seenH[rec.Handle] {
-				return fmt.Errorf("two items at handle %q: %w", rec.Handle, ErrBadSnapshot)
-			}
-			seenH[rec.Handle] = true
-		}
-		if seenV[rec.Ver] {
-			return fmt.Errorf("two items with version %v: %w", rec.Ver, ErrBadSnapshot)
-		}
-		seenV[rec.Ver] = true
-		if ex := r.g.Get(rec.GID.key()); ex != nil {
-			return fmt.Errorf("item %v twice: %w", rec.GID, ErrBadSnapshot)
-		}
 		if err := r.put(nil, rec); err != nil {
 			return err
 		}
@@ -335,24 +319,94 @@ func (r *rtx) replaceWith(snap *snapshot) error {
 	return nil
 }
 
+// checkSnapshotRecords refuses records that cannot all be items of one replica: two at one handle,
+// two with one global ID, a version that two items claim (as their ID or their current version).
+func checkSnapshotRecords(recs []*record) error {
+	seenH := map[string]bool{}
+	owner := map[Version]Version{} // ID or current version -> the item's ID
+	for _, rec := range recs {
+		if !rec.inline() {
+			if seenH[rec.Handle] {
+				return fmt.Errorf("two items at handle %q: %w", rec.Handle, ErrBadSnapshot)
+			}
+			seenH[rec.Handle] = true
+		}
+		if _, dup := owner[rec.GID]; dup {
+			return fmt.Errorf("item %v twice, or the version of another item: %w", rec.GID, ErrBadSnapshot)
+		}
+		owner[rec.GID] = rec.GID
+		if rec.Ver != rec.GID {
+			if _, dup := owner[rec.Ver]; dup {
+				return fmt.Errorf("two items with version %v: %w", rec.Ver, ErrBadSnapshot)
+			}
+			owner[rec.Ver] = rec.GID
+		}
+	}
+	return nil
+}
+
 // encodeSnapshot builds a snapshot from encoded records.
 func encodeSnapshot(id, writer ReplicaID, gen uint64, know, forgotten *Knowledge, partners map[ReplicaID]partnerMark, recs [][]byte) ([]byte, SnapshotInfo) {
-	info := SnapshotInfo{Replica: id, Writer: writer, Gen: gen, Items: len(recs)}
-	buf := append([]byte{}, snapshotMagic...)
-	buf = append(buf, snapshotFormat)
-	buf = append(buf, id[:]...)
-	buf = append(buf, writer[:]...)
-	buf = appendUvarint(buf, gen)
-	buf = know.appendTo(buf)
-	buf = forgotten.appendTo(buf)
-	buf = appendPartners(buf, partners)
-	buf = appendUvarint(buf, uint64(len(recs)))
+	var buf bytes.Buffer
+	sw := newSnapshotWriter(&buf, id, writer, gen, know, forgotten, partners, len(recs))
 	for _, rec := range recs {
-		buf = appendUvarint(buf, uint64(len(rec)))
-		buf = append(buf, rec...)
+		sw.record(rec)
 	}
-	info.Sum = sha256.Sum256(buf)
-	return append(buf, info.Sum[:]...), info
+	info, _ := sw.finish() // a bytes.Buffer does not fail
+	return buf.Bytes(), info
+}
+
+// snapshotWriter writes a snapshot to w as its records come, hashing what it writes.
+type snapshotWriter struct {
+	w    io.Writer
+	bw   *bufio.Writer // to w and h
+	h    hash.Hash
+	info SnapshotInfo
+	err  error
+}
+
+func newSnapshotWriter(w io.Writer, id, writer ReplicaID, gen uint64, know, forgotten *Knowledge, partners map[ReplicaID]partnerMark, count int) *snapshotWriter {
+	sw := &snapshotWriter{w: w, h: sha256.New(), info: SnapshotInfo{Replica: id, Writer: writer, Gen: gen, Items: count}}
+	sw.bw = bufio.NewWriterSize(io.MultiWriter(w, sw.h), 64<<10)
+	head := append([]byte{}, snapshotMagic...)
+	head = append(head, snapshotFormat)
+	head = append(head, id[:]...)
+	head = append(head, writer[:]...)
+	head = appendUvarint(head, gen)
+	head = know.appendTo(head)
+	head = forgotten.appendTo(head)
+	head = appendPartners(head, partners)
+	head = appendUvarint(head, uint64(count))
+	sw.write(head)
+	return sw
+}
+
+func (sw *snapshotWriter) write(b []byte) {
+	if sw.err == nil {
+		_, sw.err = sw.bw.Write(b)
+	}
+}
+
+// record writes one encoded record.
+func (sw *snapshotWriter) record(rec []byte) {
+	var n [binary.MaxVarintLen64]byte
+	sw.write(n[:binary.PutUvarint(n[:], uint64(len(rec)))])
+	sw.write(rec)
+}
+
+// finish writes the checksum.
+func (sw *snapshotWriter) finish() (SnapshotInfo, error) {
+	if sw.err == nil {
+		sw.err = sw.bw.Flush()
+	}
+	if sw.err != nil {
+		return SnapshotInfo{}, fmt.Errorf("write snapshot: %w", sw.err)
+	}
+	sw.info.Sum = [32]byte(sw.h.Sum(nil))
+	if _, err := sw.w.Write(sw.info.Sum[:]); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("write snapshot: %w", err)
+	}
+	return sw.info, nil
 }
 
 // decodeSnapshot parses and verifies a snapshot. It never panics.
@@ -447,22 +501,9 @@ func (hf *HandleFile) dropOrphans(tx *bolt.Tx, name string, author ReplicaID, kn
 			return err
 		}
 		var touched []*record
-		collect := func(b []byte) error {
-			rec, err := decodeRecord(b)
-			if err != nil {
-				return err
-			}
+		if err := p.eachRecord(func(rec *record) error {
 			if rec.V.Get(author) >= first {
 				touched = append(touched, rec)
-			}
-			return nil
-		}
-		if err := p.h.ForEach(func(_, v []byte) error { return collect(v) }); err != nil {
-			return err
-		}
-		if err := p.g.ForEach(func(_, v []byte) error {
-			if len(v) > 0 && v[0] == 1 {
-				return collect(v[1:])
 			}
 			return nil
 		}); err != nil {

@@ -98,8 +98,13 @@ type WriteRequest struct {
 	Kind    Kind
 	Size    int64 // content length, -1 when unknown
 	ModTime time.Time
-	// Data is the content (nil for folders). The store reads it to EOF.
+	// Data is the content (nil for folders). The store reads it to EOF, unless SameContent lets
+	// it move the item instead.
 	Data io.Reader
+	// SameContent: the write only renames or moves the file at Handle, whose content is the one
+	// to write. A store may move the item in place (a rename in the folder, MoveObject on the
+	// device) without reading Data; Data is still given, for a store that must copy.
+	SameContent bool
 	// Cause says why the item at Handle is replaced: CauseNone when nothing of its content is
 	// lost (a new item, a move or rename of the same content). A store that keeps what it
 	// replaces (a versions area) keeps the old content first and records the cause with it.

@@ -73,16 +73,6 @@ func (v Version) key() []byte {
 	return k[:]
 }
 
-func versionFromKey(k []byte) (Version, bool) {
-	if len(k) != versionKeyLen {
-		return Version{}, false
-	}
-	var v Version
-	copy(v.Replica[:], k[:16])
-	v.Tick = binary.BigEndian.Uint64(k[16:])
-	return v, true
-}
-
 // Vector is a version vector: for each replica, the highest tick covered. It is kept sorted by
 // replica with one entry per replica. An item's Vector is its made-with knowledge: every change of
 // the item that its current version includes.

@@ -659,7 +659,7 @@ func TestSettingsDialog(t *testing.T) {
 	h.quiet() // a 15-minute schedule makes the partnerships never synced due now
 	s := h.m.Settings()
 	want := manager.Settings{SyncOnConnect: true, Interval: 15 * time.Minute, RetryInterval: 0, MassDeleteThreshold: 0.25, KeepInTray: s.KeepInTray, Language: "pt",
-		VersionsDays: s.VersionsDays, VersionsMaxSize: s.VersionsMaxSize}
+		VersionsDays: s.VersionsDays, VersionsMaxSize: s.VersionsMaxSize, ChangeDelay: s.ChangeDelay, ChangeDelayMax: s.ChangeDelayMax}
 	if s != want {
 		t.Errorf("settings = %+v, want %+v", s, want)
 	}

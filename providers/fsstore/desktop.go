@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,100 +163,169 @@ func checkRel(rel string) error {
 }
 
 // Enumerate walks the folder: every file and folder below it except ignored ones, symbolic links
-// and special files, in no particular order. A folder that cannot be read ends the enumeration
-// with an error (so that nothing in it is taken for deleted).
+// and special files, in the byte order of their handles (the engine then merges the listing
+// with its records as it comes, without holding it). A folder that cannot be read ends the
+// enumeration with an error (so that nothing in it is taken for deleted).
 func (s *DesktopStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	it := &desktopIter{s: s, pending: []string{""}}
+	it := &desktopIter{s: s}
+	it.stack = []walkFrame{{steps: []walkStep{{key: "/", descend: true}}}}
 	return it, nil
 }
 
-// desktopIter reads one folder at a time; folders met are queued. It costs one getdents per
-// folder and one lstat per item, as a bare walk does, and sorts nothing.
+// desktopIter reads one folder at a time, depth first. It costs one getdents per folder and one
+// lstat per item, as a bare walk does, plus sorting each folder's names: handle order is byte
+// order of whole paths, so a folder's items come after its siblings whose names continue with a
+// byte below '/' ("a.txt" before "a/b"), and each folder's steps are sorted with a folder's
+// descent keyed by its name and a '/'.
 type desktopIter struct {
-	s       *DesktopStore
-	pending []string // folders still to read, relative
-	dir     string   // folder being returned, relative
-	f       *os.File // that folder, open: entries are stat'ed relative to it
-	fd      int
-	entries []os.DirEntry
-	i       int
-	n       int // items returned, for periodic ctx checks
-	closed  bool
+	s      *DesktopStore
+	stack  []walkFrame
+	n      int // items returned, for periodic ctx checks
+	closed bool
+}
+
+// walkFrame is one folder being returned.
+type walkFrame struct {
+	dir   string   // relative
+	f     *os.File // the folder, open: entries are stat'ed relative to it
+	fd    int
+	steps []walkStep
+	i     int
+}
+
+// walkStep is an item of a folder to return, or a folder to descend into.
+type walkStep struct {
+	key     string // the name, and a '/' after a folder's name for its descent
+	name    string
+	typ     fs.FileMode
+	descend bool
 }
 
 func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 	if it.closed {
 		return repl.Entry{}, io.EOF
 	}
-	for {
-		if it.i >= len(it.entries) {
-			it.closeDir()
-			if len(it.pending) == 0 {
-				return repl.Entry{}, io.EOF
+	for len(it.stack) > 0 {
+		fr := &it.stack[len(it.stack)-1]
+		if fr.i >= len(fr.steps) {
+			if fr.f != nil {
+				fr.f.Close()
 			}
+			it.stack = it.stack[:len(it.stack)-1]
+			continue
+		}
+		st := fr.steps[fr.i]
+		fr.steps[fr.i] = walkStep{}
+		fr.i++
+		if st.descend {
 			if err := ctx.Err(); err != nil {
 				return repl.Entry{}, err
 			}
-			last := len(it.pending) - 1
-			it.dir = it.pending[last]
-			it.pending = it.pending[:last]
-			f, entries, err := it.s.readDir(it.dir)
-			if err != nil {
+			rel := st.name
+			if fr.dir != "" {
+				rel = fr.dir + "/" + st.name
+			}
+			if err := it.push(rel); err != nil {
 				return repl.Entry{}, err
 			}
-			it.entries, it.i = entries, 0
-			if f != nil {
-				it.f, it.fd = f, int(f.Fd())
-			}
 			continue
 		}
-		de := it.entries[it.i]
-		it.entries[it.i] = nil
-		it.i++
-		name := de.Name()
-		t := de.Type()
-		isDir := t.IsDir()
-		if t&^fs.ModeDir != 0 {
-			it.s.skippedLinks.Add(1) // symbolic link, socket, pipe, device
-			continue
+		e, ok, err := it.item(ctx, fr, st)
+		if err != nil || ok {
+			return e, err
 		}
-		if t == 0 && strings.HasPrefix(name, TempPrefix) {
-			it.removeStale(name)
-			continue
+	}
+	return repl.Entry{}, io.EOF
+}
+
+// push reads the folder rel and makes it the one being returned.
+func (it *desktopIter) push(rel string) error {
+	f, entries, err := it.s.readDir(rel)
+	if err != nil {
+		return err
+	}
+	fr := walkFrame{dir: rel, steps: make([]walkStep, 0, len(entries)+len(entries)/4)}
+	if f != nil {
+		fr.f, fr.fd = f, int(f.Fd())
+	}
+	for _, de := range entries {
+		name, t := de.Name(), de.Type()
+		fr.steps = append(fr.steps, walkStep{key: name, name: name, typ: t})
+		if t.IsDir() {
+			fr.steps = append(fr.steps, walkStep{key: name + "/", name: name, descend: true})
 		}
-		if it.s.ig.IgnoredName(it.dir, name, isDir) {
-			continue
+	}
+	slices.SortFunc(fr.steps, func(a, b walkStep) int { return strings.Compare(a.key, b.key) })
+	it.stack = append(it.stack, fr)
+	return nil
+}
+
+// item returns the item st of the folder fr, or ok false when it is not one to list.
+func (it *desktopIter) item(ctx context.Context, fr *walkFrame, st walkStep) (repl.Entry, bool, error) {
+	name, t := st.name, st.typ
+	isDir := t.IsDir()
+	if t&^fs.ModeDir != 0 {
+		it.s.skippedLinks.Add(1) // symbolic link, socket, pipe, device
+		return repl.Entry{}, false, nil
+	}
+	if t == 0 && strings.HasPrefix(name, TempPrefix) {
+		it.removeStale(fr, name)
+		return repl.Entry{}, false, nil
+	}
+	if it.s.ig.IgnoredName(fr.dir, name, isDir) {
+		if isDir {
+			it.skipDescent(fr, name)
 		}
-		rel := name
-		if it.dir != "" {
-			rel = it.dir + "/" + name
+		return repl.Entry{}, false, nil
+	}
+	rel := name
+	if fr.dir != "" {
+		rel = fr.dir + "/" + name
+	}
+	// One fstatat relative to the open folder: no path lookup from the top, no FileInfo.
+	var sb unix.Stat_t
+	if err := unix.Fstatat(fr.fd, name, &sb, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, syscall.ENOENT) {
+			return repl.Entry{}, false, nil // removed since the folder was read
 		}
-		// One fstatat relative to the open folder: no path lookup from the top, no FileInfo.
-		var st unix.Stat_t
-		if err := unix.Fstatat(it.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			if errors.Is(err, syscall.ENOENT) {
-				continue // removed since the folder was read
-			}
-			return repl.Entry{}, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), providers.MapFSError(err))
+		return repl.Entry{}, false, fmt.Errorf("read %s: %w", filepath.Join(it.s.dir, rel), providers.MapFSError(err))
+	}
+	it.n++
+	if it.n&1023 == 0 {
+		if err := ctx.Err(); err != nil {
+			return repl.Entry{}, false, err
 		}
-		it.n++
-		if it.n&1023 == 0 {
-			if err := ctx.Err(); err != nil {
-				return repl.Entry{}, err
-			}
+	}
+	mt := time.Unix(sb.Mtim.Sec, sb.Mtim.Nsec)
+	switch sb.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		if !isDir {
+			return repl.Entry{}, false, nil // became a folder since its parent was read: the next pass lists it
 		}
-		mt := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			it.pending = append(it.pending, rel)
-			return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: mt}, nil
-		case unix.S_IFREG:
-			return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: st.Size, ModTime: mt}, nil
-		default:
-			it.s.skippedLinks.Add(1) // replaced by something else since the folder was read
+		return repl.Entry{Handle: rel, Kind: repl.KindFolder, ModTime: mt}, true, nil
+	case unix.S_IFREG:
+		if isDir {
+			it.skipDescent(fr, name) // no longer a folder
+		}
+		return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: sb.Size, ModTime: mt}, true, nil
+	default:
+		if isDir {
+			it.skipDescent(fr, name)
+		}
+		it.s.skippedLinks.Add(1) // replaced by something else since the folder was read
+	}
+	return repl.Entry{}, false, nil
+}
+
+// skipDescent drops the descent into the folder name of fr, which is not listed.
+func (it *desktopIter) skipDescent(fr *walkFrame, name string) {
+	for j := fr.i; j < len(fr.steps); j++ {
+		if fr.steps[j].descend && fr.steps[j].name == name {
+			fr.steps[j] = walkStep{}
+			return
 		}
 	}
 }
@@ -263,29 +333,26 @@ func (it *desktopIter) Next(ctx context.Context) (repl.Entry, error) {
 // removeStale removes a temporary file of the folder being read when the process that was
 // writing it no longer runs (a Cradle killed in the middle of a write): nobody will finish or
 // remove it otherwise. A full enumeration is the first thing a session after such a crash does.
-func (it *desktopIter) removeStale(name string) {
-	if !StaleTemp(name) || it.f == nil {
+func (it *desktopIter) removeStale(fr *walkFrame, name string) {
+	if !StaleTemp(name) || fr.f == nil {
 		return
 	}
-	p := filepath.Join(it.s.dir, it.dir, name)
-	if err := unix.Unlinkat(it.fd, name, 0); err != nil && !errors.Is(err, syscall.ENOENT) {
+	p := filepath.Join(it.s.dir, fr.dir, name)
+	if err := unix.Unlinkat(fr.fd, name, 0); err != nil && !errors.Is(err, syscall.ENOENT) {
 		it.s.logf("files: cannot remove %s, left by an interrupted write: %v", p, err)
 		return
 	}
 	it.s.logf("files: removed %s, left by an interrupted write", p)
 }
 
-func (it *desktopIter) closeDir() {
-	if it.f != nil {
-		it.f.Close()
-		it.f = nil
-	}
-}
-
 func (it *desktopIter) Close() error {
 	it.closed = true
-	it.closeDir()
-	it.entries, it.pending = nil, nil
+	for _, fr := range it.stack {
+		if fr.f != nil {
+			fr.f.Close()
+		}
+	}
+	it.stack = nil
 	return nil
 }
 

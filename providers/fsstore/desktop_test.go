@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -92,6 +93,41 @@ func TestDesktopEnumerateSkipsLinksIgnoredAndKeepsEmptyFolders(t *testing.T) {
 	}
 	if _, err := s.Stat(context.Background(), "link-to-file"); !errors.Is(err, repl.ErrNotFound) {
 		t.Errorf("Stat(symbolic link) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestDesktopEnumerateInHandleOrder: the walk lists items in the byte order of their handles,
+// a folder's items after the siblings whose names continue with a byte below '/'.
+func TestDesktopEnumerateInHandleOrder(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a/b", "a/c.d/e", "a.txt", "a-1/x", "a0", "b", "c.d/f", "c/e", "Z", "é/ü"} {
+		storetest.WriteFile(t, filepath.Join(dir, n), n)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "a/empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newDesktop(t, dir, DesktopOptions{})
+	ctx := context.Background()
+	it, err := s.Enumerate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var got []string
+	for {
+		e, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Handle)
+	}
+	want := slices.Clone(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) || len(got) != 17 {
+		t.Errorf("Enumerate listed %q, want %q", got, want)
 	}
 }
 

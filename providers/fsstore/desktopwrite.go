@@ -14,6 +14,7 @@ import (
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
+	"golang.org/x/sys/unix"
 )
 
 // Write creates, updates, renames or moves an item (see repl.Store). Name is the new relative
@@ -118,6 +119,25 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 			return repl.Entry{}, fmt.Errorf("a file is in the way of its folder: %w", repl.ErrExists)
 		}
 		return repl.Entry{}, providers.MapFSError(err)
+	}
+	if moving && req.SameContent {
+		// A rename of the same content: the file moves, nothing is copied, and a file that
+		// took the new name meanwhile is never replaced (RENAME_NOREPLACE).
+		old := s.dir + "/" + req.Handle
+		err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, target, unix.RENAME_NOREPLACE)
+		switch {
+		case err == nil:
+			s.syncDir(filepath.Dir(old))
+			s.syncDir(dir)
+			return s.current(name)
+		case errors.Is(err, syscall.EEXIST):
+			return repl.Entry{}, repl.ErrExists
+		case errors.Is(err, syscall.ENOENT):
+			return repl.Entry{}, fmt.Errorf("%s is gone: %w", old, repl.ErrChanged)
+		case !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EXDEV):
+			return repl.Entry{}, providers.MapFSError(err)
+		}
+		// The file system cannot rename without replacing: copy.
 	}
 
 	tmp, err := s.writeTemp(ctx, dir, req)

@@ -200,24 +200,100 @@ func checkHandle(h string) error {
 	return nil
 }
 
-// Enumerate lists the base folder's tree on the device (one device.Walk), without ignored items
-// and unsafe names. With KeepDeleted, items seen before and gone now are reported as they were.
+// Enumerate lists the base folder's tree on the device, folder by folder as the iterator goes, in
+// the byte order of the handles, without ignored items and unsafe names. With KeepDeleted, items
+// seen before and gone now are reported as they were (then the listing is held, to compare).
 // A missing base folder is an error unless CreateBase is set (then it is empty).
 func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 	if err := s.recover(ctx); err != nil {
 		return nil, err
 	}
+	it := &deviceIter{s: s}
+	// The base folder is listed now, so that a missing one is an error of Enumerate.
+	if err := it.push(ctx, s.base); err != nil {
+		it.Close()
+		return nil, err
+	}
+	if s.seen == nil {
+		return it, nil
+	}
+	// Items kept after their deletion on the device (KeepDeleted) are listed with the others.
 	var entries []repl.Entry
-	var skipped []providers.SkippedName
-	defer func() {
-		s.skippedMu.Lock()
-		s.skippedNames = skipped
-		s.skippedMu.Unlock()
-	}()
-	err := s.dev.Walk(ctx, s.storage, s.base, func(o device.Object) error {
+	for {
+		e, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		entries = append(entries, e)
+	}
+	it.Close()
+	entries, err := s.keepDeleted(entries)
+	if err != nil {
+		return nil, err
+	}
+	return &sliceIter{entries: entries}, nil
+}
+
+// deviceIter lists the device folder one folder at a time, depth first, in the byte order of the
+// handles (as the desktop's walk does: a folder's steps sorted, its descent keyed by its name and
+// a '/'), without holding the whole listing.
+type deviceIter struct {
+	s     *DeviceStore
+	stack []deviceFrame
+	n     int
+	// skipped are the objects left out for their names so far: the store's SkippedNames once
+	// the listing ends or is closed.
+	skipped   []providers.SkippedName
+	published bool
+}
+
+// publish makes what the listing skipped the store's SkippedNames, once.
+func (it *deviceIter) publish() {
+	if it.published {
+		return
+	}
+	it.published = true
+	it.s.skippedMu.Lock()
+	it.s.skippedNames = it.skipped
+	it.s.skippedMu.Unlock()
+}
+
+type deviceFrame struct {
+	steps []deviceStep
+	i     int
+}
+
+type deviceStep struct {
+	key     string
+	obj     device.Object
+	rel     string
+	descend bool
+}
+
+// push lists the folder p (a device path) and makes it the one being returned. A base folder that
+// does not exist lists as empty when the store may create it.
+func (it *deviceIter) push(ctx context.Context, p string) error {
+	s := it.s
+	objs, err := s.dev.List(ctx, s.storage, p)
+	if err != nil {
+		if p == s.base && errors.Is(err, device.ErrNotFound) && s.baseMissing(ctx) {
+			if !s.opts.CreateBase {
+				return fmt.Errorf("device folder %s does not exist (insert the card, or check the "+
+					"partnership's device path): %w", s.describeBase(), repl.ErrNotFound)
+			}
+			return nil
+		}
+		return fmt.Errorf("list %s: %w", s.describeBase(), providers.MapDeviceError(err))
+	}
+	fr := deviceFrame{steps: make([]deviceStep, 0, len(objs)+len(objs)/4)}
+	for _, o := range objs {
 		rel, ok := s.rel(o.Path)
 		if !ok {
-			return nil
+			continue
 		}
 		if err := device.CheckName(o.Name); err != nil || base(rel) != o.Name {
 			s.skipped.Add(1)
@@ -226,39 +302,58 @@ func (s *DeviceStore) Enumerate(ctx context.Context) (repl.Iterator, error) {
 			if err != nil {
 				why = err.Error()
 			}
-			skipped = append(skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
-			if o.Dir {
-				return filepath.SkipDir
-			}
-			return nil
+			it.skipped = append(it.skipped, providers.SkippedName{Path: device.SafeName(o.Name), Reason: why})
+			continue
 		}
 		if s.ig.IgnoredName(parentOf(rel), o.Name, o.Dir) {
-			if o.Dir {
-				return filepath.SkipDir
-			}
-			return nil
+			continue
 		}
-		entries = append(entries, entryOfObject(rel, o))
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, device.ErrNotFound) && s.baseMissing(ctx) {
-			if !s.opts.CreateBase {
-				return nil, fmt.Errorf("device folder %s does not exist (insert the card, or check the "+
-					"partnership's device path): %w", s.describeBase(), repl.ErrNotFound)
-			}
-			err = nil
-		} else {
-			return nil, fmt.Errorf("list %s: %w", s.describeBase(), providers.MapDeviceError(err))
+		fr.steps = append(fr.steps, deviceStep{key: o.Name, obj: o, rel: rel})
+		if o.Dir {
+			fr.steps = append(fr.steps, deviceStep{key: o.Name + "/", obj: o, descend: true})
 		}
 	}
-	if s.seen != nil {
-		entries, err = s.keepDeleted(entries)
-		if err != nil {
-			return nil, err
+	slices.SortFunc(fr.steps, func(a, b deviceStep) int { return strings.Compare(a.key, b.key) })
+	it.stack = append(it.stack, fr)
+	return nil
+}
+
+func (it *deviceIter) Next(ctx context.Context) (repl.Entry, error) {
+	for len(it.stack) > 0 {
+		fr := &it.stack[len(it.stack)-1]
+		if fr.i >= len(fr.steps) {
+			it.stack = it.stack[:len(it.stack)-1]
+			continue
 		}
+		st := fr.steps[fr.i]
+		fr.steps[fr.i] = deviceStep{}
+		fr.i++
+		if st.descend {
+			if err := ctx.Err(); err != nil {
+				return repl.Entry{}, err
+			}
+			if err := it.push(ctx, st.obj.Path); err != nil {
+				it.publish()
+				return repl.Entry{}, err
+			}
+			continue
+		}
+		it.n++
+		if it.n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return repl.Entry{}, err
+			}
+		}
+		return entryOfObject(st.rel, st.obj), nil
 	}
-	return &sliceIter{entries: entries}, nil
+	it.publish()
+	return repl.Entry{}, io.EOF
+}
+
+func (it *deviceIter) Close() error {
+	it.publish()
+	it.stack = nil
+	return nil
 }
 
 // keepDeleted records what the device holds now and adds the items it held before and lost.

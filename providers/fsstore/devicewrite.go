@@ -164,6 +164,25 @@ func (s *DeviceStore) Write(ctx context.Context, req repl.WriteRequest) (repl.En
 	return e, nil
 }
 
+// moveFile renames or moves the file old (a device path) to the handle name with the device's
+// own rename (MoveObject, SetObjectPropValue), ok false when the device cannot (then the caller
+// copies, as it does when the new name's folder is not there).
+func (s *DeviceStore) moveFile(ctx context.Context, old, name string) (repl.Entry, bool, error) {
+	can, err := s.canRename(ctx)
+	if err != nil || !can {
+		return repl.Entry{}, false, err
+	}
+	err = s.dev.Rename(ctx, s.storage, old, s.full(name))
+	if errors.Is(err, device.ErrUnsupported) || errors.Is(err, device.ErrNotFound) {
+		return repl.Entry{}, false, nil
+	}
+	if err != nil {
+		return repl.Entry{}, false, providers.MapDeviceError(err)
+	}
+	e, err := s.stat(ctx, name)
+	return e, err == nil, err
+}
+
 // checkExpected returns the current item at req.Handle after checking it against req.Expected.
 func (s *DeviceStore) checkExpected(ctx context.Context, req repl.WriteRequest) (repl.Entry, bool, error) {
 	cur, kept, err := s.current(ctx, req.Handle)
@@ -358,6 +377,12 @@ func (s *DeviceStore) writeFile(ctx context.Context, req repl.WriteRequest, name
 			return repl.Entry{}, err
 		} else if ok {
 			return repl.Entry{}, repl.ErrExists
+		}
+		if req.SameContent && !kept && cur.Kind == repl.KindFile {
+			// A rename of the same content: moved on the device, nothing sent, where it can.
+			if e, ok, err := s.moveFile(ctx, old, name); err != nil || ok {
+				return e, err
+			}
 		}
 		// Create the new name first, then remove the old one: an interruption leaves both,
 		// never neither.

@@ -18,11 +18,15 @@
 //     or measured now with -usb.
 //   - P4: a first `cradle sync` of 10k files of 4 KiB to an emulated device against `cp -r` of the
 //     same tree.
-//   - P5: the peak resident memory (getrusage of the child) of a first `cradle sync` of 100k files,
-//     and the idle window against a minimal Fyne window (test/gui's TestWindowMemory).
+//   - P5: a first `cradle sync` of 100k files against `cp -r`, its peak resident memory (getrusage
+//     of the child) and the handle file's size per item; the no-op sync's peak; and the idle
+//     window against a minimal Fyne window (test/gui's TestWindowMemory).
+//   - P6: renaming a 1 GiB folder on the desktop: the bytes the next sync sends.
+//   - P7: 1,000 new contacts reaching the phone, and the USB listing figure: not measured yet.
 //   - The per-package Go benchmarks (device/mtp, repl, providers/...), medians of -count runs.
 //
-// Trees are built once per run in a temporary folder (-work to choose it, -keep to keep it).
+// Trees are built once per run in a temporary folder (-work to choose it, -keep to keep it), on
+// /dev/shm when it is a tmpfs with room (so that the disk does not decide the copies' times).
 // Every `cradle` run uses CRADLE_NO_HARDWARE=1, so only the emulated devices are seen.
 package main
 
@@ -57,7 +61,7 @@ type config struct {
 func (c *config) want(part string) bool { return len(c.only) == 0 || c.only[part] }
 
 // parts are the figures in report order.
-var parts = []string{"P1", "P2", "P3", "P4", "P5", "pkg"}
+var parts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "pkg"}
 
 func main() {
 	var (
@@ -109,7 +113,7 @@ func run(ctx context.Context, c *config) error {
 	}
 	c.root = root
 	if c.work == "" {
-		if c.work, err = os.MkdirTemp("", "cradle-bench-"); err != nil {
+		if c.work, err = os.MkdirTemp(tmpfsDir(), "cradle-bench-"); err != nil {
 			return err
 		}
 		if !c.keep {
@@ -139,6 +143,8 @@ func run(ctx context.Context, c *config) error {
 		{"P1", b.p1},
 		{"P2", b.p2},
 		{"P4", b.p4},
+		{"P6", b.p6},
+		{"P7", b.p7},
 		{"P3", b.p3},
 		{"pkg", b.packages},
 	}
@@ -170,6 +176,20 @@ func run(ctx context.Context, c *config) error {
 	}
 	c.logf("wrote %s", out)
 	return nil
+}
+
+// tmpfsDir returns /dev/shm when it is a tmpfs with at least 4 GB free (the trees, the device
+// copies and the 1 GiB folder of P6 live there at once), else "" (the system's temporary folder).
+func tmpfsDir() string {
+	var st syscall.Statfs_t
+	const tmpfsMagic = 0x01021994
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		return ""
+	}
+	if int64(st.Bavail)*st.Bsize < 4e9 {
+		return ""
+	}
+	return "/dev/shm"
 }
 
 // writeAtomic writes a file through a temporary file renamed into place.

@@ -8,8 +8,12 @@ import (
 	"path/filepath"
 )
 
-// goalCopy: a first sync of 10k small files at most 2 times `cp -r`.
-const goalCopy = 2.0
+// goalCopy: a first sync of 10k small files at most 2 times `cp -r`; goalScale: the first sync
+// of 100k files (P5) at most 11 times this one (10 times the items, a tenth for what grows).
+const (
+	goalCopy  = 2.0
+	goalScale = 11.0
+)
 
 // p4 measures a first sync of 10k files of 4 KiB to an emulated device against `cp -r` of the
 // same tree.
@@ -76,6 +80,16 @@ file system. Both run with the page cache warm.`, thousands(spec.files), spec.fo
 		goal:     fmt.Sprintf("<= %.1fx", goalCopy),
 		verdict:  verdict(float64(sm) <= goalCopy*float64(cm)),
 	})
+	if b.first100k > 0 {
+		s.rows = append(s.rows, row{
+			what:     fmt.Sprintf("first sync of %s files of ~30 B (P5) against this one", thousands(b.bigSpec.files)),
+			cradle:   fmtDur(b.first100k),
+			baseline: fmtDur(sm),
+			ratio:    ratio(float64(b.first100k), float64(sm)),
+			goal:     fmt.Sprintf("<= %.0fx", goalScale),
+			verdict:  verdict(float64(b.first100k) <= goalScale*float64(sm)),
+		})
+	}
 	s.notes = append(s.notes,
 		fmt.Sprintf("Sync %s; cp -r %s.", syncs.spread(), copies.spread()),
 		fmt.Sprintf("Throughput of the sync: %.0f files/s, %.1f MB/s.", float64(spec.files)/sm.Seconds(), float64(spec.files*spec.size)/1e6/sm.Seconds()),

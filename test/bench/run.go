@@ -26,6 +26,8 @@ type bench struct {
 	// bigPart is the large tree partnered with an emulated device and synced once (by P5's
 	// first run, or prepared by P1 or P2 when P5 does not run).
 	bigPart *partnership
+	// first100k is the median first sync of the large tree (P5), which P4 compares with its 10k.
+	first100k time.Duration
 }
 
 // prepare builds the cradle binary and the large tree.
@@ -198,6 +200,7 @@ func (p *partnership) devDir() string { return filepath.Join(p.phone, "Documents
 // sessions is what `cradle sync --json` printed.
 type sessions []struct {
 	Outcome   string `json:"outcome"`
+	Bytes     int64  `json:"bytes"`
 	ToDevice  counts `json:"to_device"`
 	ToDesktop counts `json:"to_desktop"`
 	Errors    []string
@@ -206,6 +209,22 @@ type sessions []struct {
 type counts struct{ Created, Updated, Renamed, Deleted int }
 
 func (c counts) total() int { return c.Created + c.Updated + c.Renamed + c.Deleted }
+
+// syncJSON runs `cradle sync --json` and returns its one session, which must have ended well.
+func (p *partnership) syncJSON(ctx context.Context, o runOpts) (proc, sessions, error) {
+	r, err := p.cradle(ctx, o, "sync", "--json")
+	if err != nil {
+		return r, nil, err
+	}
+	var ss sessions
+	if err := json.Unmarshal([]byte(r.stdout), &ss); err != nil || len(ss) != 1 {
+		return r, nil, fmt.Errorf("cradle sync --json printed %q (%v), want one session", r.stdout, err)
+	}
+	if ss[0].Outcome != "ok" {
+		return r, nil, fmt.Errorf("sync outcome %q (%v), want ok", ss[0].Outcome, ss[0].Errors)
+	}
+	return r, ss, nil
+}
 
 // sync runs `cradle sync --json` and checks that it finished with the given counts of items
 // created on the device (-1: any) and nothing else changed when created is 0.

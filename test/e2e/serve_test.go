@@ -29,9 +29,11 @@ func newTwin(t *testing.T) *twin {
 	tw := &twin{env: e, root: filepath.Dir(e.config), runtime: filepath.Join(t.TempDir(), "run")}
 	mkdir(t, tw.runtime)
 	os.Chmod(tw.runtime, 0o700)
-	// No sync on plug-in: the served world must only sync when asked, as the other.
+	// No sync on plug-in, and a change waits a minute before its sync: the served world must
+	// only sync when asked, as the other (a sync asked for right after a change must find it
+	// in both, not carried already by the served world's change-triggered session).
 	mkdir(t, e.config)
-	if err := os.WriteFile(filepath.Join(e.config, "settings.toml"), []byte("version = 1\n\n[settings]\nsync-on-connect = false\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.config, "settings.toml"), []byte("version = 1\n\n[settings]\nsync-on-connect = false\nchange-delay = \"1m\"\nchange-delay-max = \"1m\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return tw
