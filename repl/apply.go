@@ -282,8 +282,14 @@ func (a *applier) update(ctx context.Context, c, l *record, v Vector, ver Versio
 	if err := a.fill(ctx, &rec, e, c.Units); err != nil {
 		return err
 	}
-	if !contentChanged && !rec.hasSum() && l.hasSum() && e.Kind == KindFile && e.Size == l.Stamp.Size {
-		rec.Sum = l.Sum // moved in place, not streamed: the content is the one it had
+	if !contentChanged && !rec.hasSum() && l.hasSum() && e.Kind == KindFile && c.Stamp.Kind == KindFile {
+		// Moved in place, not streamed: the content is the one it had. A file the user saved
+		// between the store's check of its stamp and the move has another stamp: the record
+		// keeps the one it knew, so the next detection sees the change and reads the content.
+		rec.Sum = l.Sum
+		if StampChanged(l.Stamp, e) {
+			rec.Stamp = l.Stamp
+		}
 	}
 	if contentChanged {
 		a.counts().Updated++
