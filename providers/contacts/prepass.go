@@ -291,7 +291,9 @@ func isEncoding(v string) bool {
 func quoteParam(v string) string {
 	v = strings.ReplaceAll(v, `"`, "'")
 	if strings.ContainsAny(v, ";:\\") {
-		return `"` + strings.ReplaceAll(v, `\`, `\\`) + `"`
+		// go-vcard unquotes a quoted value (a backslash escapes the next character) and then
+		// unescapes it as a value (backslash-n is a line break): a backslash is escaped for both.
+		return `"` + strings.ReplaceAll(v, `\`, `\\\\`) + `"`
 	}
 	return v
 }
