@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"slices"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/dialog"
@@ -10,13 +11,18 @@ import (
 	"github.com/cradle-sync/cradle/manager"
 )
 
+// stopGrace is how long the Sync Now button must have shown Stop for a tap to mean Stop.
+const stopGrace = 700 * time.Millisecond
+
 // syncTapped runs Sync Now, or Stop while the device's partnerships sync.
 func (w *Window) syncTapped() {
 	d, ok := w.device()
 	if !ok {
 		return
 	}
-	if w.busy() {
+	// A tap on a button that showed Sync Now, or turned into Stop a moment before (an automatic
+	// sync began as the user pressed it), asks for a sync: it runs after the one under way.
+	if !w.stopSince.IsZero() && time.Since(w.stopSince) >= stopGrace {
 		ids := make([]string, 0)
 		for _, p := range w.deviceParts() {
 			ids = append(ids, p.ID)

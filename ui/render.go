@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
@@ -103,11 +105,15 @@ func (w *Window) renderParts(d manager.DeviceInfo) {
 // renderButtons updates the bottom bar.
 func (w *Window) renderButtons(d manager.DeviceInfo, ok bool) {
 	if w.busy() {
+		if w.stopSince.IsZero() {
+			w.stopSince = time.Now()
+		}
 		w.syncButton.SetText(tr("Stop"))
 		w.syncButton.SetIcon(theme.MediaStopIcon())
 		w.syncButton.Importance = widget.DangerImportance
 		w.syncButton.Enable()
 	} else {
+		w.stopSince = time.Time{}
 		w.syncButton.SetText(tr("Sync Now"))
 		w.syncButton.SetIcon(theme.ViewRefreshIcon())
 		w.syncButton.Importance = widget.HighImportance

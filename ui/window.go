@@ -75,21 +75,24 @@ type Window struct {
 	toldTray   bool
 
 	// Widgets, kept so tests can tap them and updates can change them in place.
-	banner          *banner
-	header          *header
-	emptyState      *fyne.Container
-	emptyTitle      *widget.Label
-	emptySteps      *widget.Label
-	partsTitle      *widget.Label
-	noParts         *fyne.Container
-	noPartsLabel    *widget.Label
-	noPartsButton   *widget.Button
-	rowBox          *fyne.Container
-	rows            map[string]*partnershipRow
-	mainView        *fyne.Container
-	buttonBar       *fyne.Container
-	body            *fyne.Container
-	syncButton      *widget.Button
+	banner        *banner
+	header        *header
+	emptyState    *fyne.Container
+	emptyTitle    *widget.Label
+	emptySteps    *widget.Label
+	partsTitle    *widget.Label
+	noParts       *fyne.Container
+	noPartsLabel  *widget.Label
+	noPartsButton *widget.Button
+	rowBox        *fyne.Container
+	rows          map[string]*partnershipRow
+	mainView      *fyne.Container
+	buttonBar     *fyne.Container
+	body          *fyne.Container
+	syncButton    *widget.Button
+	// stopSince is when the Sync Now button last turned into Stop (zero while it shows Sync
+	// Now): a tap is read by what the button showed, not by a state it has not drawn yet.
+	stopSince       time.Time
 	conflictsButton *widget.Button
 	addButton       *widget.Button
 	settingsButton  *widget.Button

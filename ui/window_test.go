@@ -133,6 +133,36 @@ func TestSyncNowSyncs(t *testing.T) {
 	}
 }
 
+// TestSyncNowAsASyncStarts: a tap on Sync Now in the moment a sync begins (an automatic one,
+// started by a change) asks for a sync; it does not stop the one that began. (The window's
+// button had turned into Stop before it was drawn so, and the demo's first automatic sync,
+// started as the user pressed Sync Now, was stopped: the pictures never came.)
+func TestSyncNowAsASyncStarts(t *testing.T) {
+	h := newDemoHarness(t)
+	w := h.w
+	big := filepath.Join(h.demo.DesktopDir, "Documents", "big.bin")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	docs, photos := h.part(demo.Documents), h.part(demo.Photos)
+	start := time.Now()
+	test.Tap(h.row(demo.Documents).syncButton)
+	h.pump("the sync to begin", func() bool { return w.statuses[docs].State == manager.StateSyncing })
+	test.Tap(w.syncButton) // as it turns into Stop
+	h.pump("the photos the tap asked for", func() bool { return h.syncedAfter(start, photos) })
+	if st := w.statuses[docs]; st.State != manager.StateSyncing && st.LastOutcome == manager.OutcomeStopped {
+		t.Fatalf("the tap on Sync Now stopped the sync that had just begun: %+v", st)
+	}
+	time.Sleep(stopGrace)
+	test.Tap(w.syncButton)
+	h.pump("the documents' session to stop", func() bool { return w.statuses[docs].State != manager.StateSyncing })
+}
+
 // TestStopStopsASync taps Sync Now with a big file to send, then Stop, and checks that the
 // session ends stopped and the row says so.
 func TestStopStopsASync(t *testing.T) {
@@ -163,6 +193,7 @@ func TestStopStopsASync(t *testing.T) {
 	if got := r.status.Text; !strings.HasPrefix(got, "Syncing: ") || !strings.Contains(got, " of 1.1 GB") {
 		t.Errorf("status while syncing = %q, want \"Syncing: … of 1.1 GB…\"", got)
 	}
+	time.Sleep(stopGrace) // Stop has shown long enough to be what the user taps
 	test.Tap(w.syncButton)
 	h.pump("the session to stop", func() bool {
 		st := w.statuses[id]
