@@ -40,9 +40,10 @@ func (w *Window) syncTapped() {
 
 // syncPartnership syncs one partnership, or stops it while it syncs.
 func (w *Window) syncPartnership(id string) {
-	switch w.statuses[id].State {
-	case manager.StateSyncing, manager.StateQueued:
-		w.m.Stop(id)
+	r := w.rows[id]
+	switch {
+	case r != nil && !r.stopSince.IsZero() && time.Since(r.stopSince) >= stopGrace:
+		w.m.Stop(id) // what the button showed long enough to be what the user tapped
 	default:
 		if err := w.m.SyncNow(id); err != nil {
 			w.showError(tr("Cannot sync"), err)

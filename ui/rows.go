@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"time"
+
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
@@ -21,6 +23,7 @@ type partnershipRow struct {
 	status     *widget.Label
 	progress   *widget.ProgressBar
 	syncButton *widget.Button
+	stopSince  time.Time // when syncButton turned into Stop (see Window.stopSince)
 	moreButton *widget.Button
 }
 
@@ -93,10 +96,14 @@ func (r *partnershipRow) show(p manager.Partnership, st manager.Status, prov man
 	}
 	switch st.State {
 	case manager.StateSyncing, manager.StateQueued:
+		if r.stopSince.IsZero() {
+			r.stopSince = time.Now()
+		}
 		r.syncButton.SetText(tr("Stop"))
 		r.syncButton.SetIcon(theme.MediaStopIcon())
 		r.syncButton.Enable()
 	default:
+		r.stopSince = time.Time{}
 		r.syncButton.SetText(tr("Sync"))
 		r.syncButton.SetIcon(theme.ViewRefreshIcon())
 		if st.Connected {
