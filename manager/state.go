@@ -41,7 +41,10 @@ type partState struct {
 	errMsg  string
 	fix     string
 	plugin  bool // the error is a provider plugin that stopped
-	paused  bool // the provider asked for no more automatic sessions
+	// pluginDown is when the provider plugin was last seen to stop while watching (zero when
+	// not since a session restarted it).
+	pluginDown time.Time
+	paused     bool // the provider asked for no more automatic sessions
 	// massDelete is set when the last session stopped at the mass-delete guard.
 	massDelete *MassDelete
 

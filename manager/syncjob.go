@@ -208,9 +208,18 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		fix = errorFix(err, p, ds.info.Label)
 		sess.Errors = append([]string{errMsg}, sess.Errors...)
 	}
-	ps.plugin = err != nil && isProviderStop(err)
+	// A plugin that stopped during the session, after its last call, is still stopped
+	// although the session went well: only one that stopped before it began was restarted.
+	stoppedMeanwhile := ps.pluginDown.After(start) && err == nil
+	ps.plugin = err != nil && isProviderStop(err) || stoppedMeanwhile
+	if !ps.plugin {
+		ps.pluginDown = time.Time{}
+	}
 	if ps.plugin {
 		fix = "the next sync restarts it"
+		if stoppedMeanwhile {
+			errMsg = ps.errMsg
+		}
 	}
 	if sess.Outcome == OutcomeFailed {
 		sess.Fix = fix

@@ -70,7 +70,7 @@ func (m *Manager) notified(id string, ps *partState, n repl.Notification) {
 	}
 	if n.Kind == repl.Shutdown {
 		if isProviderStop(n.Err) {
-			ps.plugin = true
+			ps.plugin, ps.pluginDown = true, time.Now()
 			ps.errMsg = "provider stopped: " + n.Err.Error()
 			ps.fix = "the next sync restarts it"
 			p, err := m.lookupLocked(id)
