@@ -415,6 +415,11 @@ func (d *Device) Gone() <-chan struct{} { return d.conn.goneCh }
 // Events reports changes on the device; see device.Device.
 func (d *Device) Events() <-chan device.Event { return d.events }
 
+// Unplugged tells the device that it left the bus, for an owner that saw it go before a
+// transfer failed: its calls fail with device.ErrDisconnected and its events end with DeviceGone
+// (a Close alone ends them without it, as for a device still there).
+func (d *Device) Unplugged() { d.conn.markGone(errUnplugged) }
+
 // Close stops the event loop, closes the session and the transport. It is safe to call more
 // than once; later calls return the first one's result.
 func (d *Device) Close() error {

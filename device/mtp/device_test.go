@@ -1123,3 +1123,22 @@ func TestResponseErrorUnwraps(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpluggedEndsEventsWithDeviceGone: a device its owner saw leave the bus (the USB monitor's
+// scan, before any transfer failed) and then closed still tells its listeners it went
+// (hotplug over real USB: the events closed without DeviceGone when the scan came first).
+func TestUnpluggedEndsEventsWithDeviceGone(t *testing.T) {
+	f := newFixture(t, emulator.Options{}, nil)
+	f.dev.Unplugged()
+	f.dev.Close()
+	sawGone := false
+	for ev := range f.dev.Events() {
+		sawGone = sawGone || ev.Kind == device.DeviceGone
+	}
+	if !sawGone {
+		t.Error("the events of an unplugged device closed without DeviceGone")
+	}
+	if _, err := f.dev.Storages(f.ctx); !errors.Is(err, device.ErrDisconnected) || !strings.Contains(err.Error(), "left the USB bus") {
+		t.Errorf("Storages after Unplugged = %v, want ErrDisconnected saying it left the bus", err)
+	}
+}

@@ -99,7 +99,7 @@ type goneError struct {
 }
 
 func (e *goneError) Error() string {
-	if errors.Is(e.cause, errClosed) {
+	if errors.Is(e.cause, errClosed) || errors.Is(e.cause, errUnplugged) {
 		return fmt.Sprintf("%v: %v", device.ErrDisconnected, e.cause)
 	}
 	return fmt.Sprintf("%v: %v; unplug it and plug it in again", device.ErrDisconnected, e.cause)
@@ -109,3 +109,6 @@ func (e *goneError) Unwrap() []error { return []error{device.ErrDisconnected, e.
 
 // errClosed is the cause after Close.
 var errClosed = errors.New("the connection was closed")
+
+// errUnplugged is the cause after Unplugged.
+var errUnplugged = errors.New("it left the USB bus")

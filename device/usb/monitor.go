@@ -188,6 +188,9 @@ func (m *Monitor) Run(ctx context.Context, report func(device.Presence)) error {
 			}
 			delete(known, key)
 			if s.dev != nil {
+				if u, ok := s.dev.(interface{ Unplugged() }); ok {
+					u.Unplugged() // its listeners learn it left (DeviceGone), not only that it closed
+				}
 				if err := s.dev.Close(); err != nil {
 					log.Debug("usb: close a device that left", "device", s.found.Label, "err", err)
 				}
