@@ -517,6 +517,19 @@ func TestDemoWindow(t *testing.T) {
 	})
 	shots.save("window", img, win)
 
+	// The demo's own changes start automatic syncs as it opens (Sync Now then reads Stop): the
+	// click waits until the window has shown Sync Now for two seconds, as a user sees it idle.
+	idleSince := time.Now()
+	x.waitFor("the window idle, Sync Now shown for two seconds", func(img image.Image) bool {
+		r, ok := button(img, theme.ColorNamePrimary, win)
+		if !ok {
+			idleSince = time.Now()
+			return false
+		}
+		sync = r
+		return time.Since(idleSince) >= 2*time.Second
+	})
+
 	// Sync Now: the documents, the pictures and the contacts arrive.
 	x.click(sync.center())
 	waitFiles(t, "the new document on the phone", func() bool {
