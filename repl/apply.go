@@ -229,7 +229,7 @@ func (a *applier) deleteOver(ctx context.Context, c, l *record) error {
 // deleteAs removes l's item from the destination store for c and keeps the tombstone t.
 func (a *applier) deleteAs(ctx context.Context, c, l, t *record) error {
 	if !l.Missing {
-		err := deleteItem(ctx, a.dst().Store, l.Handle, l.Stamp, a.p.s.causeOf(c.GID, CauseDelete))
+		err := DeleteItem(ctx, a.dst().Store, l.Handle, l.Stamp, a.p.s.causeOf(c.GID, CauseDelete))
 		switch {
 		case err == nil:
 			a.counts().Deleted++

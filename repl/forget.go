@@ -195,7 +195,7 @@ func (a *applier) applyForgotten(ctx context.Context, ref changeRef) error {
 		return err // changed or gone since it was listed
 	}
 	a.trace("apply forgotten delete of %v %q", l.GID, l.Name)
-	err = deleteItem(ctx, a.dst().Store, l.Handle, l.Stamp, CauseDelete)
+	err = DeleteItem(ctx, a.dst().Store, l.Handle, l.Stamp, CauseDelete)
 	switch {
 	case err == nil:
 		a.counts().Deleted++

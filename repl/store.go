@@ -152,8 +152,9 @@ type CauseDeleter interface {
 	DeleteFor(ctx context.Context, handle string, expected Stamp, cause Cause) error
 }
 
-// deleteItem deletes an item of st, telling a CauseDeleter why.
-func deleteItem(ctx context.Context, st Store, handle string, expected Stamp, cause Cause) error {
+// DeleteItem deletes an item of st, telling a CauseDeleter why (a store that is not one, or
+// CauseNone, gets a plain Delete).
+func DeleteItem(ctx context.Context, st Store, handle string, expected Stamp, cause Cause) error {
 	if d, ok := st.(CauseDeleter); ok && cause != CauseNone {
 		return d.DeleteFor(ctx, handle, expected, cause)
 	}

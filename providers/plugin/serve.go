@@ -471,7 +471,7 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "delete: %v", err)
 	}
-	if err := deleteFor(ctx, st, string(req.GetHandle()), exp, repl.Cause(req.GetCause())); err != nil {
+	if err := repl.DeleteItem(ctx, st, string(req.GetHandle()), exp, repl.Cause(req.GetCause())); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DeleteReply{}, nil
@@ -585,12 +585,4 @@ func (s *server) ContinueMonitoring(context.Context, *pb.ContinueMonitoringReque
 		return &pb.ContinueMonitoringReply{Continue: true}, nil
 	}
 	return &pb.ContinueMonitoringReply{Continue: m.ContinueMonitoring()}, nil
-}
-
-// deleteFor deletes an item of st, telling a repl.CauseDeleter why.
-func deleteFor(ctx context.Context, st repl.Store, handle string, expected repl.Stamp, cause repl.Cause) error {
-	if d, ok := st.(repl.CauseDeleter); ok && cause != repl.CauseNone {
-		return d.DeleteFor(ctx, handle, expected, cause)
-	}
-	return st.Delete(ctx, handle, expected)
 }
