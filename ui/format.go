@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,16 @@ const (
 	toneError               // the user must act
 	toneMuted               // nothing can happen now (device not connected)
 )
+
+// delayText formats a short delay as people read it: "0.3 s", "2 s", "1 min", "1.5 min" (the
+// units are the same in the window's languages).
+func delayText(d time.Duration) string {
+	trim := func(v float64) string { return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") }
+	if d < time.Minute {
+		return trim(d.Seconds()) + " s"
+	}
+	return trim(d.Minutes()) + " min"
+}
 
 // humanBytes formats a size in SI units, as file managers do: "812 B", "3.4 MB", "120 MB".
 func humanBytes(n int64) string {

@@ -95,6 +95,17 @@ func TestHumanBytes(t *testing.T) {
 	}
 }
 
+func TestDelayText(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		300 * time.Millisecond: "0.3 s", time.Second: "1 s", 20 * time.Second: "20 s",
+		time.Minute: "1 min", 90 * time.Second: "1.5 min", 5 * time.Minute: "5 min",
+	} {
+		if got := delayText(d); got != want {
+			t.Errorf("delayText(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestProgressFraction(t *testing.T) {
 	for _, c := range []struct {
 		p    *manager.Progress

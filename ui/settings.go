@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -21,6 +22,10 @@ import (
 var (
 	syncIntervals  = []time.Duration{0, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour}
 	retryIntervals = []time.Duration{0, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
+	// How long a change waits for quiet before its sync, and how long a stream of changes may
+	// postpone it (manager.DefaultDebounce and DefaultDebounceMax are among them).
+	changeDelays    = []time.Duration{300 * time.Millisecond, time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second}
+	changeDelayMaxs = []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, time.Minute, 5 * time.Minute}
 )
 
 // settingsDialog edits the global settings.
@@ -33,6 +38,10 @@ type settingsDialog struct {
 	intervals     map[string]time.Duration
 	retry         *widget.Select
 	retries       map[string]time.Duration
+	changeDelay   *widget.Select
+	changeDelays  map[string]time.Duration
+	changeMax     *widget.Select
+	changeMaxs    map[string]time.Duration
 	threshold     *widget.Slider
 	thresholdText *widget.Label
 	keepInTray    *widget.Check
@@ -70,6 +79,12 @@ func (w *Window) showSettings() {
 			return tr("Do not retry")
 		}
 		return trN("After {{.Count}} minutes", int(d/time.Minute))
+	})
+	d.changeDelay, d.changeDelays = durationSelect(changeDelays, cmp.Or(s.ChangeDelay, manager.DefaultDebounce), func(d time.Duration) string {
+		return tr("Sync {{.Delay}} after the last change", map[string]any{"Delay": delayText(d)})
+	})
+	d.changeMax, d.changeMaxs = durationSelect(changeDelayMaxs, cmp.Or(s.ChangeDelayMax, manager.DefaultDebounceMax), func(d time.Duration) string {
+		return tr("While changes keep coming, wait at most {{.Delay}}", map[string]any{"Delay": delayText(d)})
 	})
 	d.thresholdText = widget.NewLabel("")
 	d.thresholdText.Wrapping = fyne.TextWrapWord
@@ -119,6 +134,8 @@ func (w *Window) showSettings() {
 		fieldLabel(tr("Plug-in")), d.syncOnConnect,
 		fieldLabel(tr("Sync while connected")), d.interval,
 		fieldLabel(tr("After a failed sync")), d.retry,
+		fieldLabel(tr("Changes")), container.NewVBox(d.changeDelay, d.changeMax,
+			hintLabel(tr("While a device is connected, what changes on either side is synced once the changes pause; a copy of many files syncs as one session."))),
 		fieldLabel(tr("Mass deletes")), container.NewVBox(d.threshold, d.thresholdText),
 		fieldLabel(tr("Versions")), container.NewVBox(d.versionsDays, d.versionsCap,
 			hintLabel(tr("What a sync replaces or deletes is kept this long, oldest first beyond the size limit."))),
@@ -182,6 +199,8 @@ func (d *settingsDialog) settings() manager.Settings {
 	s.SyncOnConnect = d.syncOnConnect.Checked
 	s.Interval = d.intervals[d.interval.Selected]
 	s.RetryInterval = d.retries[d.retry.Selected]
+	s.ChangeDelay = d.changeDelays[d.changeDelay.Selected]
+	s.ChangeDelayMax = d.changeMaxs[d.changeMax.Selected]
 	s.MassDeleteThreshold = d.threshold.Value / 100
 	s.KeepInTray = d.keepInTray.Checked
 	s.Language = d.languages[d.language.Selected]

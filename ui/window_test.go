@@ -680,6 +680,8 @@ func TestSettingsDialog(t *testing.T) {
 	d.syncOnConnect.SetChecked(true)
 	d.interval.SetSelected("Every 15 minutes")
 	d.retry.SetSelected("Do not retry")
+	d.changeDelay.SetSelected("Sync 1 s after the last change")
+	d.changeMax.SetSelected("While changes keep coming, wait at most 1 min")
 	d.threshold.SetValue(25)
 	if !strings.Contains(d.thresholdText.Text, "25 %") {
 		t.Errorf("threshold text = %q, want 25 %%", d.thresholdText.Text)
@@ -690,7 +692,7 @@ func TestSettingsDialog(t *testing.T) {
 	h.quiet() // a 15-minute schedule makes the partnerships never synced due now
 	s := h.m.Settings()
 	want := manager.Settings{SyncOnConnect: true, Interval: 15 * time.Minute, RetryInterval: 0, MassDeleteThreshold: 0.25, KeepInTray: s.KeepInTray, Language: "pt",
-		VersionsDays: s.VersionsDays, VersionsMaxSize: s.VersionsMaxSize, ChangeDelay: s.ChangeDelay, ChangeDelayMax: s.ChangeDelayMax}
+		VersionsDays: s.VersionsDays, VersionsMaxSize: s.VersionsMaxSize, ChangeDelay: time.Second, ChangeDelayMax: time.Minute}
 	if s != want {
 		t.Errorf("settings = %+v, want %+v", s, want)
 	}
