@@ -280,8 +280,12 @@ func (hf *HandleFile) detectHandles(ctx context.Context, d *detection) (DetectRe
 			switch {
 			case changed:
 				f.changed = append(f.changed, e)
-			case rec.Racy && e.Kind == KindFile && !rec.Missing:
+			case rec.Missing:
+				unchanged = append(unchanged, e)
+			case (rec.Racy && e.Kind == KindFile) || ChangeMoved(rec.Stamp, e):
 				f.verify = append(f.verify, e)
+			case rec.Stamp.Change == 0 && e.Change != 0 && e.Kind == KindFile:
+				f.refreshed = append(f.refreshed, e)
 			default:
 				unchanged = append(unchanged, e)
 			}

@@ -39,7 +39,7 @@ func checkOverwrites(r *rtx, f *found, ignored map[string]struct{}) error {
 		return nil
 	}
 	looked := map[string]bool{}
-	for _, list := range [][]Entry{f.created, f.changed, f.verify} {
+	for _, list := range [][]Entry{f.created, f.changed, f.verify, f.refreshed} {
 		for _, e := range list {
 			looked[e.Handle] = true
 		}

@@ -192,13 +192,14 @@ func (hf *HandleFile) detectFull(ctx context.Context, d *detection) (DetectRepor
 }
 
 // compare asks the store whether the item e changed against the stamp recorded in v. An item
-// whose stamp is unchanged but was racily clean when recorded goes to the content check.
+// whose stamp is unchanged but was racily clean when recorded, or whose change time moved, goes
+// to the content check; one recorded before change times were kept gets its change time.
 func compare(ctx context.Context, side Side, e *Entry, k, v []byte, f *found) error {
 	p, ok := peekStamp(v)
 	if !ok {
 		return fmt.Errorf("replica %q, handle %q: bad stamp: %w", side.Name, k, errMalformed)
 	}
-	stamp := Stamp{Kind: p.kind, Size: p.size, ModTime: p.mod}
+	stamp := Stamp{Kind: p.kind, Size: p.size, ModTime: p.mod, Change: p.change}
 	if len(p.hash) > 0 {
 		stamp.Hash = string(p.hash)
 	}
@@ -209,8 +210,11 @@ func compare(ctx context.Context, side Side, e *Entry, k, v []byte, f *found) er
 	switch {
 	case changed:
 		f.changed = append(f.changed, *e)
-	case p.racy && e.Kind == KindFile && !p.missing:
+	case p.missing:
+	case (p.racy && e.Kind == KindFile) || ChangeMoved(stamp, *e):
 		f.verify = append(f.verify, *e)
+	case p.change == 0 && e.Change != 0 && e.Kind == KindFile:
+		f.refreshed = append(f.refreshed, *e)
 	}
 	return nil
 }

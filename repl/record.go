@@ -267,6 +267,7 @@ func (d *decoder) record() *record {
 type peekedStamp struct {
 	kind      Kind
 	size, mod int64
+	change    int64 // 0: not recorded
 	hash      []byte
 	missing   bool
 	racy      bool

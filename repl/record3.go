@@ -40,7 +40,8 @@ const (
 	f3Units                // Units follow
 	f3When                 // When follows (kept for tombstones: their age decides when they go)
 	f3Handle               // Handle follows (a record that is not stored under its handle)
-	f3Last     = f3Handle
+	f3Change               // Stamp.Change follows the modification time, as its distance from it
+	f3Last     = f3Change
 )
 
 // authors is a replica's list of the replica IDs its records' versions name: a version is stored
@@ -241,6 +242,7 @@ func (r *rtx) encode3(rec *record, withHandle bool) ([]byte, error) {
 	set(f3Units, rec.Units != nil)
 	set(f3When, rec.Tomb && rec.When != 0)
 	set(f3Handle, withHandle)
+	set(f3Change, rec.Stamp.Change != 0)
 	b := make([]byte, 0, 64+len(rec.Name)+len(rec.Stamp.Hash))
 	b = append(b, recordFormatV3)
 	b = appendUvarint(b, flags)
@@ -252,6 +254,9 @@ func (r *rtx) encode3(rec *record, withHandle bool) ([]byte, error) {
 		b = appendVarint(b, mod)
 	} else {
 		b = appendVarint(b, mod/1e9)
+	}
+	if flags&f3Change != 0 {
+		b = appendVarint(b, rec.Stamp.Change-mod)
 	}
 	if flags&f3Hash != 0 {
 		b = appendString(b, rec.Stamp.Hash)
@@ -372,6 +377,12 @@ func (r *rtx) record3(d *decoder, handle string) *record {
 		}
 		rec.Stamp.ModTime = s * 1e9
 	}
+	if flags&f3Change != 0 {
+		rec.Stamp.Change = rec.Stamp.ModTime + d.varint()
+		if rec.Stamp.Change == 0 {
+			d.fail("zero change time")
+		}
+	}
 	if flags&f3Hash != 0 {
 		rec.Stamp.Hash = d.string()
 	}
@@ -462,6 +473,9 @@ func peek3(b []byte) (peekedStamp, bool) {
 	p.mod = d.varint()
 	if flags&f3ModNanos == 0 {
 		p.mod *= 1e9
+	}
+	if flags&f3Change != 0 {
+		p.change = p.mod + d.varint()
 	}
 	if flags&f3Hash != 0 {
 		n := d.count(1)

@@ -46,6 +46,11 @@ func TestRecordFormat3(t *testing.T) {
 		{&record{GID: v(rA, 100000), Ver: v(rA, 100000), CVer: v(rA, 100000), NVer: v(rA, 100000), V: Vector{v(rA, 100000)},
 			Handle: "top00/sub000/file000.txt", Name: "top00/sub000/file000.txt", Key: "top00/sub000/file000.txt",
 			Stamp: Stamp{Kind: KindFile, Size: 30, ModTime: 1714564800e9}, Sum: sum}, false},
+		// A file of the computer, with its inode's change time (later than its time, or earlier).
+		{&record{GID: v(rA, 3), Ver: v(rA, 3), CVer: v(rA, 3), NVer: v(rA, 3), V: Vector{v(rA, 3)}, Handle: "a.txt", Name: "a.txt", Key: "a.txt",
+			Stamp: Stamp{Kind: KindFile, Size: 30, ModTime: 1714564800e9, Change: 1765000000123456789}, Sum: sum}, false},
+		{&record{GID: v(rA, 4), Ver: v(rA, 4), CVer: v(rA, 4), NVer: v(rA, 4), V: Vector{v(rA, 4)}, Handle: "b.txt", Name: "b.txt", Key: "b.txt",
+			Stamp: Stamp{Kind: KindFile, Size: 30, ModTime: 1765000000123456789, Change: 1714564800e9 + 1}, Sum: sum}, false},
 		// Everything differs.
 		{&record{GID: v(rA, 1), Ver: v(rB, 7), CVer: v(rA, 5), NVer: v(rC, 2), V: Vector{v(rA, 5), v(rB, 7)},
 			Handle: "dir/x.txt", Name: "Dir/X.txt", Key: "KEY", Stamp: Stamp{Kind: KindFile, Size: 12, ModTime: 1e18 + 3, Hash: "abc"},
@@ -78,7 +83,7 @@ func TestRecordFormat3(t *testing.T) {
 				t.Errorf("record round trip = %+v, want %+v", got, c.rec)
 			}
 			p, ok := peekStamp(b)
-			if !ok || p.kind != c.rec.Stamp.Kind || p.size != c.rec.Stamp.Size || p.mod != c.rec.Stamp.ModTime ||
+			if !ok || p.kind != c.rec.Stamp.Kind || p.size != c.rec.Stamp.Size || p.mod != c.rec.Stamp.ModTime || p.change != c.rec.Stamp.Change ||
 				string(p.hash) != c.rec.Stamp.Hash || p.missing != c.rec.Missing || p.racy != c.rec.Racy {
 				t.Errorf("peekStamp(%+v) = %+v %v", c.rec.Stamp, p, ok)
 			}

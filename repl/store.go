@@ -38,6 +38,11 @@ type Entry struct {
 	// Hash is the content hash when the store knows it without reading the content
 	// (see Hasher), else empty.
 	Hash string
+	// Change is the store's change time of the item in Unix nanoseconds (a file's inode change
+	// time), or 0 when it has none. Unlike ModTime no writer can set it: it moves with every
+	// write, replacement and time change, so a different content saved with the very size and
+	// time the recorded one had is still noticed (detection then checks the content).
+	Change int64
 }
 
 // Stamp is what the handle file remembers of an entry, to tell later whether the item changed.
@@ -46,6 +51,7 @@ type Stamp struct {
 	Size    int64
 	ModTime int64 // Unix nanoseconds
 	Hash    string
+	Change  int64 // Entry.Change: not part of what StampChanged compares
 }
 
 // Stamp returns the entry's stamp.
@@ -54,7 +60,14 @@ func (e Entry) Stamp() Stamp {
 	if !e.ModTime.IsZero() {
 		mt = e.ModTime.UnixNano()
 	}
-	return Stamp{Kind: e.Kind, Size: e.Size, ModTime: mt, Hash: e.Hash}
+	return Stamp{Kind: e.Kind, Size: e.Size, ModTime: mt, Hash: e.Hash, Change: e.Change}
+}
+
+// ChangeMoved tells whether a file whose stamp did not change was touched at the inode since it
+// was recorded (both stamps carry a change time and they differ): a write, a replacement or a
+// time set back may have left another content under the same size and time. The content decides.
+func ChangeMoved(recorded Stamp, now Entry) bool {
+	return now.Kind == KindFile && recorded.Kind == KindFile && recorded.Change != 0 && now.Change != 0 && recorded.Change != now.Change
 }
 
 // StampChanged is the default IsItemChanged: an item changed when its kind, size or modification

@@ -16,6 +16,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/cradle-sync/cradle/device"
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/internal/devwatch"
 	"github.com/cradle-sync/cradle/repl"
@@ -67,7 +68,7 @@ func (s *Desktop) Watch(ctx context.Context, notify func(repl.Notification)) err
 		}
 		for h, name := range s.byHandle {
 			info, err := os.Stat(filepath.Join(s.dir, name))
-			if err == nil && !changeTime(info).Before(since) {
+			if err == nil && !changeTime(info).Before(since) { // a writer cannot set the change time back
 				early = append(early, repl.Notification{Kind: repl.ItemModified, Handle: h})
 			}
 		}
@@ -224,4 +225,12 @@ func (s *DeviceFile) cardHashes() map[string]string {
 		}
 	}
 	return m
+}
+
+// changeTime is when a file's inode last changed (its modification time where that is unknown).
+func changeTime(info fs.FileInfo) time.Time {
+	if ns := fsutil.ChangeTime(info); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return info.ModTime()
 }

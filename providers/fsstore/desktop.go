@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
@@ -310,7 +311,7 @@ func (it *desktopIter) item(ctx context.Context, fr *walkFrame, st walkStep) (re
 		if isDir {
 			it.skipDescent(fr, name) // no longer a folder
 		}
-		return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: sb.Size, ModTime: mt}, true, nil
+		return repl.Entry{Handle: rel, Kind: repl.KindFile, Size: sb.Size, ModTime: mt, Change: sb.Ctim.Sec*1e9 + sb.Ctim.Nsec}, true, nil
 	default:
 		if isDir {
 			it.skipDescent(fr, name)
@@ -505,9 +506,9 @@ func (s *DesktopStore) current(handle string) (repl.Entry, error) {
 }
 
 func entryOf(handle string, fi fs.FileInfo) repl.Entry {
-	e := repl.Entry{Handle: handle, Kind: repl.KindFile, Size: fi.Size(), ModTime: fi.ModTime()}
+	e := repl.Entry{Handle: handle, Kind: repl.KindFile, Size: fi.Size(), ModTime: fi.ModTime(), Change: fsutil.ChangeTime(fi)}
 	if fi.IsDir() {
-		e.Kind, e.Size = repl.KindFolder, 0
+		e.Kind, e.Size, e.Change = repl.KindFolder, 0, 0
 	}
 	return e
 }
@@ -526,7 +527,7 @@ func (s *DesktopStore) checkExpected(handle string, expected *repl.Stamp) error 
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("%s was replaced by a special file: %w", p, repl.ErrChanged)
 	}
-	if expected != nil && repl.StampChanged(*expected, entryOf(handle, fi)) {
+	if now := entryOf(handle, fi); expected != nil && (repl.StampChanged(*expected, now) || repl.ChangeMoved(*expected, now)) {
 		return fmt.Errorf("%s was modified since it was last seen: %w", p, repl.ErrChanged)
 	}
 	return nil

@@ -280,7 +280,7 @@ func (s *DesktopStore) DeleteFor(ctx context.Context, handle string, expected re
 	if !fi.Mode().IsRegular() && !fi.IsDir() {
 		return fmt.Errorf("delete %s: replaced by a special file: %w", p, repl.ErrChanged)
 	}
-	if repl.StampChanged(expected, entryOf(handle, fi)) {
+	if now := entryOf(handle, fi); repl.StampChanged(expected, now) || repl.ChangeMoved(expected, now) {
 		return fmt.Errorf("delete %s: modified since it was last seen: %w", p, repl.ErrChanged)
 	}
 	if fi.IsDir() {

@@ -59,7 +59,7 @@ func (s *Store) save(handle string, rw *Rewrite) []byte {
 		return nil
 	}
 	old := it.data
-	s.items[handle] = &item{kind: repl.KindFile, data: data, mod: s.truncate(rw.ModTime)}
+	s.install(handle, &item{kind: repl.KindFile, data: data, mod: s.truncate(rw.ModTime)})
 	s.mu.Unlock()
 	s.deliver([]repl.Notification{{Kind: repl.ItemModified, Handle: handle}})
 	if rw.Fired != nil {
@@ -194,7 +194,7 @@ func (s *Store) Touch(name string, modTime time.Time) error {
 	}
 	cp := *it
 	cp.mod = s.truncate(modTime)
-	s.items[name] = &cp
+	s.install(name, &cp)
 	s.mu.Unlock()
 	s.deliver([]repl.Notification{{Kind: repl.ItemModified, Handle: name}})
 	return nil

@@ -69,6 +69,9 @@ type Options struct {
 	// fault can stop a write part-way, and a NonAtomic store then keeps a partial item); 0 means
 	// 32 kB. Tests with small contents set a few bytes.
 	WriteChunk int
+	// ChangeTimes puts a change time in every file's Entry, as a computer's file system reports
+	// its inode change time: it moves at every write, touch and rename, and no writer sets it.
+	ChangeTimes bool
 }
 
 // Op names an operation, for fault injection.
@@ -94,6 +97,9 @@ type item struct {
 	data []byte // never changed in place: a write installs a new slice
 	mod  time.Time
 	hash string // content hash, computed on demand
+	// change is the store's change counter when the item was last written, touched or moved
+	// (Options.ChangeTimes).
+	change int64
 }
 
 // Store is an in-memory repl.Store. Its handles are the items' names.
@@ -107,6 +113,8 @@ type Store struct {
 	ops   map[Op]int
 	// rewrites are the saves RewriteOnRead armed, by handle, for the next Open.
 	rewrites map[string]*Rewrite
+
+	changes int64 // the change counter (Options.ChangeTimes)
 
 	watchMu  sync.Mutex // serialises delivery, so watchers see changes in order
 	watchers map[int]*watcher
@@ -228,8 +236,20 @@ func (s *Store) check(op Op, handle string) error {
 	return nil
 }
 
+// install puts it under name as a new change of the item (a copy: items are never changed in
+// place once installed).
+func (s *Store) install(name string, it *item) {
+	cp := *it
+	s.changes++
+	cp.change = s.changes
+	s.items[name] = &cp
+}
+
 func (s *Store) entryLocked(name string, it *item) repl.Entry {
 	e := repl.Entry{Handle: name, Kind: it.kind, ModTime: it.mod}
+	if s.opts.ChangeTimes && it.kind == repl.KindFile {
+		e.Change = it.change
+	}
 	if s.opts.NoTimes {
 		e.ModTime = time.Time{}
 	}
@@ -508,12 +528,12 @@ func (s *Store) copyLocked(req repl.WriteRequest, data []byte) []repl.Notificati
 	if req.Kind == repl.KindFile {
 		it.data = data
 	}
-	s.items[req.Name] = it
+	s.install(req.Name, it)
 	notes = append(notes, repl.Notification{Kind: repl.ItemCreated, Handle: req.Name})
 	for _, name := range under {
 		cp := *s.items[name]
 		nn := req.Name + name[len(req.Handle):]
-		s.items[nn] = &cp
+		s.install(nn, &cp)
 		notes = append(notes, repl.Notification{Kind: repl.ItemCreated, Handle: nn})
 	}
 	return notes
@@ -639,7 +659,7 @@ func (s *Store) installLocked(req repl.WriteRequest, data []byte) []repl.Notific
 	if req.Kind == repl.KindFile {
 		it.data = data
 	}
-	s.items[target] = it
+	s.install(target, it)
 	return append(notes, repl.Notification{Kind: kind, Handle: target})
 }
 
@@ -651,7 +671,7 @@ func (s *Store) mkdirAllLocked(dir string) []repl.Notification {
 		return nil
 	}
 	notes := s.mkdirAllLocked(parentOf(dir))
-	s.items[dir] = &item{kind: repl.KindFolder, mod: s.truncate(s.now())}
+	s.install(dir, &item{kind: repl.KindFolder, mod: s.truncate(s.now())})
 	return append(notes, repl.Notification{Kind: repl.ItemCreated, Handle: dir})
 }
 
@@ -670,7 +690,7 @@ func (s *Store) moveLocked(from, to string) []repl.Notification {
 		it := s.items[name]
 		delete(s.items, name)
 		nn := to + name[len(from):]
-		s.items[nn] = it
+		s.install(nn, it)
 		notes = append(notes,
 			repl.Notification{Kind: repl.ItemDeleted, Handle: name},
 			repl.Notification{Kind: repl.ItemCreated, Handle: nn})

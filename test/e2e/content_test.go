@@ -619,3 +619,54 @@ func TestNoRenameCardPartialUploadIsNoEdit(t *testing.T) {
 		})
 	}
 }
+
+// TestSameStampEditOnComputer: a different content saved on the computer with the very size and
+// modification time the synced one had, long after the sync (a backup restored with its times,
+// `cp -p`, `rsync -t`, an editor that keeps the time). Size and time cannot tell; the file's
+// inode change time, which no writer can set, does, and the content decides: the new content
+// must reach the phone. A change of the inode alone (chmod) with the same content is no edit.
+func TestSameStampEditOnComputer(t *testing.T) {
+	const v1, v2 = "the synced text, version one", "a restored text, version two"
+	if len(v1) != len(v2) {
+		t.Fatal("the two versions must have one size")
+	}
+	for _, how := range []string{"rewritten in place", "moved in from elsewhere"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			p := filepath.Join(e.desktop, "notes.txt")
+			put(t, p, v1, at(0))
+			e.partner()
+			e.syncOnce()
+			if got := get(t, filepath.Join(e.devDir(), "notes.txt")); got != v1 {
+				t.Fatalf("the first sync left %q on the phone", got)
+			}
+			if how == "rewritten in place" {
+				put(t, p, v2, at(0))
+			} else {
+				restored := filepath.Join(t.TempDir(), "notes.txt")
+				put(t, restored, v2, at(0))
+				if err := os.Rename(restored, p); err != nil {
+					// Another file system: copy it beside and rename it over, as a restore does.
+					put(t, p+".restore", v2, at(0))
+					if err := os.Rename(p+".restore", p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			ss := e.syncJSON()
+			if got := get(t, filepath.Join(e.devDir(), "notes.txt")); got != v2 {
+				t.Errorf("the phone's notes.txt = %q after the sync, want the computer's new content %q (sessions %+v)", got, v2, ss)
+			}
+			sameTrees(t, e.desktop, e.devDir())
+
+			// Only the inode changes now: no transfer, no conflict.
+			if err := os.Chmod(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ss = e.syncJSON()
+			if len(ss) != 1 || ss[0].ToDevice != (counts{}) || ss[0].ToDesktop != (counts{}) || ss[0].Conflicts != 0 {
+				t.Errorf("a chmod alone made the sync do something: %+v", ss)
+			}
+		})
+	}
+}
