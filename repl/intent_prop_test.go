@@ -202,12 +202,12 @@ type intentWorld struct {
 	// moveKilled: a session stopped between the two steps of a move on a store that cannot
 	// rename (the new name written, the old one not yet removed): the renamekill class when the
 	// user then renames what it left.
-	moveKilled bool
-	sessions     int
-	log          []string
-	stamps       map[*iwReplica]map[string]map[int64]bool // the modification times each name had
-	renamedAway  map[*iwReplica]map[string]bool           // names renamed away since the replica's last session
-	renames      [][2]string                              // every rename a user made, from and to
+	moveKilled  bool
+	sessions    int
+	log         []string
+	stamps      map[*iwReplica]map[string]map[int64]bool // the modification times each name had
+	renamedAway map[*iwReplica]map[string]bool           // names renamed away since the replica's last session
+	renames     [][2]string                              // every rename a user made, from and to
 }
 
 func (w *intentWorld) logf(format string, args ...any) {
