@@ -2,8 +2,15 @@ package repl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
+
+// ErrUnflushed marks the error of a Sync or Resolve after which a store still holds changes that
+// the handle file records as applied but that have not reached the store's replica (its Flush
+// failed; they are durable, and the next Flush writes them). Until then the replica's metadata
+// must not travel without its data: the manager does not export the device replica's snapshot.
+var ErrUnflushed = errors.New("changes recorded but not yet written to the replica")
 
 // The engine's side of Flusher: changes made durable before the records that say so are
 // committed, and the stores flushed once the work is done.
@@ -27,15 +34,21 @@ func persist(ctx context.Context, sides ...Side) error {
 
 // flush makes what the sides' stores deferred take effect on their replicas (Flusher.Flush), at
 // the end of a session or a resolution, whether it went well or not. err is the error the work
-// ended with: it is returned first; a flush error is returned when there was none.
+// ended with: it is returned first (marked ErrUnflushed when a flush failed too); a flush error,
+// marked ErrUnflushed, is returned when there was none.
 func flush(ctx context.Context, err error, sides ...Side) error {
 	for _, s := range sides {
 		f, ok := s.Store.(Flusher)
 		if !ok {
 			continue
 		}
-		if ferr := f.Flush(ctx); ferr != nil && err == nil {
-			err = &sideError{name: s.Name, err: fmt.Errorf("write the changes to %s: %w", s.Name, ferr)}
+		ferr := f.Flush(ctx)
+		switch {
+		case ferr == nil:
+		case err == nil:
+			err = &sideError{name: s.Name, err: Classify(fmt.Errorf("write the changes to %s: %w", s.Name, ferr), ErrUnflushed)}
+		default:
+			err = Classify(err, ErrUnflushed)
 		}
 	}
 	return err

@@ -92,8 +92,8 @@ func TestFlusherKilledBeforeFlush(t *testing.T) {
 		w.put(w.a, fmt.Sprintf("f%02d.txt", i), fmt.Sprint("content ", i))
 	}
 	_, err := w.syncErr()
-	if !errors.Is(err, context.Canceled) || repl.ErrorSide(err) != "device" {
-		t.Fatalf("Sync with the flush cut = %v (side %q), want context.Canceled on the device", err, repl.ErrorSide(err))
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, repl.ErrUnflushed) || repl.ErrorSide(err) != "device" {
+		t.Fatalf("Sync with the flush cut = %v (side %q), want context.Canceled and ErrUnflushed on the device", err, repl.ErrorSide(err))
 	}
 	if d.flushes != 1 {
 		t.Errorf("Flush called %d times, want once", d.flushes)
@@ -133,6 +133,9 @@ func TestFlusherPersistFails(t *testing.T) {
 	}
 	if d.flushes != 1 {
 		t.Errorf("Flush called %d times after the error, want once", d.flushes)
+	}
+	if errors.Is(err, repl.ErrUnflushed) {
+		t.Errorf("Sync = %v, marked ErrUnflushed though the flush went well", err)
 	}
 	d.crash()
 	if got := len(w.b.Files()); got != 8 {
