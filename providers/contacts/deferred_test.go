@@ -632,3 +632,51 @@ func TestDeferredThroughAPluginWritesThrough(t *testing.T) {
 		t.Errorf("the device's file after a plugin's Delete still holds the card:\n%s", got)
 	}
 }
+
+// A journal whose last line was cut short (a Persist the process did not finish) keeps its whole
+// lines, and what the next store persists after it is not lost behind the torn line.
+func TestDeferredJournalTornTail(t *testing.T) {
+	root, _ := phoneFolder(t, nil)
+	state := t.TempDir()
+	open := func() *DeviceFile {
+		dev, err := folder.Open(root, folder.Options{NoEvents: true, Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dev.Close() })
+		s, err := NewDeviceFile(dev, DefaultDevicePath, state, t.Logf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.DeferUploads()
+		return s
+	}
+	write := func(s *DeviceFile, i int) {
+		t.Helper()
+		card := testCard(i, 1)
+		if _, err := s.Write(ctxT(t), repl.WriteRequest{Name: testUID(i), Kind: repl.KindFile, Size: int64(len(card)), Data: bytes.NewReader(card)}); err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+		if err := s.Persist(ctxT(t)); err != nil {
+			t.Fatalf("Persist: %v", err)
+		}
+	}
+	write(open(), 1)
+	journal := filepath.Join(state, "device-pending.jsonl")
+	f, err := os.OpenFile(journal, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"uid":"cut-short","card":"QkVH`)
+	f.Close()
+
+	s := open()
+	if got := handles(t, s); strings.Join(got, " ") != testUID(1) {
+		t.Fatalf("cards with a torn journal = %v, want %s", got, testUID(1))
+	}
+	write(s, 2)
+	want := []string{testUID(1), testUID(2)}
+	if got := handles(t, open()); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("cards after a Persist behind a torn line = %v, want %v", got, want)
+	}
+}
