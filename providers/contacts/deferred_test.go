@@ -680,3 +680,32 @@ func TestDeferredJournalTornTail(t *testing.T) {
 		t.Errorf("cards after a Persist behind a torn line = %v, want %v", got, want)
 	}
 }
+
+// A journal that cannot be written stops the session with nothing of the batch recorded; the
+// cards the store still uploaded at the end are met again by the next session as the same cards:
+// none lost, none twice.
+func TestDeferredJournalUnwritable(t *testing.T) {
+	const n = 250
+	p := newPhonePartnership(t, emulator.Options{})
+	p.addCards(0, n)
+	journal := filepath.Join(p.state, "device-pending.jsonl")
+	if err := os.MkdirAll(filepath.Join(journal, "in the way"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.syncErr(repl.Config{})
+	if err == nil || repl.ErrorSide(err) != "device" {
+		t.Fatalf("Sync with the journal unwritable = %v (side %q), want an error on the device", err, repl.ErrorSide(err))
+	}
+	if err := os.RemoveAll(journal); err != nil {
+		t.Fatal(err)
+	}
+	p.connect()
+	p.sync()
+	p.wantCards(n)
+	rep := p.sync()
+	for side, c := range rep.Applied {
+		if c.Total() != 0 {
+			t.Errorf("a third sync changed %s: %+v", side, c)
+		}
+	}
+}
