@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// TestKillDuringContactsSync (R1, contacts): `cradle sync` of a contacts partnership killed with
+// TestKillDuringContactsSync (R1 with contacts): `cradle sync` of a contacts partnership killed with
 // SIGKILL at a random moment while it sends hundreds of new cards to the phone's one contacts
 // file, which the device side writes once at the end of the session from a journal on this
 // computer: the next sync completes, and the address book and the phone's file hold every card
@@ -44,7 +44,7 @@ func TestKillDuringContactsSync(t *testing.T) {
 		t.Fatalf("devices --json: %v", err)
 	}
 	e.ok("partner", "add", "--name", "contacts", "--provider", "contacts", "--device", devs[0].Serial, "--desktop", e.desktop)
-	rec := record{ID: "R1c", Seed: seed, What: fmt.Sprintf("cradle sync of a contacts partnership killed (SIGKILL) at a random moment, %d new cards before each", perTrial)}
+	rec := record{ID: "R1", Seed: seed, What: fmt.Sprintf("cradle sync of a contacts partnership killed (SIGKILL) at a random moment, %d new cards before each", perTrial)}
 	check := func(when string) bool {
 		t.Helper()
 		desk, err := uidsIn(e.desktop, false)
