@@ -366,8 +366,16 @@ func (m *Manager) syncOnce(ctx context.Context, ds *devState, p Partnership, ps 
 		}
 		changed = changed || res.changes > 0 || len(rep.Conflicts) > 0 || len(rep.Decisions) > 0
 	}
-	if rep != nil && ctx.Err() == nil && !errors.Is(err, repl.ErrMassDelete) {
-		// A snapshot that could not be read is replaced even when nothing changed.
+	if errors.Is(err, repl.ErrUnflushed) {
+		// The snapshot waits for its data: the next session writes one, changed or not.
+		if merr := m.db.putExportMark(p.ID, exportMark{}); merr != nil {
+			m.log.Warn("manager: record the device metadata as stale", "partnership", p.ID, "err", merr)
+		}
+	}
+	if rep != nil && ctx.Err() == nil && !errors.Is(err, repl.ErrMassDelete) && !errors.Is(err, repl.ErrUnflushed) {
+		// A snapshot that could not be read is replaced even when nothing changed. Not while a
+		// store holds changes recorded but not written to the device (its flush failed): the
+		// snapshot would tell another computer the device has them.
 		if merr := m.exportMeta(ctx, hf, ds.dev, p, changed || res.metaErr != nil); merr != nil {
 			m.log.Warn("manager: write the device metadata", "partnership", p.ID, "err", merr)
 			if res.metaErr == nil {

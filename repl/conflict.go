@@ -276,7 +276,7 @@ func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Sid
 	}
 	win, copyGID, err := hf.carryOut(ctx, conf, a, b, time.Now())
 	if err != nil || win == "" {
-		return err
+		return flush(ctx, err, a, b)
 	}
 	lose := a
 	if win == a.Name {
@@ -287,9 +287,9 @@ func (hf *HandleFile) Resolve(ctx context.Context, id, keep string, sides ...Sid
 		gids = append(gids, copyGID)
 	}
 	if err := hf.pushItems(ctx, stores[win], lose, gids); err != nil {
-		return fmt.Errorf("resolve conflict %s: recorded, but %s could not be updated yet (the next sync does it): %w", id, lose.Name, err)
+		return flush(ctx, fmt.Errorf("resolve conflict %s: recorded, but %s could not be updated yet (the next sync does it): %w", id, lose.Name, err), a, b)
 	}
-	return nil
+	return flush(ctx, nil, a, b)
 }
 
 // carryOut applies a conflict's pending resolution to the metadata (and, for ResolveBoth, saves
@@ -462,6 +462,9 @@ func (hf *HandleFile) keepBoth(ctx context.Context, c *Conflict, a, b Side, now 
 		rec.Ver, rec.V = v2, win.V.Merge(lose.V).With(v2)
 		rw.learn(lose.Ver)
 		if err := rw.put(win, &rec); err != nil {
+			return err
+		}
+		if err := persist(ctx, ws); err != nil {
 			return err
 		}
 		if err := rw.save(); err != nil {

@@ -13,7 +13,8 @@
 // changes as they happen), Hasher (content hashes without reading), UnitStore (change units that
 // merge field by field), Atomicity (a store whose writes are not atomic, like MTP without rename),
 // Clock (how finely the store keeps modification times), Monitoring, CauseDeleter (told why an
-// item is deleted). CheckName validates portable item names. Every Store runs the conformance
+// item is deleted), Flusher (writes that reach the replica later: made durable before each batch
+// is committed, flushed at the end of the session; flush.go). CheckName validates portable item names. Every Store runs the conformance
 // suite in repl/repltest; repl/memstore is an in-memory Store for tests.
 //
 // # Content identity (content.go, detect_content.go)

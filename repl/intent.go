@@ -407,6 +407,9 @@ func (hf *HandleFile) recoverIntents(ctx context.Context, side, other Side) erro
 		if err := r.dropAllIntents(); err != nil {
 			return err
 		}
+		if err := persist(ctx, side); err != nil {
+			return err
+		}
 		return r.save()
 	})
 }

@@ -410,6 +410,11 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 			p.learnSource(rs, rd)
 			p.learned = true
 		}
+		// A store that defers its writes makes them durable before the records say they
+		// are applied; if it cannot, none of the batch is recorded.
+		if err := persist(ctx, p.src, p.dst); err != nil {
+			return err
+		}
 		if err := rs.save(); err != nil {
 			return err
 		}

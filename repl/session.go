@@ -225,6 +225,8 @@ func (hf *HandleFile) Sync(ctx context.Context, a, b Side, cfg Config) (*Report,
 		return nil, err
 	}
 	err = s.run(ctx)
+	// What a store deferred (Flusher) reaches its replica now, also after an error.
+	err = flush(ctx, err, s.a, s.b)
 	if err == nil {
 		// What every partner has learned may be forgotten (an interrupted session leaves it
 		// to the next).

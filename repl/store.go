@@ -352,3 +352,43 @@ type Atomicity interface {
 type Monitoring interface {
 	ContinueMonitoring() bool
 }
+
+// Flusher is a Store whose changes may reach its replica after they return: a store that keeps
+// many items in one file (the device's contacts file) then rewrites the file once for many
+// changes instead of once for each. Its Write, WriteUnits, Delete and DeleteFor change the store
+// as its own reads see it at once (Enumerate, Stat, Open, ReadUnits report the change); the
+// replica itself follows at Flush.
+//
+// The engine records a change in the handle file only once the change is durable, so that a
+// process killed or a device unplugged at any moment never leaves the handle file saying that a
+// replica has what it does not (the next session would take the missing item for one deleted
+// there, and delete it on the other side). A Flusher with nothing waiting returns nil from both
+// methods at once. Dry runs (Forecast) never call them: the recording stores do not offer
+// Flusher. A provider plugin's store does not offer it across the plugin boundary: the plugin's
+// server persists and flushes a Flusher after each change, so a plugin's stores write through.
+type Flusher interface {
+	// Persist makes every change that returned before it durable: from then on the change
+	// survives the process ending at any moment (kill -9, a power cut) and the replica going
+	// away, and every later use of the store's state, by this process or the next one, reports
+	// the replica with the change and makes it take effect there at the next Flush at the
+	// latest. A change not persisted yet may be lost, but only whole.
+	//
+	// The engine calls it on both stores of a batch after applying the batch and before
+	// committing its records (and likewise after a conflict copy or an intent recovery), with a
+	// context that is not cancelled with the session's: a batch cut short still commits what it
+	// applied. It should be quick: local, no device round trips. When it fails the engine
+	// commits nothing of the batch: none of its changes is recorded as applied, and the session
+	// ends with the error. The next session detects those items as it finds them; one the store
+	// wrote after all matches its counterpart by content and natural key, so nothing is lost
+	// either way.
+	Persist(ctx context.Context) error
+
+	// Flush makes every change that returned take effect on the replica (for the contacts
+	// file: one upload). The engine calls it on each side's store that is a Flusher at the end
+	// of Sync, also when the session stopped with an error (what was committed reaches the
+	// replica as soon as it can), and at the end of a Resolve that carried the resolution out.
+	// A failed Flush loses nothing: what Persist made durable stays so, and a later Flush (the
+	// next session's) makes it take effect. Sync then returns the error marked ErrUnflushed,
+	// with its report.
+	Flush(ctx context.Context) error
+}

@@ -204,9 +204,15 @@ func (e *phoneEditor) Remove(handle string) error { return e.edit(handle, nil) }
 // TestDeviceConformanceThroughAPlugin runs the device side's conformance suite as a provider
 // plugin's device side runs: the store in the plugin, the device served by Cradle over the plugin
 // connection (plugin.DeviceSide). What a built-in provider's device side can do, a plugin's can.
+// The store defers its uploads (a repl.Flusher): the plugin's server makes each change reach the
+// device before it answers, as the host's engine does not flush across the boundary.
 func TestDeviceConformanceThroughAPlugin(t *testing.T) {
 	open := func(ctx context.Context, env plugin.Env) (repl.Store, error) {
-		return NewDeviceFile(env.Device, env.Options[OptDevicePath], env.StateDir, t.Logf)
+		s, err := NewDeviceFile(env.Device, env.Options[OptDevicePath], env.StateDir, t.Logf)
+		if err == nil {
+			s.DeferUploads()
+		}
+		return s, err
 	}
 	stores := map[repl.Store]providers.Env{}
 	var mu sync.Mutex

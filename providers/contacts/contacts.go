@@ -85,6 +85,7 @@ func open(ctx context.Context, env providers.Env) (*providers.Instance, error) {
 		return nil, err
 	}
 	dev.KeepVersions(set.DeviceHere, desk.FileFor)
+	dev.DeferUploads() // the engine persists each batch's cards and flushes once a session
 	inst.Device = dev
 	return inst, nil
 }

@@ -31,7 +31,9 @@ const maxFileSize = 256 << 20
 // identity.go).
 //
 // Reading downloads the file once and keeps it while the device reports the same size and
-// modification time. Writing rewrites the whole file: it uploads the new content beside the old
+// modification time. With DeferUploads (as the provider opens it), the cards written and deleted
+// change the file in memory and a journal in the state folder, and Flush uploads it once at the
+// end of the session (pending.go). Otherwise every write rewrites the whole file. A rewrite: it uploads the new content beside the old
 // one and swaps the two by renaming; on a device that cannot rename it deletes the old file and
 // creates the new one. A journal in the state folder records the rewrite, and before a device
 // that cannot rename is left without the file the previous content is saved there too, so that an
@@ -60,6 +62,16 @@ type DeviceFile struct {
 	// versions keeps the cards the store replaces or deletes, named by nameFor; nil: nowhere.
 	versions *versions.Dir
 	nameFor  func(uid string) string
+
+	// Deferred uploads (pending.go). base is the file as the device has it; s.file is base with
+	// the pending changes applied.
+	deferUploads  bool
+	base          []byte
+	pending       []pendingOp // changes not uploaded yet, in order; the first persisted are in the journal
+	persisted     int
+	pendingLoaded bool
+	clashes       []pendingOp     // pending changes the device's own edits left out
+	clashKept     map[string]bool // clashes whose card is in the versions area
 }
 
 // deviceContent is the parsed contacts file.
@@ -223,12 +235,15 @@ func (s *DeviceFile) ensure(ctx context.Context) error {
 		}
 		s.recovered = true
 	}
+	if err := s.loadPending(); err != nil {
+		return err
+	}
 	obj, err := s.dev.Stat(ctx, s.storage, s.path)
 	switch {
 	case errors.Is(err, device.ErrNotFound):
 		if !s.loaded || s.exists {
 			s.exists, s.loaded, s.stat = false, true, device.Object{}
-			s.setContent(nil, time.Time{})
+			s.setBase(nil, time.Time{})
 		}
 		return nil
 	case err != nil:
@@ -246,8 +261,16 @@ func (s *DeviceFile) ensure(ctx context.Context) error {
 		return err
 	}
 	s.exists, s.loaded, s.stat = true, true, obj
-	s.setContent(data, obj.ModTime)
+	s.setBase(data, obj.ModTime)
 	return s.ids.save()
+}
+
+// setBase makes data the file as the device has it, and s.file that file with the changes not
+// uploaded yet. Called with s.mu held.
+func (s *DeviceFile) setBase(data []byte, mtime time.Time) {
+	s.base = data
+	s.setContent(data, mtime)
+	s.replay()
 }
 
 func (s *DeviceFile) download(ctx context.Context) ([]byte, error) {
@@ -575,6 +598,13 @@ func (s *DeviceFile) write(ctx context.Context, req repl.WriteRequest, in incomi
 		return repl.Entry{}, fmt.Errorf("create contact %q in %s: %w", uid, s.where(), repl.ErrExists)
 	}
 	raw := in.build(uid, s.file.version, func(v string) bool { return major(v) == major(s.file.version) }, prev, req)
+	if s.deferUploads {
+		d, err := s.deferWrite(target, uid, raw)
+		if err != nil {
+			return repl.Entry{}, fmt.Errorf("write contact %q in %s: %w", uid, s.where(), err)
+		}
+		return d.entry(), nil
+	}
 	pieces := make([]piece, 0, len(s.file.segs)+1)
 	for _, d := range s.file.segs {
 		if d == target {
@@ -629,6 +659,10 @@ func (s *DeviceFile) DeleteFor(ctx context.Context, handle string, expected repl
 	}
 	if err := s.keep(ctx, d, cause); err != nil {
 		return err
+	}
+	if s.deferUploads {
+		s.deferDelete(d)
+		return nil
 	}
 	pieces := make([]piece, 0, len(s.file.segs))
 	for _, x := range s.file.segs {

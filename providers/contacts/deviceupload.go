@@ -41,6 +41,21 @@ func (d *devSeg) piece() piece {
 // rewrite writes the file made of pieces and makes it the store's content. Called with s.mu
 // held.
 func (s *DeviceFile) rewrite(ctx context.Context, pieces []piece) error {
+	if err := s.upload(ctx, joinPieces(pieces)); err != nil {
+		s.loaded = false // read the device again before anything else
+		return err
+	}
+	if err := s.ids.save(); err != nil {
+		return err
+	}
+	if len(s.pending) > 0 {
+		return s.clearPending() // the file written had them (s.file is the device's with them)
+	}
+	return nil
+}
+
+// joinPieces returns the file made of pieces.
+func joinPieces(pieces []piece) []byte {
 	var b bytes.Buffer
 	for _, p := range pieces {
 		raw := p.raw
@@ -52,11 +67,7 @@ func (s *DeviceFile) rewrite(ctx context.Context, pieces []piece) error {
 		}
 		b.Write(raw)
 	}
-	if err := s.upload(ctx, b.Bytes()); err != nil {
-		s.loaded = false // read the device again before anything else
-		return err
-	}
-	return s.ids.save()
+	return b.Bytes()
 }
 
 // insertUID adds a UID line before a card's END:VCARD line, keeping every other byte.
@@ -107,7 +118,7 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 		if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
 			return fmt.Errorf("save the previous contacts file before replacing it: %w", providers.MapFSError(err))
 		}
-		if err := fsutil.WriteFileAtomic(prevPath, s.file.data, atomically(prevPath, time.Time{})); err != nil {
+		if err := fsutil.WriteFileAtomic(prevPath, s.base, atomically(prevPath, time.Time{})); err != nil {
 			return fmt.Errorf("save the previous contacts file before replacing it: %w", providers.MapFSError(err))
 		}
 		sum := sha256.Sum256(data)
@@ -179,6 +190,7 @@ func (s *DeviceFile) upload(ctx context.Context, data []byte) error {
 		_ = os.Remove(prevPath)
 	}
 	s.exists, s.loaded, s.stat = true, true, obj
+	s.base = data
 	s.setContent(data, obj.ModTime)
 	return nil
 }

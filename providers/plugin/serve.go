@@ -456,10 +456,27 @@ func (s *server) Write(stream pb.Provider_WriteServer) error {
 	} else {
 		e, err = st.Write(ctx, req)
 	}
+	if err == nil {
+		err = writeThrough(ctx, st)
+	}
 	if err != nil {
 		return toStatus(err)
 	}
 	return stream.SendAndClose(&pb.WriteReply{Entry: entryToPB(e)})
+}
+
+// writeThrough makes a change that a plugin's store deferred (repl.Flusher) reach its replica
+// before the host hears of it: the host's engine does not call Persist and Flush across the
+// plugin boundary, so a plugin's stores write through.
+func writeThrough(ctx context.Context, st repl.Store) error {
+	f, ok := st.(repl.Flusher)
+	if !ok {
+		return nil
+	}
+	if err := f.Persist(ctx); err != nil {
+		return err
+	}
+	return f.Flush(ctx)
 }
 
 func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteReply, error) {
@@ -471,7 +488,11 @@ func (s *server) Delete(ctx context.Context, req *pb.DeleteRequest) (*pb.DeleteR
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "delete: %v", err)
 	}
-	if err := repl.DeleteItem(ctx, st, string(req.GetHandle()), exp, repl.Cause(req.GetCause())); err != nil {
+	err = repl.DeleteItem(ctx, st, string(req.GetHandle()), exp, repl.Cause(req.GetCause()))
+	if err == nil {
+		err = writeThrough(ctx, st)
+	}
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	return &pb.DeleteReply{}, nil

@@ -22,7 +22,9 @@
 //     of the child) and the handle file's size per item; the no-op sync's peak; and the idle
 //     window against a minimal Fyne window (test/gui's TestWindowMemory).
 //   - P6: renaming a 1 GiB folder on the desktop: the bytes the next sync sends.
-//   - P7: 1,000 new contacts reaching the phone, and the USB listing figure: not measured yet.
+//   - P7: 1,000 new contacts reaching the phone (in process, the MTP emulator): uploads of the
+//     contacts file, bytes and time, against the device's store writing every card through; the
+//     USB listing figure is not measured yet.
 //   - The per-package Go benchmarks (device/mtp, repl, providers/...), medians of -count runs.
 //
 // Trees are built once per run in a temporary folder (-work to choose it, -keep to keep it), on

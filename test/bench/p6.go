@@ -103,27 +103,3 @@ func fmtBytes(n int64) string {
 	}
 	return fmtMB(n)
 }
-
-// p7 states the figures of issue 16 that the benchmark does not measure yet.
-func (b *bench) p7(context.Context) error {
-	s := &section{id: "P7", title: "figures not measured yet"}
-	s.intro = "Two rows of issue 16's table have no benchmark yet; they are listed so that the table is whole."
-	s.rows = append(s.rows,
-		row{
-			what:    "1,000 new contacts reaching the phone: uploads of the contacts file",
-			cradle:  "not measured",
-			goal:    "<= 2 uploads",
-			verdict: "**missed** (by design today)",
-		},
-		row{
-			what:    "listing 10k objects over real USB against libmtp's `mtp-files`",
-			cradle:  "not measured",
-			goal:    ">= 2x faster",
-			verdict: "not measured",
-		})
-	s.notes = append(s.notes,
-		"Contacts: the device's contacts file (providers/contacts, DeviceFile) is rewritten whole at every card the engine writes (write, then rewrite): 1,000 new cards are 1,000 uploads of a growing file. Meeting the goal needs an engine hook that lets a store flush once per session (or per batch), with the rewrite's journal covering the cards written since the last flush; it is not written.",
-		"USB listing: test/usbvm's guest benchmark measures transfers only (P3); a listing of 10k objects against `mtp-files` in the same guest is not written yet, so `make bench-usb` does not give this figure.")
-	b.rep.add(s)
-	return nil
-}

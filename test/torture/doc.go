@@ -7,6 +7,11 @@
 //     file may be left visible, and every content the user ever wrote must be in place or in the
 //     versions (what a sync replaced or deleted, on either side). The emulated device lives in the killed process; its
 //     folder is a real folder that survives.
+//   - R1 also (TestKillDuringContactsSync): the same with a contacts partnership: hundreds of new
+//     cards go to the phone's one contacts file, which the device side writes once at the end of
+//     the session from a journal on this computer; kills land shortly after that journal appears
+//     (a batch committed, the file not written yet) or at a random moment. The next sync must
+//     complete without deleting anything, and both sides must hold every card, once.
 //   - R2 (TestDeviceGone): the device disappears in the middle of a transfer (the emulator's fault
 //     injection: Unplug at a random moment, DisconnectAfter a random number of bytes either way),
 //     with the manager, the files provider, the MTP initiator and a real handle file in process:
@@ -25,9 +30,10 @@
 //   - R6 (TestMassDeleteAsks): a sync that would delete more than the threshold stops and asks,
 //     however few the items; what a confirmed sync deletes is kept in the versions.
 //
-// `go test ./test/torture/` (and so `make test`) runs the short campaign: 10 R1 trials, 5 R2
-// trials, R3 to R6 once, in about two minutes. CRADLE_TORTURE=1 runs the full one (`make
-// torture`: 200 R1 trials, 50 R2 trials); CRADLE_TORTURE_TRIALS=N sets both trial counts;
+// `go test ./test/torture/` (and so `make test`) runs the short campaign: 10 R1 trials and 4 of
+// R1 with contacts, 5 R2 trials, R3 to R6 once, in about three minutes. CRADLE_TORTURE=1 runs the
+// full one (`make torture`: 200 R1 trials, 40 of R1 with contacts, 50 R2 trials);
+// CRADLE_TORTURE_TRIALS=N sets the trial counts;
 // CRADLE_TORTURE_SEED fixes the random seed (each test logs the one it used, so a failure can
 // be replayed); CRADLE_TORTURE_REPORT=FILE appends one JSON record per campaign, from which
 // scripts/torture writes docs/reliability.md.
