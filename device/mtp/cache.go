@@ -17,16 +17,17 @@ func isRootParent(h uint32) bool { return h == 0 || h == rootParent }
 
 // node is one object the Device knows the handle of, in this session only: MTP renumbers handles
 // at every OpenSession, so a handle is never an identity beyond it.
+//
+// A session may know a node for each of hundreds of thousands of objects, so a node holds only
+// what every object needs (48 bytes); when a folder was last listed is kept by the cache.
 type node struct {
-	storage device.StorageID
-	handle  uint32 // rootParent for a storage root
-	name    string
-	dir     bool
-	parent  *node
+	parent *node
 	// children is nil until the folder was listed; then it holds every child with a safe name.
 	children map[string]*node
-	// listed is when children was last brought up to date from the device.
-	listed time.Time
+	name     string
+	storage  device.StorageID
+	handle   uint32 // rootParent for a storage root
+	dir      bool
 }
 
 func (n *node) isRoot() bool { return n.parent == nil }
@@ -58,16 +59,28 @@ func (n *node) param() uint32 {
 type cache struct {
 	roots    map[device.StorageID]*node
 	byHandle map[uint32]*node
+	// listed is when each listed folder's children were last brought up to date from the
+	// device.
+	listed map[*node]time.Time
 }
 
 func newCache() *cache {
-	return &cache{roots: map[device.StorageID]*node{}, byHandle: map[uint32]*node{}}
+	c := &cache{}
+	c.reset()
+	return c
 }
 
 // reset forgets every handle (after the device renumbered them).
 func (c *cache) reset() {
 	c.roots = map[device.StorageID]*node{}
 	c.byHandle = map[uint32]*node{}
+	c.listed = map[*node]time.Time{}
+}
+
+// fresh tells whether n's children were brought up to date from the device less than d ago.
+func (c *cache) fresh(n *node, d time.Duration) bool {
+	t, ok := c.listed[n]
+	return ok && n.children != nil && time.Since(t) < d
 }
 
 func (c *cache) root(s device.StorageID) *node {
@@ -85,6 +98,7 @@ func (c *cache) dropStorage(s device.StorageID) {
 		for _, ch := range r.children {
 			c.forget(ch)
 		}
+		delete(c.listed, r)
 		delete(c.roots, s)
 	}
 }
@@ -133,6 +147,7 @@ func (c *cache) forget(n *node) {
 	if c.byHandle[n.handle] == n {
 		delete(c.byHandle, n.handle)
 	}
+	delete(c.listed, n)
 	for _, ch := range n.children {
 		c.forget(ch)
 	}
@@ -157,7 +172,7 @@ func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
 	for _, e := range entries {
 		c.add(parent, e)
 	}
-	parent.listed = now
+	c.listed[parent] = now
 }
 
 // move records that n was renamed to name inside dst, keeping what is cached below it (MTP

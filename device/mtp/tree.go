@@ -244,7 +244,7 @@ func (d *Device) child(ctx context.Context, n *node, name string) (*node, error)
 	if ch := n.children[name]; ch != nil {
 		return ch, nil
 	}
-	if n.children != nil && time.Since(n.listed) < listFresh {
+	if d.cache.fresh(n, listFresh) {
 		return nil, nil
 	}
 	if _, err := d.listDir(ctx, n, true); err != nil {
