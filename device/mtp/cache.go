@@ -23,7 +23,7 @@ func isRootParent(h uint32) bool { return h == 0 || h == rootParent }
 type node struct {
 	parent *node
 	// children is nil until the folder was listed; then it holds every child with a safe name.
-	children map[string]*node
+	children *children
 	name     string
 	storage  device.StorageID
 	handle   uint32 // rootParent for a storage root
@@ -95,7 +95,7 @@ func (c *cache) root(s device.StorageID) *node {
 // dropStorage forgets a storage that went away.
 func (c *cache) dropStorage(s device.StorageID) {
 	if r := c.roots[s]; r != nil {
-		for _, ch := range r.children {
+		for _, ch := range r.children.all() {
 			c.forget(ch)
 		}
 		delete(c.listed, r)
@@ -123,22 +123,22 @@ func (c *cache) add(parent *node, e entry) *node {
 		}
 		c.remove(old)
 	}
-	if old := parent.children[e.name]; old != nil {
+	if old := parent.children.get(e.name); old != nil {
 		c.remove(old)
 	}
 	n := &node{storage: parent.storage, handle: e.handle, name: e.name, dir: e.dir, parent: parent}
 	if parent.children == nil {
-		parent.children = map[string]*node{}
+		parent.children = newChildren(0)
 	}
-	parent.children[e.name] = n
+	parent.children.put(n)
 	c.byHandle[e.handle] = n
 	return n
 }
 
 // remove forgets n and everything below it.
 func (c *cache) remove(n *node) {
-	if n.parent != nil && n.parent.children[n.name] == n {
-		delete(n.parent.children, n.name)
+	if n.parent != nil {
+		n.parent.children.del(n.name, n)
 	}
 	c.forget(n)
 }
@@ -148,7 +148,7 @@ func (c *cache) forget(n *node) {
 		delete(c.byHandle, n.handle)
 	}
 	delete(c.listed, n)
-	for _, ch := range n.children {
+	for _, ch := range n.children.all() {
 		c.forget(ch)
 	}
 	n.children = nil
@@ -161,13 +161,17 @@ func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
 	for _, e := range entries {
 		keep[e.handle] = true
 	}
-	for _, ch := range parent.children {
+	var gone []*node
+	for _, ch := range parent.children.all() {
 		if !keep[ch.handle] {
-			c.remove(ch)
+			gone = append(gone, ch)
 		}
 	}
+	for _, ch := range gone {
+		c.remove(ch)
+	}
 	if parent.children == nil {
-		parent.children = make(map[string]*node, len(entries))
+		parent.children = newChildren(len(entries))
 	}
 	for _, e := range entries {
 		c.add(parent, e)
@@ -178,16 +182,16 @@ func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
 // move records that n was renamed to name inside dst, keeping what is cached below it (MTP
 // keeps handles across MoveObject). When dst was never listed, n is forgotten.
 func (c *cache) move(n, dst *node, name string) {
-	if n.parent != nil && n.parent.children[n.name] == n {
-		delete(n.parent.children, n.name)
+	if n.parent != nil {
+		n.parent.children.del(n.name, n)
 	}
 	if dst.children == nil {
 		c.forget(n)
 		return
 	}
-	if old := dst.children[name]; old != nil && old != n {
+	if old := dst.children.get(name); old != nil && old != n {
 		c.remove(old)
 	}
 	n.parent, n.name = dst, name
-	dst.children[name] = n
+	dst.children.put(n)
 }
