@@ -1,14 +1,16 @@
 package manager
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -231,13 +233,35 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	if marked && !mark.Local && !changed && len(snaps) > 0 && snaps[0].name == mark.Object {
 		return nil // the newest snapshot on the device is the one written last here: still current
 	}
-	var buf bytes.Buffer
-	info, err := hf.ExportReplica(sideDevice, &buf)
+	// The snapshot (about 100 bytes an item) goes to the device from a temporary file next to
+	// the handle file: held in memory, with the copies a growing buffer makes, it was the peak of
+	// a large first sync (about 30 MB at 100k items), which writes it while the device's objects
+	// are all known to the path cache.
+	f, err := os.CreateTemp(filepath.Join(m.dir, "state"), ".export-*.snapshot")
+	if err != nil {
+		return fmt.Errorf("write the device replica's snapshot: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	info, err := hf.ExportReplica(sideDevice, f)
 	if errors.Is(err, repl.ErrUnknownReplica) {
 		return nil // nothing synced yet
 	}
 	if err != nil {
 		return err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("write the device replica's snapshot: %w", err)
+	}
+	// snapshot returns the snapshot from its start, for each attempt to write it.
+	snapshot := func() (io.Reader, error) {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("read the device replica's snapshot back: %w", err)
+		}
+		return f, nil
 	}
 	w := info.Writer.String()
 	if len(w) > 12 {
@@ -245,20 +269,26 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	}
 	name := fmt.Sprintf("%s-%010d-%s%s", prefix, info.Gen, w, snapshotSuffix)
 	target := path.Join(metaDir, name)
-	size := int64(buf.Len())
 	local := func(cause error) error {
 		return m.keepMetaLocal(ctx, p, mark, marked, free, size, cause)
 	}
 	if _, err := dev.Mkdir(ctx, storage, metaDir); err != nil {
 		return local(fmt.Errorf("create %s on the device: %w", metaDir, err))
 	}
-	_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
+	r, err := snapshot()
+	if err != nil {
+		return err
+	}
+	_, err = dev.Create(ctx, storage, target, size, time.Now(), r)
 	if errors.Is(err, device.ErrExists) {
 		// Left by an earlier attempt that was not confirmed: replace it.
 		if err := dev.Delete(ctx, storage, target); err != nil {
 			return fmt.Errorf("replace %s on the device: %w", target, err)
 		}
-		_, err = dev.Create(ctx, storage, target, size, time.Now(), bytes.NewReader(buf.Bytes()))
+		if r, err = snapshot(); err != nil {
+			return err
+		}
+		_, err = dev.Create(ctx, storage, target, size, time.Now(), r)
 	}
 	if err != nil {
 		return local(fmt.Errorf("write %s on the device: %w", target, err))

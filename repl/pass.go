@@ -174,9 +174,17 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 	p.s.prog.From, p.s.prog.To = p.src.Name, p.dst.Name
 	p.skippedBefore = len(p.s.rep.Skipped)
 	bs := p.s.cfg.BatchSize
-	for i := 0; i < len(changes); i += bs {
-		if err := p.batch(ctx, changes[i:min(i+bs, len(changes))], false, i+bs >= len(changes)); err != nil {
+	for done := 0; len(changes) > 0; {
+		n := min(bs, len(changes))
+		if err := p.batch(ctx, changes[:n], false, n == len(changes)); err != nil {
 			return err
+		}
+		// What is applied is let go (a change held for its retry is a copy): its name at once,
+		// and the array it sat in once the changes left fit in half of it.
+		clear(changes[:n])
+		changes, done = changes[n:], done+n
+		if done >= len(changes) && len(changes) > 0 {
+			changes, done = slices.Clone(changes), 0
 		}
 	}
 	if len(p.deferred) > 0 {

@@ -277,20 +277,21 @@ func (s *session) run(ctx context.Context) error {
 	}
 	s.prog.Phase = PhaseSyncing
 	for _, pl := range plans {
-		s.prog.ItemsTotal += len(pl.changes)
+		s.prog.ItemsTotal += pl.n
 		s.prog.BytesTotal += pl.bytes
 	}
 	complete := true
 	for i, pr := range s.passes() {
 		p := s.newPass(pr[0], pr[1])
 		changes := plans[i].changes
+		plans[i].changes = nil // the pass lets go of what it applied
 		if i > 0 {
 			// Earlier passes changed the metadata (settled conflicts, merged items): list again.
 			var pl plannedPass
 			if changes, pl, err = p.collect(); err != nil {
 				return err
 			}
-			s.prog.ItemsTotal += len(changes) - len(plans[i].changes)
+			s.prog.ItemsTotal += len(changes) - plans[i].n
 			s.prog.BytesTotal += pl.bytes - plans[i].bytes
 		}
 		if err := p.run(ctx, changes); err != nil {
@@ -354,10 +355,13 @@ func (s *session) progress(force bool) {
 // plannedPass is what one pass would send.
 type plannedPass struct {
 	from, to string
-	changes  []changeRef
-	bytes    int64
-	deletes  int // live items of the destination the pass would delete
-	live     int // live items of the destination
+	// changes are the first pass's changes; a later pass lists its own again once the passes
+	// before it are applied, so only their count (n) is kept.
+	changes []changeRef
+	n       int
+	bytes   int64
+	deletes int // live items of the destination the pass would delete
+	live    int // live items of the destination
 }
 
 // changeRef is one change a source would send.
@@ -383,7 +387,10 @@ func (s *session) plan(_ context.Context) ([]plannedPass, error) {
 		if err != nil {
 			return nil, err
 		}
-		pl.changes = changes
+		pl.n = len(changes)
+		if len(out) == 0 {
+			pl.changes = changes
+		}
 		out = append(out, pl)
 	}
 	return out, nil

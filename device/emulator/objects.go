@@ -53,19 +53,23 @@ type storage struct {
 }
 
 // object is a file or folder the device has given a handle in this session.
+//
+// The table holds one for every object the initiator saw or made (a phone keeps them in its own
+// object database): 64 bytes each, the modification time as Unix nanoseconds.
 type object struct {
-	handle uint32 // 0 for a storage root
 	st     *storage
 	parent *object // nil for a storage root
 	name   string
-	dir    bool
 	// children is nil until the folder was enumerated in this session.
 	children map[string]*object
+	// size and mtime (Unix nanoseconds) are what the initiator was last told (or could have
+	// been).
+	size   int64
+	mtime  int64
+	handle uint32 // 0 for a storage root
+	dir    bool
 	// watched folders were listed by the initiator: changes in them raise events.
 	watched bool
-	// size and mtime are what the initiator was last told (or could have been).
-	size  int64
-	mtime time.Time
 }
 
 // table is the device's object table: handles for the objects seen in this session. It is
@@ -295,8 +299,11 @@ func (t *table) add(parent *object, name string, fi fs.FileInfo) *object {
 	return o
 }
 
+// modTime is the modification time the initiator was last told.
+func (o *object) modTime() time.Time { return time.Unix(0, o.mtime) }
+
 func (o *object) record(fi fs.FileInfo) {
-	o.size, o.mtime = fi.Size(), fi.ModTime()
+	o.size, o.mtime = fi.Size(), fi.ModTime().UnixNano()
 	if o.dir {
 		o.size = 0
 	}
@@ -444,7 +451,7 @@ func (t *table) rescan(o *object) {
 			t.e.event(mtp.EventObjectAdded, c.handle)
 			continue
 		}
-		if !c.dir && (fi.Size() != c.size || !fi.ModTime().Equal(c.mtime)) {
+		if !c.dir && (fi.Size() != c.size || fi.ModTime().UnixNano() != c.mtime) {
 			c.record(fi)
 			t.e.event(mtp.EventObjectInfoChanged, c.handle)
 		}

@@ -88,7 +88,7 @@ func (r *responder) propValue(o *object, code mtp.PropCode) (mtp.Value, bool) {
 	case mtp.PropObjectFileName, mtp.PropName:
 		v.Str = r.e.reportName(o.name)
 	case mtp.PropDateModified:
-		v.Str = mtp.FormatDateIn(o.mtime, r.e.zone())
+		v.Str = mtp.FormatDateIn(o.modTime(), r.e.zone())
 	case mtp.PropParentObject:
 		v.Int = uint64(parentHandle(o))
 	case mtp.PropPersistentUniqueObjectID:

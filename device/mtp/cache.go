@@ -17,16 +17,17 @@ func isRootParent(h uint32) bool { return h == 0 || h == rootParent }
 
 // node is one object the Device knows the handle of, in this session only: MTP renumbers handles
 // at every OpenSession, so a handle is never an identity beyond it.
+//
+// A session may know a node for each of hundreds of thousands of objects, so a node holds only
+// what every object needs (48 bytes); when a folder was last listed is kept by the cache.
 type node struct {
-	storage device.StorageID
-	handle  uint32 // rootParent for a storage root
-	name    string
-	dir     bool
-	parent  *node
+	parent *node
 	// children is nil until the folder was listed; then it holds every child with a safe name.
-	children map[string]*node
-	// listed is when children was last brought up to date from the device.
-	listed time.Time
+	children *children
+	name     string
+	storage  device.StorageID
+	handle   uint32 // rootParent for a storage root
+	dir      bool
 }
 
 func (n *node) isRoot() bool { return n.parent == nil }
@@ -58,16 +59,28 @@ func (n *node) param() uint32 {
 type cache struct {
 	roots    map[device.StorageID]*node
 	byHandle map[uint32]*node
+	// listed is when each listed folder's children were last brought up to date from the
+	// device.
+	listed map[*node]time.Time
 }
 
 func newCache() *cache {
-	return &cache{roots: map[device.StorageID]*node{}, byHandle: map[uint32]*node{}}
+	c := &cache{}
+	c.reset()
+	return c
 }
 
 // reset forgets every handle (after the device renumbered them).
 func (c *cache) reset() {
 	c.roots = map[device.StorageID]*node{}
 	c.byHandle = map[uint32]*node{}
+	c.listed = map[*node]time.Time{}
+}
+
+// fresh tells whether n's children were brought up to date from the device less than d ago.
+func (c *cache) fresh(n *node, d time.Duration) bool {
+	t, ok := c.listed[n]
+	return ok && n.children != nil && time.Since(t) < d
 }
 
 func (c *cache) root(s device.StorageID) *node {
@@ -82,9 +95,10 @@ func (c *cache) root(s device.StorageID) *node {
 // dropStorage forgets a storage that went away.
 func (c *cache) dropStorage(s device.StorageID) {
 	if r := c.roots[s]; r != nil {
-		for _, ch := range r.children {
+		for _, ch := range r.children.all() {
 			c.forget(ch)
 		}
+		delete(c.listed, r)
 		delete(c.roots, s)
 	}
 }
@@ -109,22 +123,22 @@ func (c *cache) add(parent *node, e entry) *node {
 		}
 		c.remove(old)
 	}
-	if old := parent.children[e.name]; old != nil {
+	if old := parent.children.get(e.name); old != nil {
 		c.remove(old)
 	}
 	n := &node{storage: parent.storage, handle: e.handle, name: e.name, dir: e.dir, parent: parent}
 	if parent.children == nil {
-		parent.children = map[string]*node{}
+		parent.children = newChildren(0)
 	}
-	parent.children[e.name] = n
+	parent.children.put(n)
 	c.byHandle[e.handle] = n
 	return n
 }
 
 // remove forgets n and everything below it.
 func (c *cache) remove(n *node) {
-	if n.parent != nil && n.parent.children[n.name] == n {
-		delete(n.parent.children, n.name)
+	if n.parent != nil {
+		n.parent.children.del(n.name, n)
 	}
 	c.forget(n)
 }
@@ -133,7 +147,8 @@ func (c *cache) forget(n *node) {
 	if c.byHandle[n.handle] == n {
 		delete(c.byHandle, n.handle)
 	}
-	for _, ch := range n.children {
+	delete(c.listed, n)
+	for _, ch := range n.children.all() {
 		c.forget(ch)
 	}
 	n.children = nil
@@ -146,33 +161,37 @@ func (c *cache) setChildren(parent *node, entries []entry, now time.Time) {
 	for _, e := range entries {
 		keep[e.handle] = true
 	}
-	for _, ch := range parent.children {
+	var gone []*node
+	for _, ch := range parent.children.all() {
 		if !keep[ch.handle] {
-			c.remove(ch)
+			gone = append(gone, ch)
 		}
 	}
+	for _, ch := range gone {
+		c.remove(ch)
+	}
 	if parent.children == nil {
-		parent.children = make(map[string]*node, len(entries))
+		parent.children = newChildren(len(entries))
 	}
 	for _, e := range entries {
 		c.add(parent, e)
 	}
-	parent.listed = now
+	c.listed[parent] = now
 }
 
 // move records that n was renamed to name inside dst, keeping what is cached below it (MTP
 // keeps handles across MoveObject). When dst was never listed, n is forgotten.
 func (c *cache) move(n, dst *node, name string) {
-	if n.parent != nil && n.parent.children[n.name] == n {
-		delete(n.parent.children, n.name)
+	if n.parent != nil {
+		n.parent.children.del(n.name, n)
 	}
 	if dst.children == nil {
 		c.forget(n)
 		return
 	}
-	if old := dst.children[name]; old != nil && old != n {
+	if old := dst.children.get(name); old != nil && old != n {
 		c.remove(old)
 	}
 	n.parent, n.name = dst, name
-	dst.children[name] = n
+	dst.children.put(n)
 }

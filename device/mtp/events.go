@@ -203,7 +203,7 @@ func (d *Device) objectEvent(ctx context.Context, code EventCode, h uint32) erro
 		}
 	}
 	if parent != nil && parent.children != nil {
-		if ch := parent.children[e.name]; ch == nil || ch.handle == h {
+		if ch := parent.children.get(e.name); ch == nil || ch.handle == h {
 			d.cache.add(parent, e)
 		}
 	}

@@ -156,8 +156,8 @@ func (d *Device) listDir(ctx context.Context, n *node, quick bool) ([]entry, err
 	}
 	var known map[uint32]entry
 	if quick && n.children != nil {
-		known = make(map[uint32]entry, len(n.children))
-		for _, ch := range n.children {
+		known = make(map[uint32]entry, n.children.len())
+		for _, ch := range n.children.all() {
 			known[ch.handle] = entry{handle: ch.handle, storage: ch.storage, name: ch.name, dir: ch.dir}
 		}
 	}
@@ -241,16 +241,16 @@ func (d *Device) resolve(ctx context.Context, s device.StorageID, p string) (*no
 // child returns n's child called name, or nil. A miss is trusted only when n was listed less
 // than listFresh ago; otherwise n is refreshed first.
 func (d *Device) child(ctx context.Context, n *node, name string) (*node, error) {
-	if ch := n.children[name]; ch != nil {
+	if ch := n.children.get(name); ch != nil {
 		return ch, nil
 	}
-	if n.children != nil && time.Since(n.listed) < listFresh {
+	if d.cache.fresh(n, listFresh) {
 		return nil, nil
 	}
 	if _, err := d.listDir(ctx, n, true); err != nil {
 		return nil, err
 	}
-	return n.children[name], nil
+	return n.children.get(name), nil
 }
 
 func joinPath(dir, name string) string {

@@ -28,7 +28,7 @@ func (d *Device) checkNew(ctx context.Context, parent *node, name string, self *
 	if !rules.FoldCase {
 		return nil
 	}
-	for other, ch := range parent.children {
+	for other, ch := range parent.children.all() {
 		if other != name && ch != self && rules.Same(other, name) {
 			return fmt.Errorf("%q differs only in case from %q, and the device's storage takes them for one name: %w",
 				name, joinPath(parent.path(), other), device.ErrExists)
@@ -438,7 +438,7 @@ func (d *Device) remove(ctx context.Context, parent *node, e entry, p string) {
 		d.log.Warn("mtp: could not delete a partial object after a failed transfer", "path", p, "err", err)
 		return
 	}
-	if n := parent.children[e.name]; n != nil && n.handle == e.handle {
+	if n := parent.children.get(e.name); n != nil && n.handle == e.handle {
 		d.cache.remove(n)
 	}
 }
