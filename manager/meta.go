@@ -237,7 +237,17 @@ func (m *Manager) exportMeta(ctx context.Context, hf *repl.HandleFile, dev devic
 	// the handle file: held in memory, with the copies a growing buffer makes, it was the peak of
 	// a large first sync (about 30 MB at 100k items), which writes it while the device's objects
 	// are all known to the path cache.
-	f, err := os.CreateTemp(filepath.Join(m.dir, "state"), ".export-*.snapshot")
+	dir := m.stateDir(p.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write the device replica's snapshot: %w", err)
+	}
+	// One export at a time per partnership: what an earlier one left (a killed process) goes.
+	if stale, _ := filepath.Glob(filepath.Join(dir, ".export-*.snapshot")); len(stale) > 0 {
+		for _, s := range stale {
+			os.Remove(s)
+		}
+	}
+	f, err := os.CreateTemp(dir, ".export-*.snapshot")
 	if err != nil {
 		return fmt.Errorf("write the device replica's snapshot: %w", err)
 	}
