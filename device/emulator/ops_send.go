@@ -255,7 +255,7 @@ func (r *responder) createPart(dir string, h uint32) (*os.File, error) {
 	for range 3 {
 		r.parts++
 		name := filepath.Join(dir, prefix+strconv.FormatUint(r.parts, 36))
-		f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		f, err := createExcl(name, 0o600)
 		if !errors.Is(err, fs.ErrExist) {
 			return f, err
 		}
