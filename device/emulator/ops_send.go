@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cradle-sync/cradle/device/mtp"
@@ -349,7 +350,9 @@ func (r *responder) install(ps *pendingSend, tmp string, fi fs.FileInfo) answer 
 	target := filepath.Join(t.path(ps.parent), ps.name)
 	late := t.late(ps.parent, ps.name, target)
 	if tmp != target {
-		if err := os.Rename(tmp, target); err != nil {
+		// syscall.Rename, not os.Rename: that looks the target up first (to refuse a folder,
+		// which rename(2) refuses too).
+		if err := syscall.Rename(tmp, target); err != nil {
 			e.log.Warn("emulator: cannot install an upload", "path", target, "err", err)
 			return fail(mtp.RespGeneralError)
 		}
