@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/cradle-sync/cradle/internal/fsutil"
 	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/providers/versions"
 	"github.com/cradle-sync/cradle/repl"
@@ -420,7 +421,7 @@ func (s *DesktopStore) Open(ctx context.Context, handle string) (io.ReadCloser, 
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", handle, err)
 	}
-	f, err := os.Open(p)
+	f, err := fsutil.OpenRead(p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
 	}
