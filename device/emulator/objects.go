@@ -338,7 +338,12 @@ func (t *table) forget(o *object) {
 func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 	t.e.stats.folderReads.Add(1)
 	dir := t.path(o)
-	entries, err := os.ReadDir(dir)
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +363,7 @@ func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 		if len(t.held) > 0 && t.isHeld(filepath.Join(dir, name)) {
 			continue
 		}
-		fi, err := de.Info()
+		fi, err := lstatIn(f, name)
 		if err != nil {
 			continue // gone since ReadDir
 		}
