@@ -274,6 +274,7 @@ type Emulator struct {
 	opts     Options
 	dir      string
 	serial   string
+	pid      int // this process's, in the names of uploads in progress
 	log      *slog.Logger
 	storages []*storage
 
@@ -337,6 +338,7 @@ func New(dir string, opts Options) (*Emulator, error) {
 		opts:      opts,
 		dir:       abs,
 		serial:    opts.Serial,
+		pid:       os.Getpid(),
 		log:       opts.Logger,
 		in:        newInPipe(inCapacity),
 		out:       make(chan []byte),

@@ -267,16 +267,26 @@ func (t *table) present() []*storage {
 }
 
 // path is the object's file on the host.
+// Names are single path components (what a folder read gives, or what validName accepted), so
+// the path is built with one allocation and no cleaning.
 func (t *table) path(o *object) string {
-	var parts []string
+	if o.parent == nil {
+		return o.st.dir
+	}
+	dir := strings.TrimSuffix(o.st.dir, string(filepath.Separator)) // "/" served
+	n := len(dir)
 	for x := o; x.parent != nil; x = x.parent {
-		parts = append(parts, x.name)
+		n += 1 + len(x.name)
 	}
-	p := o.st.dir
-	for i := len(parts) - 1; i >= 0; i-- {
-		p = filepath.Join(p, parts[i])
+	b := make([]byte, n)
+	copy(b, dir)
+	for x := o; x.parent != nil; x = x.parent {
+		n -= len(x.name)
+		copy(b[n:], x.name)
+		n--
+		b[n] = filepath.Separator
 	}
-	return p
+	return string(b)
 }
 
 // visible tells whether a directory entry is an object.
@@ -335,7 +345,12 @@ func (t *table) forget(o *object) {
 func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 	t.e.stats.folderReads.Add(1)
 	dir := t.path(o)
-	entries, err := os.ReadDir(dir)
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +370,7 @@ func (t *table) readDir(o *object) (map[string]fs.FileInfo, error) {
 		if len(t.held) > 0 && t.isHeld(filepath.Join(dir, name)) {
 			continue
 		}
-		fi, err := de.Info()
+		fi, err := lstatIn(f, name)
 		if err != nil {
 			continue // gone since ReadDir
 		}

@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cradle-sync/cradle/device/mtp"
@@ -197,7 +199,7 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 		// leaves is a piece of it there.
 		tmp, err = os.OpenFile(filepath.Join(dir, ps.name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	} else {
-		tmp, err = os.CreateTemp(dir, partName(os.Getpid(), ps.handle))
+		tmp, err = r.createPart(dir, ps.handle)
 	}
 	if err != nil {
 		e.log.Warn("emulator: cannot create a file", "dir", dir, "err", err)
@@ -210,13 +212,20 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 	if err == nil && ps.size >= 0 && written != ps.size {
 		err = fmt.Errorf("%w: %d of %d bytes", errIncomplete, written, ps.size)
 	}
+	keep := err == nil || e.keepingPartial()
+	var fi fs.FileInfo
+	if keep {
+		// The file's date and what the object table records are set through the open file,
+		// before it is renamed into place (a rename changes neither).
+		fi, err = r.finishFile(tmp, ps, err)
+	}
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		if e.keepingPartial() {
+		if keep && fi != nil {
 			e.log.Info("emulator: keeping a partial upload", "name", ps.name, "bytes", written)
-			r.install(ps, tmp.Name())
+			r.install(ps, tmp.Name(), fi)
 		} else {
 			os.Remove(tmp.Name())
 			if ps.registered {
@@ -232,11 +241,47 @@ func (r *responder) sendObject(p []uint32) (answer, error) {
 		}
 		return answer{}, err
 	}
-	if a := r.install(ps, tmp.Name()); !a.is(mtp.RespOK) {
+	if a := r.install(ps, tmp.Name(), fi); !a.is(mtp.RespOK) {
 		os.Remove(tmp.Name())
 		return a, nil
 	}
 	return ok(), nil
+}
+
+// createPart creates the temporary file an upload into dir for the object handle h is written
+// to, named so that a process killed in the middle leaves a file the next one recognises
+// (stalePart). Its name is made from a counter, not random: one openat, no retries.
+func (r *responder) createPart(dir string, h uint32) (*os.File, error) {
+	prefix := partName(r.e.pid, h)
+	for range 3 {
+		r.parts++
+		name := filepath.Join(dir, prefix+strconv.FormatUint(r.parts, 36))
+		f, err := createExcl(name, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
+	return os.CreateTemp(dir, prefix)
+}
+
+// finishFile gives a received file the modification date SendObjectInfo announced (FAT keeps
+// it to 2 seconds) and returns what the object table records of it. err is the transfer's
+// error (a partial upload kept), returned unless the file itself fails.
+func (r *responder) finishFile(f *os.File, ps *pendingSend, err error) (fs.FileInfo, error) {
+	e := r.e
+	if !ps.mtime.IsZero() {
+		if e.opts.FATNames {
+			ps.mtime = ps.mtime.Truncate(2 * time.Second) // FAT keeps times to 2 seconds
+		}
+		if terr := setFileTimes(f, ps.mtime); terr != nil {
+			e.log.Warn("emulator: cannot keep the modification date", "path", f.Name(), "err", terr)
+		}
+	}
+	fi, serr := f.Stat()
+	if serr != nil {
+		return nil, serr
+	}
+	return fi, err
 }
 
 // unregister removes the empty object a failed upload had made at SendObjectInfo.
@@ -263,11 +308,13 @@ func (r *responder) receiveFile(f *os.File) (int64, error) {
 	}
 	buf := r.recvBuf
 	var written int64
+	hole := false // the file ends with a hole: its size must be set
 	for {
 		n, rerr := io.ReadFull(d, buf)
 		if n > 0 {
 			chunk := buf[:n]
-			if bytes.Equal(chunk, zeros[:n]) {
+			hole = bytes.Equal(chunk, zeros[:n])
+			if hole {
 				_, err = f.Seek(int64(n), io.SeekCurrent)
 			} else {
 				_, err = f.Write(chunk)
@@ -284,37 +331,31 @@ func (r *responder) receiveFile(f *os.File) (int64, error) {
 			return written, rerr
 		}
 	}
-	if err := f.Truncate(written); err != nil {
-		return written, err
+	if hole {
+		if err := f.Truncate(written); err != nil {
+			return written, err
+		}
 	}
 	return written, d.finish()
 }
 
-// install renames an upload into place, keeps its modification date and gives it the handle
-// SendObjectInfo announced; a device that registers objects late (or never, for hidden names)
-// leaves that to later.
-func (r *responder) install(ps *pendingSend, tmp string) answer {
+// install renames an upload into place (its date already set, fi what it is) and gives it the
+// handle SendObjectInfo announced; a device that registers objects late (or never, for hidden
+// names) leaves that to later.
+func (r *responder) install(ps *pendingSend, tmp string, fi fs.FileInfo) answer {
 	e := r.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := &e.tab
 	target := filepath.Join(t.path(ps.parent), ps.name)
 	late := t.late(ps.parent, ps.name, target)
-	if err := os.Rename(tmp, target); err != nil {
-		e.log.Warn("emulator: cannot install an upload", "path", target, "err", err)
-		return fail(mtp.RespGeneralError)
-	}
-	if !ps.mtime.IsZero() {
-		if e.opts.FATNames {
-			ps.mtime = ps.mtime.Truncate(2 * time.Second) // FAT keeps times to 2 seconds
+	if tmp != target {
+		// syscall.Rename, not os.Rename: that looks the target up first (to refuse a folder,
+		// which rename(2) refuses too).
+		if err := syscall.Rename(tmp, target); err != nil {
+			e.log.Warn("emulator: cannot install an upload", "path", target, "err", err)
+			return fail(mtp.RespGeneralError)
 		}
-		if err := os.Chtimes(target, ps.mtime, ps.mtime); err != nil {
-			e.log.Warn("emulator: cannot keep the modification date", "path", target, "err", err)
-		}
-	}
-	fi, err := os.Lstat(target)
-	if err != nil {
-		return fail(mtp.RespGeneralError)
 	}
 	if old := ps.parent.children[ps.name]; old != nil {
 		t.remove(old)

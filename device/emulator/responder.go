@@ -34,6 +34,8 @@ type responder struct {
 	op    mtp.OpCode
 	// recvBuf receives uploads, reused from one to the next (the responder is one goroutine).
 	recvBuf []byte
+	// parts counts the temporary files of uploads, which it names.
+	parts uint64
 	// sending is set while a data-in phase is being sent.
 	sending bool
 }

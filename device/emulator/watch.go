@@ -136,7 +136,15 @@ func (w *watcher) run() {
 }
 
 // readLoop turns inotify's reports into dirty folders; it ends when the notifier is closed.
+// After each read it lets the kernel gather reports for half the settle time before it reads
+// again: the device's own writes (an upload is five or six reports) would otherwise wake it for
+// each one, and the folders are rescanned only once the changes have settled anyway. (Half:
+// under a stream of changes its kicks must come closer than settle, or run would rescan at
+// every one.)
 func (w *watcher) readLoop() {
+	const gather = settle / 2
+	pause := time.NewTimer(gather)
+	defer pause.Stop()
 	for {
 		wds, all, err := w.n.read()
 		if err != nil {
@@ -151,6 +159,12 @@ func (w *watcher) readLoop() {
 		}
 		w.mu.Unlock()
 		signal(w.kick)
+		pause.Reset(gather)
+		select {
+		case <-w.e.gone:
+			return
+		case <-pause.C:
+		}
 	}
 }
 

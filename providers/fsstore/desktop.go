@@ -421,7 +421,7 @@ func (s *DesktopStore) Open(ctx context.Context, handle string) (io.ReadCloser, 
 	if err != nil {
 		return nil, fmt.Errorf("open %q: %w", handle, err)
 	}
-	f, err := os.Open(p)
+	f, err := fsutil.OpenRead(p)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w%s", p, providers.MapFSError(err), permissionHint(err))
 	}
