@@ -542,7 +542,12 @@ func (w *propWorld) checkConverged() {
 				names = append(names, n)
 			}
 		}
-		if len(names) > 1 && !w.shared[tok] && !((w.snapshotLost || w.restored) && w.renamedBefore(tok)) {
+		// A state file restored from a backup with no device snapshot to tell (the two-replica
+		// histories write none) is the lost-state class of test/torture/report/found.md: what
+		// changed since the backup may end under two names, nothing lost (seed
+		// 10625639977676487020 of TestPropertyTwoReplicas: a file renamed onto another's name).
+		restoredBlind := w.restored && !slices.ContainsFunc(w.files, func(f *propFile) bool { return f.snapshot })
+		if len(names) > 1 && !w.shared[tok] && !restoredBlind && !((w.snapshotLost || w.restored) && w.renamedBefore(tok)) {
 			t.Fatalf("version %q is under several names %v: a duplicate\n%s", tok, names, w.describe())
 		}
 	}
