@@ -22,7 +22,9 @@
 //     of the child) and the handle file's size per item; the no-op sync's peak; and the idle
 //     window against a minimal Fyne window (test/gui's TestWindowMemory).
 //   - P6: renaming a 1 GiB folder on the desktop: the bytes the next sync sends.
-//   - P7: 1,000 new contacts reaching the phone, and the USB listing figure: not measured yet.
+//   - P7: 1,000 new contacts reaching the phone (not measured yet), and listing 10k objects over
+//     real USB against libmtp's mtp-files, from docs/performance-usb.md (make bench-usb), or
+//     measured now with -usb.
 //   - The per-package Go benchmarks (device/mtp, repl, providers/...), medians of -count runs.
 //
 // Trees are built once per run in a temporary folder (-work to choose it, -keep to keep it), on
@@ -144,8 +146,8 @@ func run(ctx context.Context, c *config) error {
 		{"P2", b.p2},
 		{"P4", b.p4},
 		{"P6", b.p6},
-		{"P7", b.p7},
 		{"P3", b.p3},
+		{"P7", b.p7}, // after P3, which may measure the USB listing (-usb)
 		{"pkg", b.packages},
 	}
 	for _, s := range steps {
