@@ -38,7 +38,7 @@ type OpStat struct {
 // alternately. Every run of either tool is a fresh process or a fresh session: QEMU's usb-mtp
 // forgets its object tree at CloseSession and reads each folder again the first time a session
 // asks for its handles, so both pay for reading the host's folders.
-func runList(runs, folders, files int, warmup, profile bool) error {
+func runList(runs, folders, files int, warmup, profile, variants bool) error {
 	ctx := context.Background()
 	wantFiles := folders * files
 	// Objects Cradle sees: the fixtures' folder, its folders and files, and whatever else is in
@@ -100,10 +100,14 @@ func runList(runs, folders, files int, warmup, profile bool) error {
 	if !profile {
 		return nil
 	}
-	// More Cradle runs through a transport that times every transaction: as a sync runs, without
-	// interrupt reads (what the event loop costs), and with two Ps for the Go scheduler (gousb
-	// completes every transfer from a cgo callback on its event thread).
-	for _, variant := range []string{"", "no events", "GOMAXPROCS 2"} {
+	// One more Cradle run through a transport that times every transaction, as a sync runs; with
+	// variants also without interrupt reads (what the event loop costs), and with two Ps for the
+	// Go scheduler (gousb completes every transfer from a cgo callback on its event thread).
+	vs := []string{""}
+	if variants {
+		vs = append(vs, "no events", "GOMAXPROCS 2")
+	}
+	for _, variant := range vs {
 		prof := &profiler{ops: map[string]*OpStat{}, noEvents: variant == "no events"}
 		if variant == "GOMAXPROCS 2" {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))

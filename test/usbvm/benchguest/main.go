@@ -111,6 +111,7 @@ func main() {
 	folders := flag.Int("folders", 100, "with -list: folders of the listing fixture")
 	files := flag.Int("files", 100, "with -list: files in each folder")
 	profile := flag.Bool("profile", true, "with -list: more Cradle listings that time each MTP operation")
+	variants := flag.Bool("variants", false, "with -list -profile: also profile without interrupt reads and with GOMAXPROCS 2")
 	warmup := flag.Bool("warmup", true, "with -list: an untimed listing of each tool first")
 	flag.Parse()
 	f, err := os.OpenFile(usbvm.GuestCtlDevice, os.O_RDWR, 0)
@@ -153,7 +154,7 @@ func main() {
 		}
 	}
 	if *list {
-		if err := runList(*runs, *folders, *files, *warmup, *profile); err != nil {
+		if err := runList(*runs, *folders, *files, *warmup, *profile, *variants); err != nil {
 			fail(err)
 		}
 		return

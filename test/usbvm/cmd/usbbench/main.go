@@ -397,7 +397,7 @@ func listTable(ctx context.Context, h *usbvm.Harness, work string, cfg config) (
 	}
 	b.WriteString("\nThe ratio is mtp-files' time over Cradle's, each the whole operation: finding the device, opening the session, listing every object with its name, kind, size and date, closing (for mtp-files, its process from start to exit, printing included). Cradle lists as a sync's full pass does: device.Device's Walk, one List per folder.\n")
 	if profiles.Len() > 0 {
-		b.WriteString("\nWhere Cradle's time goes: three more listings through a transport that times every transaction (command to response) and every transfer, as a sync lists, without the event loop's interrupt reads (no events), and with two Ps for Go's scheduler (GOMAXPROCS 2); operations called 10 times or more:\n\n")
+		b.WriteString("\nWhere Cradle's time goes: one more listing through a transport that times every transaction (command to response) and every transfer, as a sync lists (with -guest-args=-variants, also without the event loop's interrupt reads and with GOMAXPROCS 2); operations called 10 times or more:\n\n")
 		b.WriteString(profiles.String())
 	}
 	fmt.Fprintf(&b, "\nMeasured by `make bench-usb` on %s in %s.\n", start.UTC().Format("2006-01-02"), time.Since(start).Round(time.Second))
