@@ -154,6 +154,14 @@ func main() {
 		}
 	}
 	if *list {
+		// The guest may still be enumerating the device (a loaded host): wait for it, untimed.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if _, err := findMTP(context.Background()); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				fail(err)
+			}
+		}
 		if err := runList(*runs, *folders, *files, *warmup, *profile, *variants); err != nil {
 			fail(err)
 		}
