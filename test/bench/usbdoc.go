@@ -23,6 +23,30 @@ func usbBlock(text, name string) (string, bool) {
 	return strings.TrimSpace(rest[:j]), true
 }
 
+// usbBlocks returns every block whose name is prefix or starts with prefix and a '-' (the
+// listing's blocks, one per device model: listing-qemu-xhci, listing-umtp), in file order.
+func usbBlocks(text, prefix string) []string {
+	var out []string
+	for {
+		i := strings.Index(text, "<!-- usbbench:"+prefix)
+		if i < 0 {
+			return out
+		}
+		rest := text[i+len("<!-- usbbench:"):]
+		name, _, ok := strings.Cut(rest, " -->")
+		if !ok {
+			return out
+		}
+		text = rest
+		if name != prefix && !strings.HasPrefix(name, prefix+"-") {
+			continue
+		}
+		if b, ok := usbBlock("<!-- usbbench:"+rest, name); ok {
+			out = append(out, b)
+		}
+	}
+}
+
 // listCell matches the listing table's ratio cell, such as "2.31x (>= 2.0x, met)".
 var listCell = regexp.MustCompile(`^([0-9.]+x) \(([<>]=\s*[0-9.]+x), (met|missed)\)$`)
 

@@ -14,8 +14,8 @@
 // another boot of the same guest.
 //
 // With -doc it replaces the blocks it measured in that markdown file (docs/performance-usb.md),
-// between the markers <!-- usbbench:transfer --> or <!-- usbbench:listing --> and the matching
-// <!-- /usbbench:... -->, and leaves the rest of the file as it is.
+// between the markers <!-- usbbench:transfer --> or <!-- usbbench:listing-MODEL --> (one per device
+// model) and the matching <!-- /usbbench:... -->, and leaves the rest of the file as it is.
 package main
 
 import (
@@ -217,11 +217,16 @@ func bench(cfg config, transfers, list bool) ([]block, error) {
 		blocks = append(blocks, block{"transfer", t})
 	}
 	if list {
-		t, err := listTable(ctx, h, work, cfg)
-		if err != nil {
-			return nil, err
+		// One block per device model, so that a run on one model replaces only its own.
+		for _, hcd := range cfg.hcds {
+			one := cfg
+			one.hcds = []string{hcd}
+			t, err := listTable(ctx, h, work, one)
+			if err != nil {
+				return nil, err
+			}
+			blocks = append(blocks, block{"listing-" + hcd, t})
 		}
-		blocks = append(blocks, block{"listing", t})
 	}
 	return blocks, nil
 }
@@ -329,8 +334,8 @@ func listTable(ctx context.Context, h *usbvm.Harness, work string, cfg config) (
 	start := time.Now()
 	var b strings.Builder
 	var profiles strings.Builder
-	fmt.Fprintf(&b, "Listing %s files in %d folders of %d (small files, %s objects with the folders) through QEMU's usb-mtp and uMTP-Responder 1.3.10 in a TCG guest (kernel %s, %d vCPU), median of %d runs; Cradle against libmtp %s's `mtp-files` in the same guest, alternately, every run a fresh process or a fresh MTP session.\n\n",
-		thousands(cfg.folders*cfg.files), cfg.folders, cfg.files, thousands(cfg.folders*cfg.files+cfg.folders+1), h.Kernel.Version, max(cfg.cpus, 1), cfg.runs, libmtpVersion())
+	fmt.Fprintf(&b, "Listing %s files in %d folders of %d (small files, %s objects with the folders) through %s in a TCG guest (kernel %s, %d vCPU), median of %d runs; Cradle against libmtp %s's `mtp-files` in the same guest, alternately, every run a fresh process or a fresh MTP session.\n\n",
+		thousands(cfg.folders*cfg.files), cfg.folders, cfg.files, thousands(cfg.folders*cfg.files+cfg.folders+1), modelName(cfg.hcds), h.Kernel.Version, max(cfg.cpus, 1), cfg.runs, libmtpVersion())
 	b.WriteString("| device | Cradle s | mtp-files s | ratio (goal) | Cradle, session to last entry s | runs: Cradle / mtp-files s |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, hcd := range cfg.hcds {
@@ -402,6 +407,19 @@ func listTable(ctx context.Context, h *usbvm.Harness, work string, cfg config) (
 	}
 	fmt.Fprintf(&b, "\nMeasured by `make bench-usb` on %s in %s.\n", start.UTC().Format("2006-01-02"), time.Since(start).Round(time.Second))
 	return b.String(), nil
+}
+
+// modelName describes the device models of hcds for the table's introduction.
+func modelName(hcds []string) string {
+	var names []string
+	for _, hcd := range hcds {
+		if hcd == usbvm.UMTP {
+			names = append(names, "uMTP-Responder 1.3.10 as a gadget on the guest's dummy_hcd")
+		} else {
+			names = append(names, "QEMU's usb-mtp behind "+hcd)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func thousands(n int) string {

@@ -13,9 +13,9 @@ func TestReplaceBlocks(t *testing.T) {
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := block{"transfer", "new table"}.marked() + block{"listing", "listing table"}.marked()
+	out := block{"transfer", "new table"}.marked() + block{"listing-umtp", "listing table"}.marked()
 	blocks := parseBlocks(out)
-	if len(blocks) != 2 || blocks[0].name != "transfer" || blocks[1].name != "listing" {
+	if len(blocks) != 2 || blocks[0].name != "transfer" || blocks[1].name != "listing-umtp" {
 		t.Fatalf("parseBlocks = %+v, want transfer and listing", blocks)
 	}
 	if err := replaceBlocks(p, blocks); err != nil {
@@ -26,7 +26,7 @@ func TestReplaceBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(got)
-	for _, want := range []string{"# Title\n\nProse.\n\n<!-- usbbench:transfer -->\n\nnew table\n\n<!-- /usbbench:transfer -->\n\nMore prose.\n", "<!-- usbbench:listing -->\n\nlisting table\n"} {
+	for _, want := range []string{"# Title\n\nProse.\n\n<!-- usbbench:transfer -->\n\nnew table\n\n<!-- /usbbench:transfer -->\n\nMore prose.\n", "<!-- usbbench:listing-umtp -->\n\nlisting table\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("replaceBlocks wrote\n%s\nwant it to contain\n%s", s, want)
 		}
@@ -35,11 +35,11 @@ func TestReplaceBlocks(t *testing.T) {
 		t.Errorf("replaceBlocks kept the old block:\n%s", s)
 	}
 	// Again: the listing block is replaced in place, not appended twice.
-	if err := replaceBlocks(p, []block{{"listing", "second"}}); err != nil {
+	if err := replaceBlocks(p, []block{{"listing-umtp", "second"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = os.ReadFile(p)
-	if n := strings.Count(string(got), "<!-- usbbench:listing -->"); n != 1 || !strings.Contains(string(got), "second") {
+	if n := strings.Count(string(got), "<!-- usbbench:listing-umtp -->"); n != 1 || !strings.Contains(string(got), "second") {
 		t.Errorf("after a second replace: %d listing blocks:\n%s", n, got)
 	}
 }
