@@ -29,8 +29,8 @@ type OpStat struct {
 	Transfers int `json:"transfers"`
 	// InTransport is the part of Seconds spent inside the transport's BulkOut and BulkIn.
 	InTransport float64 `json:"in_transport_seconds"`
-	// Variant says how the profiled run differs from a sync's: "" or "no events" (no interrupt
-	// reads during the listing).
+	// Variant says how the profiled run differs from a sync's: "", "no events" (no interrupt
+	// reads during the listing) or "GOMAXPROCS 2".
 	Variant string `json:"variant,omitempty"`
 }
 
@@ -41,31 +41,31 @@ type OpStat struct {
 func runList(runs, folders, files int, warmup, profile, variants bool) error {
 	ctx := context.Background()
 	wantFiles := folders * files
-	// Objects Cradle sees: the fixtures' folder, its folders and files, and whatever else is in
-	// the root (nothing else for the listing boot).
+	// Both count files only (mtp-files prints no folders); the root holds nothing else.
 	check := func(tool string, gotFiles int) error {
 		if gotFiles < wantFiles {
 			return fmt.Errorf("%s listed %d files, want at least %d", tool, gotFiles, wantFiles)
 		}
 		return nil
 	}
-	// One untimed run of each first: the host's page cache, the guest's, libmtp's first load.
-	if !warmup {
-		// (a diagnosis run)
-	} else if lt, n, err := cradleList(ctx, nil); err != nil {
-		return fmt.Errorf("cradle list, warm-up: %w", err)
-	} else if err := check("cradle", n); err != nil {
-		return err
-	} else {
+	// One untimed run of each first (not in a diagnosis run): the host's page cache, the
+	// guest's, libmtp's first load.
+	if warmup {
+		lt, n, err := cradleList(ctx, nil)
+		if err == nil {
+			err = check("cradle", n)
+		}
+		if err != nil {
+			return fmt.Errorf("cradle list, warm-up: %w", err)
+		}
 		fmt.Fprintf(os.Stderr, "benchguest: warm-up: cradle listed %d files in %s\n", n, lt.total.Round(time.Millisecond))
-	}
-	if !warmup {
-		// (a diagnosis run)
-	} else if d, n, err := libmtpList(ctx); err != nil {
-		return fmt.Errorf("mtp-files, warm-up: %w", err)
-	} else if err := check("mtp-files", n); err != nil {
-		return err
-	} else {
+		d, n, err := libmtpList(ctx)
+		if err == nil {
+			err = check("mtp-files", n)
+		}
+		if err != nil {
+			return fmt.Errorf("mtp-files, warm-up: %w", err)
+		}
 		fmt.Fprintf(os.Stderr, "benchguest: warm-up: mtp-files listed %d files in %s\n", n, d.Round(time.Millisecond))
 	}
 	for i := 1; i <= runs; i++ {
