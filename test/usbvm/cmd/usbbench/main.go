@@ -232,7 +232,7 @@ func bench(cfg config, transfers, list bool) ([]block, error) {
 }
 
 // boot runs the bench program in a guest on hcd with root as the device's folder (QEMU's).
-func boot(ctx context.Context, h *usbvm.Harness, name, hcd, root, args string, cfg config) (string, error) {
+func boot(ctx context.Context, h *usbvm.Harness, name, hcd, root, args string, timeout time.Duration, cfg config) (string, error) {
 	env := map[string]string{"LANG": "C.UTF-8"}
 	if cfg.gomaxprocs > 0 {
 		env["GOMAXPROCS"] = strconv.Itoa(cfg.gomaxprocs)
@@ -242,7 +242,7 @@ func boot(ctx context.Context, h *usbvm.Harness, name, hcd, root, args string, c
 		RootDir:  root,
 		Command:  "/usbvm/bench " + args,
 		Env:      env,
-		Timeout:  40 * time.Minute,
+		Timeout:  timeout,
 		MemoryMB: 1024,
 		CPUs:     cfg.cpus,
 		Trace:    cfg.trace,
@@ -278,7 +278,7 @@ func transferTable(ctx context.Context, h *usbvm.Harness, work string, cfg confi
 		}
 		fmt.Fprintf(os.Stderr, "usbbench: %s: %d runs of get and send, %s each...\n", hcd, runs, sizeLabel(size))
 		console, err := boot(ctx, h, "bench-"+hcd, hcd, root,
-			fmt.Sprintf("-runs %d -size %d -libmtp-send=%v -umtp=%v", runs, size, hcd != usbvm.EHCI, hcd == usbvm.UMTP), cfg)
+			fmt.Sprintf("-runs %d -size %d -libmtp-send=%v -umtp=%v", runs, size, hcd != usbvm.EHCI, hcd == usbvm.UMTP), 40*time.Minute, cfg)
 		if err != nil {
 			return "", err
 		}
@@ -326,6 +326,10 @@ func transferTable(ctx context.Context, h *usbvm.Harness, work string, cfg confi
 	return b.String(), nil
 }
 
+// listTimeout bounds a listing boot: on a loaded host a round of both tools on uMTP-Responder
+// took up to 9 minutes (2026-12-07), and a boot runs a warm-up, the rounds and a profiled run.
+const listTimeout = 90 * time.Minute
+
 // listGoal is issue 16's goal for the listing: Cradle at least this many times faster than
 // mtp-files.
 const listGoal = 2.0
@@ -350,7 +354,7 @@ func listTable(ctx context.Context, h *usbvm.Harness, work string, cfg config) (
 		}
 		fmt.Fprintf(os.Stderr, "usbbench: %s: %d runs of a listing of %d files...\n", hcd, cfg.runs, cfg.folders*cfg.files)
 		console, err := boot(ctx, h, "list-"+hcd, hcd, root,
-			fmt.Sprintf("-list -runs %d -folders %d -files %d -umtp=%v %s", cfg.runs, cfg.folders, cfg.files, hcd == usbvm.UMTP, cfg.guestArgs), cfg)
+			fmt.Sprintf("-list -runs %d -folders %d -files %d -umtp=%v %s", cfg.runs, cfg.folders, cfg.files, hcd == usbvm.UMTP, cfg.guestArgs), listTimeout, cfg)
 		if err != nil {
 			return "", err
 		}
