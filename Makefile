@@ -50,9 +50,10 @@ test-usb: deps deps-usbvm
 	$(GO) test -tags usbvm -count=1 -timeout 40m -v ./test/usbvm/
 
 # Get and send of a 100 MiB file through QEMU's usb-mtp (both controllers) and uMTP-Responder,
-# Cradle against libmtp's mtp-getfile and mtp-sendfile in the same guest; prints a markdown table.
+# Cradle against libmtp's mtp-getfile and mtp-sendfile, and a listing of 10,000 files against
+# libmtp's mtp-files, in the same guest; writes the tables into docs/performance-usb.md.
 bench-usb: deps deps-usbvm
-	$(GO) run ./test/usbvm/cmd/usbbench
+	$(GO) run ./test/usbvm/cmd/usbbench -doc docs/performance-usb.md
 
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .

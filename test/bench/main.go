@@ -23,8 +23,9 @@
 //     window against a minimal Fyne window (test/gui's TestWindowMemory).
 //   - P6: renaming a 1 GiB folder on the desktop: the bytes the next sync sends.
 //   - P7: 1,000 new contacts reaching the phone (in process, the MTP emulator): uploads of the
-//     contacts file, bytes and time, against the device's store writing every card through; the
-//     USB listing figure is not measured yet.
+//     contacts file, bytes and time, against the device's store writing every card through; and
+//     listing 10k objects over real USB against libmtp's mtp-files, from docs/performance-usb.md
+//     (make bench-usb), or measured now with -usb.
 //   - The per-package Go benchmarks (device/mtp, repl, providers/...), medians of -count runs.
 //
 // Trees are built once per run in a temporary folder (-work to choose it, -keep to keep it), on
@@ -146,8 +147,8 @@ func run(ctx context.Context, c *config) error {
 		{"P2", b.p2},
 		{"P4", b.p4},
 		{"P6", b.p6},
-		{"P7", b.p7},
 		{"P3", b.p3},
+		{"P7", b.p7}, // after P3, which may measure the USB listing (-usb)
 		{"pkg", b.packages},
 	}
 	for _, s := range steps {

@@ -32,6 +32,10 @@ func (b *bench) p3(ctx context.Context) error {
 			return err
 		}
 		text = string(raw)
+		b.usbText = text
+		if t, ok := usbBlock(text, "transfer"); ok {
+			text = t
+		}
 		s.intro = "Measured in this run by test/usbvm's usbbench (`make bench-usb`): Cradle's transfers through its gousb transport and MTP initiator against libmtp's `mtp-getfile` and `mtp-sendfile`, in the same QEMU guest, on both host controllers. docs/performance-usb.md explains the method and why the ratios are what they are."
 		s.command = fmt.Sprintf("go run ./test/bench -only P3 -usb -runs %d -out -", b.c.runs)
 	} else {
@@ -39,8 +43,12 @@ func (b *bench) p3(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("docs/performance-usb.md: %w (run make bench-usb, or go run ./test/bench -usb)", err)
 		}
+		doc := string(raw)
+		if t, ok := usbBlock(doc, "transfer"); ok {
+			doc = t
+		}
 		var keep []string
-		for _, para := range strings.Split(string(raw), "\n\n") {
+		for _, para := range strings.Split(doc, "\n\n") {
 			t := strings.TrimSpace(para)
 			if strings.HasPrefix(t, "Measured") || strings.HasPrefix(t, "USB transfers") || strings.HasPrefix(t, "|") || strings.HasPrefix(t, "(") {
 				keep = append(keep, t)

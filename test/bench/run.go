@@ -20,6 +20,9 @@ type bench struct {
 	c   *config
 	rep *report
 	bin string // the cradle binary
+	// usbText is usbbench's output when P3 measured it in this run (-usb): P7 reads its listing
+	// table from it instead of docs/performance-usb.md.
+	usbText string
 
 	big     string // the large tree (c.files files)
 	bigSpec treeSpec

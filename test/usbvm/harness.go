@@ -184,6 +184,8 @@ type RunOptions struct {
 	Handlers map[string]Handler
 	Timeout  time.Duration
 	MemoryMB int
+	// CPUs is the guest's virtual CPUs (0: one).
+	CPUs int
 	// Trace enables QEMU trace events (see Machine.Trace).
 	Trace []string
 }
@@ -218,6 +220,7 @@ func (h *Harness) Boot(ctx context.Context, name string, opt RunOptions) (*Resul
 		HCD:      opt.HCD,
 		RootDir:  opt.RootDir,
 		MemoryMB: opt.MemoryMB,
+		CPUs:     opt.CPUs,
 		Work:     dir,
 		Timeout:  opt.Timeout,
 		Console:  h.Log,

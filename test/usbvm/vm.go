@@ -41,6 +41,8 @@ type Machine struct {
 	RootDir string
 	// MemoryMB is the guest's memory; 0 means 1024.
 	MemoryMB int
+	// CPUs is the guest's virtual CPUs; 0 means 1.
+	CPUs int
 	// Work is a folder for QEMU's sockets (short path: unix socket names are limited).
 	Work string
 	// Timeout bounds the whole run: a guest that hangs is killed and the run fails.
@@ -99,7 +101,7 @@ func (m *Machine) args(qmpSock, ctlSock string) []string {
 		mem = 1024
 	}
 	args := []string{
-		"-accel", "tcg", "-m", strconv.Itoa(mem), "-smp", "1",
+		"-accel", "tcg", "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(max(m.CPUs, 1)),
 		"-nodefaults", "-display", "none", "-no-reboot", "-nic", "none", "-rtc", "base=utc",
 		"-kernel", m.Kernel.Image, "-initrd", m.Initrd,
 		"-append", "console=ttyS0 quiet loglevel=1 panic=-1",

@@ -2,7 +2,9 @@
 // file through QEMU's usb-mtp with Cradle's code (discovery, the gousb transport, the MTP
 // initiator) and with libmtp's mtp-getfile and mtp-sendfile, alternately, several times, checks
 // every copy by content hash, and prints one "BENCH {json}" line per measurement on stdout for the
-// host (test/usbvm/cmd/usbbench) to summarise.
+// host (test/usbvm/cmd/usbbench) to summarise. With -list it instead lists every object of the
+// device (the listing fixture, usbvm.WriteListTree) with Cradle's walk and with libmtp's
+// mtp-files, alternately.
 package main
 
 import (
@@ -21,17 +23,18 @@ import (
 	"time"
 
 	"github.com/cradle-sync/cradle/device"
-	"github.com/cradle-sync/cradle/device/usb"
 	"github.com/cradle-sync/cradle/test/usbvm"
 )
 
 // Measurement is one timed transfer.
 type Measurement struct {
 	Tool string `json:"tool"` // "cradle" or "libmtp"
-	Op   string `json:"op"`   // "get" or "send"
+	Op   string `json:"op"`   // "get", "send" or "list"
 	Run  int    `json:"run"`
 	// Bytes moved.
 	Bytes int64 `json:"bytes"`
+	// Objects are the files a listing ("list") saw.
+	Objects int `json:"objects,omitempty"`
 	// Total is the whole operation: finding the device, opening it, the transfer, closing
 	// (for libmtp, the tool's process from start to exit).
 	Total float64 `json:"total_seconds"`
@@ -104,6 +107,12 @@ func main() {
 	size := flag.Int64("size", 100<<20, "size of the file to get and send (the host's bench-get.bin)")
 	libmtpSends := flag.Bool("libmtp-send", true, "time mtp-sendfile too (QEMU aborts on its uploads through EHCI)")
 	umtp := flag.Bool("umtp", false, "bench uMTP-Responder as a gadget in the guest instead of QEMU's usb-mtp")
+	list := flag.Bool("list", false, "time a listing of every object (the host's "+usbvm.ListDir+" folder) against mtp-files instead of transfers")
+	folders := flag.Int("folders", 100, "with -list: folders of the listing fixture")
+	files := flag.Int("files", 100, "with -list: files in each folder")
+	profile := flag.Bool("profile", true, "with -list: more Cradle listings that time each MTP operation")
+	variants := flag.Bool("variants", false, "with -list -profile: also profile without interrupt reads and with GOMAXPROCS 2")
+	warmup := flag.Bool("warmup", true, "with -list: an untimed listing of each tool first")
 	flag.Parse()
 	f, err := os.OpenFile(usbvm.GuestCtlDevice, os.O_RDWR, 0)
 	if err != nil {
@@ -117,9 +126,16 @@ func main() {
 		if err := os.MkdirAll(local, 0o755); err != nil {
 			fail(err)
 		}
-		for name, n := range map[string]int64{GetName: *size, TinyName: 1} {
-			if err := writeFile(local+"/"+name, name, n); err != nil {
+		if *list {
+			// Written before umtprd starts, so that its inotify sees none of it.
+			if err := usbvm.WriteListTree(local, *folders, *files); err != nil {
 				fail(err)
+			}
+		} else {
+			for name, n := range map[string]int64{GetName: *size, TinyName: 1} {
+				if err := writeFile(local+"/"+name, name, n); err != nil {
+					fail(err)
+				}
 			}
 		}
 		g, err := usbvm.StartUMTP()
@@ -136,6 +152,20 @@ func main() {
 				fail(errors.New("the uMTP gadget does not answer"))
 			}
 		}
+	}
+	if *list {
+		// The guest may still be enumerating the device (a loaded host): wait for it, untimed.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if _, err := findMTP(context.Background()); err == nil {
+				break
+			} else if time.Now().After(deadline) {
+				fail(err)
+			}
+		}
+		if err := runList(*runs, *folders, *files, *warmup, *profile, *variants); err != nil {
+			fail(err)
+		}
+		return
 	}
 	if err := run(*runs, *size, *libmtpSends); err != nil {
 		fail(err)
@@ -235,20 +265,8 @@ func writeContent(p, name string, size int64) error {
 
 // openCradle finds and opens the MTP device (QEMU's, or the uMTP gadget) as the Monitor does.
 func openCradle(ctx context.Context) (device.Device, error) {
-	fs, err := usb.Scan(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range fs {
-		if (f.Vendor == 0x46f4 || f.Vendor == usbvm.UMTPVendor) && f.MTP {
-			t, err := usb.OpenTransport(ctx, f, "")
-			if err != nil {
-				return nil, err
-			}
-			return usb.OpenMTP(ctx, t, f)
-		}
-	}
-	return nil, errors.New("the MTP device (QEMU's or uMTP's) not found")
+	d, _, err := openCradleTimed(ctx)
+	return d, err
 }
 
 func cradleGet(ctx context.Context, size int64) (total, transfer time.Duration, err error) {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// usbBlock returns the block usbbench wrote between <!-- usbbench:name --> and
+// <!-- /usbbench:name --> in text (docs/performance-usb.md or usbbench's -o output), and whether
+// there is one.
+func usbBlock(text, name string) (string, bool) {
+	begin, end := "<!-- usbbench:"+name+" -->", "<!-- /usbbench:"+name+" -->"
+	i := strings.Index(text, begin)
+	if i < 0 {
+		return "", false
+	}
+	rest := text[i+len(begin):]
+	j := strings.Index(rest, end)
+	if j < 0 {
+		return "", false
+	}
+	return strings.TrimSpace(rest[:j]), true
+}
+
+// usbBlocks returns every block whose name is prefix or starts with prefix and a '-' (the
+// listing's blocks, one per device model: listing-qemu-xhci, listing-umtp), in file order.
+func usbBlocks(text, prefix string) []string {
+	var out []string
+	for {
+		i := strings.Index(text, "<!-- usbbench:"+prefix)
+		if i < 0 {
+			return out
+		}
+		rest := text[i+len("<!-- usbbench:"):]
+		name, _, ok := strings.Cut(rest, " -->")
+		if !ok {
+			return out
+		}
+		text = rest
+		if name != prefix && !strings.HasPrefix(name, prefix+"-") {
+			continue
+		}
+		if b, ok := usbBlock("<!-- usbbench:"+rest, name); ok {
+			out = append(out, b)
+		}
+	}
+}
+
+// listCell matches the listing table's ratio cell, such as "2.31x (>= 2.0x, met)".
+var listCell = regexp.MustCompile(`^([0-9.]+x) \(([<>]=\s*[0-9.]+x), (met|missed)\)$`)
+
+// listRows turns usbbench's listing table (| device | Cradle s | mtp-files s | ratio (goal) | ...)
+// into summary rows.
+func listRows(table string) []row {
+	var out []row
+	for l := range strings.SplitSeq(table, "\n") {
+		if !strings.HasPrefix(l, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		if len(cells) < 4 {
+			continue
+		}
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		m := listCell.FindStringSubmatch(cells[3])
+		if m == nil {
+			continue
+		}
+		v := "met"
+		if m[3] != "met" {
+			v = "**missed**"
+		}
+		out = append(out, row{
+			what:     fmt.Sprintf("listing 10k objects over USB, %s", cells[0]),
+			cradle:   cells[1] + " s",
+			baseline: cells[2] + " s (`mtp-files`)",
+			ratio:    m[1],
+			goal:     m[2] + " faster",
+			verdict:  v,
+		})
+	}
+	return out
+}
