@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -69,39 +68,17 @@ func (b *bench) p3(ctx context.Context) error {
 	return nil
 }
 
-// usbCell matches a ratio cell such as "2.27x (>= 1.5x, met)".
-var usbCell = regexp.MustCompile(`^([0-9.]+x) \(([<>]=\s*[0-9.]+x), (met|missed)\)$`)
-
-// usbRows turns usbbench's table rows into summary rows.
+// usbRows turns usbbench's transfer table (| controller | operation | Cradle MB/s | libmtp MB/s |
+// ratio (goal) | ...) into summary rows.
 func usbRows(table string) []row {
-	var out []row
-	for l := range strings.SplitSeq(table, "\n") {
-		if !strings.HasPrefix(l, "|") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(l, "|"), "|")
-		if len(cells) < 5 {
-			continue
-		}
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		m := usbCell.FindStringSubmatch(cells[4])
-		if m == nil {
-			continue
-		}
-		v := "met"
-		if m[3] != "met" {
-			v = "**missed**"
-		}
-		out = append(out, row{
+	return tableRows(table, 4, func(cells []string, ratio, goal, verdict string) row {
+		return row{
 			what:     fmt.Sprintf("%s over USB, %s", cells[1], cells[0]),
 			cradle:   cells[2] + " MB/s",
 			baseline: cells[3] + " MB/s (libmtp)",
-			ratio:    m[1],
-			goal:     m[2],
-			verdict:  v,
-		})
-	}
-	return out
+			ratio:    ratio,
+			goal:     goal,
+			verdict:  verdict,
+		}
+	})
 }

@@ -47,25 +47,25 @@ func usbBlocks(text, prefix string) []string {
 	}
 }
 
-// listCell matches the listing table's ratio cell, such as "2.31x (>= 2.0x, met)".
-var listCell = regexp.MustCompile(`^([0-9.]+x) \(([<>]=\s*[0-9.]+x), (met|missed)\)$`)
+// ratioCell matches the ratio cell of usbbench's tables, such as "2.31x (>= 2.0x, met)".
+var ratioCell = regexp.MustCompile(`^([0-9.]+x) \(([<>]=\s*[0-9.]+x), (met|missed)\)$`)
 
-// listRows turns usbbench's listing table (| device | Cradle s | mtp-files s | ratio (goal) | ...)
-// into summary rows.
-func listRows(table string) []row {
+// tableRows turns the rows of one of usbbench's markdown tables whose ratio cell is column col
+// into summary rows, made by mk from the row's cells, its ratio, goal and verdict.
+func tableRows(table string, col int, mk func(cells []string, ratio, goal, verdict string) row) []row {
 	var out []row
 	for l := range strings.SplitSeq(table, "\n") {
 		if !strings.HasPrefix(l, "|") {
 			continue
 		}
 		cells := strings.Split(strings.Trim(l, "|"), "|")
-		if len(cells) < 4 {
+		if len(cells) <= col {
 			continue
 		}
 		for i := range cells {
 			cells[i] = strings.TrimSpace(cells[i])
 		}
-		m := listCell.FindStringSubmatch(cells[3])
+		m := ratioCell.FindStringSubmatch(cells[col])
 		if m == nil {
 			continue
 		}
@@ -73,14 +73,22 @@ func listRows(table string) []row {
 		if m[3] != "met" {
 			v = "**missed**"
 		}
-		out = append(out, row{
+		out = append(out, mk(cells, m[1], m[2], v))
+	}
+	return out
+}
+
+// listRows turns usbbench's listing table (| device | Cradle s | mtp-files s | ratio (goal) | ...)
+// into summary rows.
+func listRows(table string) []row {
+	return tableRows(table, 3, func(cells []string, ratio, goal, verdict string) row {
+		return row{
 			what:     fmt.Sprintf("listing 10k objects over USB, %s", cells[0]),
 			cradle:   cells[1] + " s",
 			baseline: cells[2] + " s (`mtp-files`)",
-			ratio:    m[1],
-			goal:     m[2] + " faster",
-			verdict:  v,
-		})
-	}
-	return out
+			ratio:    ratio,
+			goal:     goal + " faster",
+			verdict:  verdict,
+		}
+	})
 }
