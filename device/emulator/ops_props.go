@@ -246,11 +246,14 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 		a = fail(mtp.RespSpecificationByDepthUnsupported)
 	}
 	// Enumerating (or looking up) the objects just brought their sizes and times up to date.
-	var list mtp.PropList
+	// Encoded as it is read, as a phone's responder writes its answer: the list itself is never
+	// held.
+	var list mtp.PropListWriter
+	list.Grow(len(objs) * len(codes))
 	for _, o := range objs {
 		for _, c := range codes {
 			if v, ok := r.propValue(o, c); ok {
-				list = append(list, mtp.PropListEntry{Handle: o.handle, Code: c, Value: v})
+				list.Add(o.handle, c, v)
 			}
 		}
 	}
@@ -258,7 +261,7 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 	if !a.is(mtp.RespOK) {
 		return a, nil
 	}
-	b, err := list.MarshalBinary()
+	b, err := list.Bytes()
 	if err != nil {
 		return answer{}, err
 	}

@@ -695,11 +695,21 @@ func (r *dataReader) fill() {
 	}
 }
 
+// presizeDataset bounds the room a dataset's announced length reserves before its bytes arrive,
+// so that a device announcing more than it sends cannot make Cradle reserve maxDataset.
+const presizeDataset = 16 << 20
+
 // dataset runs a transaction that returns a dataset and reads it into memory (at most
 // maxDataset bytes).
 func (c *conn) dataset(ctx context.Context, op OpCode, params ...uint32) ([]byte, Container, error) {
 	var buf bytes.Buffer
 	resp, err := c.do(ctx, call{op: op, params: params, expect: -1, recv: func(r io.Reader) error {
+		if dr, ok := r.(*dataReader); ok && dr.total > HeaderSize && dr.total-HeaderSize <= presizeDataset {
+			// Room for the announced length at once (and for the last read's probe past it),
+			// not the doublings of a growing buffer: a folder of a thousand files lists in
+			// about 250 KB.
+			buf.Grow(int(dr.total-HeaderSize) + bytes.MinRead)
+		}
 		n, err := io.Copy(&buf, io.LimitReader(r, maxDataset+1))
 		if err == nil && n > maxDataset {
 			err = fmt.Errorf("%w: the device sent a dataset over %d MiB", ErrProtocol, maxDataset>>20)

@@ -1,6 +1,7 @@
 package mtp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -564,31 +565,88 @@ const minPropListEntry = 4 + 2 + 2 + 1
 
 // MarshalBinary encodes the list.
 func (l PropList) MarshalBinary() ([]byte, error) {
-	var e encoder
-	e.u32(uint32(len(l)))
+	var w PropListWriter
 	for _, x := range l {
-		e.u32(x.Handle)
-		e.u16(uint16(x.Code))
-		e.u16(uint16(x.Value.Type))
-		e.value(x.Value.Type, x.Value)
+		w.Add(x.Handle, x.Code, x.Value)
 	}
-	return e.b, e.err
+	return w.Bytes()
+}
+
+// PropListWriter encodes an ObjectPropList element by element, so that a responder answering
+// for a whole folder never holds the list itself (a folder of a thousand objects is ten thousand
+// elements). The zero value is ready to use.
+type PropListWriter struct {
+	e encoder
+	n uint32
+}
+
+// Grow makes room for about n more elements.
+func (w *PropListWriter) Grow(n int) {
+	const typical = 24 // handle, code and type, then a number or a short string
+	w.start()
+	w.e.b = slices.Grow(w.e.b, n*typical)
+}
+
+func (w *PropListWriter) start() {
+	if w.e.b == nil {
+		w.e.u32(0) // the count, written by Bytes
+	}
+}
+
+// Add appends one element: property code of object handle, with its value (v.Type is the
+// element's data type).
+func (w *PropListWriter) Add(handle uint32, code PropCode, v Value) {
+	w.start()
+	w.e.u32(handle)
+	w.e.u16(uint16(code))
+	w.e.u16(uint16(v.Type))
+	w.e.value(v.Type, v)
+	w.n++
+}
+
+// Bytes returns the encoded list.
+func (w *PropListWriter) Bytes() ([]byte, error) {
+	w.start()
+	binary.LittleEndian.PutUint32(w.e.b, w.n)
+	return w.e.b, w.e.err
 }
 
 // UnmarshalBinary decodes the list.
 func (l *PropList) UnmarshalBinary(b []byte) error {
+	var list PropList
+	err := decodePropList(b, func(n int) { list = make(PropList, 0, n) }, func(x PropListEntry) {
+		list = append(list, x)
+	})
+	if err != nil {
+		return err
+	}
+	*l = list
+	return nil
+}
+
+// EachPropListEntry decodes an ObjectPropList and calls fn with each element in order, without
+// holding the list: a reader that keeps a few properties of each object keeps only those. fn
+// may have been called for the elements before a malformed one.
+func EachPropListEntry(b []byte, fn func(PropListEntry)) error {
+	return decodePropList(b, func(int) {}, fn)
+}
+
+// decodePropList calls count with the number of elements (bounded by what b can hold), then
+// elem with each.
+func decodePropList(b []byte, count func(int), elem func(PropListEntry)) error {
 	r := decoder{b: b}
 	n := r.count(minPropListEntry, "ObjectPropList")
-	list := make(PropList, 0, n)
+	count(n)
 	for i := 0; i < n && r.err == nil; i++ {
 		x := PropListEntry{Handle: r.u32(), Code: PropCode(r.u16())}
 		x.Value = r.value(DataType(r.u16()))
-		list = append(list, x)
+		if r.err == nil {
+			elem(x)
+		}
 	}
 	if r.err != nil {
 		return fmt.Errorf("ObjectPropList: %w", r.err)
 	}
-	*l = list
 	return nil
 }
 

@@ -114,6 +114,16 @@ func FuzzPropList(f *testing.F) {
 		if l.UnmarshalBinary(b) != nil {
 			return
 		}
+		// The streaming reader sees the very elements the list holds.
+		var each PropList
+		if err := EachPropListEntry(b, func(x PropListEntry) { each = append(each, x) }); err != nil || len(each) != len(l) {
+			t.Fatalf("EachPropListEntry saw %d elements (%v), UnmarshalBinary %d", len(each), err, len(l))
+		}
+		for i := range each {
+			if !reflect.DeepEqual(each[i], l[i]) {
+				t.Fatalf("element %d: %+v streamed, %+v listed", i, each[i], l[i])
+			}
+		}
 		enc, err := l.MarshalBinary()
 		if errors.Is(err, ErrLongString) {
 			return

@@ -82,10 +82,39 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 	if n.isRoot() {
 		h = 0
 	}
+	type acc struct {
+		e                         entry
+		name, format, size, mtime bool
+	}
+	byHandle := make(map[uint32]*acc)
 	b, _, err := d.conn.dataset(ctx, OpGetObjectPropList, h, 0, 0xFFFFFFFF, 0, 1)
-	var l PropList
 	if err == nil {
-		err = l.UnmarshalBinary(b)
+		// Decoded element by element: the list itself (about ten elements an object, most of
+		// them properties Cradle does not read) is never held.
+		err = EachPropListEntry(b, func(x PropListEntry) {
+			a := byHandle[x.Handle]
+			if a == nil {
+				a = &acc{e: entry{handle: x.Handle, storage: n.storage, parent: n.param()}}
+				byHandle[x.Handle] = a
+			}
+			switch x.Code {
+			case PropObjectFileName:
+				a.e.name, a.name = x.Value.Str, x.Value.Type == TypeString
+			case PropObjectFormat:
+				a.e.dir, a.format = FormatCode(x.Value.Int) == FormatAssociation, true
+			case PropObjectSize:
+				// A 32-bit size of 0xFFFFFFFF means "4 GiB or more": GetObjectInfo then asks again.
+				a.e.size = int64(x.Value.Int)
+				a.size = scalarSize(x.Value.Type) == 8 || (scalarSize(x.Value.Type) == 4 && x.Value.Int != 0xFFFFFFFF)
+			case PropDateModified:
+				t, err := ParseDateIn(x.Value.Str, d.zone)
+				a.e.mtime, a.mtime = t, err == nil
+			case PropStorageID:
+				a.e.storage = device.StorageID(x.Value.Int)
+			case PropParentObject:
+				a.e.parent = uint32(x.Value.Int)
+			}
+		})
 	}
 	if err != nil {
 		if n.isRoot() && isResponse(err, RespInvalidObjectHandle) {
@@ -99,35 +128,6 @@ func (d *Device) propListEntries(ctx context.Context, n *node, want int) (map[ui
 			return nil, nil
 		}
 		return nil, err
-	}
-	type acc struct {
-		e                         entry
-		name, format, size, mtime bool
-	}
-	byHandle := make(map[uint32]*acc)
-	for _, x := range l {
-		a := byHandle[x.Handle]
-		if a == nil {
-			a = &acc{e: entry{handle: x.Handle, storage: n.storage, parent: n.param()}}
-			byHandle[x.Handle] = a
-		}
-		switch x.Code {
-		case PropObjectFileName:
-			a.e.name, a.name = x.Value.Str, x.Value.Type == TypeString
-		case PropObjectFormat:
-			a.e.dir, a.format = FormatCode(x.Value.Int) == FormatAssociation, true
-		case PropObjectSize:
-			// A 32-bit size of 0xFFFFFFFF means "4 GiB or more": GetObjectInfo then asks again.
-			a.e.size = int64(x.Value.Int)
-			a.size = scalarSize(x.Value.Type) == 8 || (scalarSize(x.Value.Type) == 4 && x.Value.Int != 0xFFFFFFFF)
-		case PropDateModified:
-			t, err := ParseDateIn(x.Value.Str, d.zone)
-			a.e.mtime, a.mtime = t, err == nil
-		case PropStorageID:
-			a.e.storage = device.StorageID(x.Value.Int)
-		case PropParentObject:
-			a.e.parent = uint32(x.Value.Int)
-		}
 	}
 	out := make(map[uint32]entry, len(byHandle))
 	for h, a := range byHandle {
