@@ -343,6 +343,7 @@ func (it *desktopIter) removeStale(fr *walkFrame, name string) {
 		it.s.logf("files: cannot remove %s, left by an interrupted write: %v", p, err)
 		return
 	}
+	tempRemoved(name)
 	it.s.logf("files: removed %s, left by an interrupted write", p)
 }
 

@@ -147,7 +147,7 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 	committed := false
 	defer func() {
 		if !committed {
-			os.Remove(tmp)
+			removeTemp(tmp)
 		}
 	}()
 	// The last look before the rename: the user may have edited the item while it was copied.
@@ -210,7 +210,7 @@ func (s *DesktopStore) writeTemp(ctx context.Context, dir string, req repl.Write
 	defer func() {
 		if !ok {
 			f.Close()
-			os.Remove(tmp)
+			removeTemp(tmp)
 		}
 	}()
 	var data io.Reader = eofReader{}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -24,11 +25,15 @@ func TempName() string {
 
 // StaleTemp tells whether name is a temporary file (TempName) of a process that no longer runs:
 // what a killed Cradle left in the middle of a write, which may be removed. Names without a
-// process ID, and those of running processes (this one included), are not stale.
+// process ID, and those of running processes, are not stale; this process's are only when it
+// gave up on them (abandonTemp).
 func StaleTemp(name string) bool {
 	rest, ok := strings.CutPrefix(name, TempPrefix)
 	if !ok {
 		return false
+	}
+	if _, ok := abandoned.Load(name); ok {
+		return true
 	}
 	id, _, ok := strings.Cut(rest, "-")
 	if !ok {
@@ -42,6 +47,22 @@ func StaleTemp(name string) bool {
 	// another user's).
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
+
+// abandoned holds the names of this process's temporary files that a failed write could not
+// remove: they moved with their folder, which the user renamed during the write. Nobody else
+// removes them while this process runs, and a `cradle watch` runs for days.
+var abandoned sync.Map
+
+// removeTemp removes a temporary file this process wrote and no longer wants; when it is not
+// where it was written, the enumeration that meets it removes it (StaleTemp).
+func removeTemp(p string) {
+	if err := os.Remove(p); err != nil {
+		abandoned.Store(path.Base(p), struct{}{})
+	}
+}
+
+// tempRemoved forgets an abandoned temporary file once it is gone.
+func tempRemoved(name string) { abandoned.Delete(name) }
 
 // MetaDir is the folder at the top of a device where Cradle keeps its replica metadata. It is
 // never synced, at any depth.

@@ -7,7 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/cradle-sync/cradle/repl"
 )
 
 // deadPID returns the process ID of a process that has ended.
@@ -66,5 +69,60 @@ func TestStaleTempsRemoved(t *testing.T) {
 	}
 	if !StaleTemp(stale) || StaleTemp(live) || StaleTemp("a.txt") || StaleTemp(TempPrefix+"ABCDEFGHIJKLMNOP") {
 		t.Errorf("StaleTemp: wrong answer for %q, %q, a.txt or a name without a process ID", stale, live)
+	}
+}
+
+// renamingReader renames a folder when first read: the user moving the folder a file is being
+// written into.
+type renamingReader struct {
+	from, to string
+	r        io.Reader
+	done     bool
+}
+
+func (r *renamingReader) Read(p []byte) (int, error) {
+	if !r.done {
+		r.done = true
+		if err := os.Rename(r.from, r.to); err != nil {
+			return 0, err
+		}
+	}
+	return r.r.Read(p)
+}
+
+// TestTempOfRenamedFolderRemoved: a write whose folder the user renames while the file is copied
+// fails, and its temporary file moves with the folder where the write cannot remove it. It is a
+// leftover like a killed process's, although this process still runs (a `cradle watch` runs for
+// days): the next enumeration of that folder removes it.
+func TestTempOfRenamedFolderRemoved(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newDesktop(t, dir, DesktopOptions{})
+	ctx := context.Background()
+	content := "the file's content"
+	_, err := s.Write(ctx, repl.WriteRequest{Name: "d/x.txt", Kind: repl.KindFile, Size: int64(len(content)),
+		Data: &renamingReader{from: filepath.Join(dir, "d"), to: filepath.Join(dir, "e"), r: strings.NewReader(content)}})
+	if err == nil {
+		t.Fatal("the write into a folder renamed meanwhile succeeded")
+	}
+	it, err := s.Enumerate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	it.Close()
+	left, _ := filepath.Glob(filepath.Join(dir, "e", TempPrefix+"*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left in the renamed folder after an enumeration: %q", left)
 	}
 }
