@@ -137,6 +137,28 @@ func TestStoreErrorsStopWithClearMessages(t *testing.T) {
 	wantSame(t, w.a, w.b)
 }
 
+// TestSkippedItemReportedOnce: an item of the first direction that cannot be written is tried
+// again by that direction's last pass, and is still one skipped item, not one per try ("66 items
+// could not be synced" for 33).
+func TestSkippedItemReportedOnce(t *testing.T) {
+	w := newWorld(t, memstore.Options{}, memstore.Options{})
+	w.put(w.b, "a.txt", "a")
+	w.put(w.b, "b.txt", "b")
+	w.a.SetFault(func(op memstore.Op, h string) error {
+		if op == memstore.OpWrite && h == "a.txt" {
+			return repl.ErrPermission
+		}
+		return nil
+	})
+	rep, err := w.syncErr()
+	if err != nil {
+		t.Fatalf("Sync with one unwritable item = %v, want the others synced", err)
+	}
+	if len(rep.Skipped) != 1 || rep.Skipped[0].Name != "a.txt" || rep.Complete {
+		t.Errorf("Skipped = %+v, want a.txt once", rep.Skipped)
+	}
+}
+
 func TestSourceChangesDuringSync(t *testing.T) {
 	w := newWorld(t, memstore.Options{}, memstore.Options{})
 	w.put(w.a, "grows.log", "short")

@@ -30,7 +30,7 @@ type pass struct {
 	// learned is set when the last batch learned the source's whole knowledge in its own
 	// transaction (one commit fewer).
 	learned       bool
-	skippedBefore int
+	skippedBefore int // the session's skips when the pass began
 }
 
 func (s *session) newPass(src, dst Side) *pass {
@@ -172,7 +172,7 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 		}
 	}
 	p.s.prog.From, p.s.prog.To = p.src.Name, p.dst.Name
-	p.skippedBefore = len(p.s.rep.Skipped)
+	p.skippedBefore = p.s.skips
 	bs := p.s.cfg.BatchSize
 	for done := 0; len(changes) > 0; {
 		n := min(bs, len(changes))
@@ -197,7 +197,7 @@ func (p *pass) run(ctx context.Context, changes []changeRef) error {
 			return err
 		}
 	}
-	p.complete = len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore
+	p.complete = len(p.deferred) == 0 && p.s.skips == p.skippedBefore
 	if !p.complete || p.only || p.learned {
 		return nil
 	}
@@ -399,7 +399,7 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 			if se.deferrable() && !retry {
 				p.deferred = append(p.deferred, c)
 			} else {
-				p.s.rep.Skipped = append(p.s.rep.Skipped, Skipped{From: p.src.Name, To: p.dst.Name, Name: c.name, Err: err})
+				p.s.skip(Skipped{From: p.src.Name, To: p.dst.Name, Name: c.name, Err: err})
 			}
 			settled = append(settled, c.name)
 		}
@@ -413,7 +413,7 @@ func (p *pass) batch(ctx context.Context, changes []changeRef, retry, last bool)
 				}
 			}
 		}
-		if last && fatal == nil && len(p.deferred) == 0 && len(p.s.rep.Skipped) == p.skippedBefore && !p.only {
+		if last && fatal == nil && len(p.deferred) == 0 && p.s.skips == p.skippedBefore && !p.only {
 			// The pass is complete: learn the source's whole knowledge with this batch.
 			p.learnSource(rs, rd)
 			p.learned = true

@@ -172,6 +172,23 @@ type Skipped struct {
 	Err      error
 }
 
+// skip reports a change the session could not apply. The last pass of the first direction tries
+// again what that direction's first pass skipped: an item is reported once, with its last error.
+// Passes tell whether they skipped anything by s.skips, which counts every try.
+func (s *session) skip(sk Skipped) {
+	s.skips++
+	k := [3]string{sk.From, sk.To, sk.Name}
+	if i, ok := s.skipAt[k]; ok {
+		s.rep.Skipped[i] = sk
+		return
+	}
+	if s.skipAt == nil {
+		s.skipAt = map[[3]string]int{}
+	}
+	s.skipAt[k] = len(s.rep.Skipped)
+	s.rep.Skipped = append(s.rep.Skipped, sk)
+}
+
 // Report says what a session did.
 type Report struct {
 	Detected  []DetectReport
@@ -211,6 +228,10 @@ type session struct {
 	dry        bool
 	massDelete *MassDeleteError
 	conflicts  func(from, to string, c *Conflict) // told of each conflict recorded (Forecast)
+	// skips counts the changes the passes skipped, tries again included; skipAt is where each
+	// skipped item is in rep.Skipped.
+	skips  int
+	skipAt map[[3]string]int
 }
 
 // Sync runs a session between sides a and b: detection on both, then the passes cfg.Direction
