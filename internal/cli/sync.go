@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -49,6 +50,10 @@ func cmdSync(c *invocation, args []string) error {
 	}
 	sessions, err := m.Sync(c.ctx, manager.SyncOptions{AllowMassDelete: *allow}, refs...)
 	finish()
+	if err != nil && c.ctx.Err() != nil {
+		// Ctrl+C, or the running Cradle that served the command is quitting.
+		return errors.New("stopped before it finished; the next sync resumes where it stopped")
+	}
 	if err != nil {
 		return err
 	}
