@@ -196,6 +196,10 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 	case userStop || m.closed:
 		sess.Outcome = OutcomeStopped
 		sess.Errors = append([]string{"stopped before it finished; the next sync resumes where it stopped"}, sess.Errors...)
+	case ps.removed && errors.Is(err, context.Canceled):
+		// Removing the partnership cancelled it: nothing failed.
+		sess.Outcome = OutcomeStopped
+		sess.Errors = append([]string{"stopped: the partnership was removed during the sync"}, sess.Errors...)
 	case devGone || errors.Is(err, device.ErrDisconnected) ||
 		errors.Is(err, repl.ErrGone) && !isProviderStop(err) && repl.ErrorSide(err) != sideDesktop:
 		sess.Outcome = OutcomeStopped
