@@ -281,6 +281,9 @@ func (m *Manager) runSyncJob(ctx context.Context, ds *devState, j *job) (Session
 		m.bus.publish(DeviceChanged, p.Device, "", m.deviceInfoLocked(ds))
 	}
 	m.mu.Unlock()
+	if c := sess.ToDevice; c.Created+c.Updated+c.Renamed+c.Deleted > 0 {
+		m.nudgeOverlapping(ctx, ds, p)
+	}
 	return sess, nil
 }
 

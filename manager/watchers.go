@@ -3,8 +3,11 @@ package manager
 import (
 	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/cradle-sync/cradle/providers"
 	"github.com/cradle-sync/cradle/repl"
 )
 
@@ -125,4 +128,48 @@ func (m *Manager) changeDelaysLocked() (quiet, most time.Duration) {
 		most = cmp.Or(m.conf.Settings.ChangeDelayMax, DefaultDebounceMax)
 	}
 	return quiet, max(quiet, most)
+}
+
+// nudgeOverlapping: a session of p that wrote to the device changed what the device's other
+// partnerships see when their device folders overlap p's (one inside the other). A device
+// announces no object its initiator made, so their watchers hear nothing of it: their device
+// side is marked for a full look and their quiet period starts, as if notified.
+func (m *Manager) nudgeOverlapping(ctx context.Context, ds *devState, p Partnership) {
+	sid, path, err := providers.ParseDevicePath(ctx, ds.dev, p.Options[providers.OptDevicePath])
+	if p.Options[providers.OptDevicePath] == "" || err != nil {
+		return
+	}
+	type nudge struct {
+		id string
+		ps *partState
+	}
+	var nudges []nudge
+	m.mu.Lock()
+	others := slices.Clone(m.conf.Partnerships)
+	m.mu.Unlock()
+	for _, q := range others {
+		if q.ID == p.ID || q.Device != p.Device || q.Options[providers.OptDevicePath] == "" {
+			continue
+		}
+		qsid, qpath, err := providers.ParseDevicePath(ctx, ds.dev, q.Options[providers.OptDevicePath])
+		if err != nil || qsid != sid || !within(qpath, path) && !within(path, qpath) {
+			continue
+		}
+		m.mu.Lock()
+		if qs := m.parts[q.ID]; qs != nil && !qs.removed {
+			if cs := qs.changes[1]; cs != nil {
+				cs.Notify(repl.Notification{Kind: repl.Overflow})
+			}
+			nudges = append(nudges, nudge{q.ID, qs})
+		}
+		m.mu.Unlock()
+	}
+	for _, n := range nudges {
+		m.notified(n.id, n.ps, repl.Notification{Kind: repl.Overflow})
+	}
+}
+
+// within tells whether the device path p is dir or inside it ("" is the storage's top).
+func within(p, dir string) bool {
+	return dir == "" || p == dir || strings.HasPrefix(p, dir+"/")
 }
