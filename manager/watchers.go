@@ -3,7 +3,6 @@ package manager
 import (
 	"cmp"
 	"context"
-	"slices"
 	"strings"
 	"time"
 
@@ -135,8 +134,19 @@ func (m *Manager) changeDelaysLocked() (quiet, most time.Duration) {
 // announces no object its initiator made, so their watchers hear nothing of it: their device
 // side is marked for a full look and their quiet period starts, as if notified.
 func (m *Manager) nudgeOverlapping(ctx context.Context, ds *devState, p Partnership) {
+	var others []Partnership
+	m.mu.Lock()
+	for _, q := range m.conf.Partnerships {
+		if q.ID != p.ID && q.Device == p.Device && q.Options[providers.OptDevicePath] != "" {
+			others = append(others, q.clone())
+		}
+	}
+	m.mu.Unlock()
+	if len(others) == 0 || p.Options[providers.OptDevicePath] == "" {
+		return // the usual case: asks the device nothing
+	}
 	sid, path, err := providers.ParseDevicePath(ctx, ds.dev, p.Options[providers.OptDevicePath])
-	if p.Options[providers.OptDevicePath] == "" || err != nil {
+	if err != nil {
 		return
 	}
 	type nudge struct {
@@ -144,13 +154,7 @@ func (m *Manager) nudgeOverlapping(ctx context.Context, ds *devState, p Partners
 		ps *partState
 	}
 	var nudges []nudge
-	m.mu.Lock()
-	others := slices.Clone(m.conf.Partnerships)
-	m.mu.Unlock()
 	for _, q := range others {
-		if q.ID == p.ID || q.Device != p.Device || q.Options[providers.OptDevicePath] == "" {
-			continue
-		}
 		qsid, qpath, err := providers.ParseDevicePath(ctx, ds.dev, q.Options[providers.OptDevicePath])
 		if err != nil || qsid != sid || !within(qpath, path) && !within(path, qpath) {
 			continue
