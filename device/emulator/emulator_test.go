@@ -547,3 +547,42 @@ func TestPrefixNames(t *testing.T) {
 		t.Errorf("the root lists %d objects in a new session, want pre and pre-existing.txt", n)
 	}
 }
+
+// A file changed on the device (a phone's app saving it with the same size) and read by the
+// initiator before the device's own watcher settled is still announced: the read recording the
+// new size and time used to swallow the event, and an initiator that syncs only the changes it
+// is told of never looked at the file (watch quiet with the sides different).
+func TestChangeAnnouncedWhenReadFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "listed"), 0o755)
+	f := filepath.Join(dir, "listed", "f.txt")
+	os.WriteFile(f, []byte("aaaa"), 0o644)
+	d, err := OpenDevice(ctx, dir, quiet(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.List(ctx, 0x00010001, "listed"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(f, []byte("bbbb"), 0o644)
+	later := time.Now().Add(5 * time.Second)
+	os.Chtimes(f, later, later)
+	if _, err := d.List(ctx, 0x00010001, "listed"); err != nil { // within the watcher's settle time
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-d.Events():
+		if ev.Kind != device.ObjectChanged || ev.Path != "listed/f.txt" {
+			t.Errorf("event = %+v, want listed/f.txt changed", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event for a file changed on the device and listed before the device's watcher settled")
+	}
+	select {
+	case ev := <-d.Events():
+		t.Errorf("a second event %+v for one change", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -319,6 +319,19 @@ func (o *object) record(fi fs.FileInfo) {
 	}
 }
 
+// seen records what the initiator is told of o when it asks (a listing, a read). A file of a
+// watched folder that changed since the last record, by someone else than the initiator (whose
+// own writes record as they land), is announced too, as a phone's own watcher announces a
+// change however soon the initiator asks: recording it silently would swallow the event the
+// folder's rescan was about to send, and the initiator listens only for named changes.
+func (t *table) seen(o *object, fi fs.FileInfo) {
+	changed := !o.dir && (fi.Size() != o.size || fi.ModTime().UnixNano() != o.mtime)
+	o.record(fi)
+	if changed && o.parent != nil && o.parent.watched {
+		t.e.event(mtp.EventObjectInfoChanged, o.handle)
+	}
+}
+
 // remove forgets o and everything below it.
 func (t *table) remove(o *object) {
 	if o.parent != nil && o.parent.children[o.name] == o {
@@ -404,7 +417,7 @@ func (t *table) enumerate(o *object) error {
 	}
 	for name, fi := range infos {
 		if c := o.children[name]; c != nil {
-			c.record(fi)
+			t.seen(c, fi)
 			continue
 		}
 		t.add(o, name, fi)

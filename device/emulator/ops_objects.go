@@ -126,7 +126,7 @@ func parentHandle(o *object) uint32 {
 
 // objectInfo describes o; it records what the initiator is told.
 func (r *responder) objectInfo(o *object, fi fs.FileInfo) mtp.ObjectInfo {
-	o.record(fi)
+	r.e.tab.seen(o, fi)
 	oi := mtp.ObjectInfo{
 		StorageID:        o.st.id,
 		ObjectFormat:     objectFormat(o),

@@ -104,7 +104,7 @@ func (r *responder) getObjectPropValue(p []uint32) (answer, error) {
 	var v mtp.Value
 	known := false
 	if o != nil {
-		o.record(fi)
+		r.e.tab.seen(o, fi)
 		v, known = r.propValue(o, mtp.PropCode(param(p, 1)))
 	}
 	r.e.mu.Unlock()
@@ -229,7 +229,7 @@ func (r *responder) getObjectPropList(p []uint32) (answer, error) {
 		objs, a = r.selectObjects(0xFFFFFFFF, format, 0)
 	case depth == 0:
 		if o, fi := t.lookup(h); o != nil {
-			o.record(fi)
+			t.seen(o, fi)
 			objs, a = []*object{o}, ok()
 		} else {
 			a = fail(mtp.RespInvalidObjectHandle)

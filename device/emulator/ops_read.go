@@ -22,7 +22,7 @@ func (r *responder) openFile(h uint32) (*os.File, fs.FileInfo, answer) {
 	if err != nil {
 		return nil, nil, fail(mtp.RespAccessDenied)
 	}
-	o.record(fi)
+	r.e.tab.seen(o, fi)
 	return f, fi, ok()
 }
 
