@@ -181,3 +181,51 @@ func TestCaseOnlyFolderNamesFirstSync(t *testing.T) {
 		t.Errorf("second sync: %+v, want nothing to do", o)
 	}
 }
+
+// A dry run on a phone that folds case lists what the sync does with a name the phone takes for
+// another's: the desktop's A.txt and D/ meet the phone's a.txt and d/, and move aside under
+// conflict names. (The forecast took every new name for free, listed plain creates, and the sync
+// then renamed two items the preview never showed.)
+func TestDryRunOnCaseFoldingPhone(t *testing.T) {
+	e := newEnv(t)
+	args := []string{"--emulate-profile", "android"}
+	writeFile(t, filepath.Join(e.devDir(), "a.txt"), "phone's a", at(0))
+	writeFile(t, filepath.Join(e.devDir(), "d", "c.txt"), "phone's c", at(0))
+	writeFile(t, filepath.Join(e.desktop, "A.txt"), "desktop's A", at(5))
+	writeFile(t, filepath.Join(e.desktop, "D", "c.txt"), "desktop's C", at(5))
+	var devs []map[string]any
+	r := e.ok(append(args, "devices", "--json")...)
+	if err := json.Unmarshal([]byte(r.stdout), &devs); err != nil || len(devs) != 1 {
+		t.Fatalf("devices --json = %s", r.stdout)
+	}
+	e.ok(append(args, "partner", "add", "--name", "docs", "--provider", "files", "--device", devs[0]["serial"].(string),
+		"--desktop", e.desktop, "--device-path", "Documents")...)
+	r = e.ok(append(args, "sync", "--dry-run", "--json")...)
+	var cs []change
+	if err := json.Unmarshal([]byte(r.stdout), &cs); err != nil {
+		t.Fatalf("sync --dry-run --json printed %q: %v", r.stdout, err)
+	}
+	var listedToDesktop, listedToDevice counts
+	for _, c := range cs {
+		n := &listedToDesktop
+		if *c.Direction == "to-device" {
+			n = &listedToDevice
+		}
+		switch *c.Action {
+		case "create":
+			n.Created++
+		case "update":
+			n.Updated++
+		case "rename":
+			n.Renamed++
+		case "delete":
+			n.Deleted++
+		}
+	}
+	o := e.syncOnce(args...)
+	if o.ToDesktop != listedToDesktop || o.ToDevice != listedToDevice {
+		t.Errorf("the dry run listed to the desktop %+v, to the device %+v; the sync did %+v and %+v\n%s",
+			listedToDesktop, listedToDevice, o.ToDesktop, o.ToDevice, r.stdout)
+	}
+	sameTrees(t, e.desktop, e.devDir())
+}
