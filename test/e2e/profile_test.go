@@ -201,27 +201,7 @@ func TestDryRunOnCaseFoldingPhone(t *testing.T) {
 	e.ok(append(args, "partner", "add", "--name", "docs", "--provider", "files", "--device", devs[0]["serial"].(string),
 		"--desktop", e.desktop, "--device-path", "Documents")...)
 	r = e.ok(append(args, "sync", "--dry-run", "--json")...)
-	var cs []change
-	if err := json.Unmarshal([]byte(r.stdout), &cs); err != nil {
-		t.Fatalf("sync --dry-run --json printed %q: %v", r.stdout, err)
-	}
-	var listedToDesktop, listedToDevice counts
-	for _, c := range cs {
-		n := &listedToDesktop
-		if *c.Direction == "to-device" {
-			n = &listedToDevice
-		}
-		switch *c.Action {
-		case "create":
-			n.Created++
-		case "update":
-			n.Updated++
-		case "rename":
-			n.Renamed++
-		case "delete":
-			n.Deleted++
-		}
-	}
+	listedToDesktop, listedToDevice := listedCounts(t, r.stdout)
 	o := e.syncOnce(args...)
 	if o.ToDesktop != listedToDesktop || o.ToDevice != listedToDevice {
 		t.Errorf("the dry run listed to the desktop %+v, to the device %+v; the sync did %+v and %+v\n%s",
