@@ -211,6 +211,10 @@ func (m *Manager) AddPartnership(ctx context.Context, p Partnership) (Partnershi
 	if err != nil {
 		return Partnership{}, err
 	}
+	q.ID = ""
+	if err := m.checkOverlap(q); err != nil {
+		return Partnership{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -267,6 +271,9 @@ func (m *Manager) UpdatePartnership(ctx context.Context, p Partnership) error {
 		return err
 	}
 	q.ID, q.Created = old.ID, old.Created
+	if err := m.checkOverlap(q); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -327,6 +327,12 @@ func (a *applier) create(ctx context.Context, c, l *record, v Vector, ver, cver 
 // clear it (this is the retry), both are kept: this one under a conflict name, which propagates
 // back (clashed is true and the caller gives the item a new version).
 func (a *applier) writeNamed(ctx context.Context, name string, write func(name string) (Entry, error)) (string, Entry, bool, error) {
+	if to := a.p.underAside(name); to != name {
+		// Its folder is under a conflict name here: the item follows it, and the new name
+		// goes back to the source like the folder's.
+		e, err := write(to)
+		return to, e, err == nil, err
+	}
 	e, err := write(name)
 	if err == nil || !errors.Is(err, ErrExists) || !a.retry {
 		return name, e, false, err
@@ -334,6 +340,12 @@ func (a *applier) writeNamed(ctx context.Context, name string, write func(name s
 	cn, e, err := writeCopy(name, a.src().Name, a.now(), write)
 	if err != nil {
 		return "", e, false, err
+	}
+	if e.Kind == KindFolder {
+		if a.p.aside == nil {
+			a.p.aside = map[string]string{}
+		}
+		a.p.aside[name] = cn
 	}
 	a.p.s.rep.Decisions = append(a.p.s.rep.Decisions, Decision{Name: name, Rule: a.p.s.cfg.Policy.Rule,
 		Kept: a.dst().Name, Copy: cn, Reason: "the name is taken by another item"})

@@ -89,6 +89,7 @@ func (a *applier) yieldToFolder(ctx context.Context, f *record) error {
 	if err != nil {
 		return a.dstErr("put a folder in place of", f.Name, err)
 	}
+	a.counts().Updated++ // the file became a folder here, as a forecast lists it
 	v := a.rd.mint()
 	rec := *f
 	rec.Ver, rec.CVer, rec.V, rec.Units = v, v, f.V.With(v), nil

@@ -87,6 +87,10 @@ type dryStore struct {
 	gone    map[string]bool
 	written map[string]Units
 	content map[string]func(context.Context) (io.ReadCloser, error)
+	// key is the real store's NameKey (nil: every handle is its own); byKey maps the keys of
+	// items known here to their handles, built at the first write after a full enumeration.
+	key   func(string) string
+	byKey map[string]string
 }
 
 // newDryStore wraps st for a dry run, with the optional abilities of st the engine asks for.
@@ -95,6 +99,9 @@ func newDryStore(st Store, name, other string, log *dryLog) Store {
 		gone: map[string]bool{}, written: map[string]Units{}, content: map[string]func(context.Context) (io.ReadCloser, error){}}
 	_, stater := st.(Stater)
 	_, d.unitStore = st.(UnitStore)
+	if nk, ok := st.(NameKeyer); ok {
+		d.key = nk.NameKey
+	}
 	switch {
 	case stater && d.unitStore:
 		return dryStaterUnits{d}
@@ -333,6 +340,11 @@ func (d *dryStore) write(ctx context.Context, req WriteRequest, units Units) (En
 			return Entry{}, fmt.Errorf("dry run: %q: %w", handle, ErrExists)
 		}
 	}
+	if req.Handle == "" || moving {
+		if o := d.takenBy(handle, req.Handle); o != "" {
+			return Entry{}, fmt.Errorf("dry run: %q: the store takes it for %q: %w", handle, o, ErrExists)
+		}
+	}
 	var parents []string // missing folders the store makes on the way, as stores do
 	for p := parentName(handle); p != ""; p = parentName(p) {
 		if p == req.Handle {
@@ -343,6 +355,9 @@ func (d *dryStore) write(ctx context.Context, req WriteRequest, units Units) (En
 		} else if ok && e.Kind != KindFolder {
 			return Entry{}, fmt.Errorf("dry run: a file is in the way of %q: %w", handle, ErrExists)
 		} else if !ok {
+			if o := d.takenBy(p, req.Handle); o != "" {
+				return Entry{}, fmt.Errorf("dry run: %q: the store takes it for %q: %w", p, o, ErrExists)
+			}
 			parents = append(parents, p)
 		}
 	}
@@ -386,6 +401,10 @@ func (d *dryStore) write(ctx context.Context, req WriteRequest, units Units) (En
 	d.items[handle] = e
 	delete(d.gone, handle)
 	d.written[handle] = units
+	d.keyed(handle)
+	for _, p := range parents {
+		d.keyed(p)
+	}
 	pa := PlannedAction{From: d.other, To: d.name, Name: req.Name, Kind: e.Kind, Size: e.Size, Cause: req.Cause}
 	switch {
 	case req.Handle == "":
@@ -405,6 +424,38 @@ func (d *dryStore) write(ctx context.Context, req WriteRequest, units Units) (En
 	return e, nil
 }
 
+// takenBy returns the item whose name the real store would take h for (a case-folding device
+// takes "Notes.txt" for "notes.txt"), other than h itself and what moves there from self: "" when
+// none, or when the store has no name key or the dry run has not seen all its items.
+func (d *dryStore) takenBy(h, self string) string {
+	if d.key == nil || !d.full {
+		return ""
+	}
+	if d.byKey == nil {
+		d.byKey = make(map[string]string, len(d.items))
+		for k := range d.items {
+			d.byKey[d.key(k)] = k
+		}
+	}
+	k := d.key(h)
+	o, ok := d.byKey[k]
+	if !ok || o == h || self != "" && (o == self || strings.HasPrefix(o, self+"/")) {
+		return ""
+	}
+	if _, live := d.items[o]; !live {
+		delete(d.byKey, k) // moved or deleted since
+		return ""
+	}
+	return o
+}
+
+// keyed notes h under its name key, once the key index exists.
+func (d *dryStore) keyed(h string) {
+	if d.byKey != nil {
+		d.byKey[d.key(h)] = h
+	}
+}
+
 // move re-keys an item the dry run moves, with everything below it.
 func (d *dryStore) move(from, to string) {
 	for h, e := range d.items {
@@ -416,6 +467,7 @@ func (d *dryStore) move(from, to string) {
 		delete(d.items, h)
 		d.gone[h] = true
 		d.items[nh] = e
+		d.keyed(nh)
 		delete(d.gone, nh)
 		if u, ok := d.written[h]; ok {
 			delete(d.written, h)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -31,6 +32,20 @@ type pass struct {
 	// transaction (one commit fewer).
 	learned       bool
 	skippedBefore int // the session's skips when the pass began
+	// aside maps a folder's name to the conflict name this pass wrote it under at the
+	// destination (the name was taken there, as a case-folding device takes "Docs" for "docs"):
+	// the items it holds follow it there, instead of failing under a name that is taken.
+	aside map[string]string
+}
+
+// underAside returns name with its folder moved to where this pass put that folder aside.
+func (p *pass) underAside(name string) string {
+	for dir := path.Dir(name); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		if to, ok := p.aside[dir]; ok {
+			return to + name[len(dir):]
+		}
+	}
+	return name
 }
 
 func (s *session) newPass(src, dst Side) *pass {

@@ -336,6 +336,14 @@ type Stater interface {
 	Stat(ctx context.Context, handle string) (Entry, error)
 }
 
+// NameKeyer is a Store that takes some different names for one (a device whose storage folds
+// case: "Notes.txt" names "notes.txt"). NameKey returns the form of a handle under which the
+// store tells handles apart; a write to a handle whose key another item's has fails with
+// ErrExists. The engine's forecast uses it to refuse what the store would.
+type NameKeyer interface {
+	NameKey(handle string) string
+}
+
 // Atomicity is a Store that says whether its Write is atomic. A Store that does not implement it is
 // taken to write atomically (no partial item is ever visible). When WritesAtomic returns false (MTP
 // without rename, for instance), the engine records an intent before each write and, after an

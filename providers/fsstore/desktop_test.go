@@ -417,3 +417,26 @@ func TestDesktopMissingFolder(t *testing.T) {
 		t.Errorf("NewDesktopStore(missing, Create) = %v", err)
 	}
 }
+
+// TestDesktopMoveFromFolderLeavesNothing: a file to move whose old name another item has taken
+// as a folder is refused before anything is written, not as a name taken (ErrExists), which made
+// the engine try the next conflict name, and left a copy at each of a hundred tries.
+func TestDesktopMoveFromFolderLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := newDesktop(t, dir, DesktopOptions{})
+	storetest.WriteFile(t, filepath.Join(dir, "b.txt", "in.txt"), "the folder's file")
+	for _, expected := range []*repl.Stamp{nil, {Kind: repl.KindFile, Size: 4}} {
+		_, err := s.Write(context.Background(), repl.WriteRequest{Handle: "b.txt", Expected: expected,
+			Name: "b (conflict 2026-12-07 device).txt", Kind: repl.KindFile, Size: 4, Data: strings.NewReader("text")})
+		if err == nil || errors.Is(err, repl.ErrExists) {
+			t.Errorf("move of b.txt, now a folder (expected %v) = %v, want an error that is not ErrExists", expected, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "b (conflict 2026-12-07 device).txt")); err == nil {
+			t.Errorf("the refused move left its new name (expected %v)", expected)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "b.txt", "in.txt")); err != nil || string(b) != "the folder's file" {
+		t.Errorf("the folder's file = %q, %v", b, err)
+	}
+	storetest.NoTempFiles(t, dir, TempPrefix)
+}

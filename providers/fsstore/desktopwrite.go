@@ -106,6 +106,13 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 			return repl.Entry{}, err
 		}
 	}
+	if moving && (req.Expected == nil || req.Expected.Kind != repl.KindFolder) {
+		// A file to move whose old name is a folder now (another item took the name) cannot
+		// be moved: the folder could not be removed after the copy, which would stay behind.
+		if fi, err := os.Lstat(s.dir + "/" + req.Handle); err == nil && fi.IsDir() {
+			return repl.Entry{}, fmt.Errorf("%s is a folder now, not the file to move: %w", req.Handle, repl.ErrChanged)
+		}
+	}
 	if req.Handle == "" || moving {
 		if _, err := os.Lstat(target); err == nil {
 			return repl.Entry{}, repl.ErrExists
@@ -191,6 +198,10 @@ func (s *DesktopStore) writeFile(ctx context.Context, req repl.WriteRequest, nam
 	if moving {
 		old := s.dir + "/" + req.Handle
 		if err := s.remove(old, req.Handle, req.Cause); err != nil && !errors.Is(err, repl.ErrNotFound) {
+			// The new name goes again: the write did not happen. Left there, it was one more
+			// copy at every retry, and a caller trying the next free name made a hundred.
+			os.Remove(target)
+			s.syncDir(dir)
 			return repl.Entry{}, fmt.Errorf("remove the old name %s after moving: %w", old, err)
 		}
 		s.syncDir(filepath.Dir(old))

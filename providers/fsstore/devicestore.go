@@ -87,6 +87,9 @@ type DeviceStore struct {
 	probeMu  sync.Mutex
 	probed   bool
 	renameOK bool
+
+	// names are the storage's name rules (which names it takes for one).
+	names device.NameRules
 }
 
 var (
@@ -94,6 +97,7 @@ var (
 	_ repl.Notifier  = (*DeviceStore)(nil)
 	_ repl.Stater    = (*DeviceStore)(nil)
 	_ repl.Atomicity = (*DeviceStore)(nil)
+	_ repl.NameKeyer = (*DeviceStore)(nil)
 
 	_ repl.CauseDeleter = (*DeviceStore)(nil)
 )
@@ -134,6 +138,13 @@ func NewDeviceStore(ctx context.Context, dev device.Device, storage device.Stora
 	} else if opts.KeepDeleted {
 		return nil, errors.New("ignore-device-deletes needs a state folder to remember what the device held")
 	}
+	if sts, err := dev.Storages(ctx); err == nil {
+		for _, st := range sts {
+			if st.ID == storage {
+				s.names = st.Names
+			}
+		}
+	}
 	if err := s.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -143,6 +154,15 @@ func NewDeviceStore(ctx context.Context, dev device.Device, storage device.Stora
 		return nil, fmt.Errorf("list %s: %w", s.describeBase(), providers.MapDeviceError(err))
 	}
 	return s, nil
+}
+
+// NameKey returns the form of handle under which the device's storage tells names apart
+// (repl.NameKeyer): case-folded on a storage that folds case.
+func (s *DeviceStore) NameKey(handle string) string {
+	if !s.names.FoldCase {
+		return handle
+	}
+	return s.names.Key(handle)
 }
 
 // Close releases the store's files (the seen set's log).

@@ -294,3 +294,40 @@ func TestDeviceNoSpace(t *testing.T) {
 		t.Errorf("Write to a full emulated phone = %v, want ErrNoSpace", err)
 	}
 }
+
+// TestMoveFolderWithoutRename: a folder renamed on a device that cannot rename (a memory card:
+// the sdcard profile) is copied object by object. Each copy read the object from the device
+// while it sent the copy to the same device, and waited for itself: the sync hung for ever.
+func TestMoveFolderWithoutRename(t *testing.T) {
+	root := t.TempDir()
+	storetest.WriteFile(t, filepath.Join(root, "Sync", "e", "x.txt"), "some content")
+	opts, err := emulator.Profile("sdcard", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := emulator.OpenDevice(context.Background(), root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	s, err := NewDeviceStore(context.Background(), dev, 0x00010001, "Sync", DeviceOptions{StateDir: t.TempDir(), Logf: storetest.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.Stat(context.Background(), "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := cur.Stamp()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := s.Write(ctx, repl.WriteRequest{Handle: "e", Expected: &st, Name: "f", Kind: repl.KindFolder}); err != nil {
+		t.Fatalf("move e to f: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "Sync", "f", "x.txt")); err != nil || string(b) != "some content" {
+		t.Errorf("f/x.txt = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "Sync", "e")); !os.IsNotExist(err) {
+		t.Errorf("e is still there: %v", err)
+	}
+}

@@ -332,9 +332,24 @@ func (s *DeviceStore) copyDelete(ctx context.Context, from, to string) error {
 	if err != nil {
 		return providers.MapDeviceError(err)
 	}
-	_, err = s.dev.Create(ctx, s.storage, to, o.Size, o.ModTime, rc)
+	// Read it all first: MTP does one operation at a time, so a copy that read the object
+	// while sending it to the same device waited for itself for ever.
+	tmp, err := os.CreateTemp("", "cradle-copy-")
+	if err != nil {
+		rc.Close()
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	_, err = io.Copy(tmp, fsutil.ContextReader(ctx, rc))
 	rc.Close()
 	if err != nil {
+		return providers.MapDeviceError(err)
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err = s.dev.Create(ctx, s.storage, to, o.Size, o.ModTime, tmp); err != nil {
 		return providers.MapDeviceError(err)
 	}
 	if err := s.dev.Delete(ctx, s.storage, from); err != nil {
