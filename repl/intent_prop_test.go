@@ -97,7 +97,7 @@ import (
 // one dominates (the classes found are in content_test.go): op classes (write, touch, delete,
 // rename, lookalike, both, tear, renamekill, resolve); "samesecond" (the clock moves by more than
 // two seconds at every step); "samestamp" (no rename over a file of the same modification time,
-// no lookalike with a stamp its name had); "reuse" (no new file under a name renamed away since
+// no lookalike or renamed file with a stamp its name had); "reuse" (no new file under a name renamed away since
 // the replica's last session); "renameover" (no rename onto an existing file);
 // "filefolder" (no rename makes a file and a folder of one name); "samename" (no two replicas
 // create one name); "snaplost" (the device's snapshot is written after every session); "oneway" (every session both ways); "notimes", "gran2", "norename" and
@@ -590,6 +590,17 @@ func (w *intentWorld) rename(r *iwReplica, from, to string) bool {
 	}
 	before := r.store.Files()
 	over, overFile := before[to]
+	if intentOff["samestamp"] && !r.store.Options().ChangeTimes {
+		// A file landing under a name that had its very stamp (deleted, then this renamed
+		// there) is the same class as a lookalike: no stamp can tell it from the old file.
+		for n := range before {
+			if n == from || strings.HasPrefix(n, from+"/") {
+				if e, ok := r.store.Lookup(n); ok && w.stamps[r][to+n[len(from):]][e.ModTime.UnixNano()] {
+					return false
+				}
+			}
+		}
+	}
 	if e, ok := r.store.Lookup(to); ok {
 		if !overFile || intentOff["renameover"] {
 			return false // onto a folder: no
