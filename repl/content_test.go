@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -493,5 +494,54 @@ func TestContentSameStampRewriteWhilePending(t *testing.T) {
 	}
 	if got := w.b.Files()["a.txt"]; got != "other" {
 		t.Errorf("device a.txt = %q, want the desktop's last edit: %s", got, show(w.b.Files()))
+	}
+}
+
+// A keep-both that stopped after saving the device's edit aside on the device (the desktop gone
+// before its own edit was sent), then settled by a session both ways, kept the device's edit
+// twice when the first copy name was taken on the device only (by an earlier copy not yet on
+// the desktop): the way back, finding the device's edit the loser again, saved it on the
+// desktop under that first name, and the device's half-way copy came over too (a name without an
+// extension sorts before its copies, so the conflict is met before the copy arrives). Property
+// history (the intent property, two replicas): fail file of 2026-12-07.
+func TestKeepBothStoppedHalfWayThenBothWays(t *testing.T) {
+	replicaIDs(t, 1, 2, 3, 4)
+	w := keepBoth(newWorld(t, memstore.Options{}, memstore.Options{TimeGranularity: time.Second}))
+	t0 := recent().Add(-time.Hour)
+	mustPut(t, w.a, "a", "desk one", t0)
+	mustPut(t, w.b, "a", "phone on", t0)
+	w.cfg.Direction = repl.AToB
+	w.sync() // two new files of one name: the device's is saved aside, on the device only
+	mustPut(t, w.a, "a", "desk two", t0.Add(2*time.Minute))
+	mustPut(t, w.b, "a", "phone tw", t0.Add(time.Minute))
+	copies := func() int {
+		n := 0
+		for name := range w.b.Files() {
+			if strings.Contains(name, "conflict") {
+				n++
+			}
+		}
+		return n
+	}
+	w.a.SetFault(func(op memstore.Op, h string) error {
+		if op == memstore.OpOpen && h == "a" && copies() == 2 {
+			return errUnplugged
+		}
+		return nil
+	})
+	if _, err := w.syncErr(); !isGone(err) {
+		t.Fatalf("interrupted session: %v, want the desktop gone", err)
+	}
+	if copies() != 2 {
+		t.Fatalf("the interrupted session saved nothing aside on the device (%s): the history did not happen", show(w.b.Files()))
+	}
+	w.a.SetFault(nil)
+	w.cfg.Direction = repl.BothWays
+	w.sync()
+	w.sync()
+	wantSame(t, w.a, w.b)
+	got := slices.Sorted(maps.Values(w.a.Files()))
+	if !slices.Equal(got, []string{"desk two", "phone on", "phone tw"}) {
+		t.Errorf("the stores hold %s, want the three live contents once each", show(w.a.Files()))
 	}
 }

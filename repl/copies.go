@@ -38,6 +38,14 @@ func (a *applier) keepBothAs(ctx context.Context, c, l *record, localKeeps bool,
 			return err
 		}
 		if !done {
+			// An attempt the other way round that stopped half-way may have saved the source's
+			// version aside in the source already: that copy is an item of its own, on its way
+			// here, and a second one would be a duplicate.
+			if name, done, err = a.findCopyIn(ctx, false, l.Name, a.src().Name, now, c.Stamp, a.src().Store, c.Handle); err != nil {
+				return err
+			}
+		}
+		if !done {
 			var e Entry
 			name, e, err = writeCopy(l.Name, a.src().Name, now, func(n string) (Entry, error) { return a.write(ctx, c, n, nil, CauseNone) })
 			if err != nil {
@@ -108,12 +116,21 @@ func (a *applier) keptRule() Rule {
 }
 
 // findCopy looks for a conflict copy of the version st describes (the item at handle in store) that
-// an earlier, interrupted attempt already saved: a recorded item under one of the copy names with
-// the same size and modification time, and the same content.
+// an earlier, interrupted attempt already saved in the destination: a recorded item under one of
+// the copy names with the same size and modification time, and the same content.
 func (a *applier) findCopy(ctx context.Context, name, side string, now time.Time, st Stamp, store Store, handle string) (string, bool, error) {
+	return a.findCopyIn(ctx, true, name, side, now, st, store, handle)
+}
+
+// findCopyIn is findCopy among the destination's items (inDst) or the source's.
+func (a *applier) findCopyIn(ctx context.Context, inDst bool, name, side string, now time.Time, st Stamp, store Store, handle string) (string, bool, error) {
+	rt, in, inErr := a.rd, a.dst().Store, a.dstErr
+	if !inDst {
+		rt, in, inErr = a.rs, a.src().Store, a.srcErr
+	}
 	for n := 1; n <= maxCopies; n++ {
 		cn := copyName(name, side, now, n)
-		rec, err := a.rd.byHandle(cn)
+		rec, err := rt.byHandle(cn)
 		if err != nil {
 			return "", false, err
 		}
@@ -127,9 +144,9 @@ func (a *applier) findCopy(ctx context.Context, name, side string, now time.Time
 		if st.Kind == KindFolder {
 			return cn, true, nil
 		}
-		x, err := contentHash(ctx, a.dst().Store, rec.Handle)
+		x, err := contentHash(ctx, in, rec.Handle)
 		if err != nil {
-			return "", false, a.dstErr("read", rec.Handle, err)
+			return "", false, inErr("read", rec.Handle, err)
 		}
 		y, err := contentHash(ctx, store, handle)
 		if err != nil {
