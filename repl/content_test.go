@@ -545,3 +545,38 @@ func TestKeepBothStoppedHalfWayThenBothWays(t *testing.T) {
 		t.Errorf("the stores hold %s, want the three live contents once each", show(w.a.Files()))
 	}
 }
+
+// The device's edit of an item another computer had moved aside under a conflict name is the
+// item itself, not a copy of it: a keep-both that took it for its own half-way copy made no copy
+// and then wrote the desktop's version over it, and the device's edit was gone (found by the
+// intent property with three replicas, in the first version of findCopyIn).
+func TestKeepBothVersionUnderCopyNameIsNoCopy(t *testing.T) {
+	d := &device{store: memstore.New(memstore.Options{TimeGranularity: time.Second})}
+	a, b := newComputer(t, "a"), newComputer(t, "b")
+	cfg := repl.Config{Policy: repl.Policy{Rule: repl.KeepBoth}}
+	t0 := recent().Add(-time.Hour)
+	syncAll := func(c *computer) {
+		t.Helper()
+		if _, err := c.syncWith(t, d, cfg, true); err != nil {
+			t.Fatalf("%s: Sync: %v", c.name, err)
+		}
+	}
+	mustPut(t, d.store, "b", "device 1", t0)
+	syncAll(b)
+	mustPut(t, a.desktop, "b", "a's new", t0.Add(time.Minute))
+	mustPut(t, b.desktop, "b", "b edited", t0.Add(2*time.Minute))
+	mustPut(t, d.store, "b", "device 2", t0.Add(time.Minute))
+	syncAll(a) // two items of one name: the device's goes aside, under "b (conflict ... device)"
+	syncAll(b) // b's newer edit meets the device's, now under that name
+	syncAll(a)
+	syncAll(b)
+	var all []string
+	for _, s := range []*memstore.Store{a.desktop, b.desktop, d.store} {
+		all = append(all, slices.Sorted(maps.Values(s.Files()))...)
+	}
+	for _, want := range []string{"a's new", "b edited", "device 2"} {
+		if !slices.Contains(all, want) {
+			t.Errorf("%q is gone: a %s, b %s, device %s", want, show(a.desktop.Files()), show(b.desktop.Files()), show(d.store.Files()))
+		}
+	}
+}

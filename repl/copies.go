@@ -137,6 +137,9 @@ func (a *applier) findCopyIn(ctx context.Context, inDst bool, name, side string,
 		if rec == nil {
 			return "", false, nil
 		}
+		if in == store && rec.Handle == handle {
+			continue // the version itself, under a copy name (renamed there), is no copy of it
+		}
 		d := rec.Stamp.ModTime - st.ModTime
 		if rec.Missing || rec.Stamp.Kind != st.Kind || rec.Stamp.Size != st.Size || d <= -modSlack || d >= modSlack {
 			continue
