@@ -321,6 +321,17 @@ func thumbnail(img image.Image, size int) image.Image {
 // running now ends); when the device is connected a session applies it right away, else the next
 // session does.
 func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
+	return m.resolve(ctx, id, keep, true)
+}
+
+// RecordChoice records the choice as Resolve does but queues no session: for a caller that
+// syncs the partnership itself right after and reports that session (cradle resolve). A queued
+// session could start first, on an idle worker, and leave the caller's own "up to date".
+func (m *Manager) RecordChoice(ctx context.Context, id string, keep Keep) error {
+	return m.resolve(ctx, id, keep, false)
+}
+
+func (m *Manager) resolve(ctx context.Context, id string, keep Keep, queue bool) error {
 	pid, cid, ok := splitConflictID(id)
 	if !ok {
 		return kindf(ErrNoConflict, "no conflict %q: conflict IDs look like \"1.4\" (see \"cradle conflicts\")", id)
@@ -375,7 +386,7 @@ func (m *Manager) Resolve(ctx context.Context, id string, keep Keep) error {
 		ps.conflicts = len(n)
 	}
 	m.bus.publish(ConflictResolved, p.Device, p.ID, resolved)
-	if ds := m.devices[p.Device]; ds != nil {
+	if ds := m.devices[p.Device]; ds != nil && queue {
 		m.enqueueLocked(ds, &job{kind: jobSync, part: p.ID, trigger: TriggerResolve})
 	}
 	m.publishStatusLocked(p.ID)
@@ -435,6 +446,15 @@ func keepSide(k Keep) (string, error) {
 // when none are given) with the same choice, and returns how many it resolved. Conflicts that
 // cannot take the choice (see Conflict.Choices) are left pending, and the error names them.
 func (m *Manager) ResolveAll(ctx context.Context, keep Keep, partnerships ...string) (int, error) {
+	return m.resolveAll(ctx, keep, true, partnerships...)
+}
+
+// RecordChoiceAll is ResolveAll without the sessions (see RecordChoice).
+func (m *Manager) RecordChoiceAll(ctx context.Context, keep Keep, partnerships ...string) (int, error) {
+	return m.resolveAll(ctx, keep, false, partnerships...)
+}
+
+func (m *Manager) resolveAll(ctx context.Context, keep Keep, queue bool, partnerships ...string) (int, error) {
 	if _, err := keepSide(keep); err != nil {
 		return 0, err
 	}
@@ -456,7 +476,7 @@ func (m *Manager) ResolveAll(ctx context.Context, keep Keep, partnerships ...str
 		if len(want) > 0 && !want[c.Partnership] || c.Resolution != "" {
 			continue
 		}
-		if err := m.Resolve(ctx, c.ID, keep); err != nil {
+		if err := m.resolve(ctx, c.ID, keep, queue); err != nil {
 			switch {
 			case errors.Is(err, ErrNoConflict):
 				continue

@@ -132,7 +132,8 @@ func cmdResolve(c *invocation, args []string) error {
 				ids[x.ID] = true
 			}
 		}
-		n, err := m.ResolveAll(c.ctx, k, refs...)
+		// Recorded only: applyNow's session applies the choices and is the one reported.
+		n, err := m.RecordChoiceAll(c.ctx, k, refs...)
 		if err != nil && n == 0 {
 			return err
 		}
@@ -144,7 +145,7 @@ func cmdResolve(c *invocation, args []string) error {
 		chosen = append(chosen, plural(n, "conflict"))
 	} else {
 		id := rest[0]
-		if err := m.Resolve(c.ctx, id, k); err != nil {
+		if err := m.RecordChoice(c.ctx, id, k); err != nil {
 			return err
 		}
 		for _, p := range m.Partnerships() {
