@@ -224,10 +224,18 @@ func TestTrayOnSessionBus(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	items := trayMenu(t, conn, dest, menuPath)
+	// The menu is filled in after the item registers (a tray host reads it again when told it
+	// changed): wait for its whole layout rather than take the first reading.
 	var labels []string
-	for _, it := range items {
-		labels = append(labels, it.label)
+	for deadline := time.Now().Add(waitLimit); ; {
+		labels = labels[:0]
+		for _, it := range trayMenu(t, conn, dest, menuPath) {
+			labels = append(labels, it.label)
+		}
+		if len(labels) >= 5 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("the tray menu: %q", labels)
 	if len(labels) != 5 || labels[2] != "Sync Now" || labels[3] != "Open Cradle" || labels[4] != "Quit" {
