@@ -319,13 +319,18 @@ func (o *object) record(fi fs.FileInfo) {
 	}
 }
 
+// differs tells whether file o's size or time on the host is not what was last recorded.
+func (o *object) differs(fi fs.FileInfo) bool {
+	return !o.dir && (fi.Size() != o.size || fi.ModTime().UnixNano() != o.mtime)
+}
+
 // seen records what the initiator is told of o when it asks (a listing, a read). A file of a
 // watched folder that changed since the last record, by someone else than the initiator (whose
 // own writes record as they land), is announced too, as a phone's own watcher announces a
 // change however soon the initiator asks: recording it silently would swallow the event the
 // folder's rescan was about to send, and the initiator listens only for named changes.
 func (t *table) seen(o *object, fi fs.FileInfo) {
-	changed := !o.dir && (fi.Size() != o.size || fi.ModTime().UnixNano() != o.mtime)
+	changed := o.differs(fi)
 	o.record(fi)
 	if changed && o.parent != nil && o.parent.watched {
 		t.e.event(mtp.EventObjectInfoChanged, o.handle)
@@ -479,7 +484,7 @@ func (t *table) rescan(o *object) {
 			t.e.event(mtp.EventObjectAdded, c.handle)
 			continue
 		}
-		if !c.dir && (fi.Size() != c.size || fi.ModTime().UnixNano() != c.mtime) {
+		if c.differs(fi) {
 			c.record(fi)
 			t.e.event(mtp.EventObjectInfoChanged, c.handle)
 		}
